@@ -1,0 +1,43 @@
+# The two commands of the README. Both bootstrap a local .venv on first use.
+PYTHON ?= python3
+VENV   ?= .venv
+BIN    := $(VENV)/bin
+STAMP  := $(VENV)/.installed
+
+.DEFAULT_GOAL := help
+.PHONY: help venv test lint typecheck imports unit demo clean bench
+
+help:  ## show the targets
+	@grep -E '^[a-z-]+:.*##' $(MAKEFILE_LIST) | awk -F':.*## ' '{printf "  make %-10s %s\n", $$1, $$2}'
+
+$(STAMP): pyproject.toml
+	@test -x $(BIN)/python || $(PYTHON) -m venv $(VENV)
+	$(BIN)/python -m pip install --quiet --upgrade pip
+	$(BIN)/python -m pip install --quiet -e '.[dev]'
+	@touch $(STAMP)
+
+venv: $(STAMP)  ## create .venv and install the project with its dev tools
+
+lint: $(STAMP)  ## ruff
+	$(BIN)/ruff check reconciler tests benchmarks
+	$(BIN)/ruff format --check reconciler tests benchmarks
+
+typecheck: $(STAMP)  ## mypy --strict on the package
+	$(BIN)/mypy reconciler
+
+imports: $(STAMP)  ## import-linter layer contracts
+	$(BIN)/lint-imports
+
+unit: $(STAMP)  ## the test suite
+	$(BIN)/python -m pytest $(PYTEST_ARGS)
+
+test: lint typecheck imports unit  ## every check: ruff, mypy --strict, import-linter, pytest
+
+demo: $(STAMP)  ## the main job on the embedded simulator
+	$(BIN)/sepm-reconciler demo
+
+bench: $(STAMP)  ## run the benchmarks in benchmarks/
+	@for b in benchmarks/*.py; do echo "== $$b"; $(BIN)/python $$b || exit 1; done
+
+clean:  ## remove the virtualenv and caches
+	rm -rf $(VENV) .mypy_cache .ruff_cache .pytest_cache build *.egg-info

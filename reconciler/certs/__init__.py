@@ -1,0 +1,1 @@
+"""Certificate and keystore inspection (``cryptography``): facts and named findings."""

@@ -1,0 +1,161 @@
+"""What was observed of one manager at one moment: an immutable snapshot, produced by :mod:`reconciler.sepm`.
+
+``None`` always means *unknown* (could not be observed), never a guess. ``errors`` says what could not be observed
+and why. Times are timezone-aware UTC. ``manager_time`` is the manager's own clock (from ``serverTime``): soaks and
+client acknowledgements are measured on it, not on the reconciler's clock.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from datetime import datetime, timedelta
+from enum import StrEnum
+
+__all__ = [
+    "PORT_NAMES",
+    "ClientAcknowledgement",
+    "GroupObservation",
+    "PortObservation",
+    "PortOutcome",
+    "ReplicationObservation",
+    "ReplicationPartner",
+    "ServedCertificate",
+    "ServerObservation",
+]
+
+PORT_NAMES: tuple[str, ...] = ("clients", "console", "api")
+
+
+class PortOutcome(StrEnum):
+    """How a TLS handshake to one port ended. Each is a distinct, reportable outcome."""
+
+    PRESENTED = "presented"  # handshake completed; ``certificate`` is the leaf the server presented
+    REFUSED = "refused"  # connection refused (service down or restarting)
+    TIMEOUT = "timeout"  # no answer in time
+    HANDSHAKE_FAILED = "handshake_failed"  # TCP connected, TLS failed
+    ERROR = "error"  # anything else (DNS failure, unreachable network…); see ``error``
+
+
+@dataclass(frozen=True, slots=True)
+class ServedCertificate:
+    """Facts of a certificate as presented on a port (trusted or not: we must see a wrong certificate)."""
+
+    fingerprint: str  # "sha256:" + 64 lowercase hex of the DER
+    subject: str  # RFC 4514 string
+    issuer: str
+    sans: tuple[str, ...]  # DNS names and IP addresses, in certificate order
+    serial: str  # hex
+    not_before: datetime
+    not_after: datetime
+
+
+@dataclass(frozen=True, slots=True)
+class PortObservation:
+    name: str  # "clients" | "console" | "api"
+    port: int
+    outcome: PortOutcome
+    certificate: ServedCertificate | None = None
+    error: str | None = None  # human-readable detail for outcomes other than PRESENTED
+
+    @property
+    def fingerprint(self) -> str | None:
+        return self.certificate.fingerprint if self.certificate else None
+
+
+@dataclass(frozen=True, slots=True)
+class ReplicationPartner:
+    name: str  # the partner's site name
+    status_code: str | None  # SUCCEEDED, FAILED_CONNECT, NEVER_REPLICATED, …
+    last_run_time: datetime | None = None
+    last_successful_run_time: datetime | None = None
+    next_run_time: datetime | None = None
+
+
+@dataclass(frozen=True, slots=True)
+class ReplicationObservation:
+    site_name: str | None
+    is_replicated: bool | None
+    partners: tuple[ReplicationPartner, ...] = ()
+
+    def partner(self, site: str) -> ReplicationPartner | None:
+        return next((p for p in self.partners if p.name == site), None)
+
+    @property
+    def partner_names(self) -> frozenset[str]:
+        return frozenset(p.name for p in self.partners)
+
+
+@dataclass(frozen=True, slots=True)
+class GroupObservation:
+    """A client group and its verification flag. ``managed`` groups are the ones the reconciler PATCHes."""
+
+    id: str
+    full_path_name: str  # e.g. "My Company\\Laptops"
+    inherits: bool  # policyInheritanceEnabled
+    managed: bool
+    secure_communications: bool | None  # effective flag (resolved through inheritance); None = unknown
+    policy_serial: str | None  # policySerialNumber, e.g. "718B-09/04/2023 12:56:58 775"
+    policy_time: datetime | None  # the time parsed from the serial (GMT)
+    location_id: str | None = None  # the location whose settings are PATCHed (the default location)
+    domain: str | None = None
+
+
+@dataclass(frozen=True, slots=True)
+class ClientAcknowledgement:
+    """How many clients applied a policy at or after ``change_time`` (manager clock).
+
+    ``change_time`` None means no change of ours is in progress: ``acknowledged`` is then 0 and every eligible
+    client is "not yet". Clients unseen for longer than ``excludeOfflineFor`` are not eligible (not waited for) and are
+    counted in ``excluded_offline``; they are listed in ``at_risk_names``.
+
+    ``at_risk`` are the clients that would be orphaned if the served certificate changed now: the not-yet-acknowledged
+    clients (online and offline) plus the excluded ones, while verification may still be on for them.
+    """
+
+    change_time: datetime | None
+    total: int
+    eligible: int
+    acknowledged: int
+    pending_online: int
+    pending_offline: int
+    excluded_offline: int
+    at_risk_count: int
+    at_risk_names: tuple[str, ...] = ()  # first 100, sorted by name
+    legacy_agents: int = 0  # clients on 14.2 / 14.2.1 (no multi-server shortcut)
+    longest_unseen: timedelta | None = None  # among pending-offline and excluded clients
+    stopped_checking_in: tuple[str, ...] = ()  # first 100 clients whose last check-in precedes change_time
+
+    @property
+    def ratio(self) -> float:
+        """acknowledged / eligible; 1.0 when nobody is eligible (nothing to wait for)."""
+        return 1.0 if self.eligible == 0 else self.acknowledged / self.eligible
+
+
+@dataclass(frozen=True, slots=True)
+class ServerObservation:
+    """One manager, observed at ``observed_at`` (reconciler clock)."""
+
+    server: str  # metadata.name
+    observed_at: datetime
+    api_reachable: bool
+    api_version: str | None = None
+    manager_time: datetime | None = None
+    ports: dict[str, PortObservation] = field(default_factory=dict)
+    replication: ReplicationObservation | None = None
+    groups: tuple[GroupObservation, ...] | None = None
+    clients: ClientAcknowledgement | None = None
+    errors: tuple[str, ...] = ()
+
+    def served_fingerprints(self) -> dict[str, str | None]:
+        """``{"clients": fp|None, "console": fp|None, "api": fp|None}``."""
+        return {name: (self.ports[name].fingerprint if name in self.ports else None) for name in PORT_NAMES}
+
+    def all_ports_present(self, fingerprint: str) -> bool:
+        """Every configured port completed a handshake presenting ``fingerprint``."""
+        return bool(self.ports) and all(
+            p.outcome is PortOutcome.PRESENTED and p.fingerprint == fingerprint for p in self.ports.values()
+        )
+
+    @property
+    def managed_groups(self) -> tuple[GroupObservation, ...]:
+        return tuple(g for g in (self.groups or ()) if g.managed)

@@ -1,0 +1,1 @@
+"""The daemon: APScheduler loop, HTTP endpoints (health, metrics, status page), notifications."""

@@ -1,0 +1,1 @@
+"""Adapter to a SEPM manager: REST client (httpx), served-certificate observer (TLS), ``observe()``."""

@@ -1,0 +1,1 @@
+"""A faithful SEPM simulator. Imports nothing else from ``reconciler`` (an import-linter contract)."""
