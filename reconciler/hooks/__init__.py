@@ -1,1 +1,156 @@
-"""User hooks: run a step's command as a subprocess with a timeout and a documented environment."""
+"""User hooks: the steps SEPM's REST API cannot do (1, 4, 7), run as a subprocess.
+
+A hook is the spec's ``command`` (an argv list, never a shell string). It gets a documented environment and nothing
+secret on its command line:
+
+===============================  ===========================================================================
+``SEPM_RECONCILER_SERVER``       the server's ``metadata.name``
+``SEPM_RECONCILER_STEP``         the step number (1, 4 or 7) — or ``4r`` for a restore of the backed-up certificate
+``SEPM_RECONCILER_STEP_NAME``    ``break_replication`` / ``update_certificate`` / ``restore_replication`` / …
+``SEPM_RECONCILER_ROLLOUT_ID``   the rollout's id (stable across retries: use it for idempotency)
+``SEPM_RECONCILER_ATTEMPT``      1 for the first attempt, then 2, 3…
+``SEPM_RECONCILER_API_URL``      the spec's ``apiUrl``
+``SEPM_RECONCILER_SITE``         the spec's ``server.site``
+``SEPM_RECONCILER_PARTNERS``     the replication partners, comma-separated (steps 1 and 7)
+``SEPM_RECONCILER_DESIRED_FINGERPRINT``  ``sha256:…`` of the desired certificate
+``SEPM_RECONCILER_KEYSTORE_FILE``        absolute path of ``certificate.keystore.file`` (step 4, if set)
+``SEPM_RECONCILER_KEYSTORE_PASSWORD``    its password, resolved (step 4, if set) — the only secret, env only
+===============================  ===========================================================================
+
+The hook's exit status is recorded, but only observation completes a step. Its output is kept (the last 4 KiB,
+with every secret value replaced by ``***``) for ``history`` and the status page.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import os
+import signal
+import time
+from collections.abc import Mapping, Sequence
+from dataclasses import dataclass
+from pathlib import Path
+
+from reconciler.errors import HookError
+
+__all__ = ["ENV_PREFIX", "HookResult", "run_hook"]
+
+ENV_PREFIX = "SEPM_RECONCILER_"
+OUTPUT_TAIL_BYTES = 4096
+_KILL_GRACE_SECONDS = 5.0
+
+
+@dataclass(frozen=True, slots=True)
+class HookResult:
+    """How a hook run ended. ``exit_code`` is None when it was killed on timeout."""
+
+    argv: tuple[str, ...]
+    exit_code: int | None
+    timed_out: bool
+    duration_s: float
+    output_tail: str
+
+    @property
+    def succeeded(self) -> bool:
+        return self.exit_code == 0 and not self.timed_out
+
+    def summary(self) -> str:
+        """One line for events and status: ``exit 0 in 2.1 s`` / ``killed after the 30m timeout``."""
+        if self.timed_out:
+            return f"killed after its timeout ({self.duration_s:.1f} s)"
+        return f"exit {self.exit_code} in {self.duration_s:.1f} s"
+
+
+def _scrub(text: str, secrets: Sequence[str]) -> str:
+    for secret in secrets:
+        if secret:
+            text = text.replace(secret, "***")
+    return text
+
+
+def _hook_environment(variables: Mapping[str, str]) -> dict[str, str]:
+    env = {k: v for k, v in os.environ.items() if not k.startswith(ENV_PREFIX)}
+    for key, value in variables.items():
+        name = key if key.startswith(ENV_PREFIX) else ENV_PREFIX + key
+        env[name] = value
+    return env
+
+
+async def run_hook(
+    argv: Sequence[str],
+    *,
+    variables: Mapping[str, str],
+    timeout_s: float,
+    secrets: Sequence[str] = (),
+    cwd: Path | None = None,
+) -> HookResult:
+    """Run ``argv`` with ``variables`` (names without or with the ``SEPM_RECONCILER_`` prefix) added to the
+    environment; kill its whole process group when ``timeout_s`` expires (SIGTERM, then SIGKILL after 5 s).
+
+    Raises :class:`~reconciler.errors.HookError` when the program cannot be started. ``secrets`` are values to mask
+    in the captured output (the keystore password, say): they are passed only through ``variables``.
+    """
+    if not argv:
+        raise HookError("the hook command is empty")
+    started = time.monotonic()
+    try:
+        proc = await asyncio.create_subprocess_exec(
+            *argv,
+            stdin=asyncio.subprocess.DEVNULL,
+            stdout=asyncio.subprocess.PIPE,
+            stderr=asyncio.subprocess.STDOUT,
+            env=_hook_environment(variables),
+            cwd=cwd,
+            start_new_session=True,  # its own process group, so a timeout kills its children too
+        )
+    except OSError as exc:
+        raise HookError(f"cannot start hook {argv[0]!r}: {exc.strerror or exc}") from exc
+
+    assert proc.stdout is not None  # noqa: S101 - stdout=PIPE above guarantees it (narrows the type for mypy)
+    tail = bytearray()
+    # Keep a margin beyond the tail so that a secret straddling the cut is still masked whole.
+    keep = OUTPUT_TAIL_BYTES + max((len(s.encode()) for s in secrets), default=0)
+
+    async def pump() -> None:
+        assert proc.stdout is not None  # noqa: S101 - as above
+        while chunk := await proc.stdout.read(65536):
+            tail.extend(chunk)
+            del tail[:-keep]
+
+    reader = asyncio.ensure_future(pump())
+    timed_out = False
+    try:
+        await asyncio.wait_for(proc.wait(), timeout=timeout_s)
+    except TimeoutError:
+        timed_out = True
+        _signal_group(proc.pid, signal.SIGTERM)
+        try:
+            await asyncio.wait_for(proc.wait(), timeout=_KILL_GRACE_SECONDS)
+        except TimeoutError:
+            _signal_group(proc.pid, signal.SIGKILL)
+            await proc.wait()
+    except asyncio.CancelledError:
+        _signal_group(proc.pid, signal.SIGKILL)
+        with contextlib.suppress(ProcessLookupError):
+            await asyncio.shield(proc.wait())
+        reader.cancel()
+        raise
+    # The pipe closes when every process of the group has exited; do not wait forever for grandchildren.
+    with contextlib.suppress(TimeoutError):
+        await asyncio.wait_for(reader, timeout=_KILL_GRACE_SECONDS)
+    if not reader.done():
+        reader.cancel()
+    output = _scrub(bytes(tail).decode("utf-8", errors="replace"), secrets)[-OUTPUT_TAIL_BYTES:]
+    return HookResult(
+        argv=tuple(argv),
+        exit_code=None if timed_out else proc.returncode,
+        timed_out=timed_out,
+        duration_s=time.monotonic() - started,
+        output_tail=output,
+    )
+
+
+def _signal_group(pid: int, sig: signal.Signals) -> None:
+    with contextlib.suppress(ProcessLookupError, PermissionError):
+        os.killpg(pid, sig)

@@ -1,0 +1,107 @@
+"""Hooks run as real subprocesses: documented environment, secrets only there, timeouts kill the whole group."""
+
+from __future__ import annotations
+
+import asyncio
+import os
+import sys
+import time
+from pathlib import Path
+
+import pytest
+
+from reconciler.errors import HookError
+from reconciler.hooks import OUTPUT_TAIL_BYTES, run_hook
+
+PY = sys.executable
+
+
+async def test_hook_sees_the_documented_environment_and_its_exit_status_is_recorded() -> None:
+    script = (
+        "import os, sys; "
+        "print(os.environ['SEPM_RECONCILER_SERVER'], os.environ['SEPM_RECONCILER_STEP'], "
+        "os.environ['SEPM_RECONCILER_DESIRED_FINGERPRINT']); sys.exit(3)"
+    )
+    result = await run_hook(
+        [PY, "-c", script],
+        variables={"SERVER": "sepm-east", "STEP": "4", "SEPM_RECONCILER_DESIRED_FINGERPRINT": "sha256:ab"},
+        timeout_s=20,
+    )
+    assert result.exit_code == 3
+    assert not result.succeeded
+    assert result.output_tail.strip() == "sepm-east 4 sha256:ab"
+    assert result.summary().startswith("exit 3 in ")
+
+
+async def test_stale_reconciler_variables_of_the_parent_do_not_leak_into_the_hook(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    monkeypatch.setenv("SEPM_RECONCILER_KEYSTORE_PASSWORD", "from-the-parent")
+    result = await run_hook(
+        [PY, "-c", "import os; print(os.environ.get('SEPM_RECONCILER_KEYSTORE_PASSWORD', 'absent'))"],
+        variables={"SERVER": "x"},
+        timeout_s=20,
+    )
+    assert result.output_tail.strip() == "absent"
+
+
+async def test_secrets_reach_the_hook_by_environment_only_and_are_masked_in_its_output() -> None:
+    secret = "p12-S3cret!"
+    script = "import os, sys; print('argv', sys.argv[1:]); print('pw', os.environ['SEPM_RECONCILER_KEYSTORE_PASSWORD'])"
+    result = await run_hook(
+        [PY, "-c", script],
+        variables={"KEYSTORE_PASSWORD": secret},
+        timeout_s=20,
+        secrets=[secret],
+    )
+    assert result.succeeded
+    assert secret not in " ".join(result.argv)
+    assert secret not in result.output_tail
+    assert "pw ***" in result.output_tail
+    assert "argv []" in result.output_tail
+
+
+async def test_output_keeps_only_the_tail_and_masks_a_secret_straddling_the_cut() -> None:
+    secret = "S" * 40
+    # The secret sits exactly across the 4 KiB boundary of the kept tail.
+    script = f"import sys; sys.stdout.write('x' * 10000 + {secret!r} + 'y' * ({OUTPUT_TAIL_BYTES} - 20))"
+    result = await run_hook([PY, "-c", script], variables={}, timeout_s=20, secrets=[secret])
+    assert len(result.output_tail) <= OUTPUT_TAIL_BYTES
+    assert "S" not in result.output_tail.replace("***", "")
+    assert result.output_tail.endswith("y" * 100)
+
+
+async def test_timeout_kills_the_hook_and_its_children(tmp_path: Path) -> None:
+    pid_file = tmp_path / "child.pid"
+    script = (
+        "import subprocess, sys, time; "
+        f"c = subprocess.Popen([sys.executable, '-c', 'import time; time.sleep(60)']); "
+        f"open({str(pid_file)!r}, 'w').write(str(c.pid)); time.sleep(60)"
+    )
+    started = time.monotonic()
+    result = await run_hook([PY, "-c", script], variables={}, timeout_s=1.5)
+    assert result.timed_out
+    assert result.exit_code is None
+    assert not result.succeeded
+    assert time.monotonic() - started < 15
+    child = int(pid_file.read_text())
+    deadline = time.monotonic() + 5
+    while time.monotonic() < deadline:
+        try:
+            os.kill(child, 0)
+        except ProcessLookupError:
+            break
+        await asyncio.sleep(0.05)
+    else:
+        pytest.fail("the hook's child process survived the timeout")
+    assert "killed after its timeout" in result.summary()
+
+
+async def test_a_missing_program_is_a_hook_error_naming_it() -> None:
+    with pytest.raises(HookError, match="cannot start hook '/nonexistent/update-cert'"):
+        await run_hook(["/nonexistent/update-cert"], variables={}, timeout_s=5)
+
+
+async def test_an_empty_command_is_refused() -> None:
+    with pytest.raises(HookError, match="empty"):
+        await run_hook([], variables={}, timeout_s=5)
