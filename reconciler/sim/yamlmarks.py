@@ -1,0 +1,73 @@
+"""YAML loading that remembers where each value was written, so a fleet error names ``file:line``."""
+
+from __future__ import annotations
+
+from collections.abc import Iterator
+from typing import Any
+
+import yaml
+
+from reconciler.sim.errors import FleetError
+
+__all__ = ["Located", "load_located"]
+
+Path = tuple[str | int, ...]
+
+
+class Located:
+    """A parsed YAML document plus the line (1-based) of every mapping key and sequence item."""
+
+    def __init__(self, data: Any, lines: dict[Path, int], source: str) -> None:
+        self.data = data
+        self.lines = lines
+        self.source = source
+
+    def where(self, path: Path) -> str | None:
+        """``source:line`` of ``path`` or of its nearest ancestor that has a line."""
+        for end in range(len(path), -1, -1):
+            line = self.lines.get(path[:end])
+            if line is not None:
+                return f"{self.source}:{line}"
+        return self.source or None
+
+    def error(self, path: Path, message: str) -> FleetError:
+        return FleetError(message, location=self.where(path), field=dotted(path) or None)
+
+
+def dotted(path: Path) -> str:
+    out = ""
+    for part in path:
+        out += f"[{part}]" if isinstance(part, int) else (f".{part}" if out else str(part))
+    return out
+
+
+def _walk(node: yaml.Node, path: Path) -> Iterator[tuple[Path, int]]:
+    yield path, node.start_mark.line + 1
+    if isinstance(node, yaml.MappingNode):
+        for key_node, value_node in node.value:
+            key = key_node.value if isinstance(key_node, yaml.ScalarNode) else str(key_node.value)
+            yield (*path, key), key_node.start_mark.line + 1
+            for sub_path, line in _walk(value_node, (*path, key)):
+                if sub_path != (*path, key):
+                    yield sub_path, line
+    elif isinstance(node, yaml.SequenceNode):
+        for index, item in enumerate(node.value):
+            yield from _walk(item, (*path, index))
+
+
+def load_located(text: str, source: str) -> Located:
+    """Parse ``text`` (one YAML document) with the safe loader; YAML syntax errors become :class:`FleetError`."""
+    try:
+        node = yaml.compose(text, Loader=yaml.SafeLoader)
+        data = yaml.safe_load(text)
+    except yaml.MarkedYAMLError as exc:
+        mark = exc.problem_mark
+        location = f"{source}:{mark.line + 1}" if mark is not None else source
+        raise FleetError(f"not valid YAML: {exc.problem}", location=location) from exc
+    except yaml.YAMLError as exc:
+        raise FleetError(f"not valid YAML: {exc}", location=source) from exc
+    lines: dict[Path, int] = {}
+    if node is not None:
+        for path, line in _walk(node, ()):
+            lines.setdefault(path, line)
+    return Located(data, lines, source)

@@ -1,0 +1,160 @@
+"""``sepm-reconciler simulate`` and ``sim-admin`` as real subprocesses, and the thread runner."""
+
+from __future__ import annotations
+
+import base64
+import json
+import os
+import signal
+import subprocess
+import sys
+import time
+from collections.abc import Iterator
+from pathlib import Path
+from typing import Any
+
+import httpx
+import pytest
+import yaml
+
+from reconciler.sim import run_in_thread
+from tests.sim.conftest import served_fingerprint, two_managers
+
+DATA = Path(__file__).parent / "data"
+CLI = [sys.executable, "-m", "reconciler"]
+
+
+def sim_admin(
+    ports: Path,
+    *args: str,
+    manager: str = "sepm-east",
+    stdin: str | None = None,
+    env: dict[str, str] | None = None,
+) -> subprocess.CompletedProcess[str]:
+    return subprocess.run(
+        [*CLI, "sim-admin", "--ports-file", str(ports), "--manager", manager, *args],
+        capture_output=True,
+        text=True,
+        timeout=60,
+        check=False,
+        input=stdin,
+        env={**os.environ, **(env or {})},
+    )
+
+
+@pytest.fixture
+def running(tmp_path: Path) -> Iterator[tuple[subprocess.Popen[str], Path]]:
+    fleet = tmp_path / "fleet.yaml"
+    fleet.write_text(yaml.safe_dump(two_managers(count=30)), encoding="utf-8")
+    ports = tmp_path / "ports.json"
+    proc = subprocess.Popen(
+        [*CLI, "simulate", "--fleet", str(fleet), "--ports-file", str(ports)],
+        stdout=subprocess.PIPE,
+        stderr=subprocess.PIPE,
+        text=True,
+    )
+    deadline = time.monotonic() + 30
+    while not ports.exists():
+        assert proc.poll() is None, proc.communicate()[1]
+        assert time.monotonic() < deadline, "the simulator did not write its ports file"
+        time.sleep(0.05)
+    try:
+        yield proc, ports
+    finally:
+        if proc.poll() is None:
+            proc.kill()
+        proc.communicate(timeout=10)
+
+
+def test_simulate_writes_the_ports_file_and_stops_cleanly_on_sigterm(
+    running: tuple[subprocess.Popen[str], Path],
+) -> None:
+    proc, ports = running
+    info: dict[str, Any] = json.loads(ports.read_text())
+    assert set(info["managers"]) == {"sepm-east", "sepm-west"}
+    east = info["managers"]["sepm-east"]
+    assert set(east) >= {"host", "ports", "api_url", "admin_token"} and set(east["ports"]) == {
+        "clients",
+        "console",
+        "api",
+    }
+    assert east["api_url"] == f"https://127.0.0.1:{east['ports']['api']}/sepm/api/v1"
+    assert oct(ports.stat().st_mode & 0o777) == "0o600"
+    assert httpx.get(f"{east['api_url']}/version", verify=False).status_code == 200  # noqa: S501 - self-signed on purpose
+    proc.send_signal(signal.SIGTERM)
+    _, err = proc.communicate(timeout=20)
+    assert proc.returncode == 0, err
+    assert "simulator stopped" in err
+    assert not ports.exists()
+
+
+def test_sim_admin_drives_a_rotation_with_a_jks_keystore(
+    running: tuple[subprocess.Popen[str], Path], tmp_path: Path
+) -> None:
+    _, ports = running
+    jks = tmp_path / "keystore.jks"
+    jks.write_bytes(base64.b64decode((DATA / "keytool-rsa.jks.b64").read_text()))
+
+    wrong = sim_admin(
+        ports, "certificate", "--jks", str(jks), "--password-env", "KS_PASS", env={"KS_PASS": "nope"}
+    )
+    assert wrong.returncode == 1 and "password is incorrect" in wrong.stderr
+
+    staged = sim_admin(ports, "certificate", "--jks", str(jks), "--password-stdin", stdin="store-pass\n")
+    assert staged.returncode == 0, staged.stderr
+    fingerprint = json.loads(staged.stdout)["staged"]
+    assert (
+        fingerprint == "sha256:84fd0a1cac352272433ffd7afdd9439a1d692516201485db598f3a310d7ef5f1"
+    )  # keytool -list
+
+    restarted = sim_admin(ports, "restart")
+    assert restarted.returncode == 0, restarted.stderr
+    assert json.loads(restarted.stdout)["served"] == dict.fromkeys(("clients", "console", "api"), fingerprint)
+    api_port = json.loads(ports.read_text())["managers"]["sepm-east"]["ports"]["api"]
+    assert served_fingerprint(api_port) == fingerprint
+
+    assert sim_admin(ports, "partner-delete", "Site West").returncode == 0
+    assert sim_admin(ports, "clock-advance", "2h").returncode == 0
+    state = json.loads(sim_admin(ports, "state").stdout)
+    assert state["managers"]["sepm-west"]["replication"]["partners"] == []
+    assert state["clock"] == "2026-12-01T10:00:00.000Z"
+    assert sim_admin(ports, "partner-add", "Site West").returncode == 0
+
+    faults = sim_admin(ports, "faults", "--throttle-burst", "3", "--restart-fails", "old_cert")
+    assert (
+        json.loads(faults.stdout)["throttle_burst"] == 3
+        and json.loads(faults.stdout)["restart_fails"] == "old_cert"
+    )
+    offline = sim_admin(ports, "clients", "--offline", "--count", "5")
+    assert json.loads(offline.stdout) == {"changed": 5}
+    # The careless rotation (verification on) orphaned every client of sepm-east at its next check-in; the five
+    # machines taken offline cannot receive the Communication Update Package.
+    assert json.loads(sim_admin(ports, "rehome").stdout) == {"rehomed": 25, "still_orphaned_offline": 5}
+
+    backup = tmp_path / "backup.p12"
+    saved = sim_admin(ports, "backup", "--out", str(backup), "--password-env", "B", env={"B": "backup-pass"})
+    assert saved.returncode == 0 and json.loads(saved.stdout)["fingerprint"] == fingerprint
+    assert "backup-pass" not in saved.stdout + saved.stderr
+
+
+def test_sim_admin_usage_errors_exit_64(running: tuple[subprocess.Popen[str], Path], tmp_path: Path) -> None:
+    _, ports = running
+    jks = tmp_path / "k.jks"
+    jks.write_bytes(b"x")
+    no_password = sim_admin(ports, "certificate", "--jks", str(jks))
+    assert no_password.returncode == 64 and "--password-env" in no_password.stderr
+    unknown = sim_admin(ports, "state", manager="sepm-north")
+    assert unknown.returncode == 64 and "sepm-north" in unknown.stderr
+
+
+def test_the_thread_runner_serves_synchronous_code() -> None:
+    with run_in_thread(two_managers(count=10)) as sim:
+        east = sim.ports_info()["managers"]["sepm-east"]
+        headers = {"Authorization": f"Bearer {sim.admin_token}"}
+        with httpx.Client(verify=False, timeout=10) as client:  # noqa: S501 - self-signed on purpose
+            assert client.get(f"{east['api_url']}/version").status_code == 200
+            state = client.get(f"{east['admin_url']}/state", headers=headers).json()
+        assert state == sim.state()
+        sim.call(sim.restart_services("sepm-east", ("semwebsrv",)))
+        sim.call(sim.wait_services_up("sepm-east"))
+        assert sim.state()["managers"]["sepm-east"]["restarts"][-1]["result"] == "succeeded"

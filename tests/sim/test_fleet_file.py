@@ -1,0 +1,160 @@
+"""The fleet file: the issue's example loads as written; mistakes get one precise message (file:line, field)."""
+
+from __future__ import annotations
+
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+
+from reconciler.sim import FleetError, example_fleet_path, load_fleet
+
+ISSUE_EXAMPLE = r"""
+clock: {start: "2026-12-01T08:00:00Z", speed: 3600}   # 1 real second = 1 simulated hour
+seed: 7
+managers:
+  - name: sepm-east
+    site: Site East
+    host: 127.0.0.1
+    ports: {clients: 0, console: 0, api: 0}
+    admin: {username: admin, password: admin-pass, domain: ""}
+    certificate: {generate: {commonName: sepm-east.corp.example}}   # or {certFile: PEM, keyFile: PEM}
+    replication: {partners: [Site West]}
+    groups:
+      - {name: My Company, inherits: false}
+      - {name: My Company\Servers, inherits: true}
+      - {name: My Company\Laptops, inherits: false}
+    clients:
+      count: 2000
+      heartbeat: 5m
+      offline: {share: 0.1, forMin: 1d, forMax: 4d}   # offline at start, back after a random time in range
+      agentVersions: {"14.3.9816.7000": 0.97, "14.2.5587.2100": 0.03}
+  - name: sepm-west
+    site: Site West
+    replication: {partners: [Site East]}
+"""
+
+
+def write(tmp_path: Path, text: str) -> Path:
+    path = tmp_path / "fleet.yaml"
+    path.write_text(text, encoding="utf-8")
+    return path
+
+
+def test_the_issue_example_loads_as_written(tmp_path: Path) -> None:
+    fleet = load_fleet(write(tmp_path, ISSUE_EXAMPLE))
+    assert fleet.speed == 3600 and fleet.seed == 7 and fleet.start.isoformat() == "2026-12-01T08:00:00+00:00"
+    east = fleet.manager("sepm-east")
+    assert [(g.path, g.inherits) for g in east.groups] == [
+        ("My Company", False),
+        ("My Company\\Servers", True),
+        ("My Company\\Laptops", False),
+    ]
+    assert east.partners == ("Site West",) and east.password == "admin-pass"
+    assert east.clients.count == 2000 and east.clients.heartbeat == 300
+    assert (east.clients.offline_for_min, east.clients.offline_for_max) == (86400, 4 * 86400)
+    assert dict(east.clients.agent_versions) == {"14.3.9816.7000": 0.97, "14.2.5587.2100": 0.03}
+    assert east.certificate.common_name == "sepm-east.corp.example"
+    assert fleet.manager("sepm-west").partners == ("Site East",)
+
+
+def test_the_packaged_example_loads() -> None:
+    fleet = load_fleet(example_fleet_path())
+    assert [m.name for m in fleet.managers] == ["sepm-east", "sepm-west"]
+
+
+def test_certificate_files_are_read_relative_to_the_fleet_file(tmp_path: Path) -> None:
+    from reconciler.sim import generate_certificate
+
+    cert, key = generate_certificate("files.example")
+    (tmp_path / "c.pem").write_bytes(cert)
+    (tmp_path / "k.pem").write_bytes(key)
+    text = "managers:\n  - {name: m, site: S, certificate: {certFile: c.pem, keyFile: k.pem}}\n"
+    assert load_fleet(write(tmp_path, text)).managers[0].certificate.cert_file == tmp_path / "c.pem"
+
+
+BAD = [
+    ("managers:\n  - {name: m, site: S, colour: red}\n", 2, "managers[0].colour", "unknown key"),
+    (
+        "managers:\n  - name: m\n    site: S\n    clients: {heartbeat: 5 minutes}\n",
+        4,
+        "managers[0].clients.heartbeat",
+        "invalid duration",
+    ),
+    (
+        "managers:\n  - name: m\n    site: S\n    clients:\n      agentVersions: {a: 0.5, b: 0.4}\n",
+        5,
+        "managers[0].clients.agentVersions",
+        "add up to 1",
+    ),
+    (
+        "managers:\n  - {name: m, site: S, replication: {partners: [Nowhere]}}\n",
+        2,
+        "managers[0].replication.partners[0]",
+        "no manager",
+    ),
+    (
+        "managers:\n  - {name: a, site: A, replication: {partners: [B]}}\n  - {name: b, site: B}\n",
+        2,
+        "managers[0].replication.partners[0]",
+        "mutual",
+    ),
+    (
+        "managers:\n  - name: m\n    site: S\n    groups:\n      - {name: Top}\n",
+        5,
+        "managers[0].groups[0].name",
+        "root",
+    ),
+    (
+        "managers:\n  - name: m\n    site: S\n    groups:\n      - {name: My Company}\n      - {name: My Company\\A\\B}\n",
+        6,
+        "managers[0].groups[1].name",
+        "not listed before",
+    ),
+    ("clock: {start: tomorrow}\nmanagers: []\n", 1, "clock.start", "ISO 8601"),
+    ("managers:\n  - {name: m, site: S\n", 3, None, "not valid YAML"),
+    (
+        "managers:\n  - {name: m, site: S}\n  - {name: m, site: T}\n",
+        3,
+        "managers[1].name",
+        "duplicate manager",
+    ),
+]
+
+
+@pytest.mark.parametrize(
+    ("text", "line", "field", "fragment"),
+    BAD,
+    ids=[
+        "unknown-key", "bad-duration", "shares-not-summing", "unknown-partner", "one-sided-partner",
+        "root-not-first", "parent-missing", "bad-start", "yaml-syntax", "duplicate-name",
+    ],
+)  # fmt: skip
+def test_a_mistake_names_file_line_and_field(
+    tmp_path: Path, text: str, line: int, field: str | None, fragment: str
+) -> None:
+    path = write(tmp_path, text)
+    with pytest.raises(FleetError) as caught:
+        load_fleet(path)
+    assert caught.value.location == f"{path}:{line}"
+    assert caught.value.field == field
+    assert fragment in caught.value.message
+
+
+def test_simulate_refuses_a_bad_fleet_with_exit_1_and_one_message(tmp_path: Path) -> None:
+    path = write(tmp_path, BAD[0][0])
+    ports = tmp_path / "ports.json"
+    proc = subprocess.run(
+        [sys.executable, "-m", "reconciler", "simulate", "--fleet", str(path), "--ports-file", str(ports)],
+        capture_output=True,
+        text=True,
+        timeout=60,
+        check=False,
+    )
+    assert proc.returncode == 1
+    assert proc.stderr.strip().splitlines() == [
+        f"error: {path}:2: managers[0].colour: unknown key; expected one of: admin, certificate, clients, groups, "
+        "host, maxPageSize, name, patchInheritingGroup, ports, replication, restart, site, tokenLifetime, version"
+    ]
+    assert not ports.exists()

@@ -1,0 +1,93 @@
+"""Replication between the managers of a fleet: schedule, propagation, FAILED_CONNECT, partner delete and re-add."""
+
+from __future__ import annotations
+
+import httpx
+
+from reconciler.sim import Simulator, generate_certificate
+from tests.sim.conftest import LAPTOPS, Client, two_managers
+
+
+async def partner_status(client: Client) -> dict[str, str]:
+    body = (await client.get("/replication/status")).json()["replicationStatus"]
+    return {p["name"]: p["status_code"] for p in body["replicationPartnerStatusList"]}
+
+
+async def started(sim: Simulator, http: httpx.AsyncClient) -> tuple[Client, Client]:
+    east, west = Client(sim, "sepm-east", http), Client(sim, "sepm-west", http)
+    await east.login()
+    await west.login()
+    return east, west
+
+
+async def test_replication_runs_on_schedule_and_carries_a_settings_change_to_the_partner(
+    http: httpx.AsyncClient,
+) -> None:
+    async with Simulator(two_managers(count=20)) as sim:
+        east, west = await started(sim, http)
+        assert await partner_status(east) == {"Site West": "NEVER_REPLICATED"}
+        assert (await east.set_secure(LAPTOPS, False)).status_code == 200
+        serial = (await east.group(LAPTOPS))["policySerialNumber"]
+        assert (await west.group(LAPTOPS))["policySerialNumber"] != serial
+        await east.advance(3601)  # one replication interval
+        assert await partner_status(east) == {"Site West": "SUCCEEDED"}
+        assert await partner_status(west) == {"Site East": "SUCCEEDED"}
+        assert (await west.group(LAPTOPS))["policySerialNumber"] == serial
+        assert {g["name"]: g["secure_communications"] for g in west.truth()["groups"]}[LAPTOPS] is False
+        status = (await west.get("/replication/status")).json()["replicationStatus"][
+            "replicationPartnerStatusList"
+        ][0]
+        assert (
+            status["lastSuccessfulRunTime"] == status["lastRunTime"]
+            and status["nextRunTime"] > status["lastRunTime"]
+        )
+
+
+async def test_a_partner_presenting_a_certificate_the_other_side_no_longer_trusts_fails_to_connect(
+    http: httpx.AsyncClient,
+) -> None:
+    async with Simulator(two_managers(count=20)) as sim:
+        east, west = await started(sim, http)
+        cert, key = generate_certificate("rotated.corp.example")
+        await east.admin("/certificate", {"cert_pem": cert.decode(), "key_pem": key.decode()})
+        await sim.restart_services("sepm-east")
+        await sim.wait_services_up("sepm-east")
+        await east.login()
+        params = {"partnerSiteName": "Site East", "logs": "false", "content": "false"}
+        r = await http.post(f"{west.api}/replication/replicatenow", params=params, headers=west.headers)
+        assert r.json() == {"code": 0}
+        assert await partner_status(west) == {"Site East": "FAILED_CONNECT"}
+        assert await partner_status(east) == {"Site West": "FAILED_CONNECT"}
+
+
+async def test_deleting_a_partner_removes_the_partnership_on_both_sides(http: httpx.AsyncClient) -> None:
+    async with Simulator(two_managers(count=20)) as sim:
+        east, west = await started(sim, http)
+        answer = await east.admin("/replication/partners/delete", {"partner": "Site West"})
+        assert answer == {"site": "Site East", "partners": []}
+        for side in (east, west):
+            assert (await side.get("/replication/is_replicated")).json() is False
+            assert await partner_status(side) == {}
+        again = await east.admin("/replication/partners/delete", {"partner": "Site West"}, expect=404)
+        assert "no replication partner" in again["errorMessage"]
+
+
+async def test_re_adding_a_partner_overwrites_the_joining_sites_settings(http: httpx.AsyncClient) -> None:
+    async with Simulator(two_managers(count=20)) as sim:
+        east, west = await started(sim, http)
+        await east.admin("/replication/partners/delete", {"partner": "Site West"})
+        await east.set_secure(LAPTOPS, False)  # changed only on the detached site
+        await east.advance(600)
+        added = await east.admin("/replication/partners/add", {"partner": "Site West"})
+        assert added["partners"] == ["Site West"]
+        assert {g["name"]: g["secure_communications"] for g in east.truth()["groups"]}[
+            LAPTOPS
+        ] is True  # reverted
+        assert (await east.group(LAPTOPS))["policySerialNumber"] == (await west.group(LAPTOPS))[
+            "policySerialNumber"
+        ]
+        assert await partner_status(east) == {"Site West": "SUCCEEDED"}
+        assert await partner_status(west) == {"Site East": "SUCCEEDED"}
+        assert (await west.get("/replication/is_replicated")).json() is True
+        await east.admin("/replication/partners/add", {"partner": "Site West"}, expect=409)
+        await east.admin("/replication/partners/add", {"partner": "Site Nowhere"}, expect=404)
