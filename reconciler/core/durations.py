@@ -10,6 +10,7 @@ __all__ = ["format_duration", "parse_duration"]
 _UNITS = {"d": 86400, "h": 3600, "m": 60, "s": 1}
 _PART = re.compile(r"(\d+)([dhms])")
 _WHOLE = re.compile(r"^(?:\d+[dhms])+$")
+_MAX = timedelta(days=36500)  # a century: anything longer is a typo, and timedelta overflows not far beyond
 
 
 def parse_duration(text: str) -> timedelta:
@@ -19,7 +20,12 @@ def parse_duration(text: str) -> timedelta:
         raise ValueError(
             f"invalid duration {text!r}: use a number and a unit s, m, h or d, e.g. 30s, 15m, 24h, 7d"
         )
+    units = [u for _, u in _PART.findall(value)]
+    if len(set(units)) != len(units):
+        raise ValueError(f"invalid duration {text!r}: each unit may appear once, e.g. 1d12h")
     seconds = sum(int(n) * _UNITS[u] for n, u in _PART.findall(value))
+    if seconds > _MAX.total_seconds():
+        raise ValueError(f"invalid duration {text!r}: longer than 36500d (a century)")
     return timedelta(seconds=seconds)
 
 

@@ -5,6 +5,10 @@ pure data — loading files, locating errors in YAML and resolving secrets live 
 ``docs/spec.md`` documents every field; keep the two in step.
 
 Secrets never appear in a spec: a password is a reference, ``{env: NAME}`` or ``{file: PATH}``, resolved at use.
+
+Validation messages are written for the person who edits the YAML: each custom check raises a
+:class:`~pydantic_core.PydanticCustomError` whose *type* is a stable code (``plain_text_secret``, ``invalid_name``…)
+that the loader reports as ``plain-text-secret``, ``invalid-name``…; messages never repeat a secret.
 """
 
 from __future__ import annotations
@@ -13,17 +17,22 @@ import re
 from datetime import timedelta
 from enum import StrEnum
 from typing import Annotated, Any, Literal
+from urllib.parse import urlsplit
+from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
 from pydantic import (
     BaseModel,
     BeforeValidator,
     ConfigDict,
+    Discriminator,
     Field,
     PlainSerializer,
+    Tag,
     field_validator,
     model_validator,
 )
 from pydantic.alias_generators import to_camel
+from pydantic_core import PydanticCustomError
 
 from reconciler.core.durations import format_duration, parse_duration
 
@@ -57,16 +66,30 @@ API_VERSION = "sepm-reconciler/v1"
 FINGERPRINT_RE = re.compile(r"^sha256:[0-9a-f]{64}$")
 NAME_RE = re.compile(r"^[a-z0-9]([a-z0-9-]{0,61}[a-z0-9])?$")
 HHMM_RE = re.compile(r"^([01]\d|2[0-3]):[0-5]\d$")
+ENV_NAME_RE = re.compile(r"^[A-Za-z_][A-Za-z0-9_]*$")
+
+_SECRET_HINT = "{env: NAME} or {file: PATH}"  # noqa: S105 - a hint shown to users, not a password
+_ACTION_HINT = "manual, or {command: [PROGRAM, ARG, …], timeout: 30m}"
+
+
+def _fail(code: str, message: str) -> PydanticCustomError:
+    """A validation error with a stable ``code`` (becomes the finding's code) and a ready-to-print message."""
+    return PydanticCustomError(code, message)
 
 
 def _to_duration(value: Any) -> Any:
+    if isinstance(value, timedelta):
+        return value
     if isinstance(value, str):
-        return parse_duration(value)
-    if isinstance(value, bool):  # bool is an int: reject it explicitly
-        raise ValueError("expected a duration such as 30s, 15m, 24h or 7d")
-    if isinstance(value, int):
-        raise ValueError(f"a bare number is ambiguous: write {value}s, {value}m, {value}h or {value}d")
-    return value
+        try:
+            return parse_duration(value)
+        except ValueError as exc:
+            raise _fail("invalid_duration", str(exc)) from exc
+    if isinstance(value, int | float) and not isinstance(value, bool):
+        raise _fail(
+            "invalid_duration", f"a bare number is ambiguous: write {value}s, {value}m, {value}h or {value}d"
+        )
+    raise _fail("invalid_duration", "must be a duration such as 30s, 15m, 24h or 7d")
 
 
 Duration = Annotated[
@@ -77,8 +100,18 @@ Duration = Annotated[
 """A duration written ``30s``/``15m``/``24h``/``7d``; a :class:`~datetime.timedelta` in Python."""
 
 
+def _positive(value: timedelta) -> timedelta:
+    if value <= timedelta(0):
+        raise _fail("invalid_duration", "must be longer than 0s")
+    return value
+
+
 class _Model(BaseModel):
-    """Common configuration: camelCase aliases, unknown keys are errors, instances are immutable."""
+    """Common configuration: camelCase aliases, unknown keys are errors, instances are immutable.
+
+    ``populate_by_name`` lets Python code build models with snake_case names; the loader validates YAML with
+    aliases only, so a spec must use the camelCase names.
+    """
 
     model_config = ConfigDict(
         alias_generator=to_camel,
@@ -95,7 +128,18 @@ class _Model(BaseModel):
 class EnvRef(_Model):
     """A secret read from an environment variable of the reconciler's process."""
 
-    env: str = Field(min_length=1, pattern=r"^[A-Za-z_][A-Za-z0-9_]*$")
+    env: str
+
+    @field_validator("env")
+    @classmethod
+    def _env_name(cls, value: str) -> str:
+        if not ENV_NAME_RE.match(value):
+            raise _fail(
+                "invalid_secret_ref",
+                "must be an environment variable name (letters, digits and _, not starting with a digit), "
+                f"got {value!r}",
+            )
+        return value
 
 
 class FileRef(_Model):
@@ -104,28 +148,75 @@ class FileRef(_Model):
     file: str = Field(min_length=1)
 
 
-SecretRef = EnvRef | FileRef
-"""Where a secret comes from. Plain-text secrets are rejected by the model."""
+def _secret_tag(value: Any) -> str:
+    if isinstance(value, FileRef) or (isinstance(value, dict) and "file" in value and "env" not in value):
+        return "FileRef"
+    return "EnvRef"
+
+
+def _secret_shape(value: Any) -> Any:
+    if isinstance(value, EnvRef | FileRef):
+        return value
+    if isinstance(value, dict):
+        given = {"env", "file"} & set(value)
+        if len(given) == 2:
+            raise _fail("invalid_secret_ref", f"give one of env or file, not both: {_SECRET_HINT}")
+        if not given:
+            raise _fail("invalid_secret_ref", f"a secret reference is {_SECRET_HINT}")
+        return value
+    raise _fail("invalid_secret_ref", f"must be a secret reference: {_SECRET_HINT}")
+
+
+SecretRef = Annotated[
+    Annotated[EnvRef, Tag("EnvRef")] | Annotated[FileRef, Tag("FileRef")],
+    Discriminator(_secret_tag),
+    BeforeValidator(_secret_shape),
+]
+"""Where a secret comes from: ``{env: NAME}`` or ``{file: PATH}``. Plain-text secrets are rejected by the model."""
 
 
 def _no_plain_secret(value: Any) -> Any:
-    if isinstance(value, str | int | float) and not isinstance(value, bool):
-        raise ValueError("plain-text secrets are not allowed in specs; use {env: NAME} or {file: PATH}")
+    if value is not None and not isinstance(value, dict | EnvRef | FileRef):
+        # Never quote the value: it is (or looks like) the secret itself.
+        raise _fail(
+            "plain_text_secret",
+            f"plain-text secrets are not allowed in specs (they are committed to Git): use {_SECRET_HINT}",
+        )
     return value
 
 
 PasswordRef = Annotated[SecretRef, BeforeValidator(_no_plain_secret)]
 
 
+def _username_tag(value: Any) -> str:
+    return "str" if isinstance(value, str) else "SecretRef"
+
+
+def _username_shape(value: Any) -> Any:
+    if isinstance(value, str | dict | EnvRef | FileRef):
+        return value
+    raise _fail("wrong_type", f"must be a user name (a string) or a secret reference {_SECRET_HINT}")
+
+
+Username = Annotated[
+    Annotated[str, Tag("str")] | Annotated[SecretRef, Tag("SecretRef")],
+    Discriminator(_username_tag),
+    BeforeValidator(_username_shape),
+]
+
+
 # --- server --------------------------------------------------------------------------------------------------------
+
+
+_Port = Annotated[int, Field(ge=1, le=65535, strict=True)]
 
 
 class Ports(_Model):
     """Where the served certificate is observed. SEPM defaults: clients 443 (Apache), console 8443, API 8446."""
 
-    clients: int = Field(default=443, ge=1, le=65535)
-    console: int = Field(default=8443, ge=1, le=65535)
-    api: int = Field(default=8446, ge=1, le=65535)
+    clients: _Port = 443
+    console: _Port = 8443
+    api: _Port = 8446
 
     def items(self) -> list[tuple[str, int]]:
         """``[("clients", 443), ("console", 8443), ("api", 8446)]`` in that order."""
@@ -135,7 +226,7 @@ class Ports(_Model):
 class Credentials(_Model):
     """A SEPM system administrator account. The username may be plain; the password must be a reference."""
 
-    username: str | SecretRef
+    username: Username
     password: PasswordRef
     domain: str = ""
 
@@ -143,7 +234,7 @@ class Credentials(_Model):
 class ServerConnection(_Model):
     """How to reach the manager."""
 
-    api_url: str = Field(pattern=r"^https://[^/\s]+(/\S*)?$")
+    api_url: str
     ports: Ports = Ports()
     site: str = Field(min_length=1)
     ca_bundle: str | None = None
@@ -152,32 +243,59 @@ class ServerConnection(_Model):
 
     @field_validator("api_url")
     @classmethod
-    def _strip_trailing_slash(cls, value: str) -> str:
-        return value.rstrip("/")
+    def _https_url(cls, value: str) -> str:
+        example = "https://sepm-east-01.corp.example:8446/sepm/api/v1"
+        parts = urlsplit(value.strip())
+        if "@" in parts.netloc:
+            # user:password@host — never echo it.
+            raise _fail(
+                "plain_text_secret",
+                f"must not contain credentials; put them under credentials with {_SECRET_HINT}",
+            )
+        if parts.scheme != "https" or not parts.hostname:
+            raise _fail("invalid_url", f"must be an https:// URL such as {example}, got {value!r}")
+        try:
+            parts.port  # noqa: B018 - evaluated for its ValueError on a bad port
+        except ValueError:
+            raise _fail("invalid_url", f"has an invalid port: {value!r}") from None
+        if parts.query or parts.fragment or any(c.isspace() for c in value.strip()):
+            raise _fail(
+                "invalid_url", f"must be a plain URL without query, fragment or spaces, got {value!r}"
+            )
+        return value.strip().rstrip("/")
+
+    @field_validator("timeout")
+    @classmethod
+    def _timeout_positive(cls, value: timedelta) -> timedelta:
+        return _positive(value)
 
     @property
     def host(self) -> str:
-        """The host name (or address) of ``apiUrl``."""
-        authority = self.api_url.split("://", 1)[1].split("/", 1)[0]
-        if authority.startswith("["):  # IPv6 literal
-            return authority[1 : authority.index("]")]
-        return authority.rsplit(":", 1)[0] if ":" in authority else authority
+        """The host name (lower case) or IP address of ``apiUrl``, without brackets for IPv6."""
+        return urlsplit(self.api_url).hostname or ""
+
+    @property
+    def api_port(self) -> int:
+        """The port of ``apiUrl`` (443 when the URL names none)."""
+        return urlsplit(self.api_url).port or 443
 
 
 # --- certificate ---------------------------------------------------------------------------------------------------
 
 
 class Keystore(_Model):
-    """What a hook installs in step 4: PKCS#12, PEM certificate + key, or JKS. Never committed to Git."""
+    """What a hook installs in step 4: PKCS#12, PEM certificate + key (one file, or ``file`` + ``keyFile``), or
+    JKS (installed by the hook, but not inspected: convert it to PKCS#12 to have it checked). Never committed."""
 
     file: str = Field(min_length=1)
+    key_file: str | None = Field(default=None, min_length=1)
     password: PasswordRef | None = None
 
 
 class DesiredCertificate(_Model):
     """The certificate the manager must present: a public certificate file, or its fingerprint."""
 
-    file: str | None = None
+    file: str | None = Field(default=None, min_length=1)
     fingerprint: str | None = None
     keystore: Keystore | None = None
     expiry_warning: Duration = timedelta(days=30)
@@ -191,14 +309,19 @@ class DesiredCertificate(_Model):
         if normalized.lower().startswith("sha256:"):
             normalized = "sha256:" + normalized[7:].replace(":", "").lower()
         if not FINGERPRINT_RE.match(normalized):
-            raise ValueError("must be sha256: followed by 64 hex digits (the SHA-256 of the DER certificate)")
+            raise _fail(
+                "invalid_fingerprint",
+                "must be sha256: followed by 64 hex digits (the SHA-256 of the DER certificate), "
+                f"got {value!r}",
+            )
         return normalized
 
     @model_validator(mode="after")
     def _exactly_one_source(self) -> DesiredCertificate:
         if (self.file is None) == (self.fingerprint is None):
-            raise ValueError(
-                "give exactly one of file (a public PEM/DER certificate) or fingerprint (sha256:…)"
+            raise _fail(
+                "invalid_certificate_source",
+                "give exactly one of file (a public PEM/DER certificate) or fingerprint (sha256:…)",
             )
         return self
 
@@ -214,10 +337,11 @@ class Replication(_Model):
     @field_validator("partners")
     @classmethod
     def _unique(cls, value: list[str]) -> list[str]:
-        if len(set(value)) != len(value):
-            raise ValueError("partners must be unique")
         if any(not p.strip() for p in value):
-            raise ValueError("partner site names must not be empty")
+            raise _fail("invalid_value", "partner site names must not be empty")
+        duplicates = sorted({p for p in value if value.count(p) > 1})
+        if duplicates:
+            raise _fail("invalid_value", f"partners must be unique: {duplicates[0]!r} is listed twice")
         return value
 
 
@@ -232,15 +356,34 @@ class ClientPolicy(_Model):
     """Which clients are waited for in steps 3 and 6, and for how long."""
 
     groups: list[str] = Field(default_factory=list)
-    min_ack_ratio: float = Field(default=1.0, ge=0.0, le=1.0)
+    min_ack_ratio: float = Field(default=1.0, ge=0.0, le=1.0, strict=True)
     exclude_offline_for: Duration = timedelta(days=7)
     min_soak: Duration = timedelta(hours=24)
     max_soak: Duration = timedelta(days=14)
 
+    @field_validator("groups")
+    @classmethod
+    def _unique_groups(cls, value: list[str]) -> list[str]:
+        if any(not g.strip() for g in value):
+            raise _fail("invalid_value", "group paths must not be empty")
+        duplicates = sorted({g for g in value if value.count(g) > 1})
+        if duplicates:
+            raise _fail("invalid_value", f"groups must be unique: {duplicates[0]!r} is listed twice")
+        return value
+
+    @field_validator("max_soak")
+    @classmethod
+    def _max_soak_positive(cls, value: timedelta) -> timedelta:
+        return _positive(value)
+
     @model_validator(mode="after")
     def _soak_order(self) -> ClientPolicy:
         if self.max_soak < self.min_soak:
-            raise ValueError("maxSoak must not be shorter than minSoak")
+            raise _fail(
+                "invalid_value",
+                f"maxSoak ({format_duration(self.max_soak)}) must not be shorter than "
+                f"minSoak ({format_duration(self.min_soak)})",
+            )
         return self
 
 
@@ -254,19 +397,49 @@ class Weekday(StrEnum):
     SUN = "sun"
 
 
+def _hhmm(value: Any) -> Any:
+    if isinstance(value, str) and HHMM_RE.match(value):
+        return value
+    shown = repr(value) if isinstance(value, str) else str(value)
+    raise _fail("invalid_time", f'must be a time of day "HH:MM" (24-hour clock, quoted), got {shown}')
+
+
+_TimeOfDay = Annotated[str, BeforeValidator(_hhmm)]
+
+
 class Window(_Model):
     """When step 4 (the disruptive one) may start. ``end`` before ``start`` spans midnight."""
 
     days: list[Weekday] = Field(default_factory=lambda: list(Weekday), min_length=1)
-    start: str = Field(pattern=HHMM_RE.pattern)
-    end: str = Field(pattern=HHMM_RE.pattern)
+    start: _TimeOfDay
+    end: _TimeOfDay
     timezone: str = "UTC"
+
+    @field_validator("days")
+    @classmethod
+    def _unique_days(cls, value: list[Weekday]) -> list[Weekday]:
+        if len(set(value)) != len(value):
+            raise _fail("invalid_value", "each day may be listed once")
+        return value
+
+    @field_validator("timezone")
+    @classmethod
+    def _known_zone(cls, value: str) -> str:
+        try:
+            ZoneInfo(value)
+        except (ZoneInfoNotFoundError, ValueError):
+            raise _fail(
+                "invalid_timezone",
+                f"unknown time zone {value!r}: use an IANA name such as Europe/Madrid, America/New_York or UTC",
+            ) from None
+        return value
 
     @model_validator(mode="after")
     def _not_empty(self) -> Window:
         if self.start == self.end:
-            raise ValueError(
-                "start and end are equal: the window would be empty (omit window to allow any time)"
+            raise _fail(
+                "invalid_value",
+                "start and end are equal: the window would be empty (omit window to allow any time)",
             )
         return self
 
@@ -276,17 +449,37 @@ class CommandAction(_Model):
 
     command: list[str] = Field(min_length=1)
     timeout: Duration = timedelta(minutes=30)
-    max_attempts: int = Field(default=3, ge=1, le=20)
+    max_attempts: int = Field(default=3, ge=1, le=20, strict=True)
 
     @field_validator("command")
     @classmethod
     def _non_empty_program(cls, value: list[str]) -> list[str]:
         if not value[0].strip():
-            raise ValueError("the first element must be the program to run")
+            raise _fail("invalid_value", "the first element must be the program to run")
         return value
 
+    @field_validator("timeout")
+    @classmethod
+    def _timeout_positive(cls, value: timedelta) -> timedelta:
+        return _positive(value)
 
-Action = Literal["manual"] | CommandAction
+
+def _action_tag(value: Any) -> str:
+    return "manual" if isinstance(value, str) else "CommandAction"
+
+
+def _action_shape(value: Any) -> Any:
+    if value == "manual" or isinstance(value, dict | CommandAction):
+        return value
+    shown = repr(value) if isinstance(value, str) else type(value).__name__
+    raise _fail("invalid_action", f"must be {_ACTION_HINT}, got {shown}")
+
+
+Action = Annotated[
+    Annotated[Literal["manual"], Tag("manual")] | Annotated[CommandAction, Tag("CommandAction")],
+    Discriminator(_action_tag),
+    BeforeValidator(_action_shape),
+]
 """``manual`` (an operator does it; the reconciler shows how and waits for the observation) or a command."""
 
 
@@ -303,7 +496,7 @@ class Rollout(_Model):
 
     mode: Mode = Mode.ENFORCE
     clients: ClientPolicy = ClientPolicy()
-    approvals: list[int] = Field(default_factory=list)
+    approvals: list[Annotated[int, Field(strict=True)]] = Field(default_factory=list)
     window: Window | None = None
     actions: Actions = Actions()
 
@@ -312,9 +505,9 @@ class Rollout(_Model):
     def _steps(cls, value: list[int]) -> list[int]:
         bad = [s for s in value if not 1 <= s <= 7]
         if bad:
-            raise ValueError(f"steps are numbered 1 to 7, got {bad[0]}")
+            raise _fail("invalid_value", f"steps are numbered 1 to 7, got {bad[0]}")
         if len(set(value)) != len(value):
-            raise ValueError("each step may be listed once")
+            raise _fail("invalid_value", "each step may be listed once")
         return sorted(value)
 
 
@@ -329,9 +522,29 @@ class ServerSpec(_Model):
     replication: Replication = Replication()
     rollout: Rollout = Rollout()
 
+    @model_validator(mode="after")
+    def _not_own_partner(self) -> ServerSpec:
+        if self.server.site in self.replication.partners:
+            raise _fail(
+                "invalid_value",
+                f"replication.partners lists the server's own site {self.server.site!r}: "
+                "list the other sites it replicates with",
+            )
+        return self
+
+
+def _dns_label(value: Any) -> Any:
+    if isinstance(value, str) and not NAME_RE.match(value):
+        raise _fail(
+            "invalid_name",
+            "must be a DNS label: lowercase letters, digits and '-', 1 to 63 characters, starting and ending "
+            f"with a letter or digit, got {value!r}",
+        )
+    return value
+
 
 class Metadata(_Model):
-    name: str = Field(pattern=NAME_RE.pattern)
+    name: Annotated[str, BeforeValidator(_dns_label)]
     labels: dict[str, str] = Field(default_factory=dict)
     annotations: dict[str, str] = Field(default_factory=dict)
 
