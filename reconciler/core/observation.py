@@ -124,6 +124,7 @@ class ClientAcknowledgement:
     legacy_agents: int = 0  # clients on 14.2 / 14.2.1 (no multi-server shortcut)
     longest_unseen: timedelta | None = None  # among pending-offline and excluded clients
     stopped_checking_in: tuple[str, ...] = ()  # first 100 clients whose last check-in precedes change_time
+    stopped_checking_in_count: int = 0  # all of them, not only the first 100
 
     @property
     def ratio(self) -> float:

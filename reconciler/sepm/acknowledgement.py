@@ -1,0 +1,114 @@
+"""Counting which clients applied a policy at or after a change time (see ``ClientAcknowledgement``).
+
+Every in-scope client falls in exactly one bucket:
+
+* **acknowledged** — the time in its ``profileSerialNo`` is at or after ``change_time``;
+* **excluded_offline** — otherwise, offline and unseen (``lastUpdateTime``) for longer than ``excludeOfflineFor`` on
+  the manager's clock: not waited for;
+* **pending_online** / **pending_offline** — the rest, by ``onlineStatus``.
+
+``eligible = acknowledged + pending_online + pending_offline`` and ``total = eligible + excluded_offline``; the
+at-risk clients are all but the acknowledged ones. Unknowns are resolved towards waiting: a serial that cannot be
+parsed is not acknowledged, a client whose last check-in or online status is unknown is waited for.
+"""
+
+from __future__ import annotations
+
+import heapq
+from collections.abc import Iterable
+from datetime import datetime, timedelta
+
+from reconciler.core.observation import ClientAcknowledgement
+from reconciler.sepm.ledger import UNKNOWN, ClientEntry
+
+__all__ = ["LIST_LIMIT", "count_acknowledgements", "is_legacy_agent"]
+
+LIST_LIMIT = 100
+
+
+def is_legacy_agent(version: str) -> bool:
+    """14.2 and 14.2.1 agents (versions ``14.2.x``) cannot use the multi-server shortcut."""
+    return version == "14.2" or version.startswith("14.2.")
+
+
+def _ms(moment: datetime) -> int:
+    return int(moment.timestamp() * 1000)
+
+
+def count_acknowledgements(
+    entries: Iterable[ClientEntry],
+    *,
+    in_scope: frozenset[str] | None,
+    change_time: datetime | None,
+    manager_time: datetime,
+    exclude_offline_for: timedelta,
+    checkin_since: datetime | None = None,
+) -> tuple[ClientAcknowledgement, list[str]]:
+    """Count the in-scope clients (``in_scope`` group ids; None = every client) and note what looked wrong.
+
+    ``checkin_since`` (default ``change_time``) selects the clients listed as having stopped checking in: eligible
+    clients whose last check-in precedes it.
+    """
+    change_ms = _ms(change_time) if change_time is not None else None
+    cutoff_ms = _ms(manager_time - exclude_offline_for)
+    since = checkin_since if checkin_since is not None else change_time
+    since_ms = _ms(since) if since is not None else None
+    total = acknowledged = pending_online = pending_offline = excluded = legacy = 0
+    bad_serials = odd_status = 0
+    oldest_ms: int | None = None
+    at_risk: list[str] = []
+    stopped: list[str] = []
+    for entry in entries:
+        if in_scope is not None and entry.group_id not in in_scope:
+            continue
+        total += 1
+        if entry.agent_version and is_legacy_agent(entry.agent_version):
+            legacy += 1
+        if entry.bad_serial:
+            bad_serials += 1
+        if change_ms is not None and entry.serial_ms != UNKNOWN and entry.serial_ms >= change_ms:
+            acknowledged += 1
+            continue
+        at_risk.append(entry.name)
+        seen_ms = entry.last_update_ms
+        if entry.online is True:
+            pending_online += 1
+        else:
+            if entry.online is None:
+                odd_status += 1
+            if entry.online is False and seen_ms != UNKNOWN and seen_ms < cutoff_ms:
+                excluded += 1
+            else:
+                pending_offline += 1
+            if seen_ms != UNKNOWN and (oldest_ms is None or seen_ms < oldest_ms):
+                oldest_ms = seen_ms
+            if entry.online is False and seen_ms != UNKNOWN and seen_ms < cutoff_ms:
+                continue  # excluded clients are not listed as having "stopped" checking in
+        if since_ms is not None and (seen_ms == UNKNOWN or seen_ms < since_ms):
+            stopped.append(entry.name)
+    problems = []
+    if bad_serials:
+        problems.append(
+            f"{bad_serials} clients carry a profileSerialNo not in the vendor's format: counted as not acknowledged"
+        )
+    if odd_status:
+        problems.append(f"{odd_status} clients have an onlineStatus other than 1 or 0: counted as offline")
+    longest = None
+    if oldest_ms is not None:
+        longest = max(timedelta(0), timedelta(milliseconds=_ms(manager_time) - oldest_ms))
+    ack = ClientAcknowledgement(
+        change_time=change_time,
+        total=total,
+        eligible=total - excluded,
+        acknowledged=acknowledged,
+        pending_online=pending_online,
+        pending_offline=pending_offline,
+        excluded_offline=excluded,
+        at_risk_count=len(at_risk),
+        at_risk_names=tuple(heapq.nsmallest(LIST_LIMIT, at_risk)),
+        legacy_agents=legacy,
+        longest_unseen=longest,
+        stopped_checking_in=tuple(heapq.nsmallest(LIST_LIMIT, stopped)),
+        stopped_checking_in_count=len(stopped),
+    )
+    return ack, problems

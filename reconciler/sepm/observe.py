@@ -1,0 +1,159 @@
+"""``observe()``: one manager, one immutable :class:`~reconciler.core.observation.ServerObservation`.
+
+The parts are independent and run concurrently: the TLS handshakes on the three ports, ``GET version``, then — after
+one authentication, whose ``serverTime`` is the manager's clock for everything measured on it — the groups and their
+flags, replication, and the client scan. A part that fails leaves its field ``None`` and says why in ``errors``;
+the other parts are kept. Nothing is ever guessed.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+from collections.abc import Awaitable
+from datetime import UTC, datetime
+from typing import Any, TypeVar
+
+from reconciler.core.observation import (
+    ClientAcknowledgement,
+    GroupObservation,
+    PortObservation,
+    ReplicationObservation,
+    ServerObservation,
+)
+from reconciler.core.spec import ManagedServer
+from reconciler.errors import AuthenticationError, Error
+from reconciler.sepm.acknowledgement import count_acknowledgements
+from reconciler.sepm.client import SepmClient, Session
+from reconciler.sepm.groups import GroupScope, fetch_groups, observe_groups, resolve_scope
+from reconciler.sepm.ledger import ClientLedger
+from reconciler.sepm.replication import observe_replication
+from reconciler.sepm.tls import observe_ports
+
+__all__ = ["observe"]
+
+log = logging.getLogger("reconciler.sepm")
+T = TypeVar("T")
+
+
+async def _part(name: str, work: Awaitable[T], errors: list[str]) -> T | None:
+    try:
+        return await work
+    except Error as exc:
+        errors.append(f"{name}: {exc}")
+        return None
+
+
+async def _version(client: SepmClient) -> str | None:
+    data: Any = await client.get_json("version", authenticated=False)
+    if isinstance(data, dict):
+        for key in ("version", "API_VERSION"):
+            if isinstance(data.get(key), str) and data[key]:
+                return str(data[key])
+    return None
+
+
+async def _groups(
+    client: SepmClient, listed: list[str], errors: list[str]
+) -> tuple[GroupScope, tuple[GroupObservation, ...]]:
+    raw, problems = await fetch_groups(client)
+    scope = resolve_scope(raw, listed)
+    observed, more = await observe_groups(client, scope)
+    errors.extend(f"groups: {p}" for p in (*problems, *scope.problems, *more))
+    return scope, observed
+
+
+async def observe(
+    server: ManagedServer,
+    client: SepmClient,
+    *,
+    ledger: ClientLedger | None = None,
+    change_time: datetime | None = None,
+    checkin_since: datetime | None = None,
+    now: datetime | None = None,
+    port_timeout: float | None = None,
+) -> ServerObservation:
+    """Observe ``server`` through ``client``.
+
+    ``ledger`` is the per-manager client state the caller keeps between ticks (a throw-away one, hence a full scan,
+    when omitted). ``change_time`` (manager clock) is the time of the policy change being waited for, None outside
+    steps 3 and 6; ``checkin_since`` selects the clients reported as having stopped checking in (default:
+    ``change_time``). ``now`` is the reconciler's clock (``observed_at``).
+    """
+    observed_at = now if now is not None else datetime.now(UTC)
+    conn = server.spec.server
+    policy = server.spec.rollout.clients
+    errors: list[str] = []
+    timeout = port_timeout if port_timeout is not None else min(conn.timeout.total_seconds(), 10.0)
+
+    ports_task = asyncio.ensure_future(observe_ports(conn.host, conn.ports.items(), within=timeout))
+    version_task = asyncio.ensure_future(_part("api version", _version(client), errors))
+    session: Session | None = None
+    try:
+        session = await client.authenticate()
+    except AuthenticationError as exc:
+        errors.append(f"api: {exc}")
+    except Error as exc:
+        errors.append(f"api: authentication failed: {exc}")
+
+    groups: tuple[GroupObservation, ...] | None = None
+    replication: ReplicationObservation | None = None
+    clients: ClientAcknowledgement | None = None
+    manager_time = session.server_time if session is not None else None
+    if session is not None:
+        if manager_time is None:
+            errors.append("api: the authentication answer has no serverTime: the manager's clock is unknown")
+        ledger = ledger if ledger is not None else ClientLedger()
+        group_part = _part("groups", _groups(client, list(policy.groups), errors), errors)
+        replication_part = _part("replication", observe_replication(client), errors)
+        scan_part = (
+            _part(
+                "clients",
+                ledger.refresh(client, manager_time=manager_time, change_time=change_time, now=observed_at),
+                errors,
+            )
+            if manager_time is not None
+            else _nothing()
+        )
+        group_result, replication_result, scan = await asyncio.gather(group_part, replication_part, scan_part)
+        scope: GroupScope | None = None
+        if group_result is not None:
+            scope, groups = group_result
+        if replication_result is not None:
+            replication, notes = replication_result
+            errors.extend(f"replication: {n}" for n in notes)
+        if scan is not None and manager_time is not None:
+            if policy.groups and scope is None:
+                errors.append(
+                    "clients: which clients are in scope is unknown, because the groups could not be read"
+                )
+            else:
+                clients, notes = count_acknowledgements(
+                    ledger.entries(),
+                    in_scope=scope.in_scope if policy.groups and scope is not None else None,
+                    change_time=change_time,
+                    manager_time=manager_time,
+                    exclude_offline_for=policy.exclude_offline_for,
+                    checkin_since=checkin_since,
+                )
+                errors.extend(f"clients: {n}" for n in notes)
+            log.debug("%s: client scan %s", server.name, ledger.last_scan)
+
+    api_version = await version_task
+    ports: dict[str, PortObservation] = await ports_task
+    return ServerObservation(
+        server=server.name,
+        observed_at=observed_at,
+        api_reachable=session is not None or api_version is not None,
+        api_version=api_version,
+        manager_time=manager_time,
+        ports=ports,
+        replication=replication,
+        groups=groups,
+        clients=clients,
+        errors=tuple(errors),
+    )
+
+
+async def _nothing() -> None:
+    return None

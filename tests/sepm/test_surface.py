@@ -1,0 +1,90 @@
+"""The adapter's public surface, and building a client from a spec (secrets, caBundle)."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import jsonschema
+import pytest
+
+import reconciler.sepm as sepm
+from reconciler.core.spec import ManagedServer
+from reconciler.errors import Error, PermanentError, SecretError
+from reconciler.sepm import open_client
+from reconciler.sepm.actions import secure_communications_body
+from tests.sepm.pki import Issued
+from tests.sepm.scripted import Reply, ScriptedServer, auth_reply
+from tests.sim.swagger import validate_definition
+
+
+def test_the_public_surface_is_exactly_what_the_package_exports() -> None:
+    assert sorted(sepm.__all__) == sorted(
+        [
+            "ApiError", "ClientLedger", "ProbeReport", "RetryPolicy", "ScanStats", "SepmClient",
+            "SepmCredentials", "SettingResult", "UntrustedCertificateError", "observe", "observe_port",
+            "observe_ports", "open_client", "parse_policy_serial", "replicate_now", "run_probe",
+            "set_secure_communications", "tls_context",
+        ]
+    )  # fmt: skip
+    for name in sepm.__all__:
+        assert getattr(sepm, name) is not None
+    assert issubclass(sepm.ApiError, PermanentError) and issubclass(sepm.UntrustedCertificateError, Error)
+
+
+def server_spec(
+    api_url: str, ca_bundle: str, password: dict[str, str], username: object = "admin"
+) -> ManagedServer:
+    return ManagedServer.model_validate(
+        {
+            "apiVersion": "sepm-reconciler/v1",
+            "kind": "ManagedServer",
+            "metadata": {"name": "sepm-test"},
+            "spec": {
+                "server": {
+                    "apiUrl": api_url,
+                    "site": "Site Test",
+                    "caBundle": ca_bundle,
+                    "credentials": {"username": username, "password": password, "domain": "CORP"},
+                    "timeout": "7s",
+                },
+                "certificate": {"fingerprint": "sha256:" + "a" * 64},
+            },
+        }
+    )
+
+
+async def test_a_client_from_a_spec_resolves_its_secrets_and_trusts_its_ca_bundle(
+    server: ScriptedServer, pki: dict[str, Issued], tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    (tmp_path / "pw").write_text("from-a-file\n")
+    (tmp_path / "ca.pem").write_bytes(pki["ca"].cert_file.read_bytes())
+    monkeypatch.setenv("SEPM_TEST_USER", "svc-reconciler")
+    server.on("POST", "/sepm/api/v1/identity/authenticate", auth_reply())
+    server.on("GET", "/sepm/api/v1/version", Reply(200, {"version": "14.3"}))
+    spec = server_spec(server.url, "ca.pem", {"file": "pw"}, username={"env": "SEPM_TEST_USER"})
+    async with open_client(spec, tmp_path) as client:  # relative paths: against the spec's directory
+        assert client.timeout == 7.0
+        assert "from-a-file" not in repr(client)
+        await client.get_json("version")
+    (auth,) = server.calls("POST", "/sepm/api/v1/identity/authenticate")
+    assert auth.json() == {"username": "svc-reconciler", "password": "from-a-file", "domain": "CORP"}
+
+
+def test_an_unresolvable_password_is_a_secret_error(tmp_path: Path, pki: dict[str, Issued]) -> None:
+    spec = server_spec("https://127.0.0.1:1", str(pki["ca"].cert_file), {"env": "SEPM_TEST_NOT_SET_ANYWHERE"})
+    with pytest.raises(SecretError):
+        open_client(spec, tmp_path)
+
+
+@pytest.mark.parametrize("enabled", [False, True], ids=["off", "on"])
+def test_the_settings_patch_body_is_the_vendors_shape_and_nothing_more(enabled: bool) -> None:
+    body = secure_communications_body(enabled)
+    validate_definition(body, "SettingsGroupSettingsConfigurationObject")
+    assert body == {
+        "configuration": {"general_settings": {"security_settings": {"secure_communications": enabled}}}
+    }
+    with pytest.raises(jsonschema.ValidationError):  # the schema does check the flag's type
+        wrong = {
+            "configuration": {"general_settings": {"security_settings": {"secure_communications": "no"}}}
+        }
+        validate_definition(wrong, "SettingsGroupSettingsConfigurationObject")
