@@ -33,6 +33,17 @@ EXIT_INTERRUPTED = 130
 # name -> "module:attribute". Add a command by adding a line here and a module beside this one.
 COMMANDS: dict[str, str] = {
     "validate": "reconciler.cli.validate:validate",
+    "simulate": "reconciler.cli.simulate:simulate",
+    "sim-admin": "reconciler.cli.sim_admin:sim_admin",
+    "demo": "reconciler.cli.demo:demo",
+    "probe": "reconciler.cli.probe:probe",
+    "diagram": "reconciler.cli.diagram:diagram",
+    "status": "reconciler.cli.status:status",
+    "history": "reconciler.cli.history:history",
+    "approve": "reconciler.cli.approve:approve",
+    "suspend": "reconciler.cli.suspend:suspend",
+    "resume": "reconciler.cli.resume:resume",
+    "abort": "reconciler.cli.abort:abort",
 }
 
 

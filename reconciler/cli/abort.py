@@ -1,0 +1,47 @@
+"""``sepm-reconciler abort SERVER``."""
+
+from __future__ import annotations
+
+import click
+
+from reconciler.cli import EXIT_ERROR, EXIT_OK
+from reconciler.cli._state import by_option, change_record, default_actor, now, open_state, state_option
+from reconciler.core import requests
+from reconciler.errors import Error
+
+
+@click.command()
+@click.argument("server")
+@click.option(
+    "--reason",
+    "reason",
+    metavar="TEXT",
+    default="requested with sepm-reconciler abort",
+    help="Why (kept in the log).",
+)
+@by_option
+@state_option
+def abort(server: str, reason: str, by: str | None, state_url: str | None) -> int:
+    """Abort SERVER's rollout while it can still be undone.
+
+    Before the certificate update starts (steps 1-3, or step 4 before any attempt), the next check rolls back:
+    certificate verification is turned on again where it was on, then the replication partnerships are restored
+    (and the flags re-checked after the re-join). The rollout is then held in "drifted" and not restarted for
+    the same certificate and spec revision until `sepm-reconciler resume SERVER` or a new spec revision.
+
+    From step 4 on, clients may already trust the new certificate: abort is refused with the reason, and the
+    rollout can only go forward.
+
+    Exit code 0 when recorded, 1 when refused.
+    """
+    actor = by or default_actor()
+    try:
+        with open_state(state_url) as store:
+            change_record(
+                store, server, lambda r: requests.request_abort(r, by=actor, reason=reason, now=now())
+            )
+    except Error as exc:
+        click.echo(f"error: {exc}", err=True)
+        return EXIT_ERROR
+    click.echo(f"{server}: abort requested by {actor}; the next check rolls back steps already done")
+    return EXIT_OK

@@ -1,0 +1,151 @@
+"""``sepm-reconciler status``: where every manager stands and why, from the state store only (no network)."""
+
+from __future__ import annotations
+
+import json
+from typing import Any
+
+import click
+from rich.console import Console
+from rich.markup import escape
+from rich.table import Table
+
+from reconciler.cli import EXIT_ERROR, EXIT_OK
+from reconciler.cli._state import open_state, state_option
+from reconciler.core._storage import iso, iso_or_none
+from reconciler.core.actions import Performer
+from reconciler.core.observation import PORT_NAMES
+from reconciler.core.procedure import Phase
+from reconciler.core.record import RolloutRecord
+from reconciler.errors import Error
+
+
+def server_status(record: RolloutRecord) -> dict[str, Any]:
+    """The ``status --output json`` entry of one server (the documented keys first, then extras)."""
+    observed = record.observed
+    fingerprints = observed.fingerprints if observed else {}
+    action = record.pending_action
+    return {
+        "name": record.server,
+        "phase": record.phase.value,
+        "step": record.step,
+        "in_sync": record.in_sync,
+        "stalled": record.stalled,
+        "reason": record.reason,
+        "desired_fingerprint": record.desired_fingerprint,
+        "observed_fingerprints": {port: fingerprints.get(port) for port in PORT_NAMES},
+        "next_check_at": iso(record.next_check_at),
+        # extras
+        "suspended": record.suspended,
+        "suspension": None if record.suspension is None else record.suspension.to_storage(),
+        "remedy": record.stall.remedy if record.stall else None,
+        "stalled_from": None if record.stalled_from is None else record.stalled_from.value,
+        "rollout_id": record.rollout_id,
+        "target_fingerprint": record.target_fingerprint,
+        "spec_revision": record.spec_revision,
+        "procedure_version": record.procedure_version,
+        "entered_at": iso(record.entered_at),
+        "updated_at": iso(record.updated_at),
+        "observed_at": iso_or_none(observed.observed_at) if observed else None,
+        "action": None if action is None else action.to_storage(),
+        "clients": None
+        if observed is None or observed.eligible is None
+        else {
+            "eligible": observed.eligible,
+            "acknowledged": observed.acknowledged,
+            "ack_ratio": observed.ack_ratio,
+            "at_risk_count": observed.at_risk_count,
+            "at_risk_names": list(observed.at_risk_names),
+        },
+        "approvals": [a.to_storage() for a in record.current_approvals()],
+        "abort_requested": record.abort_request is not None,
+    }
+
+
+def _state_label(record: RolloutRecord) -> str:
+    if record.suspended:
+        return "[yellow]suspended[/]"
+    if record.stalled:
+        return "[red]stalled[/]"
+    if record.in_sync:
+        return "[green]in sync[/]"
+    if record.step:
+        return "[cyan]rotating[/]"
+    return "[yellow]drifted[/]" if record.phase is Phase.DRIFTED else record.phase.value.replace("_", " ")
+
+
+def console() -> Console:
+    """A console for tables: the terminal's width on a TTY, 120 columns when piped (logs, CI)."""
+    probe = Console()
+    return Console(highlight=False, width=None if probe.is_terminal else 120)
+
+
+def _render(console: Console, records: list[RolloutRecord]) -> None:
+    table = Table(show_lines=True, expand=True)
+    table.add_column("SERVER", no_wrap=True)
+    table.add_column("STATE", no_wrap=True)
+    table.add_column("WHY", ratio=1, min_width=30)
+    table.add_column("NEXT CHECK (UTC)", no_wrap=True)
+    for record in records:
+        step = f" {record.step}/7" if record.step else ""
+        table.add_row(
+            record.server,
+            f"{_state_label(record)}{step}\n[dim]{record.phase.value}[/]",
+            escape(record.reason),
+            record.next_check_at.strftime("%Y-%m-%d %H:%M"),
+        )
+    console.print(table)
+    for record in records:
+        notes = []
+        if record.suspension is not None:
+            s = record.suspension
+            notes.append(f"suspended by {s.by} at {s.at:%Y-%m-%d %H:%M UTC}: {s.reason}")
+        if record.stall is not None:
+            notes.append(f"remedy: {record.stall.remedy}")
+        if record.pending_action is not None and record.pending_action.performer is Performer.MANUAL:
+            notes.append(
+                f"to do by hand (step {record.pending_action.step}): {record.pending_action.instructions}"
+            )
+        if record.abort_request is not None:
+            notes.append(f"abort requested by {record.abort_request.by}: carried out at the next check")
+        for note in notes:
+            console.print(f"[bold]{record.server}[/]: {escape(note)}", soft_wrap=True)
+
+
+@click.command()
+@state_option
+@click.option(
+    "--output",
+    "output",
+    type=click.Choice(["text", "json"]),
+    default="text",
+    show_default=True,
+    help="Output format.",
+)
+def status(state_url: str | None, output: str) -> int:
+    """Show every managed server: phase, step k/7, why it waits and until when — from the state store only.
+
+    Nothing is contacted: this reads what the last reconcile or the daemon recorded (see "observed_at").
+    Manual steps show their console instructions; stalled servers show the remedy.
+
+    \b
+    JSON shape (--output json), documented keys first:
+      {"servers": [{"name", "phase", "step", "in_sync", "stalled", "reason", "desired_fingerprint",
+                    "observed_fingerprints": {"clients", "console", "api"}, "next_check_at", ...}]}
+    "step" is 0 outside the procedure and 1..7 inside it. Exit code 0, or 1 when the state cannot be read.
+    """
+    try:
+        with open_state(state_url) as store:
+            records = store.all()
+    except Error as exc:
+        click.echo(f"error: {exc}", err=True)
+        return EXIT_ERROR
+    if output == "json":
+        click.echo(json.dumps({"servers": [server_status(r) for r in records]}, indent=2))
+        return EXIT_OK
+    out = console()
+    if not records:
+        out.print("no servers in the state yet")
+        return EXIT_OK
+    _render(out, records)
+    return EXIT_OK

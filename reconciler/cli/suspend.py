@@ -1,0 +1,35 @@
+"""``sepm-reconciler suspend SERVER --reason TEXT``."""
+
+from __future__ import annotations
+
+import click
+
+from reconciler.cli import EXIT_ERROR, EXIT_OK
+from reconciler.cli._state import by_option, change_record, default_actor, now, open_state, state_option
+from reconciler.core import requests
+from reconciler.errors import Error
+
+
+@click.command()
+@click.argument("server")
+@click.option(
+    "--reason", "reason", metavar="TEXT", required=True, help="Why (shown in status and the event log)."
+)
+@by_option
+@state_option
+def suspend(server: str, reason: str, by: str | None, state_url: str | None) -> int:
+    """Suspend SERVER: no action and no move forward until `sepm-reconciler resume SERVER`.
+
+    Drift is still observed and reported while suspended; an action already running is not interrupted.
+
+    Exit code 0 when recorded, 1 when refused (unknown server, already suspended).
+    """
+    actor = by or default_actor()
+    try:
+        with open_state(state_url) as store:
+            change_record(store, server, lambda r: requests.suspend(r, by=actor, reason=reason, now=now()))
+    except Error as exc:
+        click.echo(f"error: {exc}", err=True)
+        return EXIT_ERROR
+    click.echo(f"{server}: suspended by {actor}: {reason}")
+    return EXIT_OK

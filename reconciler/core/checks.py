@@ -1,0 +1,172 @@
+"""Pure readings of one observation, each returning facts or saying precisely what is unknown."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from datetime import datetime
+
+from reconciler.core import wording
+from reconciler.core.actions import GroupTarget
+from reconciler.core.observation import (
+    ClientAcknowledgement,
+    GroupObservation,
+    PortOutcome,
+    ServerObservation,
+)
+from reconciler.core.record import ObservedSummary
+from reconciler.core.spec import ClientPolicy, ManagedServer
+
+__all__ = [
+    "GroupFlags",
+    "Served",
+    "acknowledgement_sentence",
+    "group_flags",
+    "served",
+    "summarize",
+]
+
+
+@dataclass(frozen=True, slots=True)
+class Served:
+    """The fingerprint each configured port presented (None when it did not), and what went wrong where."""
+
+    fingerprints: dict[str, str | None]
+    problems: tuple[str, ...]
+
+    @property
+    def complete(self) -> bool:
+        return not self.problems
+
+    def all_are(self, fingerprint: str) -> bool:
+        return self.complete and all(fp == fingerprint for fp in self.fingerprints.values())
+
+    def presenting_other_than(self, *allowed: str | None) -> dict[str, str]:
+        """Ports that presented a certificate outside ``allowed``."""
+        return {
+            name: fp for name, fp in self.fingerprints.items() if fp is not None and fp not in set(allowed)
+        }
+
+    def sentence(self) -> str:
+        """``"clients port 443: refused; console port 8443: timeout"``."""
+        return "; ".join(self.problems)
+
+
+def served(spec: ManagedServer, obs: ServerObservation) -> Served:
+    fingerprints: dict[str, str | None] = {}
+    problems: list[str] = []
+    for name, number in spec.spec.server.ports.items():
+        port = obs.ports.get(name)
+        if port is None:
+            fingerprints[name] = None
+            problems.append(f"{name} port {number}: not observed")
+        elif port.outcome is PortOutcome.PRESENTED and port.fingerprint is not None:
+            fingerprints[name] = port.fingerprint
+        else:
+            fingerprints[name] = None
+            detail = f" ({port.error})" if port.error else ""
+            problems.append(f"{name} port {number}: {port.outcome.value.replace('_', ' ')}{detail}")
+    return Served(fingerprints, tuple(problems))
+
+
+@dataclass(frozen=True, slots=True)
+class GroupFlags:
+    """The managed groups and their verification flags (``unknown`` when the groups could not be read)."""
+
+    groups: tuple[GroupObservation, ...]
+    unknown: str | None = None
+
+    def reading(self, value: bool) -> tuple[GroupObservation, ...]:
+        return tuple(g for g in self.groups if g.secure_communications is value)
+
+    def not_reading(self, value: bool) -> tuple[GroupObservation, ...]:
+        return tuple(g for g in self.groups if g.secure_communications is not value)
+
+    def undetermined(self) -> tuple[GroupObservation, ...]:
+        return tuple(g for g in self.groups if g.secure_communications is None)
+
+    @staticmethod
+    def names(groups: tuple[GroupObservation, ...]) -> str:
+        return wording.names([g.full_path_name for g in groups])
+
+    @staticmethod
+    def targets(groups: tuple[GroupObservation, ...]) -> tuple[GroupTarget, ...]:
+        return tuple(GroupTarget(g.id, g.full_path_name, g.location_id, g.domain) for g in groups)
+
+
+def group_flags(obs: ServerObservation) -> GroupFlags:
+    if obs.groups is None:
+        return GroupFlags((), unknown="the client groups could not be read")
+    return GroupFlags(obs.managed_groups)
+
+
+def acknowledgement_sentence(
+    ack: ClientAcknowledgement,
+    policy: ClientPolicy,
+    *,
+    change_time: datetime,
+    manager_time: datetime,
+    verifying: bool,
+) -> str:
+    """The sentence of a wait: how many have the policy, until when, who is offline, who is at risk."""
+    soak_end = change_time + policy.min_soak
+    give_up = change_time + policy.max_soak
+    parts = [
+        f"{wording.count(ack.acknowledged)} / {wording.count(ack.eligible)} eligible have the policy "
+        f"({wording.percent(ack.ratio)}, need {wording.percent(policy.min_ack_ratio)})"
+    ]
+    if manager_time < soak_end:
+        parts.append(f"minimum soak ends {wording.when(soak_end)} (manager time)")
+    else:
+        parts.append(f"minimum soak over since {wording.when(soak_end)} (manager time)")
+    if ack.pending_offline:
+        offline = f"{wording.count(ack.pending_offline)} offline"
+        if ack.longest_unseen is not None:
+            offline += f", longest unseen {wording.span(ack.longest_unseen)}"
+        parts.append(offline)
+    if ack.excluded_offline:
+        parts.append(
+            f"{wording.count(ack.excluded_offline)} unseen for more than {wording.span(policy.exclude_offline_for)} "
+            "not waited for"
+        )
+    if not verifying and ack.at_risk_count:
+        at_risk = f"at risk if the certificate changed now: {wording.count(ack.at_risk_count)}"
+        if ack.at_risk_names:
+            at_risk += f" ({wording.names(list(ack.at_risk_names))})"
+        parts.append(at_risk)
+    stopped = max(ack.stopped_checking_in_count, len(ack.stopped_checking_in))
+    if verifying and stopped:
+        listed = f" ({wording.names(list(ack.stopped_checking_in))})" if ack.stopped_checking_in else ""
+        parts.append(f"stopped checking in since the change: {wording.count(stopped)}{listed}")
+    if ack.legacy_agents:
+        parts.append(f"{wording.count(ack.legacy_agents)} on 14.2/14.2.1 agents")
+    parts.append(f"gives up at {wording.when(give_up)} (maxSoak {wording.span(policy.max_soak)})")
+    return "; ".join(parts)
+
+
+def summarize(obs: ServerObservation) -> ObservedSummary:
+    """What ``status`` keeps of an observation."""
+    groups = obs.managed_groups if obs.groups is not None else None
+    ack = obs.clients
+    replication = obs.replication
+    return ObservedSummary(
+        observed_at=obs.observed_at,
+        api_reachable=obs.api_reachable,
+        manager_time=obs.manager_time,
+        fingerprints=obs.served_fingerprints(),
+        port_outcomes={name: port.outcome.value for name, port in obs.ports.items()},
+        verification_on=None if groups is None else sum(g.secure_communications is True for g in groups),
+        verification_off=None if groups is None else sum(g.secure_communications is False for g in groups),
+        replicated=None if replication is None else replication.is_replicated,
+        partner_status={} if replication is None else {p.name: p.status_code for p in replication.partners},
+        eligible=None if ack is None else ack.eligible,
+        acknowledged=None if ack is None else ack.acknowledged,
+        ack_ratio=None if ack is None else ack.ratio,
+        at_risk_count=None if ack is None else ack.at_risk_count,
+        at_risk_names=() if ack is None else ack.at_risk_names[:20],
+        pending_offline=None if ack is None else ack.pending_offline,
+        excluded_offline=None if ack is None else ack.excluded_offline,
+        stopped_checking_in=None
+        if ack is None
+        else max(ack.stopped_checking_in_count, len(ack.stopped_checking_in)),
+        errors=obs.errors,
+    )

@@ -1,0 +1,591 @@
+"""The rollout record: what the reconciler remembers about one manager, because it cannot be observed.
+
+Observe everything, remember only the rest: which partners we removed, when our policy changes happened (manager
+clock), the rollout's target and spec revision, the procedure version it started with, attempts, approvals,
+requests from operators — plus a summary of the last observation so ``status`` can answer without the network.
+
+The record is immutable (update with :func:`dataclasses.replace`), versioned (:data:`RECORD_SCHEMA`) and converted
+explicitly to and from a JSON-safe mapping (:meth:`RolloutRecord.to_storage` / :meth:`RolloutRecord.from_storage`);
+it is never pickled. ``version`` is the store's compare-and-set counter: the version the record was read at
+(0 = never stored).
+
+Storage form (schema 1), all times ISO 8601 UTC::
+
+    {"schema": 1, "server": "sepm-east-01", "phase": "waiting_unverified", "version": 7,
+     "rollout_id": "r-20261201T0800Z-1a2b3c4d", "target_fingerprint": "sha256:…", "desired_fingerprint": "sha256:…",
+     "spec_revision": "3f2a…", "started_revision": "3f2a…", "procedure_version": 1, "started_at": "…",
+     "entered_at": "…", "updated_at": "…", "next_check_at": "…", "reason": "waiting for clients: …",
+     "stalled_from": null, "stall": null, "facts": {…}, "attempts": […], "approvals": […],
+     "suspension": null, "abort_request": null, "resume_request": null, "aborted": null,
+     "pending_action": null, "observed": {…}}
+"""
+
+from __future__ import annotations
+
+from collections.abc import Mapping
+from dataclasses import dataclass, field
+from datetime import datetime
+from enum import StrEnum
+from typing import Any
+
+from reconciler.core._storage import Reader, iso, iso_or_none
+from reconciler.core.actions import ActionKind, Performer
+from reconciler.core.procedure import Phase, step_of
+from reconciler.errors import StateError
+
+__all__ = [
+    "RECORD_SCHEMA",
+    "Aborted",
+    "Approval",
+    "Attempt",
+    "AttemptOutcome",
+    "Facts",
+    "ObservedSummary",
+    "PendingAction",
+    "Request",
+    "RolloutRecord",
+    "Stall",
+    "new_record",
+]
+
+RECORD_SCHEMA = 1
+
+
+class AttemptOutcome(StrEnum):
+    PENDING = "pending"  # recorded before acting; no result yet (running, or the process died)
+    SUCCEEDED = (
+        "succeeded"  # exit status 0 / API call accepted — the step still completes only by observation
+    )
+    FAILED = "failed"  # non-zero exit, killed on timeout, API error
+    LOST = "lost"  # no result ever recorded and the effect not observed after the timeout (a crash)
+    INEFFECTIVE = "ineffective"  # reported success, but the effect was not observed in time
+    SUPERSEDED = "superseded"  # no result recorded, but the effect was observed: the step moved on
+
+    @property
+    def is_failure(self) -> bool:
+        return self in (AttemptOutcome.FAILED, AttemptOutcome.LOST, AttemptOutcome.INEFFECTIVE)
+
+
+@dataclass(frozen=True, slots=True)
+class Attempt:
+    """One run of a hook or API action, recorded *before* it runs (``PENDING``) and completed afterwards.
+
+    ``deadline`` is when it must have finished (started + timeout). ``subject`` tells apart attempts of the same
+    kind in one step (the partner of a ``replicate_now``). Only attempts started since the phase was entered count
+    towards ``maxAttempts`` (``resume`` re-enters the phase).
+    """
+
+    rollout_id: str
+    step: int
+    kind: ActionKind
+    number: int
+    performer: Performer
+    started_at: datetime
+    deadline: datetime
+    subject: str = ""
+    outcome: AttemptOutcome = AttemptOutcome.PENDING
+    finished_at: datetime | None = None
+    exit_code: int | None = None
+    detail: str = ""
+
+    def to_storage(self) -> dict[str, Any]:
+        return {
+            "rollout_id": self.rollout_id,
+            "step": self.step,
+            "kind": self.kind.value,
+            "number": self.number,
+            "performer": self.performer.value,
+            "started_at": iso(self.started_at),
+            "deadline": iso(self.deadline),
+            "subject": self.subject,
+            "outcome": self.outcome.value,
+            "finished_at": iso_or_none(self.finished_at),
+            "exit_code": self.exit_code,
+            "detail": self.detail,
+        }
+
+    @classmethod
+    def from_storage(cls, r: Reader) -> Attempt:
+        return cls(
+            rollout_id=r.text("rollout_id"),
+            step=r.integer("step"),
+            kind=r.enum("kind", ActionKind),
+            number=r.integer("number"),
+            performer=r.enum("performer", Performer),
+            started_at=r.moment("started_at"),
+            deadline=r.moment("deadline"),
+            subject=r.text("subject"),
+            outcome=r.enum("outcome", AttemptOutcome),
+            finished_at=r.opt_moment("finished_at"),
+            exit_code=r.opt_integer("exit_code"),
+            detail=r.text("detail"),
+        )
+
+
+@dataclass(frozen=True, slots=True)
+class Approval:
+    """A permanent record: ``by`` approved ``step`` of rollout ``rollout_id`` towards ``fingerprint``, because
+    ``reason``. With ``accept_at_risk`` (steps 4 and 7 only) the person accepted that up to ``at_risk_accepted``
+    clients may be orphaned: the wait before that step may end on ``minSoak`` alone."""
+
+    step: int
+    by: str
+    reason: str
+    at: datetime
+    rollout_id: str
+    fingerprint: str
+    accept_at_risk: bool = False
+    at_risk_accepted: int | None = None
+
+    def to_storage(self) -> dict[str, Any]:
+        return {
+            "step": self.step,
+            "by": self.by,
+            "reason": self.reason,
+            "at": iso(self.at),
+            "rollout_id": self.rollout_id,
+            "fingerprint": self.fingerprint,
+            "accept_at_risk": self.accept_at_risk,
+            "at_risk_accepted": self.at_risk_accepted,
+        }
+
+    @classmethod
+    def from_storage(cls, r: Reader) -> Approval:
+        return cls(
+            step=r.integer("step"),
+            by=r.text("by"),
+            reason=r.text("reason"),
+            at=r.moment("at"),
+            rollout_id=r.text("rollout_id"),
+            fingerprint=r.text("fingerprint"),
+            accept_at_risk=r.flag("accept_at_risk"),
+            at_risk_accepted=r.opt_integer("at_risk_accepted"),
+        )
+
+
+@dataclass(frozen=True, slots=True)
+class Request:
+    """Who asked for something (suspend, resume, abort), when and why."""
+
+    by: str
+    at: datetime
+    reason: str = ""
+
+    def to_storage(self) -> dict[str, Any]:
+        return {"by": self.by, "at": iso(self.at), "reason": self.reason}
+
+    @classmethod
+    def from_storage(cls, r: Reader) -> Request:
+        return cls(by=r.text("by"), at=r.moment("at"), reason=r.text("reason"))
+
+
+@dataclass(frozen=True, slots=True)
+class Aborted:
+    """A rollout towards ``target`` at spec ``revision`` was aborted: it is not restarted automatically for the same
+    pair (``resume`` or a new spec revision does)."""
+
+    by: str
+    at: datetime
+    reason: str
+    target: str
+    revision: str
+
+    def to_storage(self) -> dict[str, Any]:
+        return {
+            "by": self.by,
+            "at": iso(self.at),
+            "reason": self.reason,
+            "target": self.target,
+            "revision": self.revision,
+        }
+
+    @classmethod
+    def from_storage(cls, r: Reader) -> Aborted:
+        return cls(
+            by=r.text("by"),
+            at=r.moment("at"),
+            reason=r.text("reason"),
+            target=r.text("target"),
+            revision=r.text("revision"),
+        )
+
+
+@dataclass(frozen=True, slots=True)
+class Stall:
+    """Why a rollout needs a human (``reason``), and what to do about it (``remedy``). ``code`` is stable."""
+
+    code: str
+    reason: str
+    remedy: str
+    at: datetime
+
+    def to_storage(self) -> dict[str, Any]:
+        return {"code": self.code, "reason": self.reason, "remedy": self.remedy, "at": iso(self.at)}
+
+    @classmethod
+    def from_storage(cls, r: Reader) -> Stall:
+        return cls(code=r.text("code"), reason=r.text("reason"), remedy=r.text("remedy"), at=r.moment("at"))
+
+
+@dataclass(frozen=True, slots=True)
+class PendingAction:
+    """The action the last decision asked for, as ``status`` shows it (manual instructions included)."""
+
+    kind: ActionKind
+    performer: Performer
+    step: int
+    summary: str
+    instructions: str
+    attempt: int = 0
+
+    def to_storage(self) -> dict[str, Any]:
+        return {
+            "kind": self.kind.value,
+            "performer": self.performer.value,
+            "step": self.step,
+            "summary": self.summary,
+            "instructions": self.instructions,
+            "attempt": self.attempt,
+        }
+
+    @classmethod
+    def from_storage(cls, r: Reader) -> PendingAction:
+        return cls(
+            kind=r.enum("kind", ActionKind),
+            performer=r.enum("performer", Performer),
+            step=r.integer("step"),
+            summary=r.text("summary"),
+            instructions=r.text("instructions"),
+            attempt=r.integer("attempt"),
+        )
+
+
+def _moments_out(values: Mapping[str, datetime]) -> dict[str, str]:
+    return {key: iso(value) for key, value in values.items()}
+
+
+def _moments_in(r: Reader, key: str) -> dict[str, datetime]:
+    child = r.child(key) if r.has(key) else Reader({}, f"{r.where}.{key}")
+    return {name: child.moment(name) for name in child.data}
+
+
+def _flags_in(r: Reader, key: str) -> dict[str, bool | None]:
+    values = r.mapping(key)
+    if not all(v is None or isinstance(v, bool) for v in values.values()):
+        raise r.fail(key, "an object of true/false/null")
+    return dict(values)
+
+
+def _fingerprints_in(r: Reader, key: str) -> dict[str, str | None]:
+    values = r.mapping(key)
+    if not all(v is None or isinstance(v, str) for v in values.values()):
+        raise r.fail(key, "an object of strings or null")
+    return dict(values)
+
+
+@dataclass(frozen=True, slots=True)
+class Facts:
+    """What happened during the rollout that cannot be observed afterwards. Times marked (manager) are on the
+    manager's clock; the others on the reconciler's.
+
+    * ``original_fingerprints`` — what each port presented when the rollout started (to see the swap happen);
+    * ``partners`` — the declared replication partners when step 1 began: restored in step 7 (or on rollback);
+    * ``verification_before`` — each managed group's flag (by group id) when step 2 began: restored on rollback;
+    * ``step_started_manager_time`` — (manager) when the current step 2, 5 or 7 began: policy serials must move
+      after it, replication must succeed after it;
+    * ``verification_off_at`` / ``verification_on_at`` — (manager) the change times clients must acknowledge;
+    * ``certificate_changed_at`` — when a port was first seen presenting another certificate: the point of no return;
+    * ``replicate_requested`` — (manager) when ``replicatenow`` was last asked, per partner;
+    * ``approvals_announced`` — steps whose "approval needed" event was already emitted;
+    * ``rollback_reason`` — why the rollout is being rolled back.
+    """
+
+    original_fingerprints: Mapping[str, str | None] = field(default_factory=dict)
+    partners: tuple[str, ...] = ()
+    verification_before: Mapping[str, bool | None] = field(default_factory=dict)
+    step_started_manager_time: datetime | None = None
+    verification_off_at: datetime | None = None
+    verification_on_at: datetime | None = None
+    certificate_changed_at: datetime | None = None
+    replicate_requested: Mapping[str, datetime] = field(default_factory=dict)
+    approvals_announced: tuple[int, ...] = ()
+    rollback_reason: str | None = None
+
+    def to_storage(self) -> dict[str, Any]:
+        return {
+            "original_fingerprints": dict(self.original_fingerprints),
+            "partners": list(self.partners),
+            "verification_before": dict(self.verification_before),
+            "step_started_manager_time": iso_or_none(self.step_started_manager_time),
+            "verification_off_at": iso_or_none(self.verification_off_at),
+            "verification_on_at": iso_or_none(self.verification_on_at),
+            "certificate_changed_at": iso_or_none(self.certificate_changed_at),
+            "replicate_requested": _moments_out(self.replicate_requested),
+            "approvals_announced": list(self.approvals_announced),
+            "rollback_reason": self.rollback_reason,
+        }
+
+    @classmethod
+    def from_storage(cls, r: Reader) -> Facts:
+        announced = r.items("approvals_announced")
+        if not all(isinstance(s, int) and not isinstance(s, bool) for s in announced):
+            raise r.fail("approvals_announced", "a list of step numbers")
+        return cls(
+            original_fingerprints=_fingerprints_in(r, "original_fingerprints"),
+            partners=r.texts("partners"),
+            verification_before=_flags_in(r, "verification_before"),
+            step_started_manager_time=r.opt_moment("step_started_manager_time"),
+            verification_off_at=r.opt_moment("verification_off_at"),
+            verification_on_at=r.opt_moment("verification_on_at"),
+            certificate_changed_at=r.opt_moment("certificate_changed_at"),
+            replicate_requested=_moments_in(r, "replicate_requested"),
+            approvals_announced=tuple(announced),
+            rollback_reason=r.opt_text("rollback_reason"),
+        )
+
+
+@dataclass(frozen=True, slots=True)
+class ObservedSummary:
+    """The last observation, reduced to what ``status`` shows without network. ``None`` means unknown."""
+
+    observed_at: datetime
+    api_reachable: bool
+    manager_time: datetime | None = None
+    fingerprints: Mapping[str, str | None] = field(default_factory=dict)  # clients / console / api
+    port_outcomes: Mapping[str, str] = field(default_factory=dict)
+    verification_on: int | None = None  # managed groups reading true
+    verification_off: int | None = None  # managed groups reading false
+    replicated: bool | None = None
+    partner_status: Mapping[str, str | None] = field(default_factory=dict)
+    eligible: int | None = None
+    acknowledged: int | None = None
+    ack_ratio: float | None = None
+    at_risk_count: int | None = None
+    at_risk_names: tuple[str, ...] = ()
+    pending_offline: int | None = None
+    excluded_offline: int | None = None
+    stopped_checking_in: int | None = None
+    errors: tuple[str, ...] = ()
+
+    def to_storage(self) -> dict[str, Any]:
+        return {
+            "observed_at": iso(self.observed_at),
+            "api_reachable": self.api_reachable,
+            "manager_time": iso_or_none(self.manager_time),
+            "fingerprints": dict(self.fingerprints),
+            "port_outcomes": dict(self.port_outcomes),
+            "verification_on": self.verification_on,
+            "verification_off": self.verification_off,
+            "replicated": self.replicated,
+            "partner_status": dict(self.partner_status),
+            "eligible": self.eligible,
+            "acknowledged": self.acknowledged,
+            "ack_ratio": self.ack_ratio,
+            "at_risk_count": self.at_risk_count,
+            "at_risk_names": list(self.at_risk_names),
+            "pending_offline": self.pending_offline,
+            "excluded_offline": self.excluded_offline,
+            "stopped_checking_in": self.stopped_checking_in,
+            "errors": list(self.errors),
+        }
+
+    @classmethod
+    def from_storage(cls, r: Reader) -> ObservedSummary:
+        outcomes = _fingerprints_in(r, "port_outcomes")
+        return cls(
+            observed_at=r.moment("observed_at"),
+            api_reachable=r.flag("api_reachable"),
+            manager_time=r.opt_moment("manager_time"),
+            fingerprints=_fingerprints_in(r, "fingerprints"),
+            port_outcomes={k: v for k, v in outcomes.items() if v is not None},
+            verification_on=r.opt_integer("verification_on"),
+            verification_off=r.opt_integer("verification_off"),
+            replicated=r.opt_flag("replicated"),
+            partner_status=_fingerprints_in(r, "partner_status"),
+            eligible=r.opt_integer("eligible"),
+            acknowledged=r.opt_integer("acknowledged"),
+            ack_ratio=r.opt_number("ack_ratio"),
+            at_risk_count=r.opt_integer("at_risk_count"),
+            at_risk_names=r.texts("at_risk_names"),
+            pending_offline=r.opt_integer("pending_offline"),
+            excluded_offline=r.opt_integer("excluded_offline"),
+            stopped_checking_in=r.opt_integer("stopped_checking_in"),
+            errors=r.texts("errors"),
+        )
+
+
+@dataclass(frozen=True, slots=True)
+class RolloutRecord:
+    """Everything remembered about one manager. See the module docstring for the storage form."""
+
+    server: str
+    phase: Phase
+    entered_at: datetime
+    updated_at: datetime
+    next_check_at: datetime
+    version: int = 0
+    reason: str = ""
+    rollout_id: str | None = None
+    target_fingerprint: str | None = None
+    desired_fingerprint: str | None = None
+    spec_revision: str | None = None
+    started_revision: str | None = None
+    procedure_version: int | None = None
+    started_at: datetime | None = None
+    stalled_from: Phase | None = None
+    stall: Stall | None = None
+    facts: Facts = Facts()
+    attempts: tuple[Attempt, ...] = ()
+    approvals: tuple[Approval, ...] = ()
+    suspension: Request | None = None
+    abort_request: Request | None = None
+    resume_request: Request | None = None
+    aborted: Aborted | None = None
+    pending_action: PendingAction | None = None
+    observed: ObservedSummary | None = None
+
+    # --- derived views ---------------------------------------------------------------------------------------------
+
+    @property
+    def step(self) -> int:
+        """1..7 inside the procedure — a stalled rollout keeps the step it stalled in — and 0 outside it."""
+        if self.phase is Phase.STALLED and self.stalled_from is not None:
+            return step_of(self.stalled_from)
+        return step_of(self.phase)
+
+    @property
+    def in_sync(self) -> bool:
+        return self.phase is Phase.IN_SYNC
+
+    @property
+    def stalled(self) -> bool:
+        return self.phase is Phase.STALLED
+
+    @property
+    def suspended(self) -> bool:
+        return self.suspension is not None
+
+    @property
+    def working_phase(self) -> Phase:
+        """The phase the rollout is in, looking through a stall."""
+        return self.stalled_from if self.phase is Phase.STALLED and self.stalled_from else self.phase
+
+    @property
+    def acknowledgement_since(self) -> datetime | None:
+        """The change time (manager clock) clients must acknowledge now: what the adapter should count against.
+
+        Steps 3-4 count acknowledgement of "verification off", steps 6-7 of "verification on"; None otherwise.
+        """
+        phase = self.working_phase
+        if phase in (Phase.WAITING_UNVERIFIED, Phase.UPDATING_CERTIFICATE):
+            return self.facts.verification_off_at
+        if phase in (Phase.WAITING_VERIFIED, Phase.RESTORING_REPLICATION):
+            return self.facts.verification_on_at
+        return None
+
+    def current_approvals(self) -> tuple[Approval, ...]:
+        """Approvals that count for this rollout and its current target."""
+        return tuple(
+            a
+            for a in self.approvals
+            if a.rollout_id == self.rollout_id and a.fingerprint == self.target_fingerprint
+        )
+
+    # --- storage ---------------------------------------------------------------------------------------------------
+
+    def to_storage(self) -> dict[str, Any]:
+        """The JSON-safe form (schema :data:`RECORD_SCHEMA`)."""
+
+        def opt(value: Any) -> Any:
+            return None if value is None else value.to_storage()
+
+        return {
+            "schema": RECORD_SCHEMA,
+            "server": self.server,
+            "phase": self.phase.value,
+            "version": self.version,
+            "entered_at": iso(self.entered_at),
+            "updated_at": iso(self.updated_at),
+            "next_check_at": iso(self.next_check_at),
+            "reason": self.reason,
+            "rollout_id": self.rollout_id,
+            "target_fingerprint": self.target_fingerprint,
+            "desired_fingerprint": self.desired_fingerprint,
+            "spec_revision": self.spec_revision,
+            "started_revision": self.started_revision,
+            "procedure_version": self.procedure_version,
+            "started_at": iso_or_none(self.started_at),
+            "stalled_from": None if self.stalled_from is None else self.stalled_from.value,
+            "stall": opt(self.stall),
+            "facts": self.facts.to_storage(),
+            "attempts": [a.to_storage() for a in self.attempts],
+            "approvals": [a.to_storage() for a in self.approvals],
+            "suspension": opt(self.suspension),
+            "abort_request": opt(self.abort_request),
+            "resume_request": opt(self.resume_request),
+            "aborted": opt(self.aborted),
+            "pending_action": opt(self.pending_action),
+            "observed": opt(self.observed),
+        }
+
+    @classmethod
+    def from_storage(cls, data: object) -> RolloutRecord:
+        """Rebuild a record; a record written by a newer schema, or damaged, raises :class:`StateError`."""
+        r = Reader(data, "record")
+        schema = r.integer("schema")
+        if schema > RECORD_SCHEMA:
+            raise StateError(
+                f"record of {r.data.get('server')!r} was written with record schema {schema}; this sepm-reconciler "
+                f"reads up to {RECORD_SCHEMA}: upgrade sepm-reconciler"
+            )
+        r = Reader(data, f"record {r.data.get('server')!r}")
+
+        def child_list(key: str) -> list[Reader]:
+            return [Reader(item, f"{r.where}.{key}[{i}]") for i, item in enumerate(r.items(key))]
+
+        stall = r.opt_child("stall")
+        suspension = r.opt_child("suspension")
+        abort_request = r.opt_child("abort_request")
+        resume_request = r.opt_child("resume_request")
+        aborted = r.opt_child("aborted")
+        pending = r.opt_child("pending_action")
+        observed = r.opt_child("observed")
+        return cls(
+            server=r.text("server"),
+            phase=r.enum("phase", Phase),
+            version=r.integer("version"),
+            entered_at=r.moment("entered_at"),
+            updated_at=r.moment("updated_at"),
+            next_check_at=r.moment("next_check_at"),
+            reason=r.text("reason"),
+            rollout_id=r.opt_text("rollout_id"),
+            target_fingerprint=r.opt_text("target_fingerprint"),
+            desired_fingerprint=r.opt_text("desired_fingerprint"),
+            spec_revision=r.opt_text("spec_revision"),
+            started_revision=r.opt_text("started_revision"),
+            procedure_version=r.opt_integer("procedure_version"),
+            started_at=r.opt_moment("started_at"),
+            stalled_from=r.opt_enum("stalled_from", Phase),
+            stall=None if stall is None else Stall.from_storage(stall),
+            facts=Facts.from_storage(r.child("facts")),
+            attempts=tuple(Attempt.from_storage(a) for a in child_list("attempts")),
+            approvals=tuple(Approval.from_storage(a) for a in child_list("approvals")),
+            suspension=None if suspension is None else Request.from_storage(suspension),
+            abort_request=None if abort_request is None else Request.from_storage(abort_request),
+            resume_request=None if resume_request is None else Request.from_storage(resume_request),
+            aborted=None if aborted is None else Aborted.from_storage(aborted),
+            pending_action=None if pending is None else PendingAction.from_storage(pending),
+            observed=None if observed is None else ObservedSummary.from_storage(observed),
+        )
+
+
+def new_record(server: str, now: datetime) -> RolloutRecord:
+    """The record of a manager never seen before: phase ``new``, due now."""
+    return RolloutRecord(
+        server=server,
+        phase=Phase.NEW,
+        entered_at=now,
+        updated_at=now,
+        next_check_at=now,
+        reason="not observed yet",
+    )

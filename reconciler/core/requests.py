@@ -1,0 +1,216 @@
+"""What operators ask for — approve, suspend, resume, abort — as pure changes of a record plus the event that
+records who asked and why. Refusals raise :class:`~reconciler.errors.PermanentError` with a sentence to act on.
+
+Approvals and suspension take effect at the next decision; ``resume`` of a stalled rollout and ``abort`` are
+*requests* the next decision carries out (it re-checks them against what it observes). Each change sets
+``next_check_at`` to now so the engine looks at the server promptly.
+"""
+
+from __future__ import annotations
+
+from dataclasses import replace
+from datetime import datetime
+
+from reconciler.core import wording
+from reconciler.core.actions import ActionKind
+from reconciler.core.events import Event, EventKind
+from reconciler.core.procedure import POINT_OF_NO_RETURN, STEP_OF, Phase
+from reconciler.core.record import Approval, Request, RolloutRecord
+from reconciler.errors import PermanentError
+
+__all__ = ["AT_RISK_STEPS", "approve", "request_abort", "resume", "rollback_refusal", "suspend"]
+
+AT_RISK_STEPS = (4, 7)
+"""``--accept-at-risk`` applies to the steps that follow a wait for clients."""
+
+
+def _event(
+    record: RolloutRecord, now: datetime, kind: EventKind, reason: str, actor: str, **details: object
+) -> Event:
+    return Event(
+        at=now,
+        server=record.server,
+        kind=kind,
+        reason=reason,
+        actor=actor,
+        rollout_id=record.rollout_id,
+        from_phase=record.phase,
+        to_phase=record.phase,
+        details={k: v for k, v in details.items() if isinstance(v, str | int | float | bool) or v is None},
+    )
+
+
+def _touch(record: RolloutRecord, now: datetime) -> RolloutRecord:
+    return replace(record, updated_at=now, next_check_at=now)
+
+
+def _require(text: str, what: str) -> str:
+    if not text.strip():
+        raise PermanentError(f"{what} must not be empty")
+    return text.strip()
+
+
+def rollback_refusal(record: RolloutRecord) -> str | None:
+    """None when the rollout can still be rolled back; else why not (a sentence for the operator)."""
+    phase = record.working_phase
+    if record.phase in (Phase.NEW, Phase.IN_SYNC) or (
+        record.rollout_id is None and phase is not Phase.DRIFTED
+    ):
+        return f"{record.server} has no rollout in progress ({record.phase.value}): nothing to abort"
+    if phase is Phase.ROLLING_BACK:
+        return f"{record.server} is already rolling back"
+    if phase is Phase.DRIFTED:
+        return None
+    step = STEP_OF[phase]
+    forward_only = (
+        "rolling back now could orphan clients that already trust the new certificate, so the rollout only goes "
+        "forward. To put the old certificate back, install it on every port yourself (your update hook or the "
+        "console); the reconciler then sees drift and follows the spec again."
+    )
+    if step > POINT_OF_NO_RETURN:
+        return (
+            f"{record.server} is at step {step}: the served certificate has already changed; {forward_only}"
+        )
+    if record.facts.certificate_changed_at is not None:
+        return (
+            f"{record.server} is at step {step} and a port has presented another certificate since "
+            f"{wording.when(record.facts.certificate_changed_at)}; {forward_only}"
+        )
+    if step == POINT_OF_NO_RETURN:
+        started = [
+            a
+            for a in record.attempts
+            if a.rollout_id == record.rollout_id and a.kind is ActionKind.UPDATE_CERTIFICATE
+        ]
+        shown = (
+            record.pending_action is not None and record.pending_action.kind is ActionKind.UPDATE_CERTIFICATE
+        )
+        if started or shown:
+            how = (
+                f"attempt {started[-1].number} started {wording.when(started[-1].started_at)}"
+                if started
+                else ("the operator was told to install it")
+            )
+            return (
+                f"{record.server} is at step 4 and the certificate update has begun ({how}); {forward_only}"
+            )
+    return None
+
+
+def approve(
+    record: RolloutRecord,
+    *,
+    step: int,
+    by: str,
+    reason: str,
+    now: datetime,
+    accept_at_risk: bool = False,
+) -> tuple[RolloutRecord, Event]:
+    """Approve ``step`` of the current rollout (a permanent record: who, why, when, towards which certificate)."""
+    if not 1 <= step <= 7:
+        raise PermanentError(f"--step must be a step of the procedure, 1 to 7 (got {step})")
+    by = _require(by, "--by")
+    reason = _require(reason, "--reason")
+    if record.rollout_id is None or record.target_fingerprint is None:
+        raise PermanentError(
+            f"{record.server} has no rollout in progress ({record.phase.value}): nothing to approve"
+        )
+    current = record.step
+    if current and step <= current:
+        raise PermanentError(
+            f"step {step} of rollout {record.rollout_id} has already started (the rollout is at step {current}); "
+            "approvals gate the start of a step"
+        )
+    at_risk: int | None = None
+    if accept_at_risk:
+        if step not in AT_RISK_STEPS:
+            raise PermanentError(
+                "--accept-at-risk applies to steps 4 and 7, the steps that follow a wait for clients "
+                f"(got step {step})"
+            )
+        at_risk = record.observed.at_risk_count if record.observed else None
+        if at_risk is None:
+            raise PermanentError(
+                f"no client count has been observed for {record.server} yet: there is nothing to accept; "
+                "wait for the next observation"
+            )
+    approval = Approval(
+        step=step,
+        by=by,
+        reason=reason,
+        at=now,
+        rollout_id=record.rollout_id,
+        fingerprint=record.target_fingerprint,
+        accept_at_risk=accept_at_risk,
+        at_risk_accepted=at_risk,
+    )
+    text = f"step {step} approved by {by}: {reason}"
+    if accept_at_risk:
+        text += f" (accepting {wording.count(at_risk or 0)} client(s) at risk)"
+    updated = _touch(replace(record, approvals=(*record.approvals, approval)), now)
+    return updated, _event(
+        record,
+        now,
+        EventKind.APPROVAL,
+        text,
+        by,
+        step=step,
+        fingerprint=record.target_fingerprint,
+        accept_at_risk=accept_at_risk,
+        at_risk_accepted=at_risk,
+    )
+
+
+def suspend(record: RolloutRecord, *, by: str, reason: str, now: datetime) -> tuple[RolloutRecord, Event]:
+    """Hold every action and every move forward until ``resume`` (drift is still observed and reported)."""
+    by = _require(by, "--by")
+    reason = _require(reason, "--reason")
+    if record.suspension is not None:
+        s = record.suspension
+        raise PermanentError(
+            f"{record.server} is already suspended (by {s.by} at {wording.when(s.at)}: {s.reason})"
+        )
+    updated = _touch(replace(record, suspension=Request(by=by, at=now, reason=reason)), now)
+    return updated, _event(record, now, EventKind.SUSPENDED, f"suspended by {by}: {reason}", by)
+
+
+def resume(record: RolloutRecord, *, by: str, now: datetime, reason: str = "") -> tuple[RolloutRecord, Event]:
+    """Lift a suspension, ask a stalled rollout to continue (from the step it stalled in, attempts counted afresh),
+    and/or allow an aborted rollout to start again. Refused when there is nothing to resume."""
+    by = _require(by, "--by")
+    done = []
+    updated = record
+    if record.suspension is not None:
+        updated = replace(updated, suspension=None)
+        done.append("suspension lifted")
+    if record.phase is Phase.STALLED:
+        updated = replace(updated, resume_request=Request(by=by, at=now, reason=reason))
+        done.append(f"stalled rollout asked to continue at step {record.step}")
+    if record.aborted is not None:
+        updated = replace(updated, aborted=None)
+        done.append("aborted rollout allowed to start again")
+    if not done:
+        raise PermanentError(
+            f"nothing to resume: {record.server} is not suspended, stalled or aborted ({record.phase.value})"
+        )
+    kind = EventKind.RESUME_REQUESTED if record.phase is Phase.STALLED else EventKind.RESUMED
+    text = f"resumed by {by}: {'; '.join(done)}" + (f" ({reason})" if reason else "")
+    return _touch(updated, now), _event(record, now, kind, text, by)
+
+
+def request_abort(
+    record: RolloutRecord, *, by: str, reason: str, now: datetime
+) -> tuple[RolloutRecord, Event]:
+    """Ask to abort: before step 4 acts, the next decision rolls back (verification, then replication); from then on
+    it is refused here, and again by the decision if the rollout got there meanwhile."""
+    by = _require(by, "--by")
+    reason = _require(reason, "--reason")
+    if (refusal := rollback_refusal(record)) is not None:
+        raise PermanentError(f"abort refused: {refusal}")
+    if record.abort_request is not None:
+        raise PermanentError(
+            f"an abort of {record.server} was already requested by {record.abort_request.by} at "
+            f"{wording.when(record.abort_request.at)}"
+        )
+    updated = _touch(replace(record, abort_request=Request(by=by, at=now, reason=reason)), now)
+    return updated, _event(record, now, EventKind.ABORT_REQUESTED, f"abort requested by {by}: {reason}", by)

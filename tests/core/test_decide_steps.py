@@ -1,0 +1,469 @@
+"""Each of the seven steps: what it does, the facts it waits for, what holds it, and every way it stalls."""
+
+from __future__ import annotations
+
+from dataclasses import replace
+from datetime import timedelta
+from typing import Any
+
+import pytest
+
+from reconciler.core.actions import (
+    BreakReplication,
+    Performer,
+    ReplicateNow,
+    RestoreReplication,
+    SetVerification,
+    UpdateCertificate,
+)
+from reconciler.core.attempts import complete_attempt
+from reconciler.core.decide import decide
+from reconciler.core.events import EventKind
+from reconciler.core.observation import PortOutcome, ReplicationPartner
+from reconciler.core.procedure import Phase
+from reconciler.core.record import Approval
+from tests.core.builders import NEW, NEWER, OLD, ROGUE, Driver, Group, World, hooked, make_spec
+
+HOUR = timedelta(hours=1)
+
+
+def at(phase: Phase, driver: Driver | None = None, **spec: Any) -> Driver:
+    """A driver whose server has just entered ``phase`` (hooks everywhere unless the spec says otherwise)."""
+    driver = driver or Driver(hooked(**spec), World())
+    driver.run_until(phase, step=HOUR, limit=400)
+    return driver
+
+
+# --- step 1 --------------------------------------------------------------------------------------------------------
+
+
+def test_step1_manual_shows_console_instructions_until_the_partner_is_gone() -> None:
+    driver = Driver(make_spec(), World())
+    driver.decide()
+    decision = driver.decide()
+    assert decision.phase is Phase.BREAKING_REPLICATION
+    action = decision.action
+    assert isinstance(action, BreakReplication) and action.performer is Performer.MANUAL
+    assert action.partners == ("Site West",)
+    assert "Admin > Servers > Local Site (Site East) > Replication Partners" in action.instructions
+    assert decision.record.pending_action is not None  # status shows the instructions
+    assert decision.record.attempts == ()  # manual steps are not attempts
+    assert driver.decide().phase is Phase.BREAKING_REPLICATION  # still there: nothing observed yet
+    driver.world.break_replication()  # the operator deletes the partnership
+    decision = driver.decide()
+    assert decision.phase is Phase.DISABLING_VERIFICATION
+    assert (
+        decision.reason
+        == "replication with Site West is broken (observed): disabling certificate verification next"
+    )
+    assert decision.record.facts.step_started_manager_time == driver.world.manager_time
+
+
+def test_step1_without_declared_partners_is_done_at_once() -> None:
+    world = World()
+    world.partners.clear()
+    driver = Driver(hooked(partners=()), world)
+    driver.decide()
+    decision = driver.decide()
+    assert decision.phase is Phase.DISABLING_VERIFICATION
+    assert "no replication partner declared" in decision.reason
+
+
+@pytest.mark.parametrize(
+    ("unknown", "words"),
+    [("replication", "the replication status could not be read"), ("manager_time", "manager's clock")],
+    ids=["replication-unknown", "clock-unknown"],
+)
+def test_step1_holds_on_unknowns(unknown: str, words: str) -> None:
+    driver = Driver(hooked(), World())
+    driver.decide()
+    driver.world.break_replication()
+    driver.world.unknown.add(unknown)
+    decision = driver.decide()
+    assert decision.phase is Phase.BREAKING_REPLICATION
+    assert decision.action is None
+    assert words in decision.reason
+
+
+# --- steps 2 and 5 -------------------------------------------------------------------------------------------------
+
+
+def test_step2_patches_every_managed_group_and_records_the_change_time() -> None:
+    world = World()
+    world.groups.append(Group("g-inheriting", "My Company\\Laptops\\Berlin", managed=False))
+    driver = at(Phase.DISABLING_VERIFICATION, Driver(hooked(), world))
+    decision = driver.decide()
+    action = decision.action
+    assert isinstance(action, SetVerification) and action.performer is Performer.API
+    assert action.enabled is False
+    assert [g.id for g in action.groups] == ["g-root", "g-laptops"]  # not the inheriting one
+    assert action.groups[0].location_id == "loc-default"
+    assert decision.record.facts.verification_before == {"g-root": True, "g-laptops": True}
+    world.set_verification(False, {"g-root"})
+    world.advance(timedelta(seconds=1))
+    world.set_verification(False, {"g-laptops"})
+    first_change = world.groups[0].policy_time
+    decision = driver.decide()
+    assert decision.phase is Phase.WAITING_UNVERIFIED
+    assert (
+        decision.record.facts.verification_off_at == first_change
+    )  # the earliest serial time: no client missed
+    assert "clients must acknowledge the change of" in decision.reason
+
+
+def test_step2_waits_for_the_policy_serial_to_move_and_stalls_when_it_does_not() -> None:
+    world = World()
+    for group in world.groups:
+        group.flag = False  # already off, but no serial move after the step began
+    driver = at(Phase.DISABLING_VERIFICATION, Driver(hooked(), world))
+    decisions = []
+    for _ in range(12):
+        decision = driver.decide()  # the PATCH "succeeds" but changes nothing the manager shows
+        if decision.action is not None:
+            assert driver.record is not None
+            driver.record, _ = complete_attempt(driver.record, decision.action, now=world.now, succeeded=True)
+        decisions.append(decision)
+        if decision.phase is Phase.STALLED:
+            break
+        world.advance(timedelta(minutes=30))
+    assert decision.phase is Phase.STALLED
+    assert decision.record.stall is not None and decision.record.stall.code == "set_verification_failed"
+    assert "policy serial did not move" in (decision.remedy or "")
+    assert sum(d.action is not None for d in decisions) == 3  # api_max_attempts of the FAST tuning
+
+
+@pytest.mark.parametrize(
+    ("setup", "words"),
+    [
+        (lambda w: w.unknown.add("groups"), "the client groups could not be read"),
+        (
+            lambda w: setattr(w.groups[1], "flag", None),
+            "the verification flag of My Company\\Laptops is unknown",
+        ),
+    ],
+    ids=["groups-unknown", "flag-unknown"],
+)
+def test_step2_holds_on_unknown_groups(setup: object, words: str) -> None:
+    driver = at(Phase.DISABLING_VERIFICATION)
+    setup(driver.world)  # type: ignore[operator]  # a lambda from the table
+    decision = driver.decide()
+    assert decision.phase is Phase.DISABLING_VERIFICATION
+    assert decision.action is None
+    assert words in decision.reason
+
+
+def test_step2_stalls_when_no_managed_group_exists() -> None:
+    world = World()
+    for group in world.groups:
+        group.managed = False
+    driver = at(Phase.DISABLING_VERIFICATION, Driver(hooked(groups=("My Company\\Nowhere",)), world))
+    decision = driver.decide()
+    assert decision.phase is Phase.STALLED
+    assert decision.record.stall is not None and decision.record.stall.code == "no_managed_groups"
+    assert "spec.rollout.clients.groups: My Company\\Nowhere" in decision.reason
+
+
+def test_step5_enables_verification_and_records_the_new_change_time() -> None:
+    driver = at(Phase.ENABLING_VERIFICATION)
+    decision = driver.decide()
+    assert isinstance(decision.action, SetVerification) and decision.action.enabled is True
+    driver.world.apply(decision.action)
+    decision = driver.decide()
+    assert decision.phase is Phase.WAITING_VERIFIED
+    assert decision.record.facts.verification_on_at == driver.world.groups[0].policy_time
+    assert decision.record.acknowledgement_since == decision.record.facts.verification_on_at
+
+
+# --- steps 3 and 6 -------------------------------------------------------------------------------------------------
+
+
+def test_step3_waits_until_ack_ratio_reached() -> None:
+    driver = at(Phase.WAITING_UNVERIFIED)
+    world = driver.world
+    world.acknowledged, world.pending_offline, world.longest_unseen = 1834, 66, timedelta(days=3)
+    world.advance(timedelta(days=2))
+    decision = driver.decide()
+    assert decision.phase is Phase.WAITING_UNVERIFIED
+    assert decision.reason.startswith(
+        "step 3: waiting for clients: 1,834 / 1,900 eligible have the policy (96.5%, need 100%); minimum soak over "
+        "since"
+    )
+    assert "66 offline, longest unseen 3 days" in decision.reason
+    assert (
+        "at risk if the certificate changed now: 66 (laptop-0000, laptop-0001, laptop-0002)"
+        in decision.reason
+    )
+    world.acknowledged = None
+    assert driver.decide().phase is Phase.UPDATING_CERTIFICATE
+
+
+def test_step3_waits_for_min_soak_on_the_manager_clock() -> None:
+    world = World(manager_skew=timedelta(hours=-2))  # the manager's clock is two hours behind ours
+    driver = at(Phase.WAITING_UNVERIFIED, Driver(hooked(), world))
+    change = driver.record.facts.verification_off_at if driver.record else None
+    assert change is not None
+    world.now = change + timedelta(hours=25)  # 25 h on *our* clock, only 23 h on the manager's
+    decision = driver.decide()
+    assert decision.phase is Phase.WAITING_UNVERIFIED
+    assert (
+        f"minimum soak ends {(change + timedelta(hours=24)):%Y-%m-%d %H:%M} UTC (manager time)"
+        in decision.reason
+    )
+    assert decision.next_check_at == world.now + timedelta(minutes=5)  # the waiting interval comes first
+    world.now = change + timedelta(hours=25, minutes=58)  # manager: 2 minutes before the soak ends
+    decision = driver.decide()
+    assert decision.phase is Phase.WAITING_UNVERIFIED
+    assert decision.next_check_at == world.now + timedelta(minutes=2)  # the soak end, converted to our clock
+    world.now = decision.next_check_at
+    assert driver.decide().phase is Phase.UPDATING_CERTIFICATE
+
+
+def test_step3_stalls_after_max_soak_with_a_remedy() -> None:
+    driver = at(Phase.WAITING_UNVERIFIED, max_soak="3d")
+    driver.world.acknowledged = 1890
+    driver.world.advance(timedelta(days=3, hours=1))
+    decision = driver.decide()
+    assert decision.phase is Phase.STALLED
+    assert decision.record.step == 3
+    assert decision.record.stall is not None and decision.record.stall.code == "max_soak_exceeded"
+    assert "did not acknowledge the change within maxSoak (3 days)" in decision.reason
+    assert "sepm-reconciler approve sepm-east-01 --step 4 --accept-at-risk" in (decision.remedy or "")
+
+
+def test_step3_ends_on_min_soak_when_at_risk_clients_are_accepted() -> None:
+    driver = at(Phase.WAITING_UNVERIFIED)
+    driver.world.acknowledged = 1890
+    driver.world.advance(timedelta(days=2))
+    assert driver.decide().phase is Phase.WAITING_UNVERIFIED
+    record = driver.record
+    assert record is not None and record.rollout_id and record.target_fingerprint
+    accepted = Approval(4, "alice", "10 retired laptops", driver.world.now, record.rollout_id, NEW, True, 10)
+    driver.record = replace(record, approvals=(accepted,))
+    driver.world.acknowledged = 1889  # one more at risk than accepted: not covered
+    assert driver.decide().phase is Phase.WAITING_UNVERIFIED
+    driver.world.acknowledged = 1890
+    decision = driver.decide()
+    assert decision.phase is Phase.UPDATING_CERTIFICATE
+    assert "10 client(s) at risk accepted by alice (10 retired laptops)" in decision.reason
+
+
+def test_step3_goes_back_to_step2_when_verification_is_turned_back_on() -> None:
+    driver = at(Phase.WAITING_UNVERIFIED)
+    driver.world.set_verification(True, {"g-laptops"})
+    decision = driver.decide()
+    assert decision.phase is Phase.DISABLING_VERIFICATION
+    assert "certificate verification was turned back on on My Company\\Laptops" in decision.reason
+    assert decision.record.facts.verification_off_at is None
+
+
+@pytest.mark.parametrize(
+    ("setup", "words"),
+    [
+        (lambda w: w.unknown.add("clients"), "client acknowledgement could not be counted"),
+        (lambda w: w.unknown.add("manager_time"), "manager's clock"),
+        (lambda w: setattr(w, "ack_time_override", w.now), "clients were counted against"),
+    ],
+    ids=["clients-unknown", "clock-unknown", "counted-for-another-change"],
+)
+def test_step3_never_moves_on_unknown_acknowledgement(setup: object, words: str) -> None:
+    driver = at(Phase.WAITING_UNVERIFIED)
+    driver.world.advance(timedelta(days=20))  # past maxSoak: still no stall on unknowns
+    setup(driver.world)  # type: ignore[operator]  # a lambda from the table
+    decision = driver.decide()
+    assert decision.phase is Phase.WAITING_UNVERIFIED
+    assert words in decision.reason
+
+
+def test_step3_ready_waits_for_the_approval_of_step4() -> None:
+    driver = at(Phase.WAITING_UNVERIFIED, approvals=(4,))
+    driver.world.advance(timedelta(days=2))
+    decision = driver.decide()
+    assert decision.phase is Phase.WAITING_UNVERIFIED
+    assert "clients ready (" in decision.reason
+    assert "step 4 needs an approval: sepm-reconciler approve sepm-east-01 --step 4" in decision.reason
+    record = driver.record
+    assert record is not None and record.rollout_id
+    approval = Approval(4, "alice", "CAB-1234", driver.world.now, record.rollout_id, NEW)
+    driver.record = replace(record, approvals=(approval,))
+    assert driver.decide().phase is Phase.UPDATING_CERTIFICATE
+
+
+def test_step3_ready_waits_for_the_window_and_looks_again_when_it_opens() -> None:
+    # 2026-12-01 is a Tuesday: the Saturday-night window opens 2026-12-05 21:00 UTC.
+    window = {"days": ["sat"], "start": "22:00", "end": "04:00", "timezone": "Europe/Madrid"}
+    driver = at(Phase.WAITING_UNVERIFIED, window=window)
+    driver.world.advance(timedelta(days=2))
+    decision = driver.decide()
+    assert decision.phase is Phase.WAITING_UNVERIFIED
+    assert (
+        "outside the maintenance window (sat 22:00–04:00 Europe/Madrid); it next opens 2026-12-05 21:00 UTC"
+        in (decision.reason)
+    )
+    driver.world.now = decision.record.next_check_at
+    driver.world.now = driver.world.now.replace(year=2026, month=12, day=5, hour=21, minute=0)
+    assert driver.decide().phase is Phase.UPDATING_CERTIFICATE
+
+
+def test_holding_on_an_unknown_quotes_the_observation_errors() -> None:
+    driver = at(Phase.WAITING_UNVERIFIED)
+    driver.world.unknown.add("clients")
+    observation = replace(driver.world.observe(driver.record), errors=("computers: HTTP 503 after 5 tries",))
+    decision = decide(
+        driver.spec, NEW, observation, driver.record, now=driver.world.now, spec_revision="rev-1"
+    )
+    assert decision.reason == (
+        "step 3: holding, client acknowledgement could not be counted [computers: HTTP 503 after 5 tries] "
+        "(nothing moves on an unknown observation)"
+    )
+
+
+def test_step6_lists_clients_that_stopped_checking_in_and_goes_back_to_5_on_revert() -> None:
+    driver = at(Phase.WAITING_VERIFIED)
+    driver.world.acknowledged = 1880
+    driver.world.stopped_checking_in = ("kiosk-7", "laptop-0042")
+    decision = driver.decide()
+    assert "stopped checking in since the change: 2 (kiosk-7, laptop-0042)" in decision.reason
+    driver.world.set_verification(False, {"g-root"})
+    decision = driver.decide()
+    assert decision.phase is Phase.ENABLING_VERIFICATION
+    assert "turned off on My Company" in decision.reason
+
+
+# --- step 4 --------------------------------------------------------------------------------------------------------
+
+
+def test_step4_manual_instructions_name_the_keystore_and_the_services() -> None:
+    driver = at(Phase.UPDATING_CERTIFICATE, update_certificate="manual")
+    decision = driver.decide()
+    action = decision.action
+    assert isinstance(action, UpdateCertificate) and action.performer is Performer.MANUAL
+    assert action.fingerprint == NEW
+    assert action.keystore_file == "/run/secrets/sepm-east-01.p12"
+    assert "Manage Server Certificate" in action.instructions
+    assert (
+        "semsrv" in action.instructions
+        and "semwebsrv" in action.instructions
+        and "semapisrv" in action.instructions
+    )
+
+
+def test_step4_done_only_when_every_port_presents_the_target_and_the_api_answers() -> None:
+    driver = at(Phase.UPDATING_CERTIFICATE, update_certificate="manual")
+    world = driver.world
+    world.install(NEW, ("clients", "console"))  # the API service was not restarted
+    decision = driver.decide()
+    assert decision.phase is Phase.UPDATING_CERTIFICATE
+    assert "now: clients new, console new, api old" in decision.reason
+    changed = [e for e in driver.events if e.kind is EventKind.CERTIFICATE_CHANGED]
+    assert len(changed) == 1 and "the clients and console ports now present" in changed[0].reason
+    world.install(NEW)
+    world.outcomes["api"] = PortOutcome.REFUSED
+    assert driver.decide().phase is Phase.UPDATING_CERTIFICATE
+    world.outcomes.clear()
+    world.api_reachable = False
+    decision = driver.decide()
+    assert decision.phase is Phase.UPDATING_CERTIFICATE
+    assert "the API does not answer" in decision.reason
+    world.api_reachable = True
+    decision = driver.decide()
+    assert decision.phase is Phase.ENABLING_VERIFICATION
+    assert len([e for e in driver.events if e.kind is EventKind.CERTIFICATE_CHANGED]) == 1
+
+
+@pytest.mark.parametrize(
+    "phase", [Phase.UPDATING_CERTIFICATE, Phase.WAITING_VERIFIED, Phase.RESTORING_REPLICATION]
+)
+def test_an_unexpected_certificate_stalls_the_rollout(phase: Phase) -> None:
+    driver = at(phase)
+    driver.world.install(ROGUE, ("console",))
+    decision = driver.decide()
+    assert decision.phase is Phase.STALLED
+    assert decision.record.stall is not None and decision.record.stall.code == "unexpected_certificate"
+    assert "console presents sha256:d4d4" in decision.reason
+
+
+def test_step4_goes_back_to_step2_if_verification_is_on_before_the_swap() -> None:
+    driver = at(Phase.UPDATING_CERTIFICATE, update_certificate="manual")
+    driver.world.set_verification(True, {"g-root"})
+    decision = driver.decide()
+    assert decision.phase is Phase.DISABLING_VERIFICATION
+    assert "before the certificate changed" in decision.reason
+
+
+# --- step 7 --------------------------------------------------------------------------------------------------------
+
+
+def test_step7_waits_for_a_half_rotated_partner() -> None:
+    driver = at(Phase.RESTORING_REPLICATION)
+    assert driver.record is not None
+    west = replace(driver.record, server="sepm-west-01", phase=Phase.WAITING_UNVERIFIED)
+    driver.partners = {"Site West": west}
+    decision = driver.decide()
+    assert decision.phase is Phase.RESTORING_REPLICATION
+    assert decision.action is None
+    assert (
+        "both partners have reached step 7: Site West (sepm-west-01) is at step 3 (waiting_unverified)"
+        in (decision.reason)
+    )
+    driver.partners = {"Site West": replace(west, phase=Phase.RESTORING_REPLICATION)}
+    assert isinstance(driver.decide().action, RestoreReplication)
+
+
+def test_step7_restores_then_asks_for_replication_then_finishes() -> None:
+    driver = at(Phase.RESTORING_REPLICATION, restore_replication="manual")
+    decision = driver.decide()
+    assert isinstance(decision.action, RestoreReplication) and decision.action.performer is Performer.MANUAL
+    assert "Add Existing Replication Partner: Site West" in decision.action.instructions
+    driver.world.restore_replication("Site West")
+    decision = driver.decide()
+    assert isinstance(decision.action, ReplicateNow) and decision.action.partner == "Site West"
+    driver.world.apply(decision.action)
+    decision = driver.decide()
+    assert decision.phase is Phase.IN_SYNC
+    assert "complete: every port presents sha256:b2b2" in decision.reason
+    assert decision.record.rollout_id is None  # the rollout is closed; its story is in the events
+
+
+def test_step7_goes_back_to_step5_when_the_rejoin_reverted_verification() -> None:
+    driver = at(Phase.RESTORING_REPLICATION)
+    decision = driver.decide()
+    driver.world.restore_replication("Site West")
+    driver.world.set_verification(False, {"g-laptops"})  # the joined site's settings overwrote ours
+    driver.world.replicate("Site West")
+    decision = driver.decide()
+    assert decision.phase is Phase.ENABLING_VERIFICATION
+    assert "a re-join overwrites the joining site's settings" in decision.reason
+
+
+def test_step7_stalls_when_replication_keeps_failing() -> None:
+    driver = at(Phase.RESTORING_REPLICATION)
+    world = driver.world
+    world.restore_replication("Site West")
+    for _ in range(40):
+        decision = driver.decide()
+        if decision.phase is Phase.STALLED:
+            break
+        if decision.action is not None:
+            world.replicate("Site West", status="FAILED_CONNECT")
+            assert driver.record is not None
+            driver.record, _ = complete_attempt(driver.record, decision.action, now=world.now, succeeded=True)
+        world.advance(timedelta(minutes=10))
+    assert decision.phase is Phase.STALLED
+    assert decision.record.stall is not None and decision.record.stall.code == "replicate_now_failed"
+    assert "(status FAILED_CONNECT)" in (decision.remedy or "")
+
+
+def test_step7_done_supersedes_when_a_newer_certificate_is_desired() -> None:
+    driver = at(Phase.RESTORING_REPLICATION)
+    driver.desired = NEWER
+    driver.world.partners["Site West"] = ReplicationPartner(
+        "Site West", "SUCCEEDED", last_successful_run_time=driver.world.manager_time
+    )
+    decision = driver.decide()
+    assert decision.phase is Phase.DRIFTED
+    assert "a new rollout follows" in decision.reason
+    decision = driver.decide()
+    assert decision.phase is Phase.BREAKING_REPLICATION
+    assert decision.record.target_fingerprint == NEWER
+    assert decision.record.facts.original_fingerprints == {"clients": NEW, "console": NEW, "api": NEW}
+    assert OLD not in decision.record.facts.original_fingerprints.values()

@@ -1,0 +1,220 @@
+"""Operator requests — approve, suspend, resume, abort — and how decide() carries them out or refuses them."""
+
+from __future__ import annotations
+
+from dataclasses import replace
+from datetime import timedelta
+from typing import Any
+
+import pytest
+
+from reconciler.core.actions import ReplicateNow, RestoreReplication, SetVerification
+from reconciler.core.events import EventKind
+from reconciler.core.procedure import Phase
+from reconciler.core.record import RolloutRecord
+from reconciler.core.requests import approve, request_abort, resume, suspend
+from reconciler.errors import PermanentError
+from tests.core.builders import NEW, NEWER, OLD, T0, Driver, World, hooked
+
+HOUR = timedelta(hours=1)
+
+
+def at(phase: Phase, **spec: Any) -> Driver:
+    driver = Driver(hooked(**spec), World())
+    driver.run_until(phase, step=HOUR, limit=100)
+    return driver
+
+
+def record_of(driver: Driver) -> RolloutRecord:
+    assert driver.record is not None
+    return driver.record
+
+
+# --- approve -------------------------------------------------------------------------------------------------------
+
+
+@pytest.mark.parametrize(
+    ("phase", "kwargs", "message"),
+    [
+        (Phase.WAITING_UNVERIFIED, {"step": 9}, r"--step must be a step of the procedure, 1 to 7 \(got 9\)"),
+        (Phase.WAITING_UNVERIFIED, {"step": 0}, r"1 to 7 \(got 0\)"),
+        (Phase.WAITING_UNVERIFIED, {"step": 4, "by": "  "}, "--by must not be empty"),
+        (Phase.WAITING_UNVERIFIED, {"step": 4, "reason": ""}, "--reason must not be empty"),
+        (
+            Phase.WAITING_UNVERIFIED,
+            {"step": 2},
+            r"step 2 of rollout r-\S+ has already started \(the rollout is at step 3\)",
+        ),
+        (
+            Phase.WAITING_UNVERIFIED,
+            {"step": 5, "accept_at_risk": True},
+            "--accept-at-risk applies to steps 4 and 7",
+        ),
+        (
+            Phase.IN_SYNC,
+            {"step": 4},
+            r"sepm-east-01 has no rollout in progress \(in_sync\): nothing to approve",
+        ),
+    ],
+    ids=["step-9", "step-0", "no-by", "no-reason", "already-started", "at-risk-step-5", "no-rollout"],
+)
+def test_approve_refuses_with_a_precise_message(phase: Phase, kwargs: dict[str, Any], message: str) -> None:
+    driver = Driver(hooked(), World())
+    if phase is Phase.IN_SYNC:
+        driver.world.install(NEW)
+    driver.run_until(phase, step=HOUR)
+    arguments: dict[str, Any] = {"step": 4, "by": "alice", "reason": "CAB-1", "now": T0} | kwargs
+    with pytest.raises(PermanentError, match=message):
+        approve(record_of(driver), **arguments)
+
+
+def test_accept_at_risk_records_how_many_were_at_risk() -> None:
+    driver = at(Phase.WAITING_UNVERIFIED)
+    driver.world.acknowledged = 1888
+    driver.decide()
+    record, event = approve(
+        record_of(driver), step=4, by="alice", reason="spares", now=T0, accept_at_risk=True
+    )
+    approval = record.approvals[-1]
+    assert (approval.accept_at_risk, approval.at_risk_accepted, approval.fingerprint) == (True, 12, NEW)
+    assert event.kind is EventKind.APPROVAL and event.actor == "alice"
+    assert event.reason == "step 4 approved by alice: spares (accepting 12 client(s) at risk)"
+    assert record.next_check_at == T0  # looked at promptly
+
+
+def test_an_approval_does_not_carry_over_to_a_new_target() -> None:
+    driver = at(Phase.WAITING_UNVERIFIED, approvals=(4,))
+    driver.record, _ = approve(record_of(driver), step=4, by="alice", reason="CAB-1", now=driver.world.now)
+    driver.desired = NEWER  # a new certificate is committed before step 4
+    driver.world.advance(timedelta(days=2))
+    decision = driver.decide()
+    assert decision.phase is Phase.WAITING_UNVERIFIED
+    assert decision.record.target_fingerprint == NEWER
+    assert "step 4 needs an approval" in decision.reason
+    assert any(e.kind is EventKind.RETARGET for e in decision.events)
+
+
+# --- suspend / resume ----------------------------------------------------------------------------------------------
+
+
+def test_suspend_twice_is_refused_and_resume_lifts_it() -> None:
+    driver = at(Phase.WAITING_UNVERIFIED)
+    record, event = suspend(record_of(driver), by="bob", reason="freeze", now=T0)
+    assert event.kind is EventKind.SUSPENDED
+    with pytest.raises(PermanentError, match=r"already suspended \(by bob at 2026-12-01 08:00 UTC: freeze\)"):
+        suspend(record, by="eve", reason="again", now=T0)
+    record, event = resume(record, by="bob", now=T0)
+    assert record.suspension is None
+    assert event.kind is EventKind.RESUMED and "suspension lifted" in event.reason
+
+
+def test_resume_with_nothing_to_resume_is_refused() -> None:
+    driver = at(Phase.WAITING_UNVERIFIED)
+    with pytest.raises(
+        PermanentError, match="nothing to resume: sepm-east-01 is not suspended, stalled or aborted"
+    ):
+        resume(record_of(driver), by="bob", now=T0)
+
+
+# --- abort ---------------------------------------------------------------------------------------------------------
+
+
+@pytest.mark.parametrize(
+    ("phase", "message"),
+    [
+        (Phase.ENABLING_VERIFICATION, "is at step 5: the served certificate has already changed"),
+        (Phase.WAITING_VERIFIED, "is at step 6"),
+        (Phase.IN_SYNC, "has no rollout in progress"),
+    ],
+    ids=["step-5", "step-6", "in-sync"],
+)
+def test_abort_is_refused_from_the_point_of_no_return(phase: Phase, message: str) -> None:
+    driver = Driver(hooked(), World())
+    if phase is Phase.IN_SYNC:
+        driver.world.install(NEW)
+    driver.run_until(phase, step=HOUR, limit=100)
+    with pytest.raises(PermanentError, match=message) as error:
+        request_abort(record_of(driver), by="eve", reason="cold feet", now=T0)
+    if phase is not Phase.IN_SYNC:
+        assert "only goes forward" in str(error.value)
+
+
+def test_abort_is_refused_once_the_update_has_begun() -> None:
+    driver = at(Phase.UPDATING_CERTIFICATE)
+    driver.decide()  # attempt 1 of the update hook starts
+    with pytest.raises(
+        PermanentError, match=r"at step 4 and the certificate update has begun \(attempt 1 started"
+    ):
+        request_abort(record_of(driver), by="eve", reason="cold feet", now=T0)
+
+
+def test_abort_before_step4_rolls_back_verification_then_replication() -> None:
+    driver = at(Phase.WAITING_UNVERIFIED)
+    world = driver.world
+    assert not world.partners and all(g.flag is False for g in world.groups)
+    driver.record, event = request_abort(
+        record_of(driver), by="eve", reason="wrong certificate", now=world.now
+    )
+    assert event.kind is EventKind.ABORT_REQUESTED
+    decision = driver.decide()
+    assert decision.phase is Phase.ROLLING_BACK
+    assert decision.events[-1].actor == "eve"
+    decision = driver.tick()
+    assert isinstance(decision.action, SetVerification) and decision.action.enabled is True
+    assert {g.id for g in decision.action.groups} == {"g-root", "g-laptops"}
+    decision = driver.tick()
+    assert isinstance(decision.action, RestoreReplication)
+    decision = driver.tick()
+    assert isinstance(decision.action, ReplicateNow)
+    decision = driver.tick()
+    assert decision.phase is Phase.DRIFTED
+    assert "rolled back (abort requested by eve (wrong certificate)" in decision.reason
+    assert all(g.flag is True for g in world.groups)
+    assert world.partners["Site West"].status_code == "SUCCEEDED"
+    assert world.served == {"clients": OLD, "console": OLD, "api": OLD}
+    assert any(e.kind is EventKind.ABORTED for e in decision.events)
+    # held, not restarted for the same certificate and revision
+    world.advance(timedelta(days=1))
+    decision = driver.tick()
+    assert decision.phase is Phase.DRIFTED
+    assert "the rollout was aborted by eve" in decision.reason
+    assert "sepm-reconciler resume sepm-east-01 restarts it" in decision.reason
+    driver.record, _ = resume(record_of(driver), by="eve", now=world.now)
+    assert driver.decide().phase is Phase.BREAKING_REPLICATION
+
+
+def test_abort_restores_only_groups_that_verified_before() -> None:
+    world = World()
+    world.groups[1].flag = False  # Laptops did not verify before the rollout
+    driver = Driver(hooked(), world)
+    driver.run_until(Phase.WAITING_UNVERIFIED, step=HOUR)
+    driver.record, _ = request_abort(record_of(driver), by="eve", reason="x", now=world.now)
+    driver.decide()
+    decision = driver.tick()
+    assert isinstance(decision.action, SetVerification)
+    assert [g.id for g in decision.action.groups] == ["g-root"]
+
+
+def test_a_new_revision_restarts_an_aborted_rollout() -> None:
+    driver = at(Phase.DRIFTED, approvals=(1,))
+    driver.record, _ = request_abort(record_of(driver), by="eve", reason="not now", now=driver.world.now)
+    decision = driver.decide()
+    assert decision.phase is Phase.DRIFTED and "rollout aborted by eve" in decision.reason
+    driver.spec = hooked()  # approvals removed in a new commit
+    assert driver.decide().phase is Phase.DRIFTED  # same revision: still held
+    driver.revision = "rev-2"
+    assert driver.decide().phase is Phase.BREAKING_REPLICATION
+
+
+def test_an_abort_that_arrives_after_the_update_began_is_refused_by_decide() -> None:
+    driver = at(Phase.WAITING_UNVERIFIED)
+    early = request_abort(record_of(driver), by="eve", reason="x", now=driver.world.now)[0].abort_request
+    driver.world.advance(timedelta(days=2))
+    driver.tick()  # → step 4
+    driver.decide()  # the update hook starts
+    driver.record = replace(record_of(driver), abort_request=early)  # the request raced the daemon
+    decision = driver.decide()
+    assert decision.phase is Phase.UPDATING_CERTIFICATE
+    refused = [e for e in decision.events if e.kind is EventKind.ABORT_REFUSED]
+    assert len(refused) == 1 and "the certificate update has begun" in refused[0].reason
+    assert decision.record.abort_request is None
