@@ -1,0 +1,151 @@
+"""The text report: an overview table a person reads at a glance (one row per server: status, what each port
+presents, the reason codes), then each server's findings in full, then history and a one-line verdict."""
+
+from __future__ import annotations
+
+import io
+import re
+
+from rich.console import Console
+from rich.table import Table
+from rich.text import Text
+
+from reconciler.core import wording
+from reconciler.core.drift import Reason, Severity
+from reconciler.report.common import MARK, header_parts, observed, port_cell, status_tone, summary
+from reconciler.report.model import Report, ServerReport
+
+__all__ = ["render_text"]
+
+_TONE = {"ok": "green", "busy": "cyan", "warn": "yellow", "bad": "bold red", "muted": "dim"}
+_SEVERITY = {Severity.ERROR: "red", Severity.WARNING: "yellow", Severity.INFO: "dim"}
+_PORTS = ("clients", "console", "api")
+_EVENTS_SHOWN = 20
+_TRAILING = re.compile(r"\s+((?:\x1b\[[0-9;]*m)*)$")  # padding at the end of a line, before any colour reset
+
+
+def _port(server: ServerReport, name: str) -> Text:
+    facts = server.served.get(name)
+    if facts is None:
+        return Text("")
+    cell = port_cell(facts, short=True)
+    style = "green" if cell == "desired" else ("yellow" if facts.get("fingerprint") else "red")
+    return Text(cell, style=style)
+
+
+def _reasons(server: ServerReport) -> Text:
+    text = Text()
+    for i, finding in enumerate(server.findings):
+        if i:
+            text.append("\n")
+        text.append(f"{MARK[finding.severity]} {finding.reason.value}", style=_SEVERITY[finding.severity])
+    return text
+
+
+def _overview(report: Report) -> Table:
+    table = Table(expand=False, show_lines=False)
+    table.add_column("SERVER", no_wrap=True)
+    table.add_column("STATUS", no_wrap=True)
+    for name in _PORTS:
+        table.add_column(name.upper(), no_wrap=True)
+    table.add_column("FINDINGS", no_wrap=True)
+    for server in report.servers:
+        status = server.status
+        table.add_row(
+            Text(server.name, style="bold"),
+            Text(status, style=_TONE[status_tone(status)]),
+            *(_port(server, name) for name in _PORTS),
+            _reasons(server),
+        )
+    return table
+
+
+def _details(console: Console, server: ServerReport, report: Report) -> None:
+    if [f.reason for f in server.findings] == [Reason.IN_SYNC]:
+        return  # the overview said it all
+    title = Text(f"{server.name}", style="bold")
+    title.append(f" · {server.status}", style=_TONE[status_tone(server.status)])
+    note = observed(server, report)
+    if note:
+        title.append(f" · {note}", style="dim")
+    console.print(title)
+    grid = Table.grid(padding=(0, 1))
+    grid.add_column(no_wrap=True)
+    grid.add_column()
+    for finding in server.findings:
+        grid.add_row(
+            Text(f"  {MARK[finding.severity]} {finding.reason.value}", style=_SEVERITY[finding.severity]),
+            Text(finding.message),
+        )
+    console.print(grid)
+
+
+def _history(console: Console, server: ServerReport) -> None:
+    history = server.history
+    if history is None or (not history.events and history.drift_began is None):
+        return
+    began = f"drift began {wording.when(history.drift_began)}" if history.drift_began else "no drift now"
+    console.print(
+        Text(f"{server.name}", style="bold"),
+        Text(f"{began}; {len(history.events)} event(s) since {wording.when(history.cutoff)}"),
+    )
+    events = history.events
+    if len(events) > _EVENTS_SHOWN:
+        console.print(
+            Text(
+                f"  … {len(events) - _EVENTS_SHOWN} earlier event(s), all of them in --output json",
+                style="dim",
+            )
+        )
+        events = events[-_EVENTS_SHOWN:]
+    grid = Table.grid(padding=(0, 1))
+    grid.add_column(no_wrap=True)
+    grid.add_column()
+    for event in events:
+        move = ""
+        if (
+            event.from_phase is not None
+            and event.to_phase is not None
+            and event.from_phase is not event.to_phase
+        ):
+            move = f" {event.from_phase.value} → {event.to_phase.value}"
+        what = Text(f"{event.kind.value}{move}", style="bold")
+        what.append(f" ({event.actor}) ", style="dim")
+        what.append(event.reason)
+        grid.add_row(Text(f"  {event.at:%Y-%m-%d %H:%M}", style="dim"), what)
+    console.print(grid)
+
+
+def render_text(report: Report, *, color: bool = False, width: int = 120) -> str:
+    """The report as text. ``color`` adds ANSI colours (for a terminal that wants them)."""
+    buffer = io.StringIO()
+    console = Console(
+        file=buffer,
+        width=width,
+        force_terminal=color,
+        no_color=not color,
+        color_system="standard" if color else None,
+        highlight=False,
+        emoji=False,
+    )
+    mode, *where = header_parts(report)
+    console.print(Text("SEPM certificate report", style="bold"), Text(f"— {mode}"))
+    console.print(Text(" · ".join(where), style="dim"))
+    for note in report.notes:
+        console.print(Text(note, style="dim"))
+    if report.servers:
+        console.print(_overview(report))
+    else:
+        console.print("no servers to report")
+    if report.spec_errors:
+        console.print(Text("spec errors (no server can be named for them)", style="bold red"))
+        for issue in report.spec_errors:
+            console.print(Text(f"  {MARK[Severity.ERROR]} {issue}"))
+    for server in report.servers:
+        _details(console, server, report)
+    if report.since is not None:
+        console.print(Text(f"history since {wording.when(report.since)}", style="bold"))
+        for server in report.servers:
+            _history(console, server)
+    console.print(Text(summary(report), style="bold"))
+    return "".join(_TRAILING.sub(r"\1", line) + "\n" for line in buffer.getvalue().splitlines())
