@@ -168,5 +168,9 @@ def summarize(obs: ServerObservation) -> ObservedSummary:
         stopped_checking_in=None
         if ack is None
         else max(ack.stopped_checking_in_count, len(ack.stopped_checking_in)),
+        legacy_agents=None if ack is None else ack.legacy_agents,
+        certificates={
+            name: port.certificate for name, port in obs.ports.items() if port.certificate is not None
+        },
         errors=obs.errors,
     )

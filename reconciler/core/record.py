@@ -30,6 +30,7 @@ from typing import Any
 
 from reconciler.core._storage import Reader, iso, iso_or_none
 from reconciler.core.actions import ActionKind, Performer
+from reconciler.core.observation import ServedCertificate
 from reconciler.core.procedure import Phase, step_of
 from reconciler.errors import StateError
 
@@ -365,6 +366,8 @@ class ObservedSummary:
     pending_offline: int | None = None
     excluded_offline: int | None = None
     stopped_checking_in: int | None = None
+    legacy_agents: int | None = None  # clients on 14.2 / 14.2.1
+    certificates: Mapping[str, ServedCertificate] = field(default_factory=dict)  # per port, when presented
     errors: tuple[str, ...] = ()
 
     def to_storage(self) -> dict[str, Any]:
@@ -386,6 +389,8 @@ class ObservedSummary:
             "pending_offline": self.pending_offline,
             "excluded_offline": self.excluded_offline,
             "stopped_checking_in": self.stopped_checking_in,
+            "legacy_agents": self.legacy_agents,
+            "certificates": {port: _certificate_out(c) for port, c in self.certificates.items()},
             "errors": list(self.errors),
         }
 
@@ -410,8 +415,42 @@ class ObservedSummary:
             pending_offline=r.opt_integer("pending_offline"),
             excluded_offline=r.opt_integer("excluded_offline"),
             stopped_checking_in=r.opt_integer("stopped_checking_in"),
+            legacy_agents=r.opt_integer("legacy_agents"),
+            certificates=_certificates_in(r),
             errors=r.texts("errors"),
         )
+
+
+def _certificate_out(cert: ServedCertificate) -> dict[str, Any]:
+    return {
+        "fingerprint": cert.fingerprint,
+        "subject": cert.subject,
+        "issuer": cert.issuer,
+        "sans": list(cert.sans),
+        "serial": cert.serial,
+        "not_before": iso(cert.not_before),
+        "not_after": iso(cert.not_after),
+    }
+
+
+def _certificates_in(r: Reader) -> dict[str, ServedCertificate]:
+    """Served-certificate facts per port (absent in records written before they were kept: empty)."""
+    if not r.has("certificates"):
+        return {}
+    out: dict[str, ServedCertificate] = {}
+    outer = r.child("certificates")
+    for port in r.mapping("certificates"):
+        c = outer.child(port)
+        out[port] = ServedCertificate(
+            fingerprint=c.text("fingerprint"),
+            subject=c.text("subject"),
+            issuer=c.text("issuer"),
+            sans=c.texts("sans"),
+            serial=c.text("serial"),
+            not_before=c.moment("not_before"),
+            not_after=c.moment("not_after"),
+        )
+    return out
 
 
 @dataclass(frozen=True, slots=True)

@@ -92,8 +92,8 @@ def _age_note(sources: Sequence[Source], now: datetime) -> str:
         else f"between {wording.span(now - newest)} and {wording.span(now - oldest)} old"
     )
     return (
-        f"offline: read from the state only (no network); the observations are {age}; certificate expiry dates and "
-        "agent versions are not kept in the state (drop --offline to check them)"
+        f"offline: read from the state only (no network); the observations are {age} "
+        "(drop --offline to observe now)"
     )
 
 

@@ -5,6 +5,7 @@ from __future__ import annotations
 
 from datetime import timedelta
 
+from reconciler.core._storage import Reader
 from reconciler.core.checks import summarize
 from reconciler.core.drift import Seen
 from reconciler.core.observation import (
@@ -16,6 +17,7 @@ from reconciler.core.observation import (
     ReplicationPartner,
     ServerObservation,
 )
+from reconciler.core.record import ObservedSummary
 from tests.drift.builders import NEW, NOW, OLD, SKEW, certificate, make_spec
 
 
@@ -94,18 +96,32 @@ def test_a_live_observation_keeps_every_fact_the_checks_use() -> None:
     assert seen.errors == OBSERVATION.errors
 
 
-def test_the_records_summary_reads_back_with_fingerprints_but_without_certificate_facts() -> None:
+def test_the_records_summary_reads_back_with_fingerprints_and_certificate_facts() -> None:
     seen = Seen.from_summary(summarize(OBSERVATION), make_spec())
     assert not seen.live
     assert seen.presented() == {"clients": NEW, "console": OLD}
-    assert [p.certificate for p in seen.ports] == [None, None, None]
+    assert [p.certificate for p in seen.ports] == [
+        OBSERVATION.ports["clients"].certificate,
+        OBSERVATION.ports["console"].certificate,
+        None,  # refused: nothing presented
+    ]
     api_port = seen.port("api")
     assert api_port is not None and api_port.outcome is PortOutcome.REFUSED
     assert (seen.verification_on, seen.verification_off) == (1, 2)
     assert seen.groups_off == ()  # the summary keeps counts, not names
     assert seen.partners == {"Site West": "FAILED_CONNECT"}
     assert seen.clients is not None
-    assert (seen.clients.eligible, seen.clients.at_risk_count, seen.clients.legacy_agents) == (100, 120, None)
+    assert (seen.clients.eligible, seen.clients.at_risk_count, seen.clients.legacy_agents) == (100, 120, 4)
+
+
+def test_a_summary_stored_before_certificate_facts_were_kept_reads_back_without_them() -> None:
+    stored = summarize(OBSERVATION).to_storage()
+    del stored["certificates"], stored["legacy_agents"]
+    old = ObservedSummary.from_storage(Reader(stored, "observed"))
+    seen = Seen.from_summary(old, make_spec())
+    assert seen.presented() == {"clients": NEW, "console": OLD}
+    assert [p.certificate for p in seen.ports] == [None, None, None]
+    assert seen.clients is not None and seen.clients.legacy_agents is None
 
 
 def test_a_port_missing_from_the_observation_is_not_observed_rather_than_guessed() -> None:

@@ -127,13 +127,17 @@ def test_offline_reports_the_last_observation_and_says_how_old_it_is(fleet: Path
     assert any("the observations are between 3 h and 2 days old" in note for note in document["notes"])
     servers = {s["name"]: s for s in document["servers"]}
     west = servers["sepm-west"]
-    assert [f["reason"] for f in west["findings"]] == ["CertificateMismatch"]
+    assert [f["reason"] for f in west["findings"]] == ["CertificateMismatch", "RolloutMustStartBy"]
     assert (
         "step 1 needs an approval: sepm-reconciler approve sepm-west --step 1"
         in west["findings"][0]["message"]
     )
     assert west["observed_live"] is False
-    assert west["served"]["clients"] == {**west["served"]["clients"], "fingerprint": OLD, "subject": None}
+    assert west["served"]["clients"] == {
+        **west["served"]["clients"],
+        "fingerprint": OLD,
+        "subject": "CN=sepm-west",
+    }
     assert west["rollout"]["phase"] == "drifted"
     old = servers["sepm-old"]
     assert (old["managed"], [f["reason"] for f in old["findings"]]) == (False, ["UnmanagedServer"])

@@ -242,7 +242,7 @@ def at_risk_clients(given: DriftInput) -> list[Finding]:
 
 def legacy_agents(given: DriftInput) -> list[Finding]:
     """``LegacyAgents``: 14.2 / 14.2.1 clients on a multi-server site (replication partners or several managed
-    servers). Warning while a certificate change is ahead, info otherwise. Needs agent versions (live)."""
+    servers). Warning while a certificate change is ahead, info otherwise."""
     seen, spec = given.seen, given.spec
     if seen is None or spec is None or seen.clients is None or not seen.clients.legacy_agents:
         return []

@@ -1,6 +1,7 @@
 """What the checks look at: one manager as last seen — live (a ``ServerObservation``) or remembered (the record's
-``ObservedSummary``, for ``report --offline``). The remembered form knows less (no certificate facts, no agent
-versions, no group names): those fields are None or empty there, and the checks that need them stay silent."""
+``ObservedSummary``, for ``report --offline``). The remembered form knows less (no group names, no per-client
+detail; certificate facts and the legacy-agent count only in records written since 0.1.0): those fields are None or
+empty there, and the checks that need them stay silent."""
 
 from __future__ import annotations
 
@@ -149,6 +150,7 @@ class Seen:
                     numbers.get(name),
                     outcome,
                     fingerprint if outcome is PortOutcome.PRESENTED else None,
+                    summary.certificates.get(name) if outcome is PortOutcome.PRESENTED else None,
                     error=None if outcome is not None else "not observed",
                 )
             )
@@ -162,6 +164,7 @@ class Seen:
                 at_risk_names=summary.at_risk_names,
                 pending_offline=summary.pending_offline,
                 excluded_offline=summary.excluded_offline,
+                legacy_agents=summary.legacy_agents,
                 stopped_checking_in=summary.stopped_checking_in,
             )
         replicated_known = summary.replicated is not None or bool(summary.partner_status)
