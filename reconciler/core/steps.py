@@ -524,7 +524,8 @@ def restore_replication(ctx: Ctx, *, label: str, step: int) -> Outcome | None:
     missing = tuple(p for p in partners if p not in obs.replication.partner_names)
     if missing:
         if (gate := partner_gate(ctx, missing)) is not None:
-            return Outcome(f"{label}: {gate}")
+            # the partner may soak for days: look now and then, not at the pace of an action
+            return Outcome(f"{label}: {gate}", next_check=ctx.later(ctx.tuning.waiting_interval))
 
         def build(b: Build) -> RestoreReplication:
             if b.performer is Performer.MANUAL:

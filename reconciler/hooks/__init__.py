@@ -5,7 +5,7 @@ secret on its command line:
 
 ===============================  ===========================================================================
 ``SEPM_RECONCILER_SERVER``       the server's ``metadata.name``
-``SEPM_RECONCILER_STEP``         the step number (1, 4 or 7) — or ``4r`` for a restore of the backed-up certificate
+``SEPM_RECONCILER_STEP``         the step number: 1, 4 or 7 (a rollback's restore of replication is 7)
 ``SEPM_RECONCILER_STEP_NAME``    ``break_replication`` / ``update_certificate`` / ``restore_replication`` / …
 ``SEPM_RECONCILER_ROLLOUT_ID``   the rollout's id (stable across retries: use it for idempotency)
 ``SEPM_RECONCILER_ATTEMPT``      1 for the first attempt, then 2, 3…
@@ -14,11 +14,13 @@ secret on its command line:
 ``SEPM_RECONCILER_PARTNERS``     the replication partners, comma-separated (steps 1 and 7)
 ``SEPM_RECONCILER_DESIRED_FINGERPRINT``  ``sha256:…`` of the desired certificate
 ``SEPM_RECONCILER_KEYSTORE_FILE``        absolute path of ``certificate.keystore.file`` (step 4, if set)
+``SEPM_RECONCILER_KEYSTORE_KEY_FILE``    absolute path of ``certificate.keystore.keyFile`` (step 4, if set)
 ``SEPM_RECONCILER_KEYSTORE_PASSWORD``    its password, resolved (step 4, if set) — the only secret, env only
 ===============================  ===========================================================================
 
-The hook's exit status is recorded, but only observation completes a step. Its output is kept (the last 4 KiB,
-with every secret value replaced by ``***``) for ``history`` and the status page.
+The hook's exit status is recorded, but only observation completes a step. Its output goes to a temporary file (not
+a pipe: a hook survives the death of the reconciler that started it); the last 4 KiB are kept, with every secret
+value replaced by ``***``, for ``history`` and the status page.
 """
 
 from __future__ import annotations
@@ -27,6 +29,7 @@ import asyncio
 import contextlib
 import os
 import signal
+import tempfile
 import time
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
@@ -94,53 +97,46 @@ async def run_hook(
     if not argv:
         raise HookError("the hook command is empty")
     started = time.monotonic()
+    # The output goes to an unlinked temporary file, not a pipe: a hook must survive the reconciler's death (a
+    # certificate swap half-done because its writes hit a closed pipe is worse than one that finishes).
+    capture = tempfile.TemporaryFile()  # noqa: SIM115 - closed in the finally below
     try:
-        proc = await asyncio.create_subprocess_exec(
-            *argv,
-            stdin=asyncio.subprocess.DEVNULL,
-            stdout=asyncio.subprocess.PIPE,
-            stderr=asyncio.subprocess.STDOUT,
-            env=_hook_environment(variables),
-            cwd=cwd,
-            start_new_session=True,  # its own process group, so a timeout kills its children too
-        )
-    except OSError as exc:
-        raise HookError(f"cannot start hook {argv[0]!r}: {exc.strerror or exc}") from exc
-
-    assert proc.stdout is not None  # noqa: S101 - stdout=PIPE above guarantees it (narrows the type for mypy)
-    tail = bytearray()
-    # Keep a margin beyond the tail so that a secret straddling the cut is still masked whole.
-    keep = OUTPUT_TAIL_BYTES + max((len(s.encode()) for s in secrets), default=0)
-
-    async def pump() -> None:
-        assert proc.stdout is not None  # noqa: S101 - as above
-        while chunk := await proc.stdout.read(65536):
-            tail.extend(chunk)
-            del tail[:-keep]
-
-    reader = asyncio.ensure_future(pump())
-    timed_out = False
-    try:
-        await asyncio.wait_for(proc.wait(), timeout=timeout_s)
-    except TimeoutError:
-        timed_out = True
-        _signal_group(proc.pid, signal.SIGTERM)
         try:
-            await asyncio.wait_for(proc.wait(), timeout=_KILL_GRACE_SECONDS)
+            proc = await asyncio.create_subprocess_exec(
+                *argv,
+                stdin=asyncio.subprocess.DEVNULL,
+                stdout=capture,
+                stderr=asyncio.subprocess.STDOUT,
+                env=_hook_environment(variables),
+                cwd=cwd,
+                start_new_session=True,  # its own process group, so a timeout kills its children too
+            )
+        except OSError as exc:
+            raise HookError(f"cannot start hook {argv[0]!r}: {exc.strerror or exc}") from exc
+
+        timed_out = False
+        try:
+            await asyncio.wait_for(proc.wait(), timeout=timeout_s)
         except TimeoutError:
+            timed_out = True
+            _signal_group(proc.pid, signal.SIGTERM)
+            try:
+                await asyncio.wait_for(proc.wait(), timeout=_KILL_GRACE_SECONDS)
+            except TimeoutError:
+                _signal_group(proc.pid, signal.SIGKILL)
+                await proc.wait()
+        except asyncio.CancelledError:
             _signal_group(proc.pid, signal.SIGKILL)
-            await proc.wait()
-    except asyncio.CancelledError:
-        _signal_group(proc.pid, signal.SIGKILL)
-        with contextlib.suppress(ProcessLookupError):
-            await asyncio.shield(proc.wait())
-        reader.cancel()
-        raise
-    # The pipe closes when every process of the group has exited; do not wait forever for grandchildren.
-    with contextlib.suppress(TimeoutError):
-        await asyncio.wait_for(reader, timeout=_KILL_GRACE_SECONDS)
-    if not reader.done():
-        reader.cancel()
+            with contextlib.suppress(ProcessLookupError):
+                await asyncio.shield(proc.wait())
+            raise
+        # Keep a margin beyond the tail so that a secret straddling the cut is still masked whole.
+        keep = OUTPUT_TAIL_BYTES + max((len(s.encode()) for s in secrets), default=0)
+        size = capture.seek(0, os.SEEK_END)
+        capture.seek(max(0, size - keep))
+        tail = capture.read()
+    finally:
+        capture.close()
     output = _scrub(bytes(tail).decode("utf-8", errors="replace"), secrets)[-OUTPUT_TAIL_BYTES:]
     return HookResult(
         argv=tuple(argv),

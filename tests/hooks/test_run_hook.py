@@ -105,3 +105,29 @@ async def test_a_missing_program_is_a_hook_error_naming_it() -> None:
 async def test_an_empty_command_is_refused() -> None:
     with pytest.raises(HookError, match="empty"):
         await run_hook([], variables={}, timeout_s=5)
+
+
+async def test_a_hook_outlives_the_reconciler_that_started_it(tmp_path: Path) -> None:
+    """Killed mid-hook (SIGKILL), the reconciler must not take a half-done certificate swap with it: the hook keeps
+    running and may still write its output (a file, not a pipe whose reader died)."""
+    started, done = tmp_path / "started", tmp_path / "done"
+    hook = (
+        f"import time; open({str(started)!r}, 'w').close(); time.sleep(0.5); "
+        f"print('x' * 100000, flush=True); open({str(done)!r}, 'w').write('ok')"
+    )
+    runner = (
+        "import asyncio, sys; from reconciler.hooks import run_hook; "
+        f"asyncio.run(run_hook([sys.executable, '-c', {hook!r}], variables={{}}, timeout_s=30))"
+    )
+    proc = await asyncio.create_subprocess_exec(PY, "-c", runner)
+    await _appears(started)
+    proc.kill()  # while the hook sleeps, before it writes anything
+    await proc.wait()
+    await _appears(done)
+    assert done.read_text() == "ok"
+
+
+async def _appears(path: Path, within: float = 10.0) -> None:
+    async with asyncio.timeout(within):
+        while not await asyncio.to_thread(path.exists):  # noqa: ASYNC110 - another process creates it
+            await asyncio.sleep(0.02)

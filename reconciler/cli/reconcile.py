@@ -1,0 +1,129 @@
+"""``sepm-reconciler reconcile``: one tick for each server, acting — what the daemon does on its schedule, once."""
+
+from __future__ import annotations
+
+import asyncio
+import json
+from pathlib import Path
+
+import click
+
+from reconciler.cli import EXIT_ERROR, EXIT_OK
+from reconciler.cli._live import (
+    configure_logging,
+    echo_spec_errors,
+    load,
+    server_option,
+    specs_option,
+    state_option,
+)
+from reconciler.core import wording
+from reconciler.core.actions import Performer
+from reconciler.engine import Engine, TickResult
+from reconciler.errors import Error
+from reconciler.store import open_store, resolve_state_url
+
+__all__ = ["reconcile", "render_result"]
+
+
+def render_result(result: TickResult) -> list[str]:
+    """The text lines of one server's tick."""
+    before = result.phase_before.value if result.phase_before else "(first look)"
+    step = f" (step {result.step}/7)" if result.step else ""
+    head = f"{result.server}: {result.phase_after.value}{step}"
+    if result.phase_before is not result.phase_after:
+        head = f"{result.server}: {before} → {result.phase_after.value}{step}"
+    lines = [head, f"  {result.reason}"]
+    action = result.action
+    if action is not None:
+        if action.performer is Performer.MANUAL:
+            lines.append(f"  to do by hand (step {action.step}): {action.instructions}")
+        else:
+            via = "hook" if action.performer is Performer.COMMAND else "SEPM API"
+            done = ""
+            if result.outcome is not None:
+                verdict = "succeeded" if result.outcome.succeeded else "failed"
+                done = f": {verdict}" + (f" ({result.outcome.detail})" if result.outcome.detail else "")
+            lines.append(
+                f"  action: {action.summary} — {via}, attempt {action.attempt} of {action.max_attempts}{done}"
+            )
+            lines.append("  (only what is observed completes the step: the next tick checks)")
+    if result.remedy:
+        lines.append(f"  remedy: {result.remedy}")
+    if result.conflict:
+        lines.append("  another sepm-reconciler moved this server first: nothing was done this time")
+    if result.error:
+        lines.append(f"  error: {result.error}")
+    lines.append(f"  next check: {wording.when(result.next_check_at)}")
+    return lines
+
+
+@click.command()
+@specs_option
+@state_option
+@server_option
+@click.option(
+    "--output",
+    type=click.Choice(["text", "json"]),
+    default="text",
+    show_default=True,
+    help='text: what each server did and why; json: {"revision", "servers": [...]}.',
+)
+@click.option("-v", "--verbose", count=True, help="Log what the engine does (-v info, -vv debug) on stderr.")
+def reconcile(
+    specs_path: Path, state_url: str | None, servers: tuple[str, ...], output: str, verbose: int
+) -> int:
+    """Observe every server once and move each one step forward where its facts allow — acting.
+
+    For each server (concurrently): observe the manager, decide, save the decision (compare-and-set: if another
+    sepm-reconciler moved the server first, nothing is done), then run at most one action — the hook of step 1,
+    4 or 7, or a SEPM API call of step 2, 5 or 7 — and record its result. A manual step only shows its
+    instructions. Only observation completes a step: run reconcile again (or the daemon) to move on. The next
+    check time says when that is useful.
+
+    The specs must be valid (sepm-reconciler validate): with any error nothing is done. A server that cannot be
+    reached, or whose certificate file or secrets cannot be used, holds where it is; the others go on.
+
+    \b
+    Examples:
+      sepm-reconciler reconcile                                 # ./specs, ./.sepm-reconciler/state.db
+      sepm-reconciler reconcile --specs /srv/specs --state sqlite:////var/lib/sepm-reconciler/state.db
+      sepm-reconciler reconcile --server sepm-east-01 --output json
+
+    \b
+    Exit codes: 0 done (whatever the servers' phases), 1 an error (invalid specs, unusable state, or a server
+    that could not be handled: unreachable, certificate or secret problem), 64 usage error (e.g. unknown --server).
+    """
+    configure_logging(verbose)
+    spec_set = load(specs_path)
+    if not spec_set.valid:
+        echo_spec_errors(spec_set)
+        click.echo(
+            f"error: {specs_path}: {len(spec_set.errors)} error(s) in the specs: nothing was done "
+            "(fix them; sepm-reconciler validate checks them)",
+            err=True,
+        )
+        return EXIT_ERROR
+    unknown = sorted(set(servers) - set(spec_set.servers))
+    if unknown:
+        known = ", ".join(sorted(spec_set.servers)) or "none"
+        raise click.BadParameter(
+            f"no server {', '.join(unknown)} in {specs_path} (servers: {known})", param_hint="--server"
+        )
+    if not spec_set.servers:
+        click.echo(f"{specs_path}: no ManagedServer in the specs: nothing to do")
+        return EXIT_OK
+    try:
+        with open_store(resolve_state_url(state_url)) as store:
+            engine = Engine(spec_set, store)
+            results = asyncio.run(engine.tick_all(servers or None))
+    except Error as exc:
+        click.echo(f"error: {exc}", err=True)
+        return EXIT_ERROR
+    if output == "json":
+        document = {"revision": spec_set.revision, "servers": [r.to_json() for r in results]}
+        click.echo(json.dumps(document, indent=2))
+    else:
+        for result in results:
+            click.echo("\n".join(render_result(result)))
+    return EXIT_ERROR if any(r.error for r in results) else EXIT_OK

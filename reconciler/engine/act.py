@@ -1,0 +1,239 @@
+"""Carrying out the one action a decision asks for: a user hook (steps 1, 4, 7) or a SEPM REST call (2, 5, 7).
+
+Manual actions are not performed here: their instructions are in the decision's reason and the record's pending
+action, and the step completes when its effect is observed. Whatever happens, :func:`perform_action` returns an
+:class:`ActionOutcome` (it never raises for the action's own failure): the engine records it as the attempt's
+result. Success only means "the command said so" — observation completes a step.
+
+The hook environment (documented in :mod:`reconciler.hooks` and docs/operations.md)::
+
+    SEPM_RECONCILER_SERVER, _STEP, _STEP_NAME, _ROLLOUT_ID, _ATTEMPT, _API_URL, _SITE, _PARTNERS,
+    _DESIRED_FINGERPRINT, and for step 4: _KEYSTORE_FILE, _KEYSTORE_KEY_FILE, _KEYSTORE_PASSWORD
+
+Secrets (the keystore password) travel only in that environment; every secret value the spec references (the
+keystore password, the API password) is masked in the captured output before it is kept.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import time
+from collections.abc import Mapping, Sequence
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Protocol
+
+from reconciler.core.actions import (
+    Action,
+    BreakReplication,
+    Performer,
+    ReplicateNow,
+    RestoreReplication,
+    SetVerification,
+    UpdateCertificate,
+)
+from reconciler.core.observation import GroupObservation, ServerObservation
+from reconciler.errors import Error, HookError, SecretError
+from reconciler.hooks import HookResult, run_hook
+from reconciler.sepm import SepmClient, replicate_now, set_secure_communications
+from reconciler.specs import LoadedServer, resolve_secret
+
+__all__ = ["ActionOutcome", "HookRunner", "hook_variables", "perform_action"]
+
+_DETAIL_OUTPUT = 300  # characters of hook output kept in the attempt's detail (the record keeps 500 in all)
+
+
+class HookRunner(Protocol):
+    """Runs a hook; :func:`reconciler.hooks.run_hook` is the real one (tests may wrap it)."""
+
+    async def __call__(
+        self,
+        argv: Sequence[str],
+        *,
+        variables: Mapping[str, str],
+        timeout_s: float,
+        secrets: Sequence[str] = (),
+        cwd: Path | None = None,
+    ) -> HookResult: ...
+
+
+@dataclass(frozen=True, slots=True)
+class ActionOutcome:
+    """How an action ended. ``exit_code`` is the hook's (None for API calls and killed hooks)."""
+
+    succeeded: bool
+    detail: str = ""
+    exit_code: int | None = None
+    duration_s: float = 0.0
+    output_tail: str = ""  # the hook's last output, secrets masked (not stored: shown by reconcile)
+
+
+def _secret_values(server: LoadedServer) -> list[str]:
+    """Every secret the spec references that resolves now: masked in hook output."""
+    spec = server.spec.spec
+    refs = [spec.server.credentials.password]
+    if not isinstance(spec.server.credentials.username, str):
+        refs.append(spec.server.credentials.username)
+    if spec.certificate.keystore is not None and spec.certificate.keystore.password is not None:
+        refs.append(spec.certificate.keystore.password)
+    values = []
+    for ref in refs:
+        try:
+            values.append(resolve_secret(ref, server.base_dir))
+        except SecretError:
+            continue
+    return values
+
+
+def hook_variables(
+    server: LoadedServer, action: Action, *, rollout_id: str, desired: str
+) -> tuple[dict[str, str], list[str]]:
+    """The ``SEPM_RECONCILER_*`` variables of a hook run and the secret values to mask in its output.
+
+    Raises :class:`~reconciler.errors.SecretError` when the keystore password (step 4) cannot be resolved.
+    """
+    spec = server.spec.spec
+    variables = {
+        "SEPM_RECONCILER_SERVER": server.name,
+        "SEPM_RECONCILER_STEP": str(action.step),
+        "SEPM_RECONCILER_STEP_NAME": action.kind.value,
+        "SEPM_RECONCILER_ROLLOUT_ID": rollout_id,
+        "SEPM_RECONCILER_ATTEMPT": str(action.attempt),
+        "SEPM_RECONCILER_API_URL": spec.server.api_url,
+        "SEPM_RECONCILER_SITE": spec.server.site,
+        "SEPM_RECONCILER_DESIRED_FINGERPRINT": desired,
+    }
+    if isinstance(action, BreakReplication | RestoreReplication):
+        variables["SEPM_RECONCILER_PARTNERS"] = ",".join(action.partners)
+    secrets = _secret_values(server)
+    if isinstance(action, UpdateCertificate):
+        variables["SEPM_RECONCILER_DESIRED_FINGERPRINT"] = action.fingerprint
+        keystore = spec.certificate.keystore
+        if keystore is not None:
+            variables["SEPM_RECONCILER_KEYSTORE_FILE"] = str(_absolute(keystore.file, server.base_dir))
+            if keystore.key_file is not None:
+                variables["SEPM_RECONCILER_KEYSTORE_KEY_FILE"] = str(
+                    _absolute(keystore.key_file, server.base_dir)
+                )
+            if keystore.password is not None:
+                try:
+                    password = resolve_secret(keystore.password, server.base_dir)
+                except SecretError as exc:
+                    raise SecretError(f"spec.certificate.keystore.password: {exc}") from exc
+                variables["SEPM_RECONCILER_KEYSTORE_PASSWORD"] = password
+                if password not in secrets:
+                    secrets.append(password)
+    return variables, secrets
+
+
+def _absolute(path: str, base_dir: Path) -> Path:
+    candidate = Path(path)
+    return candidate if candidate.is_absolute() else (base_dir / candidate).resolve()
+
+
+def _last_line(text: str) -> str:
+    lines = [line.strip() for line in text.strip().splitlines() if line.strip()]
+    if not lines:
+        return ""
+    tail = lines[-1]
+    return tail if len(tail) <= _DETAIL_OUTPUT else "…" + tail[-_DETAIL_OUTPUT:]
+
+
+async def _run_hook(
+    server: LoadedServer, action: Action, *, rollout_id: str, desired: str, runner: HookRunner
+) -> ActionOutcome:
+    started = time.monotonic()
+    try:
+        variables, secrets = hook_variables(server, action, rollout_id=rollout_id, desired=desired)
+    except SecretError as exc:
+        return ActionOutcome(False, f"not run: {exc}", duration_s=time.monotonic() - started)
+    timeout = action.timeout.total_seconds() if action.timeout is not None else 1800.0
+    try:
+        result = await runner(action.command, variables=variables, timeout_s=timeout, secrets=secrets)
+    except HookError as exc:
+        return ActionOutcome(False, f"not run: {exc}", duration_s=time.monotonic() - started)
+    said = _last_line(result.output_tail)
+    detail = result.summary() + (f"; last output: {said}" if said else "")
+    return ActionOutcome(
+        result.succeeded,
+        detail,
+        exit_code=result.exit_code,
+        duration_s=result.duration_s,
+        output_tail=result.output_tail,
+    )
+
+
+def _group(target_id: str, observation: ServerObservation | None) -> GroupObservation | None:
+    for group in observation.groups or () if observation is not None else ():
+        if group.id == target_id:
+            return group
+    return None
+
+
+async def _set_verification(
+    action: SetVerification, client: SepmClient, observation: ServerObservation | None
+) -> ActionOutcome:
+    groups = [
+        _group(t.id, observation)
+        or GroupObservation(
+            id=t.id,
+            full_path_name=t.path,
+            inherits=False,
+            managed=True,
+            secure_communications=None,
+            policy_serial=None,
+            policy_time=None,
+            location_id=t.location_id,
+            domain=t.domain,
+        )
+        for t in action.groups
+    ]
+    results = await set_secure_communications(client, groups, action.enabled)
+    failed = [r for r in results if not r.ok]
+    flag = "on" if action.enabled else "off"
+    if not failed:
+        return ActionOutcome(True, f"{len(results)} group(s) read back {flag}")
+    shown = "; ".join(f"{r.full_path_name}: {r.error or 'not confirmed'}" for r in failed[:3])
+    more = f" and {len(failed) - 3} more" if len(failed) > 3 else ""
+    return ActionOutcome(
+        False, f"{len(failed)} of {len(results)} group(s) not confirmed {flag}: {shown}{more}"
+    )
+
+
+async def _api(action: Action, client: SepmClient, observation: ServerObservation | None) -> ActionOutcome:
+    if isinstance(action, SetVerification):
+        return await _set_verification(action, client, observation)
+    if isinstance(action, ReplicateNow):
+        await replicate_now(client, action.partner)
+        return ActionOutcome(True, f"replicatenow with {action.partner} accepted")
+    return ActionOutcome(False, f"{action.kind.value} cannot be done through the SEPM API")
+
+
+async def perform_action(
+    action: Action,
+    *,
+    server: LoadedServer,
+    client: SepmClient | None,
+    observation: ServerObservation | None,
+    rollout_id: str,
+    desired: str,
+    runner: HookRunner = run_hook,
+) -> ActionOutcome:
+    """Run ``action`` (COMMAND or API performer) and say how it ended. Never raises for the action's failure."""
+    if action.performer is Performer.MANUAL:
+        return ActionOutcome(False, "manual: an operator performs it (nothing was run)")
+    if action.performer is Performer.COMMAND:
+        return await _run_hook(server, action, rollout_id=rollout_id, desired=desired, runner=runner)
+    if client is None:
+        return ActionOutcome(False, "not run: no connection to the manager")
+    started = time.monotonic()
+    timeout = action.timeout.total_seconds() if action.timeout is not None else None
+    try:
+        outcome = await asyncio.wait_for(_api(action, client, observation), timeout=timeout)
+    except TimeoutError:
+        return ActionOutcome(False, f"no answer within {timeout:g} s", duration_s=time.monotonic() - started)
+    except Error as exc:
+        return ActionOutcome(False, str(exc), duration_s=time.monotonic() - started)
+    return ActionOutcome(
+        outcome.succeeded, outcome.detail, outcome.exit_code, time.monotonic() - started, outcome.output_tail
+    )

@@ -1,0 +1,211 @@
+"""Live observation without acting: everything a decision (or a report) needs about each managed server.
+
+The entry point other layers call (the tick, ``plan``, ``report``)::
+
+    gathered = await gather(spec_set, store, clock=clock)            # every server of the specs, concurrently
+    gathered = await gather(spec_set, None, names=["sepm-east"], clock=clock)   # no store: records are None
+    for name, g in gathered.items():
+        g.server            # LoadedServer
+        g.desired           # "sha256:…", or None with g.desired_error (a CertificateError) saying why
+        g.record            # RolloutRecord from the store, or None (never reconciled, or no store given)
+        g.partners          # {partner site: RolloutRecord} of the declared partners that are managed too
+        g.observation       # ServerObservation, or None with g.observation_error (an Error) saying why
+        g.error             # the first of desired_error / observation_error, as one sentence, or None
+
+``gather`` never acts and never writes the store: it reads the records, opens one REST client per server (closed
+before it returns), and observes. Per-server problems (an unreadable certificate file, an unresolvable password, a
+manager that cannot be reached) are carried in that server's :class:`Gathered`; they never stop the others. Only a
+store that cannot be read (:class:`~reconciler.errors.StateError`) or a name that is not in the specs
+(:class:`~reconciler.errors.SpecError`) raises.
+
+A manager that cannot be reached still yields an observation (``api_reachable`` False, ports refused or timed
+out, ``errors`` saying why): that *is* what was observed. ``observation`` is None only when observing could not be
+attempted or broke off (secrets, CA bundle, an unexpected adapter error).
+
+The observation counts client acknowledgements against the record's change time
+(:attr:`~reconciler.core.record.RolloutRecord.acknowledgement_since`, manager clock). ``ledgers`` keeps one
+:class:`~reconciler.sepm.ClientLedger` per server between calls (pass the same dict each time for incremental client
+scans; omitted: a full scan each time).
+"""
+
+from __future__ import annotations
+
+import asyncio
+from collections.abc import Callable, Iterable, Mapping, MutableMapping
+from dataclasses import dataclass, field
+
+from reconciler.core.clock import Clock
+from reconciler.core.decide import partner_records
+from reconciler.core.observation import ServerObservation
+from reconciler.core.record import RolloutRecord
+from reconciler.errors import CertificateError, Error, SpecError, UnreachableError
+from reconciler.sepm import ClientLedger, SepmClient, observe, open_client
+from reconciler.specs import LoadedServer, SpecSet, desired_fingerprint
+from reconciler.store import Store
+
+__all__ = ["ClientFactory", "Gathered", "default_client", "gather", "gather_one", "select_servers"]
+
+ClientFactory = Callable[[LoadedServer], SepmClient]
+"""Builds the REST client of one server (tests inject one with another transport or retry policy)."""
+
+
+def default_client(server: LoadedServer) -> SepmClient:
+    """The client the spec describes: secrets resolved now, TLS verified against ``caBundle`` or the system."""
+    return open_client(server.spec, server.base_dir)
+
+
+@dataclass(frozen=True, slots=True)
+class Gathered:
+    """What is known about one server right now. See the module docstring for each field."""
+
+    server: LoadedServer
+    desired: str | None
+    desired_error: CertificateError | None
+    record: RolloutRecord | None
+    partners: Mapping[str, RolloutRecord] = field(default_factory=dict)
+    observation: ServerObservation | None = None
+    observation_error: Error | None = None
+
+    @property
+    def name(self) -> str:
+        return self.server.name
+
+    @property
+    def error(self) -> str | None:
+        """Why this server cannot be decided on or reported fully (one sentence), or None."""
+        if self.desired_error is not None:
+            return f"desired certificate: {self.desired_error}"
+        if self.observation_error is not None:
+            return f"observation: {self.observation_error}"
+        return None
+
+
+def select_servers(spec_set: SpecSet, names: Iterable[str] | None) -> list[LoadedServer]:
+    """The servers named (all of them, by name, when ``names`` is None); a name not in the specs is a SpecError."""
+    if names is None:
+        return [spec_set.servers[n] for n in sorted(spec_set.servers)]
+    chosen: list[LoadedServer] = []
+    for name in dict.fromkeys(names):
+        server = spec_set.servers.get(name)
+        if server is None:
+            known = ", ".join(sorted(spec_set.servers)) or "none"
+            raise SpecError(
+                f"no server named {name!r} in the specs at {spec_set.path} (servers: {known}); check --server "
+                "against metadata.name"
+            )
+        chosen.append(server)
+    return chosen
+
+
+def _desired(server: LoadedServer) -> tuple[str | None, CertificateError | None]:
+    try:
+        return desired_fingerprint(server), None
+    except CertificateError as exc:
+        return None, exc
+
+
+async def gather_one(
+    server: LoadedServer,
+    record: RolloutRecord | None,
+    partners: Mapping[str, RolloutRecord],
+    *,
+    client: SepmClient | None,
+    client_error: Error | None = None,
+    ledger: ClientLedger | None,
+    clock: Clock,
+    observe_timeout: float | None = None,
+) -> Gathered:
+    """Observe one server with an open ``client`` (or report ``client_error`` when none could be built).
+
+    The building block of :func:`gather`; the engine's tick calls it with the client it then acts through.
+    ``observe_timeout`` (seconds) bounds the whole observation: past it, the observation is abandoned and
+    ``observation_error`` is an :class:`~reconciler.errors.UnreachableError`.
+    """
+    desired, desired_error = _desired(server)
+    observation: ServerObservation | None = None
+    observation_error = client_error
+    if client is not None:
+        work = observe(
+            server.spec,
+            client,
+            ledger=ledger,
+            change_time=record.acknowledgement_since if record is not None else None,
+            now=clock.now(),
+        )
+        try:
+            observation = await asyncio.wait_for(work, timeout=observe_timeout)
+        except TimeoutError as exc:
+            observation_error = UnreachableError(
+                f"{server.name}: the observation did not complete within {observe_timeout:g} s (abandoned)"
+            )
+            observation_error.__cause__ = exc
+        except Error as exc:
+            observation_error = exc
+    return Gathered(
+        server=server,
+        desired=desired,
+        desired_error=desired_error,
+        record=record,
+        partners=dict(partners),
+        observation=observation,
+        observation_error=observation_error,
+    )
+
+
+async def gather(
+    spec_set: SpecSet,
+    store: Store | None,
+    *,
+    names: Iterable[str] | None = None,
+    clock: Clock,
+    client_factory: ClientFactory | None = None,
+    ledgers: MutableMapping[str, ClientLedger] | None = None,
+    concurrency: int = 8,
+    observe_timeout: float | None = None,
+) -> dict[str, Gathered]:
+    """Observe the servers of ``spec_set`` (those in ``names``, default all), concurrently, never acting.
+
+    ``store`` None: no records (``record`` None everywhere). ``client_factory`` builds each server's REST client
+    (default :func:`default_client`). ``ledgers`` keeps client ledgers between calls, by server name. At most
+    ``concurrency`` servers are observed at once; ``observe_timeout`` (seconds) bounds each observation.
+    Returns ``{name: Gathered}`` in name order.
+    """
+    servers = select_servers(spec_set, names)
+    records: dict[str, RolloutRecord] = {}
+    if store is not None:
+        records = {r.server: r for r in await asyncio.to_thread(store.all)}
+    specs = [s.spec for s in spec_set.servers.values()]
+    factory = client_factory or default_client
+    limit = asyncio.Semaphore(max(1, concurrency))
+
+    async def one(server: LoadedServer) -> Gathered:
+        ledger = None
+        if ledgers is not None:
+            ledger = ledgers.setdefault(server.name, ClientLedger())
+        partners = partner_records(server.spec, specs, records)
+        async with limit:
+            try:
+                client = factory(server)
+            except Error as exc:
+                return await gather_one(
+                    server,
+                    records.get(server.name),
+                    partners,
+                    client=None,
+                    client_error=exc,
+                    ledger=ledger,
+                    clock=clock,
+                )
+            async with client:
+                return await gather_one(
+                    server,
+                    records.get(server.name),
+                    partners,
+                    client=client,
+                    ledger=ledger,
+                    clock=clock,
+                    observe_timeout=observe_timeout,
+                )
+
+    results = await asyncio.gather(*(one(s) for s in servers))
+    return {g.name: g for g in results}

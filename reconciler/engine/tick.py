@@ -1,0 +1,444 @@
+"""The tick: one server, once — gather → decide → persist → act (at most once) → record the outcome.
+
+::
+
+    engine = Engine(spec_set, store, clock=SystemClock())
+    result = await engine.tick("sepm-east-01")       # a TickResult: phases, step, action and outcome, reason…
+    engine.update_specs(new_valid_spec_set)          # the next ticks use it; ledgers of unchanged servers are kept
+
+Guarantees:
+
+* **Persist before acting.** The decision (its record carries the pending attempt) is saved in one transaction with
+  a compare-and-set on the record's version before any hook or API call. A lost compare-and-set
+  (:class:`~reconciler.errors.ConflictError`) means another process moved first: the tick is dropped, nothing is
+  done.
+* **At most one action**, then its result is recorded as the attempt's completion (exit status / API answer);
+  only a later observation completes the step.
+* **After a crash** the next tick observes first; ``decide()`` re-runs an action only when its effect is still not
+  observed after the attempt's timeout plus a grace period.
+* **Failures hold, never move.** A manager that cannot be observed holds where it is, with the reason recorded and
+  the next check backed off (active interval × 2ⁿ, at most the waiting interval; longer when the manager asks with
+  ``Retry-After``). A spec problem of one server (its certificate file, its secrets) holds that server only.
+* **Secrets** reach hooks only through their environment; they are never stored, logged or put in arguments.
+
+The engine does not schedule: ``next_check_at`` says when to call :meth:`Engine.tick` again (the daemon's business).
+"""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+import time
+from collections.abc import Iterable
+from dataclasses import dataclass, replace
+from datetime import UTC, datetime, timedelta
+
+from reconciler.core.actions import Action, Performer
+from reconciler.core.attempts import complete_attempt
+from reconciler.core.checks import summarize
+from reconciler.core.clock import Clock
+from reconciler.core.decide import DEFAULT_TUNING, Decision, Tuning, decide, partner_records
+from reconciler.core.events import Event
+from reconciler.core.observation import PortOutcome, ServerObservation
+from reconciler.core.procedure import Phase
+from reconciler.core.record import RolloutRecord, new_record
+from reconciler.engine.act import ActionOutcome, HookRunner, perform_action
+from reconciler.engine.gather import ClientFactory, Gathered, default_client, gather_one, select_servers
+from reconciler.engine.result import TickResult
+from reconciler.errors import ConflictError, Error, SpecError, StateError, TemporaryError
+from reconciler.hooks import run_hook
+from reconciler.sepm import ClientLedger, SepmClient
+from reconciler.specs import LoadedServer, SpecSet
+from reconciler.store import Store
+
+__all__ = ["Engine", "SystemClock", "unreachable"]
+
+log = logging.getLogger("reconciler.engine")
+
+_OUTCOME_TRIES = 3
+
+
+class SystemClock:
+    """The real clock (UTC)."""
+
+    def now(self) -> datetime:
+        return datetime.now(UTC)
+
+
+def unreachable(gathered: Gathered) -> bool:
+    """Nothing of the manager could be seen: no observation, or neither the API nor any port answered."""
+    obs = gathered.observation
+    if obs is None:
+        return True
+    return not obs.api_reachable and not any(p.outcome is PortOutcome.PRESENTED for p in obs.ports.values())
+
+
+def _require_valid(spec_set: SpecSet) -> SpecSet:
+    errors = spec_set.errors
+    if errors:
+        raise SpecError(
+            f"the specs at {spec_set.path} have {len(errors)} error(s) (first: {errors[0]}); the engine acts only on "
+            "a valid spec set: run sepm-reconciler validate and fix them"
+        )
+    return spec_set
+
+
+class Engine:
+    """Ticks the servers of a valid spec set against a store. One tick per server at a time (a lock per name);
+    ticks of different servers may run concurrently.
+
+    ``clock`` (default: the system clock) is the reconciler's time; ``client_factory`` builds each server's REST
+    client (tests inject transports and retry policies); ``hook_runner`` runs hooks (default
+    :func:`reconciler.hooks.run_hook`); ``tuning`` the loop's timings; ``observe_timeout`` bounds one observation
+    (seconds, None: only the client's own timeouts).
+    """
+
+    def __init__(
+        self,
+        spec_set: SpecSet,
+        store: Store,
+        *,
+        clock: Clock | None = None,
+        client_factory: ClientFactory | None = None,
+        hook_runner: HookRunner = run_hook,
+        tuning: Tuning = DEFAULT_TUNING,
+        observe_timeout: float | None = None,
+    ) -> None:
+        self._specs = _require_valid(spec_set)
+        self._store = store
+        self._clock: Clock = clock or SystemClock()
+        self._client_factory = client_factory or default_client
+        self._hook_runner = hook_runner
+        self.tuning = tuning
+        self._observe_timeout = observe_timeout
+        self._ledgers: dict[str, ClientLedger] = {}
+        self._locks: dict[str, asyncio.Lock] = {}
+        self._failures: dict[str, int] = {}
+
+    # --- configuration ---------------------------------------------------------------------------------------------
+
+    @property
+    def specs(self) -> SpecSet:
+        return self._specs
+
+    @property
+    def names(self) -> list[str]:
+        """The servers of the current spec set, sorted."""
+        return sorted(self._specs.servers)
+
+    def update_specs(self, spec_set: SpecSet) -> None:
+        """Use ``spec_set`` (it must be valid) from the next tick on. Client ledgers are kept for servers whose
+        connection did not change; those of removed servers are dropped."""
+        _require_valid(spec_set)
+        old = self._specs.servers
+        for name in list(self._ledgers):
+            new = spec_set.servers.get(name)
+            if new is None or name not in old or new.spec.spec.server != old[name].spec.spec.server:
+                del self._ledgers[name]
+                self._failures.pop(name, None)
+        self._specs = spec_set
+
+    def ledger(self, name: str) -> ClientLedger:
+        """The client ledger kept for ``name`` between ticks."""
+        return self._ledgers.setdefault(name, ClientLedger())
+
+    # --- ticks -----------------------------------------------------------------------------------------------------
+
+    async def tick_all(self, names: Iterable[str] | None = None, *, concurrency: int = 8) -> list[TickResult]:
+        """One tick for each server (``names``, default all), concurrently; results in name order. A name not in
+        the specs raises :class:`~reconciler.errors.SpecError` before anything is done."""
+        servers = [s.name for s in select_servers(self._specs, names)]
+        limit = asyncio.Semaphore(max(1, concurrency))
+
+        async def one(name: str) -> TickResult:
+            async with limit:
+                return await self.tick(name)
+
+        return list(await asyncio.gather(*(one(n) for n in servers)))
+
+    async def tick(self, name: str) -> TickResult:
+        """One tick of ``name``. Never raises for the server's own problems: they are in the result's ``error``."""
+        lock = self._locks.setdefault(name, asyncio.Lock())
+        async with lock:
+            return await self._tick(name)
+
+    async def _tick(self, name: str) -> TickResult:
+        run = _Run(name, self._clock.now(), time.monotonic())
+        spec_set = self._specs
+        try:
+            records = {r.server: r for r in await asyncio.to_thread(self._store.all)}
+        except StateError as exc:
+            return run.result(
+                None,
+                Phase.NEW,
+                reason="the state store cannot be read: nothing was done",
+                next_check_at=run.started + self.tuning.waiting_interval,
+                error=str(exc),
+            )
+        record = records.get(name)
+        server = spec_set.servers.get(name)
+        if server is None:
+            phase = record.phase if record else Phase.NEW
+            return run.result(
+                record,
+                phase,
+                step=record.step if record else 0,
+                reason=f"{name} is not in the specs (revision {spec_set.revision}): left as it is",
+                next_check_at=run.started + self.tuning.idle_interval,
+                error=f"{name} is not in the specs at {spec_set.path}",
+            )
+        partners = partner_records(server.spec, [s.spec for s in spec_set.servers.values()], records)
+        client: SepmClient | None = None
+        client_error: Error | None = None
+        try:
+            client = self._client_factory(server)
+        except Error as exc:
+            client_error = exc
+        try:
+            gathered = await gather_one(
+                server,
+                record,
+                partners,
+                client=client,
+                client_error=client_error,
+                ledger=self.ledger(name),
+                clock=self._clock,
+                observe_timeout=self._observe_timeout,
+            )
+            if gathered.desired is None:
+                return await self._hold(run, gathered)
+            return await self._decide_and_act(
+                run, server, gathered, gathered.desired, spec_set.revision, client
+            )
+        finally:
+            if client is not None:
+                await client.aclose()
+
+    def _backoff(self, name: str, gathered: Gathered) -> timedelta | None:
+        """The delay before the next look when the manager could not be seen at all (None when it could)."""
+        if not unreachable(gathered):
+            self._failures.pop(name, None)
+            return None
+        failures = self._failures[name] = self._failures.get(name, 0) + 1
+        delay = min(self.tuning.active_interval * (1 << min(failures - 1, 16)), self.tuning.waiting_interval)
+        error = gathered.observation_error
+        if isinstance(error, TemporaryError) and error.delay:
+            delay = max(delay, timedelta(seconds=error.delay))
+        return delay
+
+    async def _hold(self, run: _Run, gathered: Gathered) -> TickResult:
+        """The desired certificate is unusable: hold this server (the reason is recorded), touch nothing."""
+        now = self._clock.now()
+        record = gathered.record
+        base = record or new_record(gathered.name, now)
+        reason = (
+            f"holding: {gathered.error}; fix spec.certificate of {gathered.name} ({gathered.server.file}): nothing "
+            "is done for this server until then"
+        )
+        held = replace(
+            base,
+            reason=reason,
+            updated_at=now,
+            next_check_at=now + self.tuning.waiting_interval,
+            observed=summarize(gathered.observation) if gathered.observation else base.observed,
+        )
+        result = run.result(
+            record,
+            base.phase,
+            step=base.step,
+            reason=reason,
+            next_check_at=held.next_check_at,
+            observation=gathered.observation,
+            error=gathered.error,
+            rollout_id=base.rollout_id,
+        )
+        try:
+            await asyncio.to_thread(self._store.save, held)
+        except ConflictError:
+            return replace(result, conflict=True)
+        except StateError as exc:
+            return replace(result, error=f"{gathered.error}; and the state could not be saved: {exc}")
+        log.warning("%s: %s", gathered.name, reason)
+        return result
+
+    async def _decide_and_act(
+        self,
+        run: _Run,
+        server: LoadedServer,
+        gathered: Gathered,
+        desired: str,
+        revision: str,
+        client: SepmClient | None,
+    ) -> TickResult:
+        name = server.name
+        record = gathered.record
+        now = self._clock.now()
+        decision = decide(
+            server.spec,
+            desired,
+            gathered.observation,
+            record,
+            now=now,
+            spec_revision=revision,
+            partners=gathered.partners,
+            tuning=self.tuning,
+            observation_error=str(gathered.observation_error) if gathered.observation_error else None,
+        )
+        to_save = decision.record
+        error = gathered.error
+        backoff = self._backoff(name, gathered)
+        if backoff is not None and decision.action is None:
+            to_save = replace(to_save, next_check_at=max(to_save.next_check_at, now + backoff))
+            if error is None:
+                seen = gathered.observation.errors if gathered.observation else ()
+                error = f"{name} cannot be reached: " + ("; ".join(seen[:3]) or "nothing answered")
+        result = run.result(
+            record,
+            decision.phase,
+            step=decision.step,
+            reason=decision.reason,
+            remedy=decision.remedy,
+            next_check_at=to_save.next_check_at,
+            observation=gathered.observation,
+            error=error,
+            rollout_id=to_save.rollout_id,
+            events=decision.events,
+            action=decision.action,
+        )
+        unchanged = replace(
+            result,
+            phase_after=record.phase if record else Phase.NEW,
+            step=record.step if record else 0,
+            remedy=None,
+            events=(),
+            action=None,
+        )
+        try:
+            saved = await asyncio.to_thread(self._store.save, to_save, decision.events)
+        except ConflictError:
+            log.info("%s: another process moved the record first; this tick is dropped", name)
+            return replace(
+                unchanged,
+                reason="another process moved this server first: this tick was dropped (nothing done)",
+                conflict=True,
+            )
+        except StateError as exc:
+            return replace(unchanged, error=f"the decision could not be saved, so nothing was done: {exc}")
+        self._log_decision(name, record, decision)
+        action = decision.action
+        if action is None or action.performer is Performer.MANUAL:
+            return result
+        outcome = await perform_action(
+            action,
+            server=server,
+            client=client,
+            observation=gathered.observation,
+            rollout_id=saved.rollout_id or "",
+            desired=desired,
+            runner=self._hook_runner,
+        )
+        log.info(
+            "%s: %s — attempt %d %s (%s)",
+            name,
+            action.summary,
+            action.attempt,
+            "succeeded" if outcome.succeeded else "failed",
+            outcome.detail,
+        )
+        not_recorded = await self._record_outcome(saved, action, outcome)
+        return replace(
+            result, outcome=outcome, error=not_recorded or result.error, duration_s=time.monotonic() - run.t0
+        )
+
+    async def _record_outcome(
+        self, saved: RolloutRecord, action: Action, outcome: ActionOutcome
+    ) -> str | None:
+        """Complete the attempt in the store (compare-and-set, re-read on a lost race). Returns an error, if any."""
+        record = saved
+        for _ in range(_OUTCOME_TRIES):
+            now = self._clock.now()
+            try:
+                updated, event = complete_attempt(
+                    record,
+                    action,
+                    now=now,
+                    succeeded=outcome.succeeded,
+                    exit_code=outcome.exit_code,
+                    detail=outcome.detail,
+                )
+            except ValueError:
+                # The record no longer holds the attempt (another process replaced it): keep the result in the log.
+                _, event = complete_attempt(
+                    saved,
+                    action,
+                    now=now,
+                    succeeded=outcome.succeeded,
+                    exit_code=outcome.exit_code,
+                    detail=outcome.detail,
+                )
+                try:
+                    await asyncio.to_thread(self._store.append, [event])
+                except StateError as exc:
+                    return f"the action's result could not be recorded: {exc}"
+                return None
+            try:
+                await asyncio.to_thread(self._store.save, updated, [event])
+            except ConflictError:
+                fresh = await asyncio.to_thread(self._store.get, saved.server)
+                if fresh is None:
+                    return "the record disappeared while the action ran"
+                record = fresh
+                continue
+            except StateError as exc:
+                return f"the action's result could not be recorded (it is judged by observation later): {exc}"
+            return None
+        return "the action's result could not be recorded: the record kept changing (judged by observation later)"
+
+    @staticmethod
+    def _log_decision(name: str, record: RolloutRecord | None, decision: Decision) -> None:
+        before = record.phase if record else Phase.NEW
+        if decision.phase is not before:
+            log.info("%s: %s → %s: %s", name, before.value, decision.phase.value, decision.reason)
+        else:
+            log.debug("%s: %s: %s", name, decision.phase.value, decision.reason)
+
+
+@dataclass(frozen=True, slots=True)
+class _Run:
+    """A tick in progress: builds its :class:`TickResult`."""
+
+    name: str
+    started: datetime
+    t0: float
+
+    def result(
+        self,
+        before: RolloutRecord | None,
+        phase: Phase,
+        *,
+        reason: str,
+        next_check_at: datetime,
+        step: int = 0,
+        remedy: str | None = None,
+        observation: ServerObservation | None = None,
+        error: str | None = None,
+        rollout_id: str | None = None,
+        events: tuple[Event, ...] = (),
+        action: Action | None = None,
+    ) -> TickResult:
+        return TickResult(
+            server=self.name,
+            started_at=self.started,
+            duration_s=time.monotonic() - self.t0,
+            phase_before=before.phase if before else None,
+            phase_after=phase,
+            step=step,
+            reason=reason,
+            next_check_at=next_check_at,
+            remedy=remedy,
+            observation=observation,
+            error=error,
+            rollout_id=rollout_id,
+            events=events,
+            action=action,
+        )

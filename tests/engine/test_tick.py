@@ -1,0 +1,248 @@
+"""The tick against the simulator: compare-and-set, failures that hold, actions that fail, spec problems of one
+server, hung managers, and spec swaps."""
+
+from __future__ import annotations
+
+import time
+from collections.abc import Callable, Mapping, Sequence
+from dataclasses import replace
+from pathlib import Path
+
+import httpx
+import pytest
+
+from reconciler.core.actions import ActionKind
+from reconciler.core.events import EventKind
+from reconciler.core.procedure import Phase
+from reconciler.core.record import AttemptOutcome
+from reconciler.engine import Engine, TickResult
+from reconciler.errors import SpecError
+from reconciler.hooks import HookResult, run_hook
+from reconciler.sepm import RetryPolicy, SepmClient, SepmCredentials, tls_context
+from reconciler.specs import LoadedServer, SpecIssue, load_specs
+from reconciler.store import open_store
+from tests.e2e.conftest import RigFactory
+from tests.e2e.kit import TUNING, Pki, Rig, fast_client, fleet, manager, write_spec
+
+
+def at(phase: Phase) -> Callable[[list[TickResult]], bool]:
+    return lambda results: results[0].phase_after is phase
+
+
+class CountingRunner:
+    """The real hook runner, counting its calls."""
+
+    def __init__(self) -> None:
+        self.calls: list[tuple[str, ...]] = []
+
+    async def __call__(
+        self,
+        argv: Sequence[str],
+        *,
+        variables: Mapping[str, str],
+        timeout_s: float,
+        secrets: Sequence[str] = (),
+        cwd: Path | None = None,
+    ) -> HookResult:
+        self.calls.append(tuple(argv))
+        return await run_hook(argv, variables=variables, timeout_s=timeout_s, secrets=secrets, cwd=cwd)
+
+
+async def _one_server(rig: Rig, pki: Pki) -> None:
+    write_spec(rig.specs_dir, rig.sim, "sepm-east", pki, pki.leaf("east-new"))
+
+
+async def test_a_lost_compare_and_set_drops_the_tick_and_runs_no_hook(make_rig: RigFactory, pki: Pki) -> None:
+    async with make_rig(
+        fleet(manager("sepm-east", "Site East", pki.leaf("east-old"), offline_share=0.0))
+    ) as rig:
+        await _one_server(rig, pki)
+        rig.start_engine()
+        await rig.run_until(at(Phase.UPDATING_CERTIFICATE))
+        other = open_store(rig.state_url)  # another sepm-reconciler on the same state
+
+        def racing(server: LoadedServer) -> SepmClient:
+            record = other.get(server.name)
+            assert record is not None
+            other.save(replace(record, reason="moved by the other sepm-reconciler"))
+            return fast_client(server)
+
+        runner = CountingRunner()
+        rig.start_engine(client_factory=racing, hook_runner=runner)
+        (result,) = await rig.tick()
+
+        assert result.conflict and result.error is None
+        assert result.action is None and result.outcome is None and runner.calls == []
+        assert "another process moved this server first" in result.reason
+        assert rig.record("sepm-east").reason == "moved by the other sepm-reconciler", (
+            "nothing of ours was saved"
+        )
+        other.close()
+
+        rig.start_engine(hook_runner=runner)  # no race now: the next tick acts
+        (result,) = await rig.tick()
+        assert result.outcome is not None and result.outcome.succeeded and len(runner.calls) == 1
+
+
+class FailingPatch(httpx.AsyncBaseTransport):
+    """The real HTTPS transport, except that every PATCH is answered 500."""
+
+    def __init__(self, inner: httpx.AsyncBaseTransport) -> None:
+        self.inner = inner
+
+    async def handle_async_request(self, request: httpx.Request) -> httpx.Response:
+        if request.method == "PATCH":
+            return httpx.Response(500, json={"errorCode": "500", "errorMessage": "internal error"})
+        return await self.inner.handle_async_request(request)
+
+    async def aclose(self) -> None:
+        await self.inner.aclose()
+
+
+def failing_patch_client(server: LoadedServer) -> SepmClient:
+    conn = server.spec.spec.server
+    return SepmClient(
+        conn.api_url,
+        SepmCredentials("admin", "admin-pass", ""),
+        transport=FailingPatch(httpx.AsyncHTTPTransport(verify=tls_context(conn.ca_bundle))),
+        timeout=5.0,
+        retry=RetryPolicy(attempts=2, base_delay=0.01, max_delay=0.05),
+    )
+
+
+async def test_a_failing_api_action_is_recorded_as_a_failed_attempt_and_nothing_moves(
+    make_rig: RigFactory, pki: Pki
+) -> None:
+    async with make_rig(fleet(manager("sepm-east", "Site East", pki.leaf("east-old"), clients=30))) as rig:
+        await _one_server(rig, pki)
+        rig.start_engine()
+        await rig.run_until(at(Phase.DISABLING_VERIFICATION))
+        rig.start_engine(client_factory=failing_patch_client)
+
+        (result,) = await rig.tick()
+
+        assert result.phase_after is Phase.DISABLING_VERIFICATION and not result.moved
+        assert result.outcome is not None and not result.outcome.succeeded
+        assert "not confirmed off" in result.outcome.detail and "HTTP 500" in result.outcome.detail
+        record = rig.record("sepm-east")
+        (attempt,) = record.attempts
+        assert attempt.kind is ActionKind.SET_VERIFICATION and attempt.outcome is AttemptOutcome.FAILED
+        finished = [e for e in rig.store.events("sepm-east") if e.kind is EventKind.ATTEMPT_FINISHED]
+        assert [e.details["succeeded"] for e in finished] == [False]
+        truth = rig.truth()["managers"]["sepm-east"]
+        assert all(g["secure_communications"] for g in truth["groups"]), "nothing changed on the manager"
+
+
+async def test_an_unresolvable_keystore_password_fails_the_attempt_without_running_the_hook(
+    make_rig: RigFactory, pki: Pki, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    async with make_rig(
+        fleet(manager("sepm-east", "Site East", pki.leaf("east-old"), offline_share=0.0))
+    ) as rig:
+        await _one_server(rig, pki)
+        rig.start_engine()
+        await rig.run_until(at(Phase.UPDATING_CERTIFICATE))
+        monkeypatch.delenv("E2E_P12_PASSWORD")
+        runner = CountingRunner()
+        rig.start_engine(hook_runner=runner)
+
+        (result,) = await rig.tick()
+
+        assert result.outcome is not None and not result.outcome.succeeded
+        assert result.outcome.detail == (
+            "not run: spec.certificate.keystore.password: environment variable E2E_P12_PASSWORD is not set"
+        )
+        assert runner.calls == [] and rig.hook_runs() == []
+        (attempt,) = [a for a in rig.record("sepm-east").attempts if a.step == 4]
+        assert attempt.outcome is AttemptOutcome.FAILED
+
+
+async def test_a_broken_certificate_file_holds_that_server_and_the_others_go_on(
+    make_rig: RigFactory, pki: Pki
+) -> None:
+    fleet_config = fleet(
+        manager("sepm-a", "Site A", pki.leaf("a-old"), clients=20),
+        manager("sepm-b", "Site B", pki.leaf("b-old"), clients=20),
+    )
+    async with make_rig(fleet_config) as rig:
+        write_spec(rig.specs_dir, rig.sim, "sepm-a", pki, pki.leaf("a-new"))
+        broken = pki.leaf("b-new")
+        write_spec(rig.specs_dir, rig.sim, "sepm-b", pki, broken)
+        broken.cert_file.write_text("not a certificate")
+        rig.start_engine()
+
+        a, b = await rig.tick()
+
+        assert a.error is None and a.phase_after is Phase.BREAKING_REPLICATION
+        assert b.phase_after is Phase.NEW and b.action is None and b.error is not None
+        assert (
+            b.reason.startswith("holding: desired certificate:")
+            and "fix spec.certificate of sepm-b" in b.reason
+        )
+        assert rig.record("sepm-b").reason == b.reason, "status shows why it holds"
+        assert b.observation is not None, "what it serves is still observed"
+
+
+async def test_a_hung_manager_is_abandoned_after_the_observe_timeout_without_blocking_the_others(
+    make_rig: RigFactory, pki: Pki
+) -> None:
+    fleet_config = fleet(
+        manager("sepm-a", "Site A", pki.leaf("a-old"), clients=20),
+        manager("sepm-b", "Site B", pki.leaf("b-old"), clients=20),
+    )
+    async with make_rig(fleet_config) as rig:
+        write_spec(rig.specs_dir, rig.sim, "sepm-a", pki, pki.leaf("a-new"))
+        write_spec(rig.specs_dir, rig.sim, "sepm-b", pki, pki.leaf("b-new"))
+        await rig.admin("sepm-b").post("faults", {"timeout_rate": 1.0, "hang_s": 5})
+        rig.start_engine(observe_timeout=1.0)
+
+        started = time.monotonic()
+        a, b = await rig.tick()
+
+        assert time.monotonic() - started < 4
+        assert a.error is None and a.phase_after is Phase.BREAKING_REPLICATION
+        assert b.observation is None and b.phase_after is Phase.NEW and b.action is None
+        assert b.error is not None and "did not complete within 1 s" in b.error
+        assert "nothing moves on an unknown observation" in b.reason
+        assert b.next_check_at - rig.clock.now() >= TUNING.active_interval, "backed off"
+        assert rig.record("sepm-b").reason == b.reason
+        await rig.admin("sepm-b").post("faults", {"reset": True})
+
+
+async def test_the_engine_acts_only_on_valid_spec_sets_and_keeps_ledgers_of_unchanged_servers(
+    make_rig: RigFactory, pki: Pki
+) -> None:
+    fleet_config = fleet(
+        manager("sepm-a", "Site A", pki.leaf("a-old"), clients=20),
+        manager("sepm-b", "Site B", pki.leaf("b-old"), clients=20),
+    )
+    async with make_rig(fleet_config) as rig:
+        write_spec(rig.specs_dir, rig.sim, "sepm-a", pki, pki.leaf("a-new"))
+        write_spec(rig.specs_dir, rig.sim, "sepm-b", pki, pki.leaf("b-new"))
+        engine = rig.start_engine()
+        await rig.tick()
+        ledger_a = engine.ledger("sepm-a")
+        assert len(ledger_a) == 20
+
+        invalid = replace(rig.load(), issues=[*rig.load().issues, *_an_error(rig)])
+        with pytest.raises(SpecError, match="the engine acts only on a valid spec set"):
+            engine.update_specs(invalid)
+        with pytest.raises(SpecError):
+            Engine(invalid, rig.store)
+
+        (rig.specs_dir / "sepm-b.yaml").unlink()
+        engine.update_specs(rig.load())
+        assert engine.names == ["sepm-a"]
+        assert engine.ledger("sepm-a") is ledger_a, "an unchanged server keeps its client ledger"
+        before = rig.record("sepm-b")
+        gone = await engine.tick("sepm-b")
+        assert gone.error is not None and "not in the specs" in gone.error and gone.action is None
+        assert rig.record("sepm-b") == before, "a server removed from the specs is left as it is"
+
+
+def _an_error(rig: Rig) -> list[SpecIssue]:
+    bad = rig.specs_dir.parent / "bad.yaml"
+    bad.write_text("apiVersion: sepm-reconciler/v1\nkind: ManagedServer\nmetadata: {name: x}\n")
+    errors = load_specs(bad).errors
+    assert errors
+    return errors
