@@ -36,6 +36,7 @@ COMMANDS: dict[str, str] = {
     "simulate": "reconciler.cli.simulate:simulate",
     "sim-admin": "reconciler.cli.sim_admin:sim_admin",
     "demo": "reconciler.cli.demo:demo",
+    "run": "reconciler.cli.run:run",
     "probe": "reconciler.cli.probe:probe",
     "diagram": "reconciler.cli.diagram:diagram",
     "status": "reconciler.cli.status:status",
@@ -44,6 +45,9 @@ COMMANDS: dict[str, str] = {
     "suspend": "reconciler.cli.suspend:suspend",
     "resume": "reconciler.cli.resume:resume",
     "abort": "reconciler.cli.abort:abort",
+    "report": "reconciler.cli.report:report",
+    "plan": "reconciler.cli.plan:plan",
+    "reconcile": "reconciler.cli.reconcile:reconcile",
 }
 
 

@@ -1,119 +1,349 @@
-"""``sepm-reconciler demo`` (placeholder): validate the example specs and show, per server, the seven steps it
-would go through and why. The simulator-driven demo replaces this command once the engine exists."""
+"""``sepm-reconciler demo``: a whole rotation on a simulated fleet, in one command (what ``make demo`` runs).
+
+1. generate a private CA, each manager's current and new certificate (PEM + PKCS#12 keystore) in a temporary
+   directory;
+2. start the SEPM simulator as a subprocess: three managers (two of them replication partners), a few thousand
+   clients — some laptops away for days, a few 14.2 agents —, its clock running fast;
+3. write the specs declaring the new certificates (the vendor's 24 h minimum soak, measured on the managers' clock);
+4. run the daemon — the same run loop as ``sepm-reconciler run``, with the simulator hooks of
+   ``deploy/hooks/sim/`` for steps 1, 4 and 7 — and show its progress live;
+5. print the drift report (every server in sync) and the simulator's ground truth: no client orphaned, and the
+   clients that stayed offline throughout are exactly those listed at risk before the swap.
+"""
 
 from __future__ import annotations
 
-from datetime import UTC, datetime
+import asyncio
+import contextlib
+import json
+import logging
+import os
+import shutil
+import signal
+import ssl
+import subprocess
+import sys
+import tempfile
+import time
+from datetime import timedelta
 from pathlib import Path
+from typing import Any
 
 import click
+import httpx
+from rich.console import Console
+from rich.live import Live
+from rich.markup import escape
+from rich.text import Text
 
-from reconciler.cli.validate import SPECS_ENV, run_validation
-from reconciler.core.durations import format_duration
-from reconciler.core.spec import Action, Mode, Rollout
-from reconciler.errors import CertificateError
-from reconciler.specs import LoadedServer, desired_fingerprint
+from reconciler.cli import EXIT_ERROR, EXIT_INTERRUPTED, EXIT_OK
+from reconciler.cli._demo_lab import DEMO_MANAGERS, Lab, build_lab, sim_hooks_dir, write_specs
+from reconciler.cli._demo_view import GroundTruth, Predictions, check_ground_truth, event_line, progress_table
+from reconciler.core import wording
+from reconciler.core.decide import Tuning
+from reconciler.core.events import Event
+from reconciler.core.record import RolloutRecord
+from reconciler.errors import StateError
 
-__all__ = ["demo", "procedure_for"]
+__all__ = ["demo"]
+
+DEMO_TUNING = Tuning(
+    active_interval=timedelta(seconds=0.5),
+    waiting_interval=timedelta(seconds=0.5),
+    idle_interval=timedelta(seconds=5),
+    after_move=timedelta(seconds=0.2),
+    api_timeout=timedelta(seconds=30),
+    api_max_attempts=5,
+    effect_grace=timedelta(seconds=30),
+    retry_base=timedelta(seconds=2),
+    retry_max=timedelta(seconds=10),
+)
 
 
-def _how(action: Action, manual: str) -> str:
-    if action == "manual":
-        return f"by an operator ({manual})"
-    return f"by the hook `{' '.join(action.command)}` (timeout {format_duration(action.timeout)})"
+class DemoError(Exception):
+    """The demo could not run (not a failed rollout: that is reported with the ground truth)."""
 
 
-def _wait(rollout: Rollout, what: str) -> str:
-    c = rollout.clients
-    scope = ", ".join(c.groups) if c.groups else "every group that does not inherit"
-    return (
-        f"until {c.min_ack_ratio:.0%} of eligible clients in {scope} have {what} and at least "
-        f"{format_duration(c.min_soak)} have passed on the manager's clock; clients unseen for "
-        f"{format_duration(c.exclude_offline_for)} are not waited for but listed as at risk; "
-        f"stalls after {format_duration(c.max_soak)}"
+def _start_simulator(lab: Lab, log_file: Path) -> subprocess.Popen[bytes]:
+    with log_file.open("wb") as log:
+        proc = subprocess.Popen(  # noqa: S603 - our own CLI, argv built here, no shell
+            [
+                sys.executable,
+                "-m",
+                "reconciler",
+                "simulate",
+                "--fleet",
+                str(lab.fleet_file),
+                "--ports-file",
+                str(lab.ports_file),
+            ],
+            stdout=log,
+            stderr=subprocess.STDOUT,
+            stdin=subprocess.DEVNULL,
+        )
+    deadline = time.monotonic() + 60
+    while not lab.ports_file.exists():
+        if proc.poll() is not None:
+            raise DemoError(f"the simulator exited with {proc.returncode}: see {log_file}")
+        if time.monotonic() > deadline:
+            proc.kill()
+            raise DemoError(f"the simulator did not start within 60 s: see {log_file}")
+        time.sleep(0.1)
+    return proc
+
+
+def _stop_simulator(proc: subprocess.Popen[bytes]) -> None:
+    if proc.poll() is None:
+        proc.send_signal(signal.SIGTERM)
+        try:
+            proc.wait(timeout=15)
+        except subprocess.TimeoutExpired:
+            proc.kill()
+            proc.wait()
+
+
+def _ground_truth(lab: Lab, ports: dict[str, Any]) -> dict[str, Any]:
+    info = next(iter(ports["managers"].values()))
+    url = str(info["api_url"]).split("/sepm/api/v1")[0] + "/_sim/state"
+    response = httpx.get(
+        url,
+        params={"clients": "true"},
+        headers={"Authorization": f"Bearer {info['admin_token']}"},
+        verify=ssl.create_default_context(cafile=str(lab.ca_file)),
+        timeout=60,
     )
+    response.raise_for_status()
+    data: dict[str, Any] = response.json()
+    return data
 
 
-def procedure_for(server: LoadedServer) -> list[tuple[int, str, str]]:
-    """``(step, title, what happens and why)`` for each of the seven steps, from the server's spec."""
-    spec = server.spec.spec
-    rollout, actions = spec.rollout, spec.rollout.actions
-    partners = ", ".join(spec.replication.partners)
+async def _watch(
+    daemon: Any,
+    console: Console,
+    *,
+    deadline: float,
+    predictions: Predictions,
+    names: list[str],
+    status_url: str,
+) -> list[RolloutRecord]:
+    """Show progress until every server is in sync (or stalled, or the deadline); returns the last records."""
+    started = time.monotonic()
+    records: list[RolloutRecord] = []
+    seen_events: set[int] = set()
+    live = Live(console=console, refresh_per_second=4, transient=False) if console.is_terminal else None
+    with live if live is not None else contextlib.nullcontext():
+        while time.monotonic() < deadline:
+            await asyncio.sleep(0.25)
+            try:
+                records = [r for r in await daemon.records() if r.server in names]
+                events: list[Event] = await daemon.events(60)
+            except StateError:  # the state is being created: look again in a moment
+                continue
+            predictions.update(records)
+            times = [r.observed.manager_time for r in records if r.observed and r.observed.manager_time]
+            table = progress_table(
+                records,
+                manager_time=max(times) if times else None,
+                elapsed=time.monotonic() - started,
+                status_url=status_url,
+                width=console.width,
+            )
+            if live is not None:
+                live.update(table)
+            else:
+                for event in events:
+                    line = event_line(event) if event.id not in seen_events else None
+                    seen_events.add(event.id or 0)
+                    if line:
+                        console.print(escape(line), soft_wrap=True)
+            if len(records) == len(names) and all(r.in_sync or r.stalled for r in records):
+                break
+            if daemon.stopping:  # Ctrl-C (or SIGTERM) reached the daemon
+                console.print("[yellow]interrupted: the daemon stopped[/]")
+                break
+    return records
+
+
+def _print_truth(console: Console, truth: GroundTruth, predictions: Predictions) -> None:
+    console.rule("Ground truth (the simulator)")
+    for name in sorted(truth.served_ok):
+        predicted = predictions.counts.get(name, 0)
+        away, lost = truth.offline_untrusting[name], truth.orphaned[name]
+        console.print(
+            f"[bold]{name}[/]: every port presents the desired certificate: "
+            f"{'[green]yes[/]' if truth.served_ok[name] else '[red]no[/]'} · orphaned clients: {len(lost)} · "
+            f"stayed offline throughout: {len(away)} · listed at risk before the swap: {predicted}"
+        )
+        if away:
+            console.print(f"   offline throughout: {escape(wording.names(away, limit=8))}")
+        if truth.predicted_returned[name]:
+            console.print(
+                f"   listed at risk but came back before the swap (they acknowledged in time): "
+                f"{escape(wording.names(truth.predicted_returned[name], limit=8))}"
+            )
+        for client in truth.unpredicted_orphans[name]:
+            console.print(f"   [red]orphaned but NOT predicted[/]: {escape(client)}")
+        for client in truth.unpredicted_offline[name]:
+            console.print(f"   [red]offline with the old certificate but NOT predicted[/]: {escape(client)}")
+    total_lost = sum(len(v) for v in truth.orphaned.values())
+    total_away = sum(len(v) for v in truth.offline_untrusting.values())
+    if truth.ok:
+        console.print(
+            f"\n[green]✓[/] {total_lost} orphaned clients. The {total_away} clients that stayed offline throughout "
+            "are exactly those the reconciler listed at risk before each swap (they still trust the old "
+            "certificate: re-home them with a Communication Update Package when they return)."
+        )
+    else:
+        console.print("\n[red]✗ the ground truth does not match what the reconciler predicted (see above)[/]")
+
+
+async def _run_demo(lab: Lab, specs: Path, ports: dict[str, Any], console: Console, *, budget: float) -> int:
+    from reconciler.daemon.config import DaemonConfig
+    from reconciler.daemon.loop import Daemon
+    from reconciler.engine import SystemClock
+    from reconciler.report import collect, render
+
+    state_url = f"sqlite:///{lab.root / 'state.db'}"
+    config = DaemonConfig(
+        specs=specs,
+        state_url=state_url,
+        host="127.0.0.1",
+        port=0,
+        tick_timeout=60,
+        lease_ttl=10,
+        watch_period=1,
+        jitter=0.1,
+        max_interval=1.0,
+        health_grace=30,
+        page_refresh=2,
+        tuning=DEMO_TUNING,
+    )
+    daemon = Daemon(config)
+    runner = asyncio.create_task(daemon.run(), name="daemon")
+    for _ in range(100):
+        if daemon.port is not None or runner.done():
+            break
+        await asyncio.sleep(0.05)
+    if runner.done():
+        raise DemoError(f"the daemon did not start (exit {runner.result()}): see {lab.root / 'daemon.log'}")
+    status_url = f"http://127.0.0.1:{daemon.port}/"
+    console.print(
+        f"Daemon running; status page [link={status_url}]{status_url}[/link] (Ctrl-C stops the demo)\n"
+    )
+    predictions = Predictions()
+    names = [p.name for p in lab.plans]
+    started = time.monotonic()
     try:
-        target = desired_fingerprint(server)
-    except CertificateError as exc:
-        target = f"(unreadable: {exc})"
-    gate = []
-    if 4 in rollout.approvals:
-        gate.append("after `sepm-reconciler approve --step 4`")
-    if rollout.window is not None:
-        w = rollout.window
-        gate.append(f"in the window {', '.join(w.days)} {w.start}–{w.end} {w.timezone}")
-    ports = ", ".join(str(port) for _, port in spec.server.ports.items())
-    steps = [
-        (
-            "break replication",
-            f"remove the partnership with {partners} "
-            + _how(actions.break_replication, "delete it in Admin > Servers > Replication Partners")
-            + "; done when the manager no longer replicates with them"
-            if partners
-            else "skipped: no replication partners",
-        ),
-        (
-            "disable certificate verification",
-            "PATCH secure_communications=false on the managed groups, then read it back, so that clients keep "
-            "talking to the manager while its certificate changes",
-        ),
-        ("wait for clients", _wait(rollout, "the policy without verification")),
-        (
-            "update the certificate",
-            f"install {target} "
-            + (" ".join(gate) + " " if gate else "")
-            + _how(actions.update_certificate, "Admin > Servers > Manage Server Certificate, then restart")
-            + f"; done when ports {ports} all present it — no going back after this step",
-        ),
-        ("enable certificate verification", "PATCH secure_communications=true and read it back"),
-        ("wait for clients", _wait(rollout, "the policy with verification")),
-        (
-            "restore replication",
-            f"re-add {partners} "
-            + _how(actions.restore_replication, "add the partner again in the console")
-            + ", replicate now, wait for SUCCEEDED, then re-check verification (re-adding can revert it)"
-            if partners
-            else "skipped: no replication partners",
-        ),
-    ]
-    return [(n, title, detail) for n, (title, detail) in enumerate(steps, start=1)]
+        records = await _watch(
+            daemon,
+            console,
+            deadline=started + budget,
+            predictions=predictions,
+            names=names,
+            status_url=status_url,
+        )
+        interrupted = daemon.stopping  # Ctrl-C reached the daemon before every server was done
+    finally:
+        daemon.request_stop()
+        await runner
+    if interrupted:
+        return EXIT_INTERRUPTED
+    elapsed = time.monotonic() - started
+    finished = len(records) == len(names) and all(r.in_sync for r in records)
+    if finished:
+        console.print(f"\n[green]Every server rotated in {elapsed:.0f} s of wall time.[/]\n")
+    else:
+        for record in records:
+            if not record.in_sync:
+                console.print(f"[red]{record.server} did not finish[/]: {escape(record.reason)}")
+    from reconciler.store import open_store
+
+    store = await asyncio.to_thread(open_store, state_url, create=False)
+    try:
+        report = await collect(specs, store, clock=SystemClock())
+    finally:
+        store.close()
+    console.rule("Drift report (sepm-reconciler report)")
+    rendered = render(report, "text", color=console.is_terminal, width=console.width)
+    console.print(Text.from_ansi(rendered), soft_wrap=True)
+    desired = {name: lab.new[name].fingerprint for name in names}
+    truth = check_ground_truth(await asyncio.to_thread(_ground_truth, lab, ports), desired, predictions)
+    _print_truth(console, truth, predictions)
+    return EXIT_OK if finished and truth.ok and report.exit_code == 0 else EXIT_ERROR
 
 
 @click.command("demo")
 @click.option(
-    "--specs",
-    "specs_path",
-    type=click.Path(path_type=Path),
-    envvar=SPECS_ENV,
-    default=Path("specs"),
-    show_default="$SEPM_RECONCILER_SPECS, else ./specs",
-    help="The specs to walk through.",
+    "--speed",
+    type=click.FloatRange(min=60),
+    default=7200,
+    show_default=True,
+    help="Simulated seconds per real second (the managers' clock).",
 )
-def demo(specs_path: Path) -> int:
-    """Validate the example specs and print the seven-step procedure each server would go through (offline).
+@click.option(
+    "--timeout",
+    type=click.FloatRange(min=10),
+    default=300,
+    show_default=True,
+    help="Give up after this many seconds of wall time.",
+)
+@click.option(
+    "--keep", is_flag=True, help="Keep the temporary directory (specs, state, logs) and print its path."
+)
+def demo(speed: float, timeout: float, keep: bool) -> int:
+    """Watch a whole certificate rotation on a simulated fleet, start to finish, in about a minute.
 
-    A preview: the full demo runs a rotation against the built-in SEPM simulator. Exit codes: 0 valid, 1 invalid.
+    \b
+    Three simulated managers (Site East and Site West replicate with each other, Site DMZ stands alone) with
+    3,800 clients — some laptops away for days, a few 14.2 agents — get new certificates through the vendor's
+    seven steps, driven by the real daemon, with the 24 h minimum soak on the managers' (fast) clock. At the end:
+    the drift report, and the simulator's ground truth checked against the reconciler's at-risk predictions.
+
+    Needs a checkout (the simulator hooks of deploy/hooks/sim/). Exit codes: 0 every server rotated and nothing
+    was orphaned that was not predicted, 1 otherwise, 130 interrupted (Ctrl-C).
     """
-    spec_set, issues = run_validation(specs_path, check_secrets_too=False, now=datetime.now(UTC))
-    for issue in issues:
-        click.echo(str(issue))
-    if any(i.is_error for i in issues):
-        click.echo(f"{specs_path}: invalid — fix the errors above; nothing would be done")
-        return 1
-    click.echo(f"{len(spec_set.servers)} servers in {specs_path} (revision {spec_set.revision})\n")
-    for server in spec_set.servers.values():
-        spec = server.spec.spec
-        click.echo(f"{server.name} — {spec.server.site}, {spec.server.api_url} ({server.file}:{server.line})")
-        if spec.rollout.mode is Mode.REPORT:
-            click.echo("   mode report: the reconciler observes and reports these steps, and never acts")
-        for number, title, detail in procedure_for(server):
-            click.echo(f"   {number}. {title}: {detail}")
-        click.echo("")
-    return 0
+    probe = Console()
+    console = Console(highlight=False, width=None if probe.is_terminal else 120)
+    if not sim_hooks_dir().is_dir():
+        console.print(
+            f"error: the simulator hooks are missing ({sim_hooks_dir()}): run the demo from a checkout"
+        )
+        return EXIT_ERROR
+    root = Path(tempfile.mkdtemp(prefix="sepm-demo-"))
+    root.chmod(0o700)
+    from reconciler.daemon.logs import configure_logging
+
+    log_path = root / "daemon.log"
+    log_stream = log_path.open("a", encoding="utf-8")
+    configure_logging("text", stream=log_stream)
+    sim: subprocess.Popen[bytes] | None = None
+    saved_env = dict(os.environ)
+    code = EXIT_ERROR
+    try:
+        console.print(f"Generating certificates and a simulated fleet in {root} …")
+        lab = build_lab(root, DEMO_MANAGERS, speed=speed)
+        sim = _start_simulator(lab, root / "simulator.log")
+        ports = json.loads(lab.ports_file.read_text(encoding="utf-8"))
+        specs = write_specs(lab, ports)
+        os.environ.update(lab.environment())  # the specs' {env: …} secrets and the hooks' ports file
+        total = sum(p.clients for p in lab.plans)
+        console.print(
+            f"Simulator up: {len(lab.plans)} managers, {total:,} clients, clock ×{speed:g} "
+            f"(24 h of soak ≈ {86400 / speed:.0f} s). Specs: {specs}\n"
+        )
+        code = asyncio.run(_run_demo(lab, specs, ports, console, budget=timeout))
+    except DemoError as exc:
+        console.print(f"[red]error[/]: {escape(str(exc))}")
+        code = EXIT_ERROR
+    finally:
+        os.environ.clear()
+        os.environ.update(saved_env)
+        if sim is not None:
+            _stop_simulator(sim)
+        logging.getLogger().handlers.clear()
+        log_stream.close()
+        if keep or code != EXIT_OK:
+            console.print(f"\nEverything is kept in {root} (daemon.log, simulator.log, specs/, state.db).")
+        else:
+            shutil.rmtree(root, ignore_errors=True)
+    return code

@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import json
-from typing import Any
 
 import click
 from rich.console import Console
@@ -12,54 +11,11 @@ from rich.table import Table
 
 from reconciler.cli import EXIT_ERROR, EXIT_OK
 from reconciler.cli._state import open_state, state_option
-from reconciler.core._storage import iso, iso_or_none
 from reconciler.core.actions import Performer
-from reconciler.core.observation import PORT_NAMES
 from reconciler.core.procedure import Phase
 from reconciler.core.record import RolloutRecord
+from reconciler.core.status import status_document
 from reconciler.errors import Error
-
-
-def server_status(record: RolloutRecord) -> dict[str, Any]:
-    """The ``status --output json`` entry of one server (the documented keys first, then extras)."""
-    observed = record.observed
-    fingerprints = observed.fingerprints if observed else {}
-    action = record.pending_action
-    return {
-        "name": record.server,
-        "phase": record.phase.value,
-        "step": record.step,
-        "in_sync": record.in_sync,
-        "stalled": record.stalled,
-        "reason": record.reason,
-        "desired_fingerprint": record.desired_fingerprint,
-        "observed_fingerprints": {port: fingerprints.get(port) for port in PORT_NAMES},
-        "next_check_at": iso(record.next_check_at),
-        # extras
-        "suspended": record.suspended,
-        "suspension": None if record.suspension is None else record.suspension.to_storage(),
-        "remedy": record.stall.remedy if record.stall else None,
-        "stalled_from": None if record.stalled_from is None else record.stalled_from.value,
-        "rollout_id": record.rollout_id,
-        "target_fingerprint": record.target_fingerprint,
-        "spec_revision": record.spec_revision,
-        "procedure_version": record.procedure_version,
-        "entered_at": iso(record.entered_at),
-        "updated_at": iso(record.updated_at),
-        "observed_at": iso_or_none(observed.observed_at) if observed else None,
-        "action": None if action is None else action.to_storage(),
-        "clients": None
-        if observed is None or observed.eligible is None
-        else {
-            "eligible": observed.eligible,
-            "acknowledged": observed.acknowledged,
-            "ack_ratio": observed.ack_ratio,
-            "at_risk_count": observed.at_risk_count,
-            "at_risk_names": list(observed.at_risk_names),
-        },
-        "approvals": [a.to_storage() for a in record.current_approvals()],
-        "abort_requested": record.abort_request is not None,
-    }
 
 
 def _state_label(record: RolloutRecord) -> str:
@@ -141,7 +97,7 @@ def status(state_url: str | None, output: str) -> int:
         click.echo(f"error: {exc}", err=True)
         return EXIT_ERROR
     if output == "json":
-        click.echo(json.dumps({"servers": [server_status(r) for r in records]}, indent=2))
+        click.echo(json.dumps(status_document(records), indent=2))
         return EXIT_OK
     out = console()
     if not records:

@@ -1,4 +1,4 @@
-"""``sepm-reconciler validate`` and the placeholder ``demo``: exit codes, text and JSON output."""
+"""``sepm-reconciler validate``: exit codes, text and JSON output."""
 
 from __future__ import annotations
 
@@ -184,35 +184,3 @@ def test_the_example_specs_validate_through_the_installed_command() -> None:
         "sepm-east-01": ["Site West"],
         "sepm-west-01": ["Site East"],
     }
-
-
-def test_demo_prints_the_seven_steps_for_each_example_server(
-    capsys: pytest.CaptureFixture[str], monkeypatch: pytest.MonkeyPatch
-) -> None:
-    monkeypatch.delenv("SEPM_RECONCILER_SPECS", raising=False)
-    monkeypatch.chdir(REPO)
-    code, out, _ = _run(["demo"], capsys)
-    assert code == 0
-    blocks = out.strip().split("\n\n")[1:]
-    assert [b.splitlines()[0].split(" — ")[0] for b in blocks] == [
-        "sepm-east-01",
-        "sepm-west-01",
-        "sepm-dmz-01",
-    ]
-    for block in blocks:
-        steps = [
-            line.strip().split(".", 1)[0]
-            for line in block.splitlines()
-            if line.startswith("   ") and line.strip()[0].isdigit()
-        ]
-        assert steps == ["1", "2", "3", "4", "5", "6", "7"]
-    assert "1. break replication: remove the partnership with Site West by an operator" in blocks[0]
-    assert "1. break replication: skipped: no replication partners" in blocks[2]
-    assert "mode report: the reconciler observes and reports these steps, and never acts" in blocks[2]
-
-
-def test_demo_refuses_invalid_specs(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
-    write_files(tmp_path, {"east.yaml": spec(("kind: ManagedServer", "kind: Nope"))})
-    code, out, _ = _run(["demo", "--specs", str(tmp_path)], capsys)
-    assert code == 1
-    assert out.splitlines()[-1] == f"{tmp_path}: invalid — fix the errors above; nothing would be done"

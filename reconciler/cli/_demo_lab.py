@@ -1,0 +1,327 @@
+"""The demo's lab: a private CA, the managers' current and new certificates (PEM and PKCS#12 keystores), a simulator
+fleet file, and the specs that declare the new certificates — all written under one directory.
+
+Used by ``sepm-reconciler demo`` and by the daemon's end-to-end tests (with fewer clients and shorter soaks). The
+hooks of steps 1, 4 and 7 are the simulator hooks of ``deploy/hooks/sim/`` (they drive the simulator's admin API);
+they find the simulator through ``SEPM_SIM_PORTS_FILE``. Secrets (the API password, the keystore password) reach
+the reconciler only as environment variables named in the specs.
+"""
+
+from __future__ import annotations
+
+import ipaddress
+import secrets
+import sys
+from collections.abc import Mapping, Sequence
+from dataclasses import dataclass, field
+from datetime import UTC, datetime, timedelta
+from pathlib import Path
+from typing import Any
+
+import yaml
+from cryptography import x509
+from cryptography.hazmat.primitives import hashes, serialization
+from cryptography.hazmat.primitives.asymmetric import rsa
+from cryptography.hazmat.primitives.serialization import pkcs12
+from cryptography.x509.oid import ExtendedKeyUsageOID, NameOID
+
+from reconciler.certs.generate import make_ca
+
+__all__ = [
+    "DEMO_MANAGERS",
+    "P12_PASSWORD_ENV",
+    "PASSWORD_ENV",
+    "Lab",
+    "Leaf",
+    "ManagerPlan",
+    "build_lab",
+    "sim_hooks_dir",
+    "write_specs",
+]
+
+PASSWORD_ENV = "SEPM_DEMO_PASSWORD"  # noqa: S105 - the name of a variable, not a password
+P12_PASSWORD_ENV = "SEPM_DEMO_P12_PASSWORD"  # noqa: S105 - the name of a variable, not a password
+# The simulated manager's account: written in the fleet file, not a real secret.
+SIM_ADMIN_PASSWORD = "admin-pass"  # noqa: S105 - see above
+
+
+def sim_hooks_dir() -> Path:
+    """``deploy/hooks/sim`` of this checkout (the demo runs from a clone: ``make demo``)."""
+    return Path(__file__).resolve().parents[2] / "deploy" / "hooks" / "sim"
+
+
+@dataclass(frozen=True, slots=True)
+class ManagerPlan:
+    """One simulated manager: its clients (a share away for days at the start, a share on 14.2 agents)."""
+
+    name: str
+    site: str
+    clients: int
+    partners: tuple[str, ...] = ()
+    offline_share: float = 0.02
+    offline_for: tuple[str, str] = ("3d", "10d")  # back this long after the start: after the rollout
+    legacy_share: float = 0.02
+    # (path, whether it inherits its policy from My Company); the clients are spread evenly over them
+    groups: tuple[tuple[str, bool], ...] = (("My Company\\Laptops", False), ("My Company\\Servers", True))
+
+
+DEMO_MANAGERS = (
+    ManagerPlan("sepm-east", "Site East", 1500, partners=("Site West",)),
+    ManagerPlan("sepm-west", "Site West", 1500, partners=("Site East",)),
+    ManagerPlan(
+        "sepm-dmz", "Site DMZ", 800, offline_share=0.01, groups=(("My Company\\DMZ Servers", False),)
+    ),
+)
+
+
+@dataclass(frozen=True, slots=True)
+class Leaf:
+    cert_file: Path
+    key_file: Path
+    p12_file: Path
+    fingerprint: str
+    subject: str
+
+
+class _Pki:
+    def __init__(self, directory: Path, now: datetime) -> None:
+        self.directory = directory
+        directory.mkdir(parents=True, exist_ok=True, mode=0o700)
+        self.now = now
+        self._key, self._cert = make_ca(now, 3650)
+        self.ca_file = directory / "ca.pem"
+        self.ca_file.write_bytes(self._cert.public_bytes(serialization.Encoding.PEM))
+
+    def issue(self, stem: str, common_name: str, p12_password: str) -> Leaf:
+        key = rsa.generate_private_key(public_exponent=65537, key_size=2048)
+        sans = [
+            x509.DNSName(common_name),
+            x509.DNSName("localhost"),
+            x509.IPAddress(ipaddress.ip_address("127.0.0.1")),
+        ]
+        cert = (
+            x509.CertificateBuilder()
+            .subject_name(
+                x509.Name(
+                    [
+                        x509.NameAttribute(NameOID.ORGANIZATION_NAME, "Demo"),
+                        x509.NameAttribute(NameOID.COMMON_NAME, common_name),
+                    ]
+                )
+            )
+            .issuer_name(self._cert.subject)
+            .public_key(key.public_key())
+            .serial_number(x509.random_serial_number())
+            .not_valid_before(self.now - timedelta(hours=1))
+            .not_valid_after(self.now + timedelta(days=397))
+            .add_extension(x509.SubjectAlternativeName(sans), critical=False)
+            .add_extension(x509.BasicConstraints(ca=False, path_length=None), critical=True)
+            .add_extension(x509.ExtendedKeyUsage([ExtendedKeyUsageOID.SERVER_AUTH]), critical=False)
+            .sign(self._key, hashes.SHA256())
+        )
+        cert_file, key_file, p12_file = (self.directory / f"{stem}{ext}" for ext in (".crt", ".key", ".p12"))
+        cert_file.write_bytes(cert.public_bytes(serialization.Encoding.PEM))
+        _write_private(
+            key_file,
+            key.private_bytes(
+                serialization.Encoding.PEM, serialization.PrivateFormat.PKCS8, serialization.NoEncryption()
+            ),
+        )
+        _write_private(
+            p12_file,
+            pkcs12.serialize_key_and_certificates(
+                stem.encode(), key, cert, None, serialization.BestAvailableEncryption(p12_password.encode())
+            ),
+        )
+        fingerprint = "sha256:" + cert.fingerprint(hashes.SHA256()).hex()
+        return Leaf(cert_file, key_file, p12_file, fingerprint, cert.subject.rfc4514_string())
+
+
+def _write_private(path: Path, data: bytes) -> None:
+    path.touch(mode=0o600, exist_ok=True)
+    path.chmod(0o600)
+    path.write_bytes(data)
+
+
+@dataclass(frozen=True, slots=True)
+class Lab:
+    """Everything the demo generated. ``p12_password`` is a secret: it only goes into the environment."""
+
+    root: Path
+    plans: tuple[ManagerPlan, ...]
+    ca_file: Path
+    current: Mapping[str, Leaf]  # what each manager presents at the start
+    new: Mapping[str, Leaf]  # what the specs declare
+    fleet_file: Path
+    ports_file: Path
+    p12_password: str = field(repr=False)
+    start: datetime = field(default_factory=lambda: datetime.now(UTC))
+
+    def environment(self) -> dict[str, str]:
+        """The variables the specs and the hooks read (the secrets among them only ever live here)."""
+        return {
+            PASSWORD_ENV: SIM_ADMIN_PASSWORD,
+            P12_PASSWORD_ENV: self.p12_password,
+            "SEPM_SIM_PORTS_FILE": str(self.ports_file),
+        }
+
+
+def _fleet(
+    lab_plans: Sequence[ManagerPlan],
+    current: Mapping[str, Leaf],
+    *,
+    speed: float,
+    seed: int,
+    start: datetime,
+    heartbeat: str,
+    replication_interval: str,
+) -> dict[str, Any]:
+    managers = []
+    for plan in lab_plans:
+        groups = [{"name": "My Company", "inherits": False}]
+        groups += [{"name": path, "inherits": inherits} for path, inherits in plan.groups]
+        share = {path: 1.0 / len(plan.groups) for path, _ in plan.groups}
+        entry: dict[str, Any] = {
+            "name": plan.name,
+            "site": plan.site,
+            "host": "127.0.0.1",
+            "ports": {"clients": 0, "console": 0, "api": 0},
+            "admin": {"username": "admin", "password": SIM_ADMIN_PASSWORD, "domain": ""},
+            "certificate": {
+                "certFile": str(current[plan.name].cert_file),
+                "keyFile": str(current[plan.name].key_file),
+            },
+            "groups": groups,
+            "clients": {
+                "count": plan.clients,
+                "heartbeat": heartbeat,
+                "offline": {
+                    "share": plan.offline_share,
+                    "forMin": plan.offline_for[0],
+                    "forMax": plan.offline_for[1],
+                },
+                "agentVersions": {
+                    "14.3.9816.7000": 1.0 - plan.legacy_share,
+                    "14.2.5587.2100": plan.legacy_share,
+                }
+                if plan.legacy_share
+                else {"14.3.9816.7000": 1.0},
+                "groups": share,
+                "namePrefix": plan.name.split("-")[-1].upper() + "-PC",
+            },
+            "restart": {"downSeconds": 0.3},
+        }
+        if plan.partners:
+            entry["replication"] = {"partners": list(plan.partners), "interval": replication_interval}
+        managers.append(entry)
+    return {"clock": {"start": start.isoformat(), "speed": speed}, "seed": seed, "managers": managers}
+
+
+def build_lab(
+    root: Path,
+    plans: Sequence[ManagerPlan] = DEMO_MANAGERS,
+    *,
+    speed: float = 7200,
+    seed: int = 7,
+    heartbeat: str = "5m",
+    replication_interval: str = "1h",
+) -> Lab:
+    """Generate the PKI and the fleet file under ``root`` (nothing is started)."""
+    now = datetime.now(UTC).replace(microsecond=0)
+    p12_password = secrets.token_urlsafe(18)
+    pki = _Pki(root / "pki", now)
+    current = {p.name: pki.issue(f"{p.name}-current", f"{p.name}.demo.example", p12_password) for p in plans}
+    new = {p.name: pki.issue(f"{p.name}-new", f"{p.name}.demo.example", p12_password) for p in plans}
+    fleet = _fleet(
+        plans,
+        current,
+        speed=speed,
+        seed=seed,
+        start=now,
+        heartbeat=heartbeat,
+        replication_interval=replication_interval,
+    )
+    fleet_file = root / "fleet.yaml"
+    fleet_file.write_text(yaml.safe_dump(fleet, sort_keys=False), encoding="utf-8")
+    return Lab(
+        root, tuple(plans), pki.ca_file, current, new, fleet_file, root / "ports.json", p12_password, now
+    )
+
+
+def write_specs(
+    lab: Lab,
+    ports_info: Mapping[str, Any],
+    *,
+    directory: Path | None = None,
+    policy: Mapping[str, Any] | None = None,
+    hook_prefix: Sequence[str] = (),
+    hook_timeout: str = "2m",
+    only: Sequence[str] | None = None,
+) -> Path:
+    """Write one spec per manager (and a Defaults document) declaring its *new* certificate; returns the directory.
+
+    ``ports_info`` is the simulator's ports file content. ``policy`` overrides ``rollout.clients`` (the demo keeps
+    the vendor's 24 h minimum soak). ``hook_prefix`` goes before each hook's argv (a wrapper that counts runs, in
+    tests).
+    """
+    specs = directory or lab.root / "specs"
+    (specs / "certs").mkdir(parents=True, exist_ok=True)
+    clients = {"groups": [], "minAckRatio": 1.0, "excludeOfflineFor": "1d", "minSoak": "24h", "maxSoak": "7d"}
+    clients.update(policy or {})
+    defaults = {
+        "apiVersion": "sepm-reconciler/v1",
+        "kind": "Defaults",
+        "metadata": {"name": "demo-defaults"},
+        "spec": {
+            "server": {
+                "caBundle": str(lab.ca_file),
+                "timeout": "10s",
+                "credentials": {"username": "admin", "password": {"env": PASSWORD_ENV}, "domain": ""},
+            },
+            "rollout": {"mode": "enforce", "clients": clients, "approvals": [], "window": None},
+        },
+    }
+    (specs / "defaults.yaml").write_text(_yaml(defaults), encoding="utf-8")
+    hooks = sim_hooks_dir()
+
+    def hook(script: str) -> dict[str, Any]:
+        argv = [*(hook_prefix or (sys.executable,)), str(hooks / script)]
+        return {"command": argv, "timeout": hook_timeout, "maxAttempts": 3}
+
+    for plan in lab.plans:
+        if only is not None and plan.name not in only:
+            continue
+        info = ports_info["managers"][plan.name]
+        ports = info["ports"]
+        leaf = lab.new[plan.name]
+        public = specs / "certs" / f"{plan.name}.crt"
+        public.write_bytes(leaf.cert_file.read_bytes())
+        actions: dict[str, Any] = {"updateCertificate": hook("update-certificate.py")}
+        if plan.partners:
+            actions["breakReplication"] = hook("break-replication.py")
+            actions["restoreReplication"] = hook("restore-replication.py")
+        document = {
+            "apiVersion": "sepm-reconciler/v1",
+            "kind": "ManagedServer",
+            "metadata": {"name": plan.name, "labels": {"demo": "true"}},
+            "spec": {
+                "server": {
+                    "apiUrl": info["api_url"],
+                    "ports": {"clients": ports["clients"], "console": ports["console"], "api": ports["api"]},
+                    "site": plan.site,
+                },
+                "certificate": {
+                    "file": f"certs/{plan.name}.crt",
+                    "expiryWarning": "30d",
+                    "keystore": {"file": str(leaf.p12_file), "password": {"env": P12_PASSWORD_ENV}},
+                },
+                "replication": {"partners": list(plan.partners)},
+                "rollout": {"actions": actions},
+            },
+        }
+        (specs / f"{plan.name}.yaml").write_text(_yaml(document), encoding="utf-8")
+    return specs
+
+
+def _yaml(document: Mapping[str, Any]) -> str:
+    return "# generated by sepm-reconciler demo\n" + yaml.safe_dump(dict(document), sort_keys=False)

@@ -1,0 +1,165 @@
+"""What ``sepm-reconciler demo`` shows: live progress per server (step k/7, phase, client acknowledgement, why),
+the at-risk prediction made before each certificate swap, and the simulator's ground truth checked against it."""
+
+from __future__ import annotations
+
+from collections.abc import Iterable, Mapping, Sequence
+from dataclasses import dataclass, field
+from datetime import datetime
+from typing import Any
+
+from rich import box
+from rich.console import Group
+from rich.table import Table
+from rich.text import Text
+
+from reconciler.core import wording
+from reconciler.core.events import Event, EventKind
+from reconciler.core.record import RolloutRecord
+
+__all__ = ["GroundTruth", "Predictions", "check_ground_truth", "event_line", "progress_table"]
+
+STEP_NAMES = (
+    "break replication",
+    "disable verification",
+    "wait for clients",
+    "update certificate",
+    "enable verification",
+    "wait for clients",
+    "restore replication",
+)
+
+
+def _steps(record: RolloutRecord) -> Text:
+    done = 7 if record.in_sync else max(0, record.step - 1)
+    current = record.step if not record.in_sync else 0
+    text = Text()
+    for number in range(1, 8):
+        if number <= done:
+            text.append("■", style="green")
+        elif number == current:
+            text.append("■", style="red" if record.stalled else "cyan")
+        else:
+            text.append("□", style="dim")
+    label = "in sync" if record.in_sync else f"{record.step}/7" if record.step else record.phase.value
+    text.append(f" {label}")
+    return text
+
+
+def _clients(record: RolloutRecord) -> Text:
+    observed = record.observed
+    if record.acknowledgement_since is None or observed is None or not observed.eligible:
+        return Text("—", style="dim")
+    acknowledged = observed.acknowledged or 0
+    ratio = acknowledged / observed.eligible
+    filled = round(ratio * 12)
+    text = Text("█" * filled, style="green")
+    text.append("░" * (12 - filled), style="dim")
+    text.append(
+        f" {wording.percent(ratio):>5} {wording.count(acknowledged)}/{wording.count(observed.eligible)}"
+    )
+    return text
+
+
+def progress_table(
+    records: Sequence[RolloutRecord],
+    *,
+    manager_time: datetime | None,
+    elapsed: float,
+    status_url: str,
+    width: int = 120,
+) -> Group:
+    """One row per server (step k/7, phase, acknowledgement bar), then why each one is where it is."""
+    clock = f"manager clock {wording.when(manager_time)}" if manager_time else "manager clock …"
+    table = Table(title=f"{clock} · {elapsed:.0f} s elapsed", title_justify="left", box=box.SIMPLE_HEAD)
+    table.add_column("SERVER", no_wrap=True)
+    table.add_column("STEP", no_wrap=True)
+    table.add_column("PHASE", no_wrap=True)
+    table.add_column("CLIENTS ACKNOWLEDGED", no_wrap=True)
+    reasons = []
+    budget = max(40, (width - 4) * 2)  # about two lines each
+    for record in records:
+        phase = STEP_NAMES[record.step - 1] if record.step and not record.stalled else record.phase.value
+        table.add_row(record.server, _steps(record), phase, _clients(record))
+        reason = record.reason if len(record.reason) <= budget else record.reason[: budget - 1] + "…"
+        line = Text(f"{record.server}: ", style="bold")
+        line.append(reason, style="red" if record.stalled else "")
+        reasons.append(line)
+    return Group(table, *reasons, Text(f"status page: {status_url}", style="dim"))
+
+
+def event_line(event: Event) -> str | None:
+    """A line for a non-interactive terminal (CI logs): moves and actions only."""
+    if event.kind is EventKind.TRANSITION and event.to_phase is not None:
+        source = event.from_phase.value if event.from_phase else "?"
+        return f"{wording.when(event.at)}  {event.server}: {source} → {event.to_phase.value}: {event.reason}"
+    if event.kind in (EventKind.ATTEMPT_FINISHED, EventKind.ATTEMPT_FAILED):
+        return f"{wording.when(event.at)}  {event.server}: {event.reason}"
+    return None
+
+
+@dataclass
+class Predictions:
+    """Per server, the clients the reconciler listed at risk in the last observation before the swap."""
+
+    at_risk: dict[str, tuple[str, ...]] = field(default_factory=dict)
+    counts: dict[str, int] = field(default_factory=dict)
+
+    def update(self, records: Iterable[RolloutRecord]) -> None:
+        for record in records:
+            observed = record.observed
+            before_swap = record.facts.certificate_changed_at is None and 3 <= record.step <= 4
+            if before_swap and observed is not None and observed.at_risk_count is not None:
+                self.at_risk[record.server] = observed.at_risk_names
+                self.counts[record.server] = observed.at_risk_count
+
+
+@dataclass(frozen=True)
+class GroundTruth:
+    """The simulator's verdict, compared with the predictions."""
+
+    orphaned: dict[str, list[str]]
+    offline_untrusting: dict[str, list[str]]  # still offline, still trusting the old certificate
+    unpredicted_orphans: dict[str, list[str]]
+    unpredicted_offline: dict[str, list[str]]
+    predicted_returned: dict[str, list[str]]  # listed at risk, but came back before the swap (acknowledged)
+    served_ok: dict[str, bool]
+
+    @property
+    def ok(self) -> bool:
+        return (
+            all(self.served_ok.values())
+            and not any(self.unpredicted_orphans.values())
+            and not any(self.unpredicted_offline.values())
+        )
+
+
+def check_ground_truth(
+    state: Mapping[str, Any], desired: Mapping[str, str], predictions: Predictions
+) -> GroundTruth:
+    """Compare ``GET /_sim/state?clients=true`` with what the reconciler predicted before each swap."""
+    orphaned, offline, bad_orphans, bad_offline, returned, served_ok = {}, {}, {}, {}, {}, {}
+    for name, manager in state["managers"].items():
+        if name not in desired:
+            continue
+        served = manager["served"]
+        served_ok[name] = all(fp == desired[name] for fp in served.values())
+        rows = manager.get("client_rows", [])
+        lost = sorted(manager["orphaned_clients"])
+        away = sorted(
+            r["name"]
+            for r in rows
+            if not r["online"] and not r["orphaned"] and r["trusts"] != served["clients"]
+        )
+        predicted = set(predictions.at_risk.get(name, ()))
+        count = predictions.counts.get(name, 0)
+        orphaned[name], offline[name] = lost, away
+        if count <= len(predicted):  # the whole list was kept: compare by name
+            bad_orphans[name] = [c for c in lost if c not in predicted]
+            bad_offline[name] = [c for c in away if c not in predicted]
+        else:  # only the first names were kept: compare the counts
+            excess = len(lost) + len(away) - count
+            bad_orphans[name] = [f"{excess} more than the {count} predicted"] if excess > 0 else []
+            bad_offline[name] = []
+        returned[name] = sorted(predicted - set(away) - set(lost))
+    return GroundTruth(orphaned, offline, bad_orphans, bad_offline, returned, served_ok)

@@ -1,0 +1,227 @@
+"""``sepm-reconciler run``: the daemon — reconcile every server continuously, serve health, metrics and status."""
+
+from __future__ import annotations
+
+import asyncio
+import ipaddress
+import logging
+import os
+from dataclasses import replace
+from datetime import timedelta
+from pathlib import Path
+from typing import Any
+
+import click
+
+from reconciler.cli import EXIT_ERROR, EXIT_USAGE
+from reconciler.cli._live import specs_option, state_option
+from reconciler.core.decide import DEFAULT_TUNING
+from reconciler.core.durations import format_duration, parse_duration
+from reconciler.store import resolve_state_url
+
+__all__ = ["run"]
+
+log = logging.getLogger("reconciler.daemon")
+
+
+class Duration(click.ParamType[timedelta, Any]):
+    """``30s``, ``5m``, ``24h``… (the spec's duration syntax)."""
+
+    name = "duration"
+
+    def convert(self, value: Any, param: click.Parameter | None, ctx: click.Context | None) -> timedelta:
+        if isinstance(value, timedelta):
+            return value
+        try:
+            parsed = parse_duration(str(value))
+        except ValueError as exc:
+            self.fail(str(exc), param, ctx)
+        if parsed <= timedelta(0):
+            self.fail(f"{value!r} must be longer than 0s", param, ctx)
+        return parsed
+
+
+DURATION = Duration()
+
+
+def _default(delta: timedelta) -> str:
+    return format_duration(delta)
+
+
+@click.command("run")
+@specs_option
+@state_option
+@click.option(
+    "--listen",
+    default="127.0.0.1:9370",
+    envvar="SEPM_RECONCILER_LISTEN",
+    show_default=True,
+    metavar="HOST:PORT",
+    help="Where the HTTP endpoints listen (/healthz /readyz /metrics /api/status and the status page). Loopback "
+    "by default; in a container use 0.0.0.0:9370. Port 0 picks a free port.",
+)
+@click.option(
+    "--log-format",
+    type=click.Choice(["text", "json"]),
+    default="text",
+    show_default=True,
+    help="One line per record on standard error; json for log collectors.",
+)
+@click.option(
+    "--log-level", type=click.Choice(["debug", "info", "warning"]), default="info", show_default=True
+)
+@click.option(
+    "--tick-timeout",
+    type=DURATION,
+    default="5m",
+    show_default=True,
+    help="How long observing and deciding one server may take before the tick is cancelled (a server running a "
+    "hook gets the hook's timeout on top: an action is never cut short by it).",
+)
+@click.option(
+    "--webhook-url-env",
+    metavar="NAME",
+    default=None,
+    help="The environment variable holding a Slack/Teams incoming-webhook URL for notifications (a secret: it is "
+    "never logged). Default: SEPM_RECONCILER_WEBHOOK_URL when set; no notifications otherwise.",
+)
+@click.option(
+    "--lease-ttl", type=DURATION, default="30s", show_default=True, help="The single-instance lease."
+)
+@click.option(
+    "--watch-interval",
+    type=DURATION,
+    default="5s",
+    show_default=True,
+    help="How often the specs are checked.",
+)
+@click.option(
+    "--active-interval",
+    type=DURATION,
+    default=_default(DEFAULT_TUNING.active_interval),
+    show_default=True,
+    help="Next look while a step is acting (1, 2, 4, 5, 7).",
+)
+@click.option(
+    "--waiting-interval",
+    type=DURATION,
+    default=_default(DEFAULT_TUNING.waiting_interval),
+    show_default=True,
+    help="Next look while soaking (3, 6), held or stalled.",
+)
+@click.option(
+    "--idle-interval",
+    type=DURATION,
+    default=_default(DEFAULT_TUNING.idle_interval),
+    show_default=True,
+    help="Next look while in sync.",
+)
+@click.option(
+    "--jitter", type=DURATION, default="5s", show_default=True, help="At most this is added to run times."
+)
+@click.option(
+    "--health-grace",
+    type=DURATION,
+    default="1m",
+    show_default=True,
+    help="How late a tick may be before /healthz fails.",
+)
+@click.option(
+    "--shutdown-grace",
+    type=DURATION,
+    default="6s",
+    show_default=True,
+    help="On SIGTERM, how long in-flight ticks may run before they are cancelled.",
+)
+@click.option("--debug-pause-scheduler-after", type=click.IntRange(min=1), default=None, hidden=True)
+def run(
+    specs_path: Path,
+    state_url: str | None,
+    listen: str,
+    log_format: str,
+    log_level: str,
+    tick_timeout: timedelta,
+    webhook_url_env: str | None,
+    lease_ttl: timedelta,
+    watch_interval: timedelta,
+    active_interval: timedelta,
+    waiting_interval: timedelta,
+    idle_interval: timedelta,
+    jitter: timedelta,
+    health_grace: timedelta,
+    shutdown_grace: timedelta,
+    debug_pause_scheduler_after: int | None,
+) -> int:
+    """Run the reconciler continuously: every server of the specs is observed on its own schedule and walked
+    through the seven-step procedure, one safe action at a time.
+
+    \b
+    Specs are reloaded when the directory changes and on SIGHUP; an invalid commit is reported and the last
+    valid specs stay in force. One daemon acts per state: another one started on the same state waits as a
+    standby and takes over when the first stops or its lease expires. SIGTERM/SIGINT stop it cleanly.
+
+    \b
+    Endpoints (read-only):  /healthz  /readyz  /metrics  /api/status  /  (the status page)
+
+    \b
+    Examples:
+      sepm-reconciler run --specs specs/ --state sqlite:////var/lib/sepm-reconciler/state.db
+      SEPM_RECONCILER_WEBHOOK_URL=https://hooks.slack.com/… sepm-reconciler run --log-format json
+
+    Exit codes: 0 stopped cleanly, 1 could not start (state unusable, specs path missing, address in use),
+    64 usage error.
+    """
+    from reconciler.daemon.config import DEFAULT_WEBHOOK_ENV, DaemonConfig, parse_listen
+    from reconciler.daemon.logs import configure_logging
+    from reconciler.daemon.loop import Daemon
+
+    try:
+        host, port = parse_listen(listen)
+    except ValueError as exc:
+        click.echo(f"error: --listen: {exc}", err=True)
+        return EXIT_USAGE
+    configure_logging("json" if log_format == "json" else "text", level=getattr(logging, log_level.upper()))
+    env_name = webhook_url_env or DEFAULT_WEBHOOK_ENV
+    if webhook_url_env is not None and not os.environ.get(webhook_url_env):
+        log.error(
+            "--webhook-url-env names %s, which is not set or empty: set it, or drop the option",
+            webhook_url_env,
+        )
+        return EXIT_ERROR
+    webhook_url = os.environ.get(env_name) or None
+    if not _is_loopback(host):
+        log.warning(
+            "the endpoints listen beyond loopback: they are read-only but show server names, reasons and client "
+            "names; restrict who can reach them",
+            extra={"listen": listen},
+        )
+    tuning = replace(
+        DEFAULT_TUNING,
+        active_interval=active_interval,
+        waiting_interval=waiting_interval,
+        idle_interval=idle_interval,
+    )
+    config = DaemonConfig(
+        specs=specs_path,
+        state_url=resolve_state_url(state_url),
+        host=host,
+        port=port,
+        tick_timeout=tick_timeout.total_seconds(),
+        lease_ttl=lease_ttl.total_seconds(),
+        watch_period=watch_interval.total_seconds(),
+        jitter=jitter.total_seconds(),
+        health_grace=health_grace.total_seconds(),
+        shutdown_grace=shutdown_grace.total_seconds(),
+        tuning=tuning,
+        pause_scheduler_after=debug_pause_scheduler_after,
+    )
+    return asyncio.run(Daemon(config, webhook_url=webhook_url).run())
+
+
+def _is_loopback(host: str) -> bool:
+    if host == "localhost":
+        return True
+    try:
+        return ipaddress.ip_address(host).is_loopback
+    except ValueError:
+        return False

@@ -1,0 +1,60 @@
+"""The ``status --output json`` document, built from the records alone (no network): one builder, used by the
+``status`` command and by the daemon's ``/api/status``."""
+
+from __future__ import annotations
+
+from collections.abc import Iterable
+from typing import Any
+
+from reconciler.core._storage import iso, iso_or_none
+from reconciler.core.observation import PORT_NAMES
+from reconciler.core.record import RolloutRecord
+
+__all__ = ["server_status", "status_document"]
+
+
+def server_status(record: RolloutRecord) -> dict[str, Any]:
+    """The ``status --output json`` entry of one server (the documented keys first, then extras)."""
+    observed = record.observed
+    fingerprints = observed.fingerprints if observed else {}
+    action = record.pending_action
+    return {
+        "name": record.server,
+        "phase": record.phase.value,
+        "step": record.step,
+        "in_sync": record.in_sync,
+        "stalled": record.stalled,
+        "reason": record.reason,
+        "desired_fingerprint": record.desired_fingerprint,
+        "observed_fingerprints": {port: fingerprints.get(port) for port in PORT_NAMES},
+        "next_check_at": iso(record.next_check_at),
+        # extras
+        "suspended": record.suspended,
+        "suspension": None if record.suspension is None else record.suspension.to_storage(),
+        "remedy": record.stall.remedy if record.stall else None,
+        "stalled_from": None if record.stalled_from is None else record.stalled_from.value,
+        "rollout_id": record.rollout_id,
+        "target_fingerprint": record.target_fingerprint,
+        "spec_revision": record.spec_revision,
+        "procedure_version": record.procedure_version,
+        "entered_at": iso(record.entered_at),
+        "updated_at": iso(record.updated_at),
+        "observed_at": iso_or_none(observed.observed_at) if observed else None,
+        "action": None if action is None else action.to_storage(),
+        "clients": None
+        if observed is None or observed.eligible is None
+        else {
+            "eligible": observed.eligible,
+            "acknowledged": observed.acknowledged,
+            "ack_ratio": observed.ack_ratio,
+            "at_risk_count": observed.at_risk_count,
+            "at_risk_names": list(observed.at_risk_names),
+        },
+        "approvals": [a.to_storage() for a in record.current_approvals()],
+        "abort_requested": record.abort_request is not None,
+    }
+
+
+def status_document(records: Iterable[RolloutRecord]) -> dict[str, Any]:
+    """``{"servers": [...]}`` in the order given (the store's: by server name)."""
+    return {"servers": [server_status(r) for r in records]}

@@ -1,0 +1,213 @@
+"""Prometheus metrics, every name prefixed ``sepm_reconciler_`` (cert-manager's style, plus the procedure's).
+
+Two kinds:
+
+* counters and the tick histogram live in the daemon's own registry and grow as it works;
+* gauges that describe servers (phase, step, seconds in step, acknowledgement ratio, served notAfter, drift…) are
+  computed at scrape time from a :class:`Snapshot` — the records in the store, the last observation of each server —
+  so they are never stale and nothing has to keep them in step.
+
+The registry is per daemon (not the process-global default), so several daemons in one test process do not clash.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterator, Mapping, Sequence
+from dataclasses import dataclass, field
+from datetime import datetime
+
+from prometheus_client import CollectorRegistry, Counter, Gauge, Histogram, generate_latest
+from prometheus_client.core import GaugeMetricFamily
+from prometheus_client.metrics_core import Metric
+
+from reconciler.core.events import Event, EventKind
+from reconciler.core.observation import PORT_NAMES, ServerObservation
+from reconciler.core.procedure import Phase
+from reconciler.core.record import RolloutRecord
+
+__all__ = ["CONTENT_TYPE", "DaemonMetrics", "Snapshot"]
+
+CONTENT_TYPE = "text/plain; version=0.0.4; charset=utf-8"
+P = "sepm_reconciler_"
+
+_TICK_BUCKETS = (0.05, 0.1, 0.25, 0.5, 1, 2.5, 5, 10, 30, 60, 120, 300, 900, 1800, 3600)
+
+
+@dataclass(frozen=True, slots=True)
+class Snapshot:
+    """What the per-server gauges are computed from, taken just before a scrape."""
+
+    now: datetime
+    records: Sequence[RolloutRecord] = ()
+    managed: frozenset[str] = frozenset()  # servers in the specs in force
+    observations: Mapping[str, ServerObservation] = field(default_factory=dict)
+    last_tick: Mapping[str, datetime] = field(default_factory=dict)
+
+
+def _drifted(record: RolloutRecord) -> bool:
+    """The last observation shows a port presenting another certificate than desired (or none at all)."""
+    if record.desired_fingerprint is None or record.observed is None:
+        return record.phase is not Phase.IN_SYNC
+    served = record.observed.fingerprints
+    return any(served.get(port) != record.desired_fingerprint for port in PORT_NAMES)
+
+
+class _ServersCollector:
+    """Yields the per-server gauges from the snapshot set by :meth:`DaemonMetrics.render`."""
+
+    def __init__(self) -> None:
+        self.snapshot: Snapshot | None = None
+
+    def collect(self) -> Iterator[Metric]:
+        snap = self.snapshot
+        if snap is None:
+            return
+        phase = GaugeMetricFamily(
+            P + "phase", "1 for the phase each server is in, 0 for the others", labels=["server", "phase"]
+        )
+        step = GaugeMetricFamily(
+            P + "step", "Procedure step 1..7, 0 outside the procedure", labels=["server"]
+        )
+        seconds = GaugeMetricFamily(
+            P + "seconds_in_step", "Seconds since the server entered its current phase", labels=["server"]
+        )
+        ratio = GaugeMetricFamily(
+            P + "ack_ratio",
+            "Clients that acknowledged the policy change / eligible clients",
+            labels=["server"],
+        )
+        at_risk = GaugeMetricFamily(
+            P + "at_risk_clients",
+            "Clients that would be orphaned if the certificate changed now",
+            labels=["server"],
+        )
+        drift = GaugeMetricFamily(
+            P + "drift",
+            "1 when a port presents another certificate than the spec declares",
+            labels=["server"],
+        )
+        stalled = GaugeMetricFamily(P + "stalled", "1 when the rollout needs a human", labels=["server"])
+        suspended = GaugeMetricFamily(P + "suspended", "1 when suspended by an operator", labels=["server"])
+        managed = GaugeMetricFamily(
+            P + "managed",
+            "1 when the server is in the specs in force, 0 when only in the state",
+            labels=["server"],
+        )
+        next_check = GaugeMetricFamily(
+            P + "next_check_timestamp_seconds",
+            "When the server is looked at next (Unix time)",
+            labels=["server"],
+        )
+        last_tick = GaugeMetricFamily(
+            P + "last_tick_timestamp_seconds",
+            "When this daemon last finished a tick of the server",
+            labels=["server"],
+        )
+        not_after = GaugeMetricFamily(
+            P + "certificate_not_after_timestamp_seconds",
+            "notAfter of the certificate each port presented at the last observation (Unix time)",
+            labels=["server", "port"],
+        )
+        for record in snap.records:
+            name = record.server
+            for value in Phase:
+                phase.add_metric([name, value.value], 1.0 if record.phase is value else 0.0)
+            step.add_metric([name], float(record.step))
+            seconds.add_metric([name], max(0.0, (snap.now - record.entered_at).total_seconds()))
+            observed = record.observed
+            waiting = (
+                record.acknowledgement_since is not None
+            )  # a policy change of ours is being acknowledged
+            if waiting and observed is not None and observed.ack_ratio is not None:
+                ratio.add_metric([name], observed.ack_ratio)
+            if 1 <= record.step <= 4 and observed is not None and observed.at_risk_count is not None:
+                at_risk.add_metric([name], float(observed.at_risk_count))
+            drift.add_metric([name], 1.0 if _drifted(record) else 0.0)
+            stalled.add_metric([name], 1.0 if record.stalled else 0.0)
+            suspended.add_metric([name], 1.0 if record.suspended else 0.0)
+            managed.add_metric([name], 1.0 if name in snap.managed else 0.0)
+            next_check.add_metric([name], record.next_check_at.timestamp())
+        for name, moment in snap.last_tick.items():
+            last_tick.add_metric([name], moment.timestamp())
+        for name, observation in snap.observations.items():
+            for port, port_obs in observation.ports.items():
+                if port_obs.certificate is not None:
+                    not_after.add_metric([name, port], port_obs.certificate.not_after.timestamp())
+        yield from (
+            phase,
+            step,
+            seconds,
+            ratio,
+            at_risk,
+            drift,
+            stalled,
+            suspended,
+            managed,
+            next_check,
+            last_tick,
+        )
+        yield not_after
+
+
+class DaemonMetrics:
+    """The daemon's registry. Counters are incremented by the loop; :meth:`render` produces the exposition."""
+
+    def __init__(self) -> None:
+        self.registry = CollectorRegistry(auto_describe=True)
+        r = self.registry
+        self.tick_duration = Histogram(
+            P + "tick_duration_seconds",
+            "Duration of one tick (observe, decide, act)",
+            ["server"],
+            buckets=_TICK_BUCKETS,
+            registry=r,
+        )
+        self.ticks = Counter(
+            P + "ticks",
+            "Ticks by outcome: ok, error, timeout, conflict, abandoned",
+            ["server", "outcome"],
+            registry=r,
+        )
+        self.errors = Counter(P + "errors", "Errors by kind", ["server", "kind"], registry=r)
+        self.actions = Counter(
+            P + "actions",
+            "Actions (hooks and API calls) by outcome: started, succeeded, failed",
+            ["server", "action", "outcome"],
+            registry=r,
+        )
+        self.spec_reloads = Counter(P + "spec_reloads", "Valid spec sets loaded", registry=r)
+        self.spec_reload_failures = Counter(
+            P + "spec_reload_failures",
+            "Spec commits refused as invalid (the previous specs stayed in force)",
+            registry=r,
+        )
+        self.specs_valid = Gauge(P + "specs_valid", "1 when the last spec load was valid", registry=r)
+        self.leader = Gauge(
+            P + "leader", "1 when this daemon holds the lease and acts, 0 on standby", registry=r
+        )
+        self.notifications = Counter(
+            P + "notifications",
+            "Webhook notifications by topic and outcome",
+            ["topic", "outcome"],
+            registry=r,
+        )
+        self._servers = _ServersCollector()
+        r.register(self._servers)
+
+    def count_event(self, event: Event) -> None:
+        """Action counters from the event log (attempts are recorded there by whoever acts)."""
+        action = str(event.details.get("action") or "unknown")
+        if event.kind is EventKind.ATTEMPT_STARTED:
+            self.actions.labels(event.server, action, "started").inc()
+        elif event.kind is EventKind.ATTEMPT_FINISHED:
+            outcome = "succeeded" if event.details.get("succeeded") else "failed"
+            self.actions.labels(event.server, action, outcome).inc()
+        elif event.kind is EventKind.ATTEMPT_FAILED:
+            self.actions.labels(event.server, action, "failed").inc()
+
+    def render(self, snapshot: Snapshot) -> bytes:
+        self._servers.snapshot = snapshot
+        try:
+            return generate_latest(self.registry)
+        finally:
+            self._servers.snapshot = None

@@ -1,0 +1,167 @@
+"""The status page: what it shows for each server, and that every value is escaped (no script can run)."""
+
+from __future__ import annotations
+
+from dataclasses import replace
+from datetime import UTC, datetime, timedelta
+from html.parser import HTMLParser
+
+from reconciler.core.actions import ActionKind, Performer
+from reconciler.core.events import Event, EventKind
+from reconciler.core.procedure import Phase
+from reconciler.core.record import (
+    Facts,
+    ObservedSummary,
+    PendingAction,
+    Request,
+    RolloutRecord,
+    Stall,
+    new_record,
+)
+from reconciler.daemon.page import ServerInfo, render_page
+from reconciler.daemon.specwatch import SpecsStatus
+from reconciler.daemon.state import DaemonState, Role
+
+T0 = datetime(2026, 12, 1, 8, 0, tzinfo=UTC)
+EVIL = '<script>document.body.dataset.pwned="1"</script>'
+QUOTE = '" onmouseover="alert(1)'
+
+
+class _Page(HTMLParser):
+    def __init__(self) -> None:
+        super().__init__()
+        self.tags: list[tuple[str, dict[str, str | None]]] = []
+        self.text: list[str] = []
+
+    def handle_starttag(self, tag: str, attrs: list[tuple[str, str | None]]) -> None:
+        self.tags.append((tag, dict(attrs)))
+
+    def handle_data(self, data: str) -> None:
+        self.text.append(data)
+
+
+def _parse(html: str) -> _Page:
+    page = _Page()
+    page.feed(html)
+    return page
+
+
+def _state(role: Role = Role.LEADER, errors: list[str] | None = None) -> DaemonState:
+    return DaemonState(
+        holder="host:1",
+        specs=SpecsStatus(path="specs", revision="abc123", valid=not errors, errors=errors or []),
+        started_at=T0,
+        lease_period=10,
+        watch_period=5,
+        role=role,
+        role_reason=f"another daemon holds the lease {QUOTE}",
+    )
+
+
+def _waiting() -> RolloutRecord:
+    base = new_record("sepm-east", T0)
+    return replace(
+        base,
+        phase=Phase.WAITING_UNVERIFIED,
+        rollout_id="r-1",
+        reason=f"waiting for clients {EVIL}",
+        desired_fingerprint="sha256:" + "b2" * 32,
+        facts=Facts(verification_off_at=T0),
+        observed=ObservedSummary(
+            observed_at=T0,
+            api_reachable=True,
+            fingerprints={"clients": "sha256:" + "a1" * 32, "console": "sha256:" + "a1" * 32, "api": None},
+            eligible=1900,
+            acknowledged=1834,
+            ack_ratio=1834 / 1900,
+            at_risk_count=66,
+            at_risk_names=("LAPTOP-1", f"{EVIL}-PC"),
+        ),
+        pending_action=PendingAction(
+            ActionKind.BREAK_REPLICATION, Performer.MANUAL, 1, "break", f"delete the partner {EVIL}"
+        ),
+    )
+
+
+def _stalled() -> RolloutRecord:
+    base = new_record("sepm-west", T0)
+    return replace(
+        base,
+        phase=Phase.STALLED,
+        stalled_from=Phase.WAITING_VERIFIED,
+        reason="stalled",
+        stall=Stall("max_soak", "too long", f"re-home them {EVIL}", T0),
+        suspension=Request(by=f"ops {EVIL}", at=T0, reason=EVIL),
+    )
+
+
+def test_each_server_shows_its_step_why_and_client_progress() -> None:
+    html = render_page(
+        _state(),
+        now=T0,
+        records=[_waiting(), _stalled()],
+        events=[],
+        servers={
+            "sepm-east": ServerInfo("Site East", "https://east:8446/sepm/api/v1", "enforce"),
+            "sepm-west": ServerInfo("Site West", "https://west:8446/sepm/api/v1", "enforce"),
+        },
+    )
+    page = _parse(html)
+    rows = {a["data-server"]: a for t, a in page.tags if t == "article"}
+    assert rows["sepm-east"]["data-step"] == "3" and rows["sepm-east"]["data-phase"] == "waiting_unverified"
+    assert rows["sepm-west"]["data-step"] == "6" and rows["sepm-west"]["data-phase"] == "stalled"
+    bars = [a for t, a in page.tags if a.get("role") == "progressbar"]
+    assert [(b["aria-valuenow"], b["aria-valuemax"]) for b in bars] == [("1834", "1900")]
+    text = "".join(page.text)
+    assert "1,834 / 1,900 eligible clients acknowledged (96.5%)" in text
+    assert "66 clients: LAPTOP-1" in text  # at risk, before the swap
+    assert "stalled in 6 · wait for clients (verification on)" in text and "re-home them" in text
+    assert "suspended" in text  # a suspension is shown first, whatever the phase
+    assert ("meta", {"http-equiv": "refresh", "content": "10"}) in page.tags
+
+
+def test_every_value_is_escaped_and_no_script_or_handler_can_appear() -> None:
+    events = [Event(at=T0, server="sepm-east", kind=EventKind.SUSPENDED, reason=EVIL, actor=EVIL)]
+    html = render_page(
+        _state(Role.STANDBY, errors=[f"specs/east.yaml:3:1: metadata.name: {EVIL}"]),
+        now=T0,
+        records=[_waiting(), _stalled()],
+        events=events,
+        servers={"sepm-east": ServerInfo(f"Site {EVIL}", f"https://{QUOTE}", "enforce")},
+    )
+    page = _parse(html)
+    assert "script" not in [t for t, _ in page.tags]
+    assert all(not k.startswith("on") for _, attrs in page.tags for k in attrs)
+    text = "".join(page.text)
+    assert (
+        text.count(EVIL) >= 8
+    )  # reason, at-risk name, instructions, remedy, suspension, event, banner, site
+    assert "Standby" in text and QUOTE in text
+    assert "unmanaged" in text  # sepm-west is in the state but not in the specs in force
+
+
+def test_an_unobserved_server_and_an_empty_state_still_render() -> None:
+    html = render_page(
+        _state(),
+        now=T0,
+        records=[],
+        events=[],
+        servers={"sepm-dmz": ServerInfo("Site DMZ", "https://dmz", "report")},
+    )
+    text = "".join(_parse(html).text)
+    assert "not observed yet" in text and "no events yet" in text
+    assert "0 of 1 servers in sync" in text
+
+
+def test_outside_a_wait_no_acknowledgement_bar_is_shown() -> None:
+    record = replace(_waiting(), phase=Phase.IN_SYNC, facts=Facts(), pending_action=None)
+    html = render_page(
+        _state(),
+        now=T0 + timedelta(hours=1),
+        records=[record],
+        events=[],
+        servers={"sepm-east": ServerInfo("Site East", "https://east", "enforce")},
+    )
+    page = _parse(html)
+    assert not [a for _, a in page.tags if a.get("role") == "progressbar"]
+    assert "at risk" not in "".join(page.text)

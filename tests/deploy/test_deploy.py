@@ -1,0 +1,272 @@
+"""deploy/ agrees with the real daemon: every command line parses with the real CLI, probes hit real endpoints on the
+port the daemon listens on, variables are the ones the code reads. No Docker engine, Kubernetes cluster, Windows or
+PowerShell here: these checks are static, plus ``kubectl kustomize`` and ``systemd-analyze`` when installed."""
+
+from __future__ import annotations
+
+import re
+import shlex
+import shutil
+import subprocess
+import sys
+import xml.etree.ElementTree as ET
+from pathlib import Path
+from typing import Any
+
+import click
+import pytest
+import yaml
+from starlette.routing import Route
+
+import reconciler.hooks
+from reconciler.cli import cli
+from reconciler.cli.validate import SPECS_ENV
+from reconciler.daemon.config import DEFAULT_WEBHOOK_ENV, parse_listen
+from reconciler.daemon.http import build_app
+from reconciler.store import STATE_ENV
+
+REPO = Path(__file__).resolve().parents[2]
+DEPLOY = REPO / "deploy"
+
+
+def _command(argv: list[str]) -> click.Context:
+    """Parse ``sepm-reconciler ARGV`` with the real commands (options, types, choices) without running it."""
+    assert argv, "empty command line"
+    group_ctx = cli.make_context("sepm-reconciler", [argv[0]], resilient_parsing=True)
+    command = cli.get_command(group_ctx, argv[0])
+    assert command is not None, f"no command {argv[0]!r}"
+    return command.make_context(argv[0], argv[1:])
+
+
+def _routes() -> set[str]:
+    return {r.path for r in build_app(None).routes if isinstance(r, Route)}
+
+
+def _listen_port(ctx: click.Context) -> int:
+    return parse_listen(ctx.params["listen"])[1]
+
+
+# --- Kubernetes ---------------------------------------------------------------------------------------------------
+
+
+def _manifests() -> dict[str, dict[str, Any]]:
+    found = {}
+    for path in sorted((DEPLOY / "kubernetes").glob("*.yaml")):
+        for doc in yaml.safe_load_all(path.read_text(encoding="utf-8")):
+            if doc:
+                found[doc["kind"]] = doc
+    return found
+
+
+def test_the_kustomization_lists_existing_manifests_and_renders() -> None:
+    kustomization = yaml.safe_load((DEPLOY / "kubernetes" / "kustomization.yaml").read_text(encoding="utf-8"))
+    for resource in kustomization["resources"]:
+        assert (DEPLOY / "kubernetes" / resource).is_file(), resource
+    assert (
+        "secret.example.yaml" not in kustomization["resources"]
+    )  # never applied: a real Secret is made apart
+    if shutil.which("kubectl") is None:
+        pytest.skip("kubectl is not installed: the kustomization was checked statically only")
+    rendered = subprocess.run(
+        ["kubectl", "kustomize", str(DEPLOY / "kubernetes")],
+        capture_output=True,
+        text=True,
+        timeout=60,
+        check=True,
+    ).stdout
+    kinds = sorted(d["kind"] for d in yaml.safe_load_all(rendered) if d)
+    assert kinds == ["Deployment", "Namespace", "PersistentVolumeClaim", "Service", "ServiceAccount"]
+
+
+def test_the_deployment_runs_the_daemon_with_flags_probes_and_volumes_that_exist() -> None:
+    manifests = _manifests()
+    deployment = manifests["Deployment"]
+    assert deployment["spec"]["replicas"] == 1 and deployment["spec"]["strategy"]["type"] == "Recreate"
+    pod = deployment["spec"]["template"]["spec"]
+    container = next(c for c in pod["containers"] if c["name"] == "reconciler")
+    ctx = _command(container["args"])
+    port = _listen_port(ctx)
+    assert parse_listen(ctx.params["listen"])[0] == "0.0.0.0"  # noqa: S104 - probes come from the kubelet
+    ports = {p["name"]: p["containerPort"] for p in container["ports"]}
+    assert ports["http"] == port
+    assert container["livenessProbe"]["httpGet"] == {"path": "/healthz", "port": "http"}
+    assert container["readinessProbe"]["httpGet"] == {"path": "/readyz", "port": "http"}
+    assert {"/healthz", "/readyz", "/metrics", "/api/status", "/"} <= _routes()
+    annotations = deployment["spec"]["template"]["metadata"]["annotations"]
+    assert annotations["prometheus.io/path"] == "/metrics" and int(annotations["prometheus.io/port"]) == port
+    assert pod["terminationGracePeriodSeconds"] >= 15  # the daemon exits within 10 s of SIGTERM
+    # the state and the specs live on the mounted volumes
+    mounts = {m["name"]: m["mountPath"] for m in container["volumeMounts"]}
+    env = {e["name"]: e.get("value") for e in container["env"]}
+    state_url = env[STATE_ENV]
+    assert state_url.startswith("sqlite:////") and state_url[len("sqlite:///") :].startswith(
+        mounts["state"] + "/"
+    )
+    assert str(ctx.params["specs_path"]).startswith(mounts["specs"] + "/")
+    assert {"secretRef": {"name": manifests["Secret"]["metadata"]["name"]}} in container["envFrom"]
+    # specs: checked out once before the daemon starts (it exits 1 without them), then kept in sync
+    init = next(c for c in pod["initContainers"] if "git-sync" in c["image"])
+    sidecar = next(c for c in pod["containers"] if "git-sync" in c["image"])
+    assert "--one-time" in init["args"]
+    assert [a for a in init["args"] if a != "--one-time"] == [
+        a for a in sidecar["args"] if not a.startswith("--period")
+    ]
+    root = next(a.split("=", 1)[1] for a in sidecar["args"] if a.startswith("--root="))
+    link = next(a.split("=", 1)[1] for a in sidecar["args"] if a.startswith("--link="))
+    assert str(ctx.params["specs_path"]).startswith(f"{root}/{link}/")
+    security = pod["securityContext"]
+    assert security["runAsNonRoot"] is True and security["runAsUser"] == _dockerfile_user()
+    for c in (*pod["containers"], *pod["initContainers"]):
+        assert c["securityContext"]["readOnlyRootFilesystem"] is True, c["name"]
+        assert c["securityContext"]["allowPrivilegeEscalation"] is False, c["name"]
+
+
+def test_the_service_and_the_secret_match_the_daemon() -> None:
+    manifests = _manifests()
+    service_port = manifests["Service"]["spec"]["ports"][0]
+    assert service_port["targetPort"] == "http"
+    assert DEFAULT_WEBHOOK_ENV in manifests["Secret"]["stringData"]
+    assert manifests["ServiceAccount"]["automountServiceAccountToken"] is False
+
+
+# --- Docker -----------------------------------------------------------------------------------------------------------
+
+
+def _dockerfile() -> list[tuple[str, str]]:
+    text = (DEPLOY / "docker" / "Dockerfile").read_text(encoding="utf-8").replace("\\\n", " ")
+    out = []
+    for line in text.splitlines():
+        if line.strip() and not line.lstrip().startswith("#"):
+            word, _, rest = line.strip().partition(" ")
+            out.append((word.upper(), rest.strip()))
+    return out
+
+
+def _dockerfile_user() -> int:
+    users = [rest for word, rest in _dockerfile() if word == "USER"]
+    return int(users[-1].split(":")[0])
+
+
+def test_the_image_runs_the_daemon_as_a_non_root_user_with_a_healthcheck_on_healthz() -> None:
+    instructions = _dockerfile()
+    final = instructions[max(i for i, (w, _) in enumerate(instructions) if w == "FROM") :]
+    values = dict(final)
+    assert _dockerfile_user() != 0
+    assert yaml.safe_load(values["ENTRYPOINT"]) == ["sepm-reconciler"]
+    ctx = _command(yaml.safe_load(values["CMD"]))
+    port = _listen_port(ctx)
+    assert values["EXPOSE"] == str(port)
+    assert f"http://127.0.0.1:{port}/healthz" in values["HEALTHCHECK"]
+    assert ctx.params["log_format"] == "json"
+    env_names = set(re.findall(r"(\w+)=", values["ENV"]))
+    assert {SPECS_ENV, STATE_ENV} <= env_names
+
+
+# --- systemd ----------------------------------------------------------------------------------------------------------
+
+
+def _unit() -> dict[str, list[str]]:
+    entries: dict[str, list[str]] = {}
+    for line in (DEPLOY / "systemd" / "sepm-reconciler.service").read_text(encoding="utf-8").splitlines():
+        if "=" in line and not line.startswith(("#", "[")):
+            key, _, value = line.partition("=")
+            entries.setdefault(key.strip(), []).append(value.strip())
+    return entries
+
+
+def test_the_systemd_unit_runs_reloads_and_stops_the_daemon_as_it_expects() -> None:
+    unit = _unit()
+    argv = shlex.split(unit["ExecStart"][0])
+    assert argv[0].endswith("/sepm-reconciler")
+    ctx = _command(argv[1:])
+    host, _ = parse_listen(ctx.params["listen"])
+    assert host == "127.0.0.1"  # loopback by default
+    assert unit["ExecReload"] == ["/bin/kill -HUP $MAINPID"]  # SIGHUP reloads the specs
+    assert unit["KillSignal"] == ["SIGTERM"]
+    assert int(unit["TimeoutStopSec"][0]) >= 15
+    assert {v.split("=", 1)[0] for v in unit["Environment"]} == {SPECS_ENV, STATE_ENV}
+    state = next(v.split("=", 1)[1] for v in unit["Environment"] if v.startswith(STATE_ENV))
+    assert state == "sqlite:////var/lib/" + unit["StateDirectory"][0] + "/state.db"
+
+
+@pytest.mark.skipif(shutil.which("systemd-analyze") is None, reason="systemd-analyze is not installed")
+def test_the_systemd_unit_verifies_and_is_hardened(tmp_path: Path) -> None:
+    unit = (DEPLOY / "systemd" / "sepm-reconciler.service").read_text(encoding="utf-8")
+    binary = shutil.which("sepm-reconciler") or str(Path(sys.executable).parent / "sepm-reconciler")
+    copy = tmp_path / "sepm-reconciler.service"
+    copy.write_text(unit.replace("/opt/sepm-reconciler/venv/bin/sepm-reconciler", binary), encoding="utf-8")
+    verify = subprocess.run(
+        ["systemd-analyze", "verify", str(copy)], capture_output=True, text=True, timeout=60
+    )
+    assert verify.returncode == 0, verify.stderr
+    security = subprocess.run(
+        ["systemd-analyze", "security", "--offline=yes", str(copy)],
+        capture_output=True,
+        text=True,
+        timeout=60,
+    )
+    exposure = re.search(r"Overall exposure level for .*: (\d+\.\d+)", security.stdout)
+    if exposure is None:
+        pytest.skip(f"this systemd-analyze cannot assess a unit offline: {security.stderr.strip()[:200]}")
+    assert float(exposure.group(1)) <= 2.5, security.stdout[-2000:]
+
+
+# --- Windows ----------------------------------------------------------------------------------------------------------
+
+
+def test_the_windows_service_runs_the_daemon_and_stops_it_gracefully() -> None:
+    service = ET.parse(DEPLOY / "windows" / "sepm-reconciler.xml").getroot()  # noqa: S314 - our own file
+    assert service.findtext("executable", "").endswith("sepm-reconciler.exe")
+    argv = shlex.split(service.findtext("arguments", ""), posix=False)
+    ctx = _command(argv)
+    assert parse_listen(ctx.params["listen"])[0] == "127.0.0.1"
+    assert ctx.params["state_url"].startswith("sqlite:///C:/")
+    seconds = int(re.match(r"(\d+)\s*sec", service.findtext("stoptimeout", "")).group(1))
+    assert seconds >= 15
+
+
+def test_the_powershell_hooks_read_only_documented_variables() -> None:
+    documented = set(re.findall(r"``(SEPM_RECONCILER_[A-Z_]+)``", reconciler.hooks.__doc__ or ""))
+    assert documented >= {"SEPM_RECONCILER_KEYSTORE_PASSWORD", "SEPM_RECONCILER_DESIRED_FINGERPRINT"}
+    for script in sorted((DEPLOY / "hooks" / "windows").glob("*.ps1")):
+        used = set(re.findall(r"SEPM_RECONCILER_[A-Z_]+", script.read_text(encoding="utf-8")))
+        assert used <= documented, f"{script.name}: {sorted(used - documented)}"
+
+
+# --- CI examples --------------------------------------------------------------------------------------------------
+
+
+@pytest.mark.parametrize("name", ["github-actions-specs.yml", "gitlab-ci-specs.yml"])
+def test_the_ci_examples_call_commands_and_options_that_exist(name: str) -> None:
+    text = (DEPLOY / "ci" / name).read_text(encoding="utf-8")
+    yaml.safe_load(text)
+    lines = re.findall(r"sepm-reconciler ([a-z-]+[^\n|>&;]*)", text)
+    commands = [shlex.split(line) for line in lines if not line.startswith("==")]
+    assert {c[0] for c in commands} >= {"validate", "plan"}
+    for argv in commands:
+        ctx = _command(argv)
+        if argv[0] == "plan":
+            assert ctx.params["output"] == "markdown"
+
+
+# --- .ci/run --------------------------------------------------------------------------------------------------------
+
+
+def test_ci_run_installs_nothing_when_chromium_is_there_and_hands_over_to_make_test(tmp_path: Path) -> None:
+    bin_dir = tmp_path / "bin"
+    bin_dir.mkdir()
+    calls = tmp_path / "calls"
+    for tool in ("make", "apt-get", "chromium"):
+        stub = bin_dir / tool
+        stub.write_text(f'#!/bin/sh\necho "{tool} $*" >> "{calls}"\n', encoding="utf-8")
+        stub.chmod(0o755)
+    proc = subprocess.run(
+        ["bash", str(REPO / ".ci" / "run")],
+        capture_output=True,
+        text=True,
+        timeout=30,
+        check=False,
+        env={"PATH": f"{bin_dir}:/usr/bin:/bin", "HOME": str(tmp_path)},
+    )
+    assert proc.returncode == 0, proc.stderr
+    assert calls.read_text(encoding="utf-8").splitlines() == ["make test"]
