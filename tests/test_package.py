@@ -2,8 +2,10 @@
 
 from __future__ import annotations
 
+import importlib.metadata
 import subprocess
 import sys
+from pathlib import Path
 
 import reconciler
 import reconciler.errors as errors
@@ -40,3 +42,14 @@ def test_unknown_option_is_a_usage_error_with_exit_64() -> None:
     )
     assert proc.returncode == 64
     assert "No such option" in proc.stderr
+
+
+def test_the_console_script_is_sepm_reconciler() -> None:
+    scripts = importlib.metadata.entry_points(group="console_scripts")
+    assert [s.value for s in scripts if s.name == "sepm-reconciler"] == ["reconciler.cli:main"]
+    installed = Path(sys.executable).with_name(
+        "sepm-reconciler"
+    )  # make venv installs it beside the interpreter
+    proc = subprocess.run([str(installed), "--version"], capture_output=True, text=True, check=False)
+    assert proc.returncode == 0, proc.stderr
+    assert proc.stdout.strip() == f"sepm-reconciler, version {reconciler.__version__}"

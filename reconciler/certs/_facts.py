@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import hashlib
+import re
 from dataclasses import dataclass
 from datetime import datetime
 from typing import Any
@@ -20,6 +21,7 @@ __all__ = [
     "describe",
     "fingerprint",
     "key_description",
+    "malformed_extension",
     "same_public_key",
     "served_certificate",
     "subject_alt_names",
@@ -31,14 +33,29 @@ def fingerprint(cert: x509.Certificate) -> str:
     return "sha256:" + hashlib.sha256(cert.public_bytes(serialization.Encoding.DER)).hexdigest()
 
 
-def subject_alt_names(cert: x509.Certificate) -> tuple[str, ...]:
-    """DNS names and IP addresses of the subjectAltName extension, in certificate order ('' entries skipped)."""
+def malformed_extension(exc: ValueError) -> str:
+    """Which extension ``cryptography`` could not parse, from its error: ``subject_alternative_name``…"""
+    found = re.search(r'location: \["([A-Za-z_]+)"', str(exc))
+    return found.group(1) if found else str(exc)[:120]
+
+
+def _extensions(cert: x509.Certificate) -> x509.Extensions:
     try:
-        san = cert.extensions.get_extension_for_class(x509.SubjectAlternativeName).value
+        return cert.extensions
+    except ValueError as exc:
+        raise CertificateError(
+            f"the certificate has a malformed extension ({malformed_extension(exc)})"
+        ) from exc
+
+
+def subject_alt_names(cert: x509.Certificate) -> tuple[str, ...]:
+    """DNS names and IP addresses of the subjectAltName extension, in certificate order ('' entries skipped).
+
+    Raises :class:`~reconciler.errors.CertificateError` when the certificate's extensions are malformed."""
+    try:
+        san = _extensions(cert).get_extension_for_class(x509.SubjectAlternativeName).value
     except x509.ExtensionNotFound:
         return ()
-    except ValueError as exc:  # a malformed extension
-        raise CertificateError(f"the certificate has a malformed subjectAltName: {exc}") from exc
     names: list[str] = []
     for general_name in san:
         if isinstance(general_name, x509.DNSName):
@@ -118,13 +135,13 @@ class CertificateFacts:
 
 def _is_ca(cert: x509.Certificate) -> bool:
     try:
-        return bool(cert.extensions.get_extension_for_class(x509.BasicConstraints).value.ca)
+        return bool(_extensions(cert).get_extension_for_class(x509.BasicConstraints).value.ca)
     except x509.ExtensionNotFound:
         return False
 
 
 def describe(cert: x509.Certificate) -> CertificateFacts:
-    """The facts of ``cert``."""
+    """The facts of ``cert``. Raises :class:`~reconciler.errors.CertificateError` for malformed extensions."""
     key_type, key_size, curve = key_description(cert.public_key())
     hash_algorithm = cert.signature_hash_algorithm
     return CertificateFacts(

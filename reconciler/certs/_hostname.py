@@ -46,7 +46,7 @@ def dns_name_matches(pattern: str, host: str) -> bool:
     host_labels = host.split(".")
     if labels[0] != "*" or any("*" in label for label in labels[1:]) or len(labels) < 3:
         return False
-    return len(host_labels) == len(labels) and bool(host_labels[0]) and host_labels[1:] == labels[1:]
+    return bool(host_labels[0]) and host_labels[1:] == labels[1:]  # so exactly one label stands for *
 
 
 def covers_host(cert: x509.Certificate, host: str) -> HostMatch:

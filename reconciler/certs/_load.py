@@ -17,7 +17,7 @@ from cryptography import x509
 from cryptography.hazmat.primitives import serialization
 from cryptography.hazmat.primitives.serialization import pkcs12
 
-from reconciler.certs._facts import same_public_key
+from reconciler.certs._facts import malformed_extension, same_public_key
 from reconciler.errors import CertificateError
 
 __all__ = [
@@ -117,6 +117,21 @@ def _looks_like_pkcs12(data: bytes) -> bool:
     return data[header : header + 3] == b"\x02\x01\x03"
 
 
+def _checked(path: Path, certs: list[x509.Certificate], prefix: str) -> list[x509.Certificate]:
+    """``certs``, once each one's extensions parse: a malformed one is refused here, where the file is named,
+    rather than by whichever check first reads it."""
+    for number, cert in enumerate(certs, 1):
+        try:
+            cert.extensions  # noqa: B018 - parsed for its ValueError
+        except ValueError as exc:
+            raise CertificateFileError(
+                f"{path}: certificate number {number} has a malformed extension that TLS clients would reject "
+                f"({malformed_extension(exc)}): reissue it",
+                code=f"{prefix}-invalid",
+            ) from exc
+    return certs
+
+
 def _pem_blocks(data: bytes) -> list[tuple[bytes, bytes]]:
     return [(m.group(1), m.group(0)) for m in _PEM_BLOCK.finditer(data)]
 
@@ -137,7 +152,7 @@ def _pem_certificates(path: Path, data: bytes, prefix: str) -> list[x509.Certifi
                 f"{path}: PEM certificate number {len(certs) + 1} is damaged (truncated or edited?)",
                 code=f"{prefix}-invalid",
             ) from exc
-    return certs
+    return _checked(path, certs, prefix)
 
 
 def load_certificates(path: Path) -> CertificateFile:
@@ -167,7 +182,7 @@ def load_certificates(path: Path) -> CertificateFile:
             f"{path} is neither a PEM nor a DER certificate (expected -----BEGIN CERTIFICATE----- text or DER bytes)",
             code="cert-invalid",
         ) from exc
-    return CertificateFile(path, (cert,), False)
+    return CertificateFile(path, tuple(_checked(path, [cert], "cert")), False)
 
 
 def _password_bytes(password: str | None) -> bytes | None:
@@ -242,7 +257,7 @@ def _load_pkcs12(path: Path, data: bytes, password: str | None) -> KeystoreConte
             f"the PKCS#12 keystore {path} holds no private key", code="keystore-no-key"
         )
     certs = ([cert] if cert is not None else []) + list(additional)
-    return _arrange(path, KeystoreFormat.PKCS12, key, certs)
+    return _arrange(path, KeystoreFormat.PKCS12, key, _checked(path, certs, "keystore"))
 
 
 def load_keystore(path: Path, password: str | None, *, key_file: Path | None = None) -> KeystoreContents:

@@ -2,7 +2,7 @@
 
 Passwords (keystores, backups) come from an environment variable (``--password-env NAME``) or the first line of
 standard input (``--password-stdin``), never from the command line. Output is JSON on standard output.
-Exit codes: 0 done, 1 the simulator refused or cannot be reached, 64 usage error.
+Exit codes: 0 done, 1 the simulator refused or cannot be reached (or a file cannot be used), 64 usage error.
 """
 
 from __future__ import annotations
@@ -23,17 +23,37 @@ from reconciler.cli import EXIT_ERROR, EXIT_OK
 __all__ = ["sim_admin"]
 
 
+_FLEET_WIDE = frozenset({"state", "clock-advance", "clock-set"})  # commands about the whole fleet
+
+
+class _Failed(Exception):
+    """The simulator refused, cannot be reached, or a file cannot be used: exit 1 with this message."""
+
+
 class _Target:
-    def __init__(self, ports_file: Path, manager: str | None) -> None:
+    def __init__(self, ports_file: Path, manager: str | None, *, fleet_wide: bool = False) -> None:
+        written_by = f"written by `sepm-reconciler simulate --ports-file {ports_file}` while it runs"
         try:
             info = json.loads(ports_file.read_text(encoding="utf-8"))
-            managers: dict[str, Any] = info["managers"]
-        except (OSError, ValueError, KeyError, TypeError) as exc:
-            raise click.UsageError(f"{ports_file}: not a simulator ports file ({exc})") from exc
+        except OSError as exc:
+            raise click.UsageError(
+                f"cannot read the ports file {ports_file}: {exc.strerror or exc} (it is {written_by})"
+            ) from exc
+        except ValueError as exc:
+            raise click.UsageError(
+                f"{ports_file} is not a simulator ports file ({written_by}): {exc}"
+            ) from exc
+        managers = info.get("managers") if isinstance(info, dict) else None
+        if not isinstance(managers, dict) or not all(
+            isinstance(m, dict) and {"api_url", "admin_token"} <= set(m) for m in managers.values()
+        ):
+            raise click.UsageError(
+                f"{ports_file} is not a simulator ports file ({written_by}): no managers with api_url and admin_token"
+            )
         if manager is None:
-            if len(managers) != 1:
+            if len(managers) != 1 and not fleet_wide:
                 raise click.UsageError(f"--manager is required: the fleet has {', '.join(sorted(managers))}")
-            manager = next(iter(managers))
+            manager = sorted(managers)[0]  # the fleet's clock and state can be reached through any manager
         if manager not in managers:
             raise click.UsageError(
                 f"no manager {manager!r} in {ports_file}; it has {', '.join(sorted(managers))}"
@@ -44,27 +64,30 @@ class _Target:
         self.token = str(entry["admin_token"])
 
     def call(self, method: str, path: str, body: Any = None, params: dict[str, str] | None = None) -> Any:
+        """The JSON answer of ``METHOD /_sim{path}``; :class:`_Failed` when refused or unreachable."""
         # The simulator's certificates are self-signed and change on purpose: this local admin client does not verify.
-        with httpx.Client(verify=False, timeout=30.0) as client:  # noqa: S501 - see above
-            response = client.request(
-                method,
-                self.base + path,
-                json=body,
-                params=params,
-                headers={"Authorization": f"Bearer {self.token}"},
-            )
+        try:
+            with httpx.Client(verify=False, timeout=30.0) as client:  # noqa: S501 - see above
+                response = client.request(
+                    method,
+                    self.base + path,
+                    json=body,
+                    params=params,
+                    headers={"Authorization": f"Bearer {self.token}"},
+                )
+        except httpx.HTTPError as exc:
+            raise _Failed(
+                f"{self.manager}: cannot reach the simulator at {self.base}: {exc or type(exc).__name__} "
+                "(is `sepm-reconciler simulate` still running, and is its API port up?)"
+            ) from exc
         try:
             data = response.json()
         except ValueError:
             data = {"errorMessage": response.text[:200]}
         if response.status_code >= 400:
             message = data.get("errorMessage", data) if isinstance(data, dict) else data
-            raise _Refused(f"{self.manager}: {method} /_sim{path} → {response.status_code}: {message}")
+            raise _Failed(f"{self.manager}: {method} /_sim{path} → {response.status_code}: {message}")
         return data
-
-
-class _Refused(Exception):
-    pass
 
 
 def _run(
@@ -73,11 +96,8 @@ def _run(
     target: _Target = ctx.obj
     try:
         result = target.call(method, path, body, params)
-    except _Refused as exc:
+    except _Failed as exc:
         click.echo(f"error: {exc}", err=True)
-        return EXIT_ERROR
-    except httpx.HTTPError as exc:
-        click.echo(f"error: {target.manager}: cannot reach the simulator: {exc}", err=True)
         return EXIT_ERROR
     click.echo(json.dumps(result, indent=2))
     return EXIT_OK
@@ -116,13 +136,33 @@ def _with_password(fn: Any) -> Any:
     "--ports-file",
     required=True,
     type=click.Path(dir_okay=False, path_type=Path),
-    help="Written by simulate.",
+    help="The ports file written by `sepm-reconciler simulate --ports-file FILE`.",
 )
-@click.option("--manager", help="The manager to act on (optional when the fleet has one).")
+@click.option(
+    "--manager",
+    help="The manager to act on (optional when the fleet has one, and for state, clock-advance and clock-set).",
+)
 @click.pass_context
 def sim_admin(ctx: click.Context, ports_file: Path, manager: str | None) -> None:
-    """Drive a running simulator: certificates, restarts, replication partners, clock, clients, faults, state."""
-    ctx.obj = _Target(ports_file, manager)
+    """Drive a running simulator's /_sim admin API: the console operations SEPM's REST API lacks (certificate
+    update and backup, service restarts, replication partners), the virtual clock, clients, faults, ground truth.
+
+    It reads the manager's address and the admin token from the ports file that `sepm-reconciler simulate
+    --ports-file FILE` writes. Passwords come from --password-env NAME or --password-stdin, never from the command
+    line. Answers are printed as JSON on standard output; see docs/simulator.md.
+
+    \b
+    Examples (P=/tmp/ports.json):
+      sepm-reconciler sim-admin --ports-file $P --manager sepm-east state
+      sepm-reconciler sim-admin --ports-file $P --manager sepm-east certificate --pkcs12 new.p12 --password-env P12_PASS
+      sepm-reconciler sim-admin --ports-file $P --manager sepm-east restart          # the staged certificate takes effect
+      sepm-reconciler sim-admin --ports-file $P --manager sepm-east partner-delete "Site West"
+      sepm-reconciler sim-admin --ports-file $P clock-advance 1d                       # one clock for the whole fleet
+
+    \b
+    Exit codes: 0 done, 1 the simulator refused, cannot be reached, or a file cannot be used, 64 usage error.
+    """
+    ctx.obj = _Target(ports_file, manager, fleet_wide=ctx.invoked_subcommand in _FLEET_WIDE)
 
 
 @sim_admin.command("state")
@@ -145,7 +185,7 @@ def restart(ctx: click.Context, services: tuple[str, ...], wait: bool, timeout: 
     target: _Target = ctx.obj
     try:
         started = target.call("POST", "/services/restart", {"services": list(services)} if services else {})
-    except (_Refused, httpx.HTTPError) as exc:
+    except _Failed as exc:
         click.echo(f"error: {exc}", err=True)
         return EXIT_ERROR
     deadline = time.monotonic() + timeout
@@ -153,7 +193,7 @@ def restart(ctx: click.Context, services: tuple[str, ...], wait: bool, timeout: 
         time.sleep(0.1)
         try:
             manager = target.call("GET", "/state")["managers"][target.manager]
-        except (httpx.HTTPError, _Refused):
+        except _Failed:
             continue  # the API port is down while semapisrv restarts
         if all(v != "restarting" for v in manager["services"].values()):
             result = {**started, "services": manager["services"], "served": manager["served"]}
@@ -164,7 +204,11 @@ def restart(ctx: click.Context, services: tuple[str, ...], wait: bool, timeout: 
                 f"error: {target.manager}: the restart failed: {manager['restarts'][-1]['result']}", err=True
             )
             return EXIT_ERROR
-    click.echo(f"error: {target.manager}: the services did not come back within {timeout:g}s", err=True)
+    click.echo(
+        f"error: {target.manager}: the services did not come back within {timeout:g}s (a restart_fails fault that "
+        "leaves semapisrv down also takes this manager's /_sim admin API down with it)",
+        err=True,
+    )
     return EXIT_ERROR
 
 
@@ -264,23 +308,42 @@ def certificate(
     if len(sources) != 1 or (cert is None) != (key is None):
         raise click.UsageError("give exactly one of --pkcs12 FILE, --jks FILE, or --cert FILE --key FILE")
     body: dict[str, Any]
-    if pkcs12 is not None:
-        body = {
-            "pkcs12_b64": base64.b64encode(pkcs12.read_bytes()).decode(),
-            "password": _password(password_env, password_stdin, required=True),
-        }
-    elif jks is not None:
-        body = {
-            "jks_b64": base64.b64encode(jks.read_bytes()).decode(),
-            "password": _password(password_env, password_stdin, required=True),
-        }
-    else:
-        assert cert is not None and key is not None  # noqa: S101 - checked above
-        body = {"cert_pem": cert.read_text(encoding="ascii"), "key_pem": key.read_text(encoding="ascii")}
-        password = _password(password_env, password_stdin, required=False)
-        if password:
-            body["password"] = password
+    try:
+        if pkcs12 is not None or jks is not None:
+            store = pkcs12 if pkcs12 is not None else jks
+            assert store is not None  # noqa: S101 - one of the two, checked above
+            body = {
+                "pkcs12_b64" if pkcs12 is not None else "jks_b64": base64.b64encode(_read(store)).decode(),
+                "password": _password(password_env, password_stdin, required=True),
+            }
+        else:
+            assert cert is not None and key is not None  # noqa: S101 - checked above
+            body = {"cert_pem": _pem(cert, "certificate"), "key_pem": _pem(key, "private key")}
+            password = _password(password_env, password_stdin, required=False)
+            if password:
+                body["password"] = password
+    except _Failed as exc:
+        click.echo(f"error: {exc}", err=True)
+        return EXIT_ERROR
     return _run(ctx, "POST", "/certificate", body)
+
+
+def _read(path: Path) -> bytes:
+    try:
+        return path.read_bytes()
+    except OSError as exc:
+        raise _Failed(f"cannot read {path}: {exc.strerror or exc}") from exc
+
+
+def _pem(path: Path, what: str) -> str:
+    """The text of a PEM file; :class:`_Failed` naming the file when it is DER or anything else."""
+    data = _read(path)
+    if b"-----BEGIN " not in data or not data.isascii():
+        raise _Failed(
+            f"{path} is not a PEM file (text with a -----BEGIN … block): give the {what} in PEM, e.g. "
+            f"openssl {'x509' if what == 'certificate' else 'pkey'} -inform DER -in {path} -out {path}.pem"
+        )
+    return data.decode("ascii")
 
 
 @sim_admin.command("backup")
@@ -295,12 +358,15 @@ def backup(ctx: click.Context, out: Path, password_env: str | None, password_std
     target: _Target = ctx.obj
     try:
         result = target.call("POST", "/certificate/backup", {"password": password})
-    except (_Refused, httpx.HTTPError) as exc:
+        try:
+            fd = os.open(out, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o600)
+            with os.fdopen(fd, "wb") as fh:
+                fh.write(base64.b64decode(result["pkcs12_b64"]))
+        except OSError as exc:
+            raise _Failed(f"cannot write the backup to {out}: {exc.strerror or exc}") from exc
+    except _Failed as exc:
         click.echo(f"error: {exc}", err=True)
         return EXIT_ERROR
-    fd = os.open(out, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o600)
-    with os.fdopen(fd, "wb") as fh:
-        fh.write(base64.b64decode(result["pkcs12_b64"]))
     click.echo(json.dumps({"file": str(out), "fingerprint": result["fingerprint"]}, indent=2))
     return EXIT_OK
 

@@ -34,15 +34,26 @@ __all__ = ["simulate"]
 def simulate(fleet_file: Path, ports_file: Path | None, log_level: str) -> int:
     """Run a simulated SEPM fleet over real HTTPS until interrupted (Ctrl-C or SIGTERM: clean shutdown, exit 0).
 
-    Exit codes: 0 stopped cleanly, 1 invalid fleet file or a port cannot be opened, 64 usage error.
+    Each manager of the fleet file gets three TLS ports (clients, console, API), the vendor REST API at
+    https://HOST:API_PORT/sepm/api/v1 and the simulator's admin API at /_sim (driven by `sepm-reconciler
+    sim-admin`). The ports file holds, per manager, host, ports, api_url and the admin token (mode 0600).
+
+    \b
+    Examples:
+      sepm-reconciler simulate --fleet reconciler/sim/fleets/example.yaml --ports-file /tmp/ports.json
+      sepm-reconciler sim-admin --ports-file /tmp/ports.json --manager sepm-east state      # in another shell
+
+    \b
+    Exit codes: 0 stopped cleanly, 1 invalid fleet file, a port that cannot be opened or an unwritable ports
+    file (nothing is left running), 64 usage error.
     """
-    from reconciler.sim import FleetError, Simulator, load_fleet
+    from reconciler.sim import SimError, Simulator, load_fleet
 
     logging.basicConfig(level=log_level.upper(), format="%(asctime)s %(levelname)s %(name)s: %(message)s")
     try:
         config = load_fleet(fleet_file)
         simulator = Simulator(config, ports_file=ports_file)
-    except FleetError as exc:
+    except SimError as exc:  # an invalid fleet file (file:line: field: message), a certificate it cannot use
         click.echo(f"error: {exc}", err=True)
         return EXIT_ERROR
 
@@ -64,7 +75,7 @@ def simulate(fleet_file: Path, ports_file: Path | None, log_level: str) -> int:
 
     try:
         asyncio.run(serve())
-    except OSError as exc:
-        click.echo(f"error: {exc}", err=True)
+    except OSError as exc:  # a port that cannot be opened, an unwritable ports file: nothing is left running
+        click.echo(f"error: {exc.strerror or exc}", err=True)
         return EXIT_ERROR
     return EXIT_OK

@@ -31,14 +31,13 @@ from typing import Any
 
 from starlette.requests import Request
 from starlette.responses import Response
-from starlette.routing import Route
 
 from reconciler.sim.certs import ServerCertificate, load_jks, load_pem, load_pkcs12, to_pkcs12
 from reconciler.sim.clock import iso
 from reconciler.sim.errors import CertificateRejected
 from reconciler.sim.jks import JKS_MAGIC
 from reconciler.sim.manager import SERVICES
-from reconciler.sim.web import ApiError, Handler, endpoint, json_response, read_json
+from reconciler.sim.web import ApiError, Handler, JsonRoute, endpoint, json_response, read_json
 from reconciler.sim.world import World
 
 __all__ = ["admin_routes", "decode_certificate"]
@@ -46,7 +45,7 @@ __all__ = ["admin_routes", "decode_certificate"]
 Restarter = Callable[[str, tuple[str, ...]], Awaitable[dict[str, Any]]]
 
 
-def admin_routes(world: World, name: str, admin_token: str, restart: Restarter) -> list[Route]:
+def admin_routes(world: World, name: str, admin_token: str, restart: Restarter) -> list[JsonRoute]:
     m = world.manager(name)
 
     def admin(fn: Handler) -> Handler:
@@ -69,6 +68,9 @@ def admin_routes(world: World, name: str, admin_token: str, restart: Restarter) 
             raise ApiError(400, 'the body must be {"partner": SITE NAME}')
         return str(body["partner"])
 
+    def partners() -> Response:
+        return json_response({"site": m.site, "partners": [p.other(m.site) for p in world.partners_of(m)]})
+
     async def partner_delete(request: Request) -> Response:
         site = await _partner(request)
         with world.lock:
@@ -76,9 +78,7 @@ def admin_routes(world: World, name: str, admin_token: str, restart: Restarter) 
                 world.delete_partner(m, site)
             except LookupError as exc:
                 raise ApiError(404, str(exc)) from None
-            return json_response(
-                {"site": m.site, "partners": [p.other(m.site) for p in world.partners_of(m)]}
-            )
+            return partners()
 
     async def partner_add(request: Request) -> Response:
         site = await _partner(request)
@@ -93,9 +93,7 @@ def admin_routes(world: World, name: str, admin_token: str, restart: Restarter) 
                 raise ApiError(503, str(exc)) from None
             except ValueError as exc:
                 raise ApiError(400, str(exc)) from None
-            return json_response(
-                {"site": m.site, "partners": [p.other(m.site) for p in world.partners_of(m)]}
-            )
+            return partners()
 
     async def certificate(request: Request) -> Response:
         body = await read_json(request)
@@ -212,18 +210,18 @@ def admin_routes(world: World, name: str, admin_token: str, restart: Restarter) 
             return json_response(world.client_row(m, index, now))
 
     return [
-        Route("/_sim/replication/partners/delete", admin(partner_delete), methods=["POST"]),
-        Route("/_sim/replication/partners/add", admin(partner_add), methods=["POST"]),
-        Route("/_sim/certificate", admin(certificate), methods=["POST"]),
-        Route("/_sim/certificate/backup", admin(backup), methods=["POST"]),
-        Route("/_sim/services/restart", admin(services_restart), methods=["POST"]),
-        Route("/_sim/clock/advance", admin(clock_advance), methods=["POST"]),
-        Route("/_sim/clock/set", admin(clock_set), methods=["POST"]),
-        Route("/_sim/clients/rehome", admin(rehome), methods=["POST"]),
-        Route("/_sim/clients/online", admin(clients_online), methods=["POST"]),
-        Route("/_sim/clients/{name}", admin(client), methods=["GET"]),
-        Route("/_sim/faults", admin(faults), methods=["GET", "POST"]),
-        Route("/_sim/state", admin(state), methods=["GET"]),
+        JsonRoute("/_sim/replication/partners/delete", admin(partner_delete), methods=["POST"]),
+        JsonRoute("/_sim/replication/partners/add", admin(partner_add), methods=["POST"]),
+        JsonRoute("/_sim/certificate", admin(certificate), methods=["POST"]),
+        JsonRoute("/_sim/certificate/backup", admin(backup), methods=["POST"]),
+        JsonRoute("/_sim/services/restart", admin(services_restart), methods=["POST"]),
+        JsonRoute("/_sim/clock/advance", admin(clock_advance), methods=["POST"]),
+        JsonRoute("/_sim/clock/set", admin(clock_set), methods=["POST"]),
+        JsonRoute("/_sim/clients/rehome", admin(rehome), methods=["POST"]),
+        JsonRoute("/_sim/clients/online", admin(clients_online), methods=["POST"]),
+        JsonRoute("/_sim/clients/{name}", admin(client), methods=["GET"]),
+        JsonRoute("/_sim/faults", admin(faults), methods=["GET", "POST"]),
+        JsonRoute("/_sim/state", admin(state), methods=["GET"]),
     ]
 
 

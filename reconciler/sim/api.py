@@ -18,11 +18,10 @@ import numpy as np
 import numpy.typing as npt
 from starlette.requests import Request
 from starlette.responses import Response
-from starlette.routing import Route
 
 from reconciler.sim.groups import Group, SettingsError
 from reconciler.sim.manager import Manager
-from reconciler.sim.web import ApiError, Handler, endpoint, json_response, query_int, read_json
+from reconciler.sim.web import ApiError, Handler, JsonRoute, endpoint, json_response, query_int, read_json
 from reconciler.sim.world import World
 
 __all__ = ["API_PREFIX", "api_routes"]
@@ -39,7 +38,7 @@ _OS = [
 ]
 
 
-def api_routes(world: World, name: str) -> list[Route]:
+def api_routes(world: World, name: str) -> list[JsonRoute]:
     """The vendor API routes of manager ``name``."""
     m = world.manager(name)
 
@@ -250,28 +249,28 @@ def api_routes(world: World, name: str) -> list[Route]:
 
     p = API_PREFIX
     return [
-        Route(f"{p}/identity/authenticate", vendor(authenticate, public=True), methods=["POST"]),
-        Route(f"{p}/identity/logout", vendor(logout), methods=["POST"]),
-        Route(f"{p}/version", vendor(version, public=True), methods=["GET"]),
-        Route(f"{p}/computers", vendor(computers), methods=["GET"]),
-        Route(f"{p}/groups", vendor(groups), methods=["GET"]),
-        Route(f"{p}/groups/{{group_id}}", vendor(group), methods=["GET"]),
-        Route(f"{p}/groups/{{group_id}}/computers", vendor(group_computers), methods=["GET"]),
-        Route(f"{p}/groups/{{group_id}}/locations", vendor(locations), methods=["GET"]),
-        Route(
+        JsonRoute(f"{p}/identity/authenticate", vendor(authenticate, public=True), methods=["POST"]),
+        JsonRoute(f"{p}/identity/logout", vendor(logout), methods=["POST"]),
+        JsonRoute(f"{p}/version", vendor(version, public=True), methods=["GET"]),
+        JsonRoute(f"{p}/computers", vendor(computers), methods=["GET"]),
+        JsonRoute(f"{p}/groups", vendor(groups), methods=["GET"]),
+        JsonRoute(f"{p}/groups/{{group_id}}", vendor(group), methods=["GET"]),
+        JsonRoute(f"{p}/groups/{{group_id}}/computers", vendor(group_computers), methods=["GET"]),
+        JsonRoute(f"{p}/groups/{{group_id}}/locations", vendor(locations), methods=["GET"]),
+        JsonRoute(
             f"{p}/groups/{{group_id}}/locations/{{location_id}}/settings",
             vendor(get_settings),
             methods=["GET"],
         ),
-        Route(
+        JsonRoute(
             f"{p}/groups/{{group_id}}/locations/{{location_id}}/settings",
             vendor(patch_settings),
             methods=["PATCH"],
         ),
-        Route(f"{p}/replication/status", vendor(replication_status), methods=["GET"]),
-        Route(f"{p}/replication/is_replicated", vendor(is_replicated), methods=["GET"]),
-        Route(f"{p}/replication/replicatenow", vendor(replicate_now), methods=["POST"]),
-        Route(f"{p}/stats/client/onlinestatus", vendor(online_status), methods=["GET"]),
+        JsonRoute(f"{p}/replication/status", vendor(replication_status), methods=["GET"]),
+        JsonRoute(f"{p}/replication/is_replicated", vendor(is_replicated), methods=["GET"]),
+        JsonRoute(f"{p}/replication/replicatenow", vendor(replicate_now), methods=["POST"]),
+        JsonRoute(f"{p}/stats/client/onlinestatus", vendor(online_status), methods=["GET"]),
     ]
 
 

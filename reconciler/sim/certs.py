@@ -121,6 +121,13 @@ def _checked(cert: x509.Certificate, key: object, chain: tuple[x509.Certificate,
         )
     if public.public_numbers() != key.public_key().public_numbers():
         raise CertificateRejected("the private key does not match the certificate (different public keys)")
+    for number, each in enumerate((cert, *chain), 1):
+        try:
+            each.extensions  # noqa: B018 - parsed for its ValueError
+        except ValueError:
+            raise CertificateRejected(
+                f"certificate number {number} has a malformed extension: SEPM (and every TLS client) would refuse it"
+            ) from None
     return ServerCertificate(cert=cert, key=key, chain=chain)
 
 

@@ -14,7 +14,8 @@ from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
 
-from reconciler.sim.errors import FleetError
+from reconciler.sim.certs import load_pem
+from reconciler.sim.errors import CertificateRejected, FleetError
 from reconciler.sim.yamlmarks import Located, load_located
 
 __all__ = [
@@ -301,13 +302,18 @@ class _Reader:
             raise self.doc.error(
                 path, "give generate: {commonName: …} or both certFile and keyFile (PEM files)"
             )
-        files = []
+        data = []
         for key in ("certFile", "keyFile"):
             file = self.base / self._str(c[key], (*path, key))
-            if not file.is_file():
-                raise self.doc.error((*path, key), f"no such file: {file}")
-            files.append(file)
-        return CertificateConfig(cert_file=files[0], key_file=files[1])
+            try:
+                data.append((file, file.read_bytes()))
+            except OSError as exc:
+                raise self.doc.error((*path, key), f"cannot read {file}: {exc.strerror or exc}") from None
+        try:
+            load_pem(data[0][1], data[1][1])  # refused here, located, rather than when the simulator starts
+        except CertificateRejected as exc:
+            raise self.doc.error(path, f"{exc} ({data[0][0]}, {data[1][0]})") from None
+        return CertificateConfig(cert_file=data[0][0], key_file=data[1][0])
 
     def _groups(self, raw: Any, path: _FP) -> tuple[GroupConfig, ...]:
         if raw is None:

@@ -55,10 +55,11 @@ class Listener:
         self._connections: dict[asyncio.Task[None], _Connection] = {}
         self._closing = False
         self._stopping: asyncio.Server | None = None
+        self._generation = 0  # +1 at every close: a connection accepted before a restart never outlives it
 
-    def closing(self) -> bool:
-        """True from :meth:`close` until the next :meth:`start`."""
-        return self._closing
+    def _ended(self, generation: int) -> bool:
+        """Whether a connection accepted in ``generation`` must end (its listener was closed since)."""
+        return self._closing or generation != self._generation
 
     @property
     def running(self) -> bool:
@@ -84,6 +85,7 @@ class Listener:
         if server is None:
             return None
         self._closing = True
+        self._generation += 1
         server.close()
         for task, conn in list(self._connections.items()):
             if not conn.busy:
@@ -115,8 +117,9 @@ class Listener:
         self._connections[task] = conn
         h11conn = h11.Connection(h11.SERVER)
         poisoned = False
+        generation = self._generation
         try:
-            while not self.closing():
+            while not self._ended(generation):
                 event = await self._next_event(h11conn, reader)
                 if not isinstance(event, h11.Request):
                     break
@@ -136,7 +139,7 @@ class Listener:
                     else:
                         return
                 status, headers, payload = await self._call(event, bytes(body), writer, reader, h11conn)
-                if self.closing():
+                if self._ended(generation):  # the answer to a request that was in flight during a restart
                     headers.append((b"connection", b"close"))
                 writer.write(h11conn.send(h11.Response(status_code=status, headers=headers)) or b"")
                 if event.method != b"HEAD":
@@ -146,7 +149,7 @@ class Listener:
                 conn.busy = False
                 if event.method == b"POST" and self.close_after_post():
                     poisoned = True
-                if h11conn.our_state is h11.MUST_CLOSE or self.closing():
+                if h11conn.our_state is h11.MUST_CLOSE or self._ended(generation):
                     break
                 h11conn.start_next_cycle()
         except (
@@ -161,7 +164,7 @@ class Listener:
             pass
         finally:
             self._connections.pop(task, None)
-            writer.transport.abort() if self._closing else writer.close()
+            writer.transport.abort() if self._ended(generation) else writer.close()
             with contextlib.suppress(Exception):
                 await writer.wait_closed()
 

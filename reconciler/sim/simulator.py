@@ -19,6 +19,7 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import errno
 import json
 import logging
 import os
@@ -39,7 +40,7 @@ from reconciler.sim.admin import admin_routes
 from reconciler.sim.api import API_PREFIX, api_routes
 from reconciler.sim.fleet import FleetConfig, load_fleet
 from reconciler.sim.httpserver import Listener
-from reconciler.sim.manager import PORTS, SERVICES
+from reconciler.sim.manager import PORTS, SERVICES, Manager
 from reconciler.sim.web import ApiError, json_response
 from reconciler.sim.world import World
 
@@ -63,6 +64,7 @@ class Simulator:
         self.world = World(self.config)
         self.admin_token = secrets.token_urlsafe(24)
         self.ports_file = Path(ports_file) if ports_file else None
+        self._wrote_ports_file = False
         self.tick_interval = tick_interval
         self._listeners: dict[tuple[str, str], Listener] = {}
         self._contexts: dict[int, ssl.SSLContext] = {}
@@ -80,29 +82,26 @@ class Simulator:
         await self.stop()
 
     async def start(self) -> None:
+        """Open every listener, start the clock's ticker, then write the ports file. On failure nothing is left
+        running and an :class:`OSError` whose ``strerror`` is one complete sentence says what and where."""
         self.loop = asyncio.get_running_loop()
         self._tmp = tempfile.TemporaryDirectory(prefix="sepm-sim-")
-        for m in self.world.managers.values():
-            apps = self._apps(m.name)
-            for port in PORTS:
-                listener = Listener(
-                    m.cfg.host,
-                    m.cfg.ports[port],
-                    apps[port],
-                    close_after_post=lambda m=m: m.faults.close_after_post,  # type: ignore[misc]  # default-bound loop variable
-                )
-                self._listeners[(m.name, port)] = listener
+        try:
+            for m in self.world.managers.values():
+                await self._listen(m)
+            self._ticker = asyncio.create_task(self._tick_forever(), name="sepm-sim-ticker")
+            if self.ports_file is not None:
                 try:
-                    await listener.start(self._context(m.current[port]))
+                    _write_private(self.ports_file, json.dumps(self.ports_info(), indent=2) + "\n")
+                    self._wrote_ports_file = True
                 except OSError as exc:
-                    await self.stop()
+                    reason = os.strerror(exc.errno) if exc.errno else str(exc)
                     raise OSError(
-                        exc.errno,
-                        f"{m.name}: cannot listen on {m.cfg.host}:{m.cfg.ports[port]} ({port}): {exc.strerror}",
+                        exc.errno, f"cannot write the ports file {self.ports_file}: {reason}"
                     ) from exc
-        self._ticker = asyncio.create_task(self._tick_forever(), name="sepm-sim-ticker")
-        if self.ports_file is not None:
-            _write_private(self.ports_file, json.dumps(self.ports_info(), indent=2) + "\n")
+        except BaseException:
+            await self.stop()
+            raise
         log.info(
             "simulator up: %s",
             ", ".join(f"{n} api {i['ports']['api']}" for n, i in self.ports_info()["managers"].items()),
@@ -119,9 +118,10 @@ class Simulator:
         if self._background:
             await asyncio.wait(self._background, timeout=5)
         await asyncio.gather(*(listener.stop() for listener in self._listeners.values()))
-        if self.ports_file is not None:
-            with contextlib.suppress(FileNotFoundError):
+        if self.ports_file is not None and self._wrote_ports_file:  # never another simulator's file
+            with contextlib.suppress(OSError):
                 self.ports_file.unlink()
+            self._wrote_ports_file = False
         if self._tmp is not None:
             self._tmp.cleanup()
             self._tmp = None
@@ -200,6 +200,31 @@ class Simulator:
         return asyncio.run_coroutine_threadsafe(coro, self.loop).result(timeout)
 
     # --- internals ----------------------------------------------------------------------------------------------
+    async def _listen(self, m: Manager) -> None:
+        apps = self._apps(m.name)
+        for port in PORTS:
+            listener = Listener(
+                m.cfg.host,
+                m.cfg.ports[port],
+                apps[port],
+                close_after_post=lambda m=m: m.faults.close_after_post,  # type: ignore[misc]  # default-bound loop variable
+            )
+            self._listeners[(m.name, port)] = listener
+            try:
+                await listener.start(self._context(m.current[port]))
+            except OSError as exc:
+                # asyncio's strerror repeats the address; a name lookup error (gaierror) has a negative errno
+                reason = os.strerror(exc.errno) if exc.errno and exc.errno > 0 else (exc.strerror or str(exc))
+                fix = (
+                    "give another port in the fleet file, or 0 for a free one"
+                    if exc.errno in (errno.EADDRINUSE, errno.EACCES)
+                    else "check host in the fleet file (an address of this machine, e.g. 127.0.0.1)"
+                )
+                raise OSError(
+                    exc.errno,
+                    f"{m.name}: cannot listen on {m.cfg.host}:{m.cfg.ports[port]} (its {port} port): {reason}; {fix}",
+                ) from exc
+
     def _context(self, cert_index: int) -> ssl.SSLContext:
         if cert_index not in self._contexts:
             assert self._tmp is not None  # noqa: S101 - set by start()
@@ -260,7 +285,10 @@ class Simulator:
 
 def _write_private(path: Path, text: str) -> None:
     """Write ``text`` readable by the owner only, atomically (a reader never sees half a file)."""
-    path.parent.mkdir(parents=True, exist_ok=True)
+    try:
+        path.parent.mkdir(parents=True, exist_ok=True)
+    except FileExistsError as exc:  # a file stands where a directory should be
+        raise NotADirectoryError(errno.ENOTDIR, os.strerror(errno.ENOTDIR), exc.filename) from exc
     tmp = path.with_name(f".{path.name}.{os.getpid()}.tmp")
     fd = os.open(tmp, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o600)
     with os.fdopen(fd, "w", encoding="utf-8") as fh:
@@ -301,6 +329,7 @@ def run_in_thread(fleet: FleetConfig | Mapping[str, Any] | str | Path, **kwargs:
         started.result(timeout=60)
         yield sim
     finally:
-        if loop_holder and stop_requested is not None and not loop_holder[0].is_closed():
-            loop_holder[0].call_soon_threadsafe(stop_requested.set)
+        if loop_holder and stop_requested is not None:
+            with contextlib.suppress(RuntimeError):  # the loop already ended (the simulator failed to start)
+                loop_holder[0].call_soon_threadsafe(stop_requested.set)
         thread.join(timeout=30)

@@ -8,8 +8,10 @@ from typing import Any
 
 from starlette.requests import Request
 from starlette.responses import Response
+from starlette.routing import Route
+from starlette.types import Receive, Scope, Send
 
-__all__ = ["ApiError", "endpoint", "json_response", "query_int", "read_json"]
+__all__ = ["ApiError", "JsonRoute", "endpoint", "json_response", "query_int", "read_json"]
 
 
 class ApiError(Exception):
@@ -39,6 +41,17 @@ def json_response(data: Any, status: int = 200, *, headers: dict[str, str] | Non
 
 
 Handler = Callable[[Request], Awaitable[Response]]
+
+
+class JsonRoute(Route):
+    """A route whose *405 Method Not Allowed* has SEPM's JSON error body too (Starlette's default is plain text)."""
+
+    async def handle(self, scope: Scope, receive: Receive, send: Send) -> None:
+        if self.methods and scope["method"] not in self.methods:
+            response = ApiError(405, f"method {scope['method']} is not allowed on {scope['path']}").response()
+            await response(scope, receive, send)
+            return
+        await super().handle(scope, receive, send)
 
 
 def endpoint(fn: Handler) -> Handler:

@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import copy
 import os
+import stat
 from collections import defaultdict
 from dataclasses import dataclass
 from pathlib import Path
@@ -82,7 +83,18 @@ class _Loader:
             self.error(where, None, f"cannot read directory: {exc.strerror or exc}", "unreadable")
 
         found: list[Path] = []
+        read: set[tuple[int, int]] = set()  # (device, inode) of every directory walked
         for root, dirs, names in os.walk(path, onerror=unreadable, followlinks=True):
+            try:
+                info = Path(root).stat()
+            except OSError as exc:
+                unreadable(exc)
+                dirs[:] = []
+                continue
+            if (info.st_dev, info.st_ino) in read:
+                dirs[:] = []  # a symbolic link back to a directory already read (a loop): read it once
+                continue
+            read.add((info.st_dev, info.st_ino))
             dirs[:] = sorted(d for d in dirs if not d.startswith("."))
             found.extend(Path(root, n) for n in names if n.endswith(SPEC_SUFFIXES) and not n.startswith("."))
         if not found and not self.issues:
@@ -94,10 +106,17 @@ class _Loader:
             )
         return sorted(found, key=lambda p: p.parts)
 
-    def read(self, file: Path) -> str | None:
+    def read(self, file: Path, *, found_in_directory: bool) -> str | None:
         display = str(file)
         try:
-            size = file.stat().st_size
+            info = file.stat()
+            if found_in_directory and not stat.S_ISREG(info.st_mode):
+                # a FIFO or device named *.yaml would block the read (or never end): only plain files are specs
+                self.error(
+                    Location(display), None, "is not a regular file: remove it or rename it", "unreadable"
+                )
+                return None
+            size = info.st_size
             if size > MAX_SPEC_FILE:
                 self.error(
                     Location(display), None, f"is {size} bytes: too large for a spec file", "unreadable"
@@ -228,8 +247,9 @@ class _Loader:
     def run(self) -> SpecSet:
         docs: list[_Doc] = []
         files = self.discover()
+        in_directory = self.path.is_dir()
         for file in files:
-            text = self.read(file)
+            text = self.read(file, found_in_directory=in_directory)
             if text is None:
                 continue
             self.files.append(file.resolve())

@@ -12,7 +12,7 @@ from cryptography import x509
 from cryptography.hazmat.primitives import hashes, serialization
 from cryptography.hazmat.primitives.asymmetric import ec, rsa
 from cryptography.hazmat.primitives.serialization import pkcs12
-from cryptography.x509.oid import NameOID
+from cryptography.x509.oid import ExtensionOID, NameOID
 
 # Every check takes ``now``: the tests use this fixed moment, and build validity periods around it.
 NOW = datetime(2026, 6, 1, 12, 0, tzinfo=UTC)
@@ -105,3 +105,22 @@ def pkcs12_bytes(issued: Issued, password: str | None, *, chain: tuple[Issued, .
     return pkcs12.serialize_key_and_certificates(
         b"sepm", issued.key, issued.cert, [c.cert for c in chain] or None, encryption
     )
+
+
+def malformed_san_certificate(common_name: str) -> Issued:
+    """A certificate whose subjectAltName extension is truncated DER: it loads, but its extensions do not parse."""
+    private = key("rsa2048")
+    subject = x509.Name([x509.NameAttribute(NameOID.COMMON_NAME, common_name)])
+    truncated = x509.UnrecognizedExtension(ExtensionOID.SUBJECT_ALTERNATIVE_NAME, b"\x30\x03\x82\x01")
+    cert = (
+        x509.CertificateBuilder()
+        .subject_name(subject)
+        .issuer_name(subject)
+        .public_key(private.public_key())
+        .serial_number(x509.random_serial_number())
+        .not_valid_before(NOW - timedelta(days=30))
+        .not_valid_after(NOW + timedelta(days=365))
+        .add_extension(truncated, critical=False)
+        .sign(private, hashes.SHA256())
+    )
+    return Issued(private, cert)

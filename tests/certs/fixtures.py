@@ -11,7 +11,7 @@ from pathlib import Path
 
 import pytest
 
-from tests.certs.factory import NOW, Issued, certificate, pkcs12_bytes, write
+from tests.certs.factory import NOW, Issued, certificate, malformed_san_certificate, pkcs12_bytes, write
 
 HOST = "sepm-east-01.corp.example"
 P12_PASSWORD = "correct horse battery staple"
@@ -43,6 +43,7 @@ def pki(tmp_path_factory: pytest.TempPathFactory) -> Pki:
     ca = certificate("Test Root CA", ca=True, key_kind="rsa3072", not_after=NOW + timedelta(days=3650))
     good = certificate(HOST, sans=[HOST], issuer=ca)
     other = certificate(HOST, sans=[HOST], issuer=ca, key_kind="rsa2048b")
+    bad_san = malformed_san_certificate(HOST)
     made = {
         "ca.pem": ca.pem(),
         "good.crt": good.pem(),
@@ -93,6 +94,8 @@ def pki(tmp_path_factory: pytest.TempPathFactory) -> Pki:
         "empty.crt": b"",
         "key-only.pem": good.key_pem(),
         "truncated.crt": good.pem()[:200] + b"\n-----END CERTIFICATE-----\n",
+        "bad-san.crt": bad_san.pem(),
+        "bad-san.der": bad_san.der(),
     }
     for name, data in made.items():
         write(root / name, data)

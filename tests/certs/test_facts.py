@@ -99,6 +99,14 @@ def test_served_certificate_rejects_bytes_that_are_not_a_certificate() -> None:
         served_certificate(b"\x30\x03\x02\x01\x01")
 
 
+def test_served_certificate_refuses_a_certificate_with_a_malformed_extension(pki: Pki) -> None:
+    der = pki.path("bad-san.der").read_bytes()
+    with pytest.raises(
+        CertificateError, match=r"^the certificate has a malformed extension \(subject_alternative_name\)$"
+    ):
+        served_certificate(der)
+
+
 def test_ip_and_dns_sans_keep_certificate_order(pki: Pki) -> None:
     facts = describe(load_certificates(Path(pki.path("ip-san.crt"))).leaf)
     assert facts.sans == ("192.0.2.10", "2001:db8::10")

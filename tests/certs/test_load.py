@@ -65,6 +65,20 @@ def test_certificate_files_load_in_pem_and_der(pki: Pki, name: str, chain_length
             id="truncated-pem",
         ),
         pytest.param(
+            "bad-san.crt",
+            "cert-invalid",
+            "{path}: certificate number 1 has a malformed extension that TLS clients would reject "
+            "(subject_alternative_name): reissue it",
+            id="malformed-extension-pem",
+        ),
+        pytest.param(
+            "bad-san.der",
+            "cert-invalid",
+            "{path}: certificate number 1 has a malformed extension that TLS clients would reject "
+            "(subject_alternative_name): reissue it",
+            id="malformed-extension-der",
+        ),
+        pytest.param(
             "good.p12",
             "cert-is-keystore",
             "{path} is a PKCS#12 keystore, not a public certificate: extract the certificate with openssl pkcs12 "

@@ -165,3 +165,12 @@ class Client:
 async def http() -> AsyncIterator[httpx.AsyncClient]:
     async with httpx.AsyncClient(verify=False, timeout=10) as client:  # noqa: S501 - self-signed, rotating on purpose; identity is checked by fingerprint
         yield client
+
+
+@pytest.fixture
+async def east(http: httpx.AsyncClient) -> AsyncIterator[Client]:
+    """One running manager, sepm-east (120 clients, frozen clock), already logged in."""
+    async with Simulator(one_manager(count=120)) as sim:
+        client = Client(sim, "sepm-east", http)
+        await client.login()
+        yield client

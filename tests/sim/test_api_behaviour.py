@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import asyncio
-from collections.abc import AsyncIterator
 from datetime import UTC, datetime
 
 import httpx
@@ -13,16 +12,6 @@ from reconciler.sim import Simulator
 from tests.sim.conftest import LAPTOPS, SECURE_OFF, SERVERS, Client, one_manager
 
 
-@pytest.fixture
-async def east(http: httpx.AsyncClient) -> AsyncIterator[Client]:
-    sim = Simulator(one_manager(count=120))
-    await sim.start()
-    client = Client(sim, "sepm-east", http)
-    await client.login()
-    yield client
-    await sim.stop()
-
-
 async def test_paging_visits_every_computer_exactly_once(east: Client) -> None:
     computers = await east.all_computers(page_size=7)
     names = [c["computerName"] for c in computers]
@@ -30,6 +19,7 @@ async def test_paging_visits_every_computer_exactly_once(east: Client) -> None:
     assert names == sorted(names)
     last = (await east.get("/computers", pageIndex=18, pageSize=7)).json()
     assert last["lastPage"] and not last["firstPage"] and last["numberOfElements"] == 120 - 17 * 7
+    assert (last["number"], last["size"], last["totalPages"]) == (17, 7, 18)  # Spring's number is 0-based
     beyond = (await east.get("/computers", pageIndex=99, pageSize=7)).json()
     assert beyond["content"] == [] and beyond["totalElements"] == 120
 
@@ -106,6 +96,32 @@ async def test_wrong_credentials_are_refused(east: Client) -> None:
         f"{east.api}/identity/authenticate", json={"username": "admin", "password": "nope", "domain": ""}
     )
     assert r.status_code == 401 and "Invalid" in r.json()["errorMessage"]
+
+
+@pytest.mark.parametrize(
+    ("domain", "status"),
+    [("", 200), ("Default", 200), ("Corp", 401)],
+    ids=["default-domain-empty", "default-domain-by-name", "unknown-domain"],
+)
+async def test_the_right_password_in_an_unknown_domain_is_refused(
+    east: Client, domain: str, status: int
+) -> None:
+    r = await east.http.post(
+        f"{east.api}/identity/authenticate",
+        json={"username": "admin", "password": "admin-pass", "domain": domain},
+    )
+    assert r.status_code == status
+
+
+@pytest.mark.parametrize(
+    ("method", "path"),
+    [("DELETE", "/computers"), ("POST", "/version"), ("GET", "/identity/authenticate")],
+    ids=["delete-computers", "post-version", "get-authenticate"],
+)
+async def test_a_wrong_method_is_a_405_with_a_json_error(east: Client, method: str, path: str) -> None:
+    r = await east.http.request(method, f"{east.api}{path}", headers=east.headers)
+    assert r.status_code == 405 and r.headers["content-type"].startswith("application/json")
+    assert r.json()["errorCode"] == "405" and method in r.json()["errorMessage"]
 
 
 async def test_unknown_groups_and_locations_are_refused_as_the_swagger_says(east: Client) -> None:

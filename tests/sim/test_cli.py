@@ -6,6 +6,7 @@ import base64
 import json
 import os
 import signal
+import socket
 import subprocess
 import sys
 import time
@@ -16,8 +17,10 @@ from typing import Any
 import httpx
 import pytest
 import yaml
+from cryptography import x509
+from cryptography.hazmat.primitives import serialization
 
-from reconciler.sim import run_in_thread
+from reconciler.sim import generate_certificate, run_in_thread
 from tests.sim.conftest import served_fingerprint, two_managers
 
 DATA = Path(__file__).parent / "data"
@@ -158,3 +161,100 @@ def test_the_thread_runner_serves_synchronous_code() -> None:
         sim.call(sim.restart_services("sepm-east", ("semwebsrv",)))
         sim.call(sim.wait_services_up("sepm-east"))
         assert sim.state()["managers"]["sepm-east"]["restarts"][-1]["result"] == "succeeded"
+
+
+def test_fleet_wide_commands_need_no_manager_and_the_others_do(
+    running: tuple[subprocess.Popen[str], Path],
+) -> None:
+    _, ports = running
+    base = [*CLI, "sim-admin", "--ports-file", str(ports)]
+    advanced = subprocess.run([*base, "clock-advance", "1h"], capture_output=True, text=True, timeout=60)
+    assert advanced.returncode == 0, advanced.stderr
+    assert json.loads(advanced.stdout) == {"clock": "2026-12-01T09:00:00.000Z"}
+    rehome = subprocess.run([*base, "rehome"], capture_output=True, text=True, timeout=60)
+    assert rehome.returncode == 64
+    assert "--manager is required: the fleet has sepm-east, sepm-west" in rehome.stderr
+
+
+@pytest.mark.parametrize(
+    ("case", "fragment"),
+    [
+        (
+            "der-certificate",
+            "is not a PEM file (text with a -----BEGIN … block): give the certificate in PEM",
+        ),
+        ("backup-to-missing-directory", "cannot write the backup to"),
+    ],
+    ids=["der-certificate", "backup-to-missing-directory"],
+)
+def test_sim_admin_refuses_unusable_files_with_exit_1_and_one_line(
+    running: tuple[subprocess.Popen[str], Path], tmp_path: Path, case: str, fragment: str
+) -> None:
+    _, ports = running
+    if case == "der-certificate":
+        cert_pem, key_pem = generate_certificate("der.example")
+        der = tmp_path / "cert.der"
+        der.write_bytes(x509.load_pem_x509_certificate(cert_pem).public_bytes(serialization.Encoding.DER))
+        (tmp_path / "key.pem").write_bytes(key_pem)
+        proc = sim_admin(ports, "certificate", "--cert", str(der), "--key", str(tmp_path / "key.pem"))
+    else:
+        out = tmp_path / "no-such-dir" / "backup.p12"
+        proc = sim_admin(ports, "backup", "--out", str(out), "--password-env", "B", env={"B": "backup-pass"})
+    assert proc.returncode == 1
+    (line,) = proc.stderr.strip().splitlines()
+    assert line.startswith("error: ") and fragment in line
+    assert "backup-pass" not in proc.stdout + proc.stderr
+
+
+def test_sim_admin_explains_a_missing_ports_file_and_a_stopped_simulator(tmp_path: Path) -> None:
+    missing = sim_admin(tmp_path / "ports.json", "state")
+    assert missing.returncode == 64
+    assert (
+        f"cannot read the ports file {tmp_path / 'ports.json'}: No such file or directory" in missing.stderr
+    )
+    with run_in_thread(two_managers(count=5)) as sim:
+        stale = tmp_path / "kept.json"
+        stale.write_text(json.dumps(sim.ports_info()))  # what a killed simulator leaves behind
+    stopped = sim_admin(stale, "state")
+    assert stopped.returncode == 1
+    (line,) = stopped.stderr.strip().splitlines()
+    assert line.startswith("error: sepm-east: cannot reach the simulator at https://127.0.0.1:")
+    assert line.endswith("(is `sepm-reconciler simulate` still running, and is its API port up?)")
+
+
+def simulate_until_it_fails(fleet: Path, ports: Path) -> subprocess.CompletedProcess[str]:
+    """``simulate`` that is expected to give up at once (a timeout here means it kept running)."""
+    command = [*CLI, "simulate", "--fleet", str(fleet), "--ports-file", str(ports)]
+    return subprocess.run(command, capture_output=True, text=True, timeout=60, check=False)
+
+
+def test_simulate_refuses_a_busy_port_in_one_line_and_leaves_the_ports_file_alone(tmp_path: Path) -> None:
+    with socket.socket() as taken:
+        taken.bind(("127.0.0.1", 0))
+        taken.listen()
+        port = taken.getsockname()[1]
+        fleet = tmp_path / "fleet.yaml"
+        fleet.write_text(
+            f"managers:\n  - {{name: m, site: S, ports: {{api: {port}}}, clients: {{count: 3}}}}\n"
+        )
+        ports = tmp_path / "ports.json"
+        ports.write_text('{"another": "simulator"}')
+        proc = simulate_until_it_fails(fleet, ports)
+    assert proc.returncode == 1
+    assert proc.stderr.strip().splitlines() == [
+        f"error: m: cannot listen on 127.0.0.1:{port} (its api port): Address already in use; give another port "
+        "in the fleet file, or 0 for a free one"
+    ]
+    assert ports.read_text() == '{"another": "simulator"}'
+
+
+def test_simulate_reports_an_unwritable_ports_file_and_stops(tmp_path: Path) -> None:
+    fleet = tmp_path / "fleet.yaml"
+    fleet.write_text("managers:\n  - {name: m, site: S, clients: {count: 3}}\n")
+    (tmp_path / "file").write_text("a file, not a directory")
+    ports = tmp_path / "file" / "ports.json"
+    proc = simulate_until_it_fails(fleet, ports)
+    assert proc.returncode == 1
+    assert proc.stderr.strip().splitlines() == [
+        f"error: cannot write the ports file {ports}: Not a directory"
+    ]

@@ -3,23 +3,11 @@
 from __future__ import annotations
 
 import time
-from collections.abc import AsyncIterator
 
 import httpx
 import pytest
 
-from reconciler.sim import Simulator
-from tests.sim.conftest import Client, one_manager
-
-
-@pytest.fixture
-async def east(http: httpx.AsyncClient) -> AsyncIterator[Client]:
-    sim = Simulator(one_manager(count=5))
-    await sim.start()
-    client = Client(sim, "sepm-east", http)
-    await client.login()
-    yield client
-    await sim.stop()
+from tests.sim.conftest import Client
 
 
 async def test_a_throttle_burst_answers_429_with_retry_after_then_recovers(east: Client) -> None:

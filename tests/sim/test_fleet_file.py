@@ -8,7 +8,9 @@ from pathlib import Path
 
 import pytest
 
-from reconciler.sim import FleetError, example_fleet_path, load_fleet
+from reconciler.sim import FleetError, Simulator, example_fleet_path, load_fleet
+from reconciler.sim.world import World
+from tests.sim.conftest import fleet, manager
 
 ISSUE_EXAMPLE = r"""
 clock: {start: "2026-12-01T08:00:00Z", speed: 3600}   # 1 real second = 1 simulated hour
@@ -142,6 +144,45 @@ def test_a_mistake_names_file_line_and_field(
     assert fragment in caught.value.message
 
 
+@pytest.mark.parametrize(
+    ("files", "field", "fragment"),
+    [
+        ({}, "managers[0].certificate.certFile", "cannot read {d}/c.pem: No such file or directory"),
+        ({"c.pem": b"not a certificate", "k.pem": b"x"}, "managers[0].certificate", "is not a PEM X.509"),
+        ("mismatch", "managers[0].certificate", "the private key does not match the certificate"),
+    ],
+    ids=["missing-file", "not-pem", "key-of-another-certificate"],
+)
+def test_certificate_files_sepm_would_refuse_are_refused_at_load_with_their_place(
+    tmp_path: Path, files: dict[str, bytes] | str, field: str, fragment: str
+) -> None:
+    from reconciler.sim import generate_certificate
+
+    if files == "mismatch":
+        files = {"c.pem": generate_certificate("a.example")[0], "k.pem": generate_certificate("b.example")[1]}
+    assert isinstance(files, dict)
+    for name, data in files.items():
+        (tmp_path / name).write_bytes(data)
+    path = write(
+        tmp_path, "managers:\n  - name: m\n    site: S\n    certificate: {certFile: c.pem, keyFile: k.pem}\n"
+    )
+    with pytest.raises(FleetError) as caught:
+        load_fleet(path)
+    assert (caught.value.location, caught.value.field) == (f"{path}:4", field)
+    assert fragment.format(d=tmp_path) in caught.value.message
+
+
+async def test_a_host_that_is_not_this_machine_is_refused_in_one_sentence() -> None:
+    config = fleet(manager("m", "S", host="192.0.2.1", count=3))  # TEST-NET-1: never a local address
+    with pytest.raises(OSError) as caught:
+        async with Simulator(config):
+            pass
+    assert caught.value.strerror == (
+        "m: cannot listen on 192.0.2.1:0 (its clients port): Cannot assign requested address; check host in the "
+        "fleet file (an address of this machine, e.g. 127.0.0.1)"
+    )
+
+
 def test_simulate_refuses_a_bad_fleet_with_exit_1_and_one_message(tmp_path: Path) -> None:
     path = write(tmp_path, BAD[0][0])
     ports = tmp_path / "ports.json"
@@ -158,3 +199,26 @@ def test_simulate_refuses_a_bad_fleet_with_exit_1_and_one_message(tmp_path: Path
         "host, maxPageSize, name, patchInheritingGroup, ports, replication, restart, site, tokenLifetime, version"
     ]
     assert not ports.exists()
+
+
+def _population(fleet: dict[str, object]) -> list[tuple[str, str, str, str, int, str]]:
+    world = World(load_fleet(fleet))
+    east = world.manager("sepm-east")
+    agents = [v for v, _ in east.cfg.clients.agent_versions]
+    rows = world.state(clients=True)["managers"]["sepm-east"]["client_rows"]
+    return [
+        (r["name"], r["group"], agents[int(east.clients.agent[i])], r["policySerialNumber"], r["lastUpdateTime"],
+         str(r["online"]))
+        for i, r in enumerate(rows)
+    ]  # fmt: skip
+
+
+def test_the_seed_makes_the_client_population_reproducible_and_agent_shares_hold() -> None:
+    population = {"count": 2000, "heartbeat": "5m", "offline": {"share": 0.1, "forMin": "1d", "forMax": "4d"},
+                  "agentVersions": {"14.3.9816.7000": 0.97, "14.2.5587.2100": 0.03}}  # fmt: skip
+    first = _population(fleet(manager("sepm-east", "Site East", clients=population), seed=7))
+    assert first == _population(fleet(manager("sepm-east", "Site East", clients=population), seed=7))
+    assert first != _population(fleet(manager("sepm-east", "Site East", clients=population), seed=8))
+    old_agents = sum(1 for row in first if row[2].startswith("14.2."))
+    assert 30 <= old_agents <= 95  # 3% of 2,000, give or take
+    assert 140 <= sum(1 for row in first if row[5] == "False") <= 260  # 10% away at the start

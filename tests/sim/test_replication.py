@@ -91,3 +91,21 @@ async def test_re_adding_a_partner_overwrites_the_joining_sites_settings(http: h
         assert (await west.get("/replication/is_replicated")).json() is True
         await east.admin("/replication/partners/add", {"partner": "Site West"}, expect=409)
         await east.admin("/replication/partners/add", {"partner": "Site Nowhere"}, expect=404)
+
+
+async def test_replication_carries_each_newer_change_in_its_own_direction(http: httpx.AsyncClient) -> None:
+    async with Simulator(two_managers(count=20)) as sim:
+        east, west = await started(sim, http)
+        assert (await east.set_secure(LAPTOPS, False)).status_code == 200
+        await east.advance(60)
+        assert (await west.set_secure("My Company", False)).status_code == 200  # later, on the other side
+        laptops, root = (await east.group(LAPTOPS))["policySerialNumber"], (await west.group("My Company"))
+        params = {"partnerSiteName": "Site West", "logs": "false", "content": "false"}
+        await http.post(f"{east.api}/replication/replicatenow", params=params, headers=east.headers)
+        assert (await west.group(LAPTOPS))["policySerialNumber"] == laptops  # east → west
+        assert (await east.group("My Company"))["policySerialNumber"] == root[
+            "policySerialNumber"
+        ]  # west → east
+        for side in (east, west):
+            flags = {g["name"]: g["secure_communications"] for g in side.truth()["groups"]}
+            assert flags == {"My Company": False, "My Company\\Servers": False, LAPTOPS: False}

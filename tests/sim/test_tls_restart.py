@@ -11,6 +11,7 @@ from cryptography.hazmat.primitives import serialization
 from cryptography.hazmat.primitives.serialization import pkcs12
 
 from reconciler.sim import Simulator, generate_certificate
+from tests.certs.factory import malformed_san_certificate
 from tests.sim.conftest import Client, one_manager, refused_async, served_async
 
 PORTS = ("clients", "console", "api")
@@ -110,6 +111,23 @@ async def test_a_keep_alive_connection_is_dropped_by_a_restart(http: httpx.Async
             assert (await keep.get(f"{east.api}/version")).status_code == 200
 
 
+async def test_a_request_in_flight_during_a_restart_is_answered_and_its_connection_closed(
+    http: httpx.AsyncClient,
+) -> None:
+    async with Simulator(one_manager(count=5)) as sim:
+        east = Client(sim, "sepm-east", http)
+        async with httpx.AsyncClient(verify=False, timeout=10) as keep:  # noqa: S501 - self-signed on purpose
+            assert (await keep.get(f"{east.api}/version")).headers.get("connection") is None  # kept alive
+            await east.admin("/faults", {"timeout_rate": 1.0, "hang_s": 1.0})
+            in_flight = asyncio.create_task(keep.get(f"{east.api}/version"))
+            await asyncio.sleep(0.2)  # it hangs on the server now
+            await sim.restart_services("sepm-east")
+            await sim.wait_services_up("sepm-east")  # back after 0.2 s, with the request still hanging
+            answer = await in_flight
+            # The connection was made before the restart: it must not carry on as if nothing happened.
+            assert answer.status_code == 504 and answer.headers["connection"] == "close"
+
+
 @pytest.mark.parametrize(
     ("kind", "fragment"),
     [
@@ -117,8 +135,9 @@ async def test_a_keep_alive_connection_is_dropped_by_a_restart(http: httpx.Async
         ("mismatch", "does not match"),
         ("p12-wrong-password", "wrong password"),
         ("garbage", "not a PEM"),
+        ("malformed-extension", "malformed extension"),
     ],
-    ids=["ec-key", "key-mismatch", "pkcs12-wrong-password", "not-a-certificate"],
+    ids=["ec-key", "key-mismatch", "pkcs12-wrong-password", "not-a-certificate", "malformed-extension"],
 )
 async def test_certificates_sepm_would_refuse_are_refused(
     http: httpx.AsyncClient, kind: str, fragment: str
@@ -142,6 +161,9 @@ async def test_certificates_sepm_would_refuse_are_refused(
                 serialization.BestAvailableEncryption(b"right"),
             )
             body = {"pkcs12_b64": base64.b64encode(blob).decode(), "password": "wrong"}
+        elif kind == "malformed-extension":
+            issued = malformed_san_certificate("bad-san.example")
+            body = {"cert_pem": issued.pem().decode(), "key_pem": issued.key_pem().decode()}
         else:
             body = {"cert_pem": "hello", "key_pem": "world"}
         answer = await east.admin("/certificate", body, expect=422)

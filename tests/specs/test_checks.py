@@ -106,6 +106,12 @@ def test_the_desired_fingerprint_may_be_given_directly(tmp_path: Path) -> None:
             "-----BEGIN CERTIFICATE----- text or DER bytes)",
             id="garbage",
         ),
+        pytest.param(
+            "bad-san.crt",
+            "{d}/east.yaml:13:5: spec.certificate.file: east.crt: certificate number 1 has a malformed extension that "
+            "TLS clients would reject (subject_alternative_name): reissue it",
+            id="malformed-extension",
+        ),
     ],
 )
 def test_certificate_findings_are_located_at_certificate_file(

@@ -6,6 +6,7 @@ them: ``file:line:col: field: message``. ``{d}`` stands for the directory.
 
 from __future__ import annotations
 
+import os
 from pathlib import Path
 
 import pytest
@@ -402,6 +403,29 @@ def test_an_unreadable_spec_file_is_reported_and_the_others_still_load(tmp_path:
         f"{tmp_path}/broken.yaml: cannot read: No such file or directory"
     ]
     assert list(spec_set.servers) == ["sepm-east-01"]
+
+
+def test_a_fifo_named_like_a_spec_is_reported_instead_of_blocking_the_run(tmp_path: Path) -> None:
+    write_files(tmp_path, {"a.yaml": BASE})
+    os.mkfifo(tmp_path / "pipe.yaml")  # reading it would wait for a writer forever
+    spec_set = load_specs(tmp_path)
+    assert [str(i) for i in spec_set.issues] == [
+        f"{tmp_path}/pipe.yaml: is not a regular file: remove it or rename it"
+    ]
+    assert list(spec_set.servers) == ["sepm-east-01"]
+
+
+@pytest.mark.timeout(20)
+def test_a_symbolic_link_loop_is_read_once_instead_of_forever(tmp_path: Path) -> None:
+    write_files(
+        tmp_path, {"a.yaml": BASE, "sub/b.yaml": spec(name="sepm-b").replace("east-01.corp", "b.corp")}
+    )
+    (tmp_path / "sub" / "up").symlink_to("..")  # sub/up/sub/up/… would never end
+    (tmp_path / "self").symlink_to(".")
+    spec_set = load_specs(tmp_path)
+    assert spec_set.issues == []
+    assert list(spec_set.servers) == ["sepm-east-01", "sepm-b"]
+    assert [p.relative_to(tmp_path).as_posix() for p in spec_set.files] == ["a.yaml", "sub/b.yaml"]
 
 
 def test_all_errors_of_all_files_are_reported_in_one_run(tmp_path: Path) -> None:
