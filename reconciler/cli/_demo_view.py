@@ -52,7 +52,7 @@ def _clients(record: RolloutRecord) -> Text:
         return Text("—", style="dim")
     acknowledged = observed.acknowledged or 0
     ratio = acknowledged / observed.eligible
-    filled = round(ratio * 12)
+    filled = int(ratio * 12)  # rounded down: the bar is full only once every client acknowledged
     text = Text("█" * filled, style="green")
     text.append("░" * (12 - filled), style="dim")
     text.append(
@@ -100,7 +100,8 @@ def event_line(event: Event) -> str | None:
 
 @dataclass
 class Predictions:
-    """Per server, the clients the reconciler listed at risk in the last observation before the swap."""
+    """Per server, the clients the reconciler listed at risk in the last observation before the swap: ``counts``
+    in full, ``at_risk`` the names the state keeps — the first ones in name order (the list may be cut short)."""
 
     at_risk: dict[str, tuple[str, ...]] = field(default_factory=dict)
     counts: dict[str, int] = field(default_factory=dict)
@@ -113,6 +114,14 @@ class Predictions:
                 self.at_risk[record.server] = observed.at_risk_names
                 self.counts[record.server] = observed.at_risk_count
 
+    def unlisted(self, server: str, clients: Iterable[str]) -> list[str]:
+        """Those of ``clients`` that contradict the prediction: more than were counted, or — where the kept names
+        reach (the list holds the first names in order) — a name that is not listed."""
+        names, count = set(self.at_risk.get(server, ())), self.counts.get(server, 0)
+        complete = count <= len(names)
+        reach = max(names, default="")
+        return [c for c in clients if c not in names and (complete or c <= reach)]
+
 
 @dataclass(frozen=True)
 class GroundTruth:
@@ -120,25 +129,24 @@ class GroundTruth:
 
     orphaned: dict[str, list[str]]
     offline_untrusting: dict[str, list[str]]  # still offline, still trusting the old certificate
-    unpredicted_orphans: dict[str, list[str]]
-    unpredicted_offline: dict[str, list[str]]
+    unpredicted: dict[
+        str, list[str]
+    ]  # orphaned or offline-untrusting, but not predicted (see Predictions.unlisted)
     predicted_returned: dict[str, list[str]]  # listed at risk, but came back before the swap (acknowledged)
     served_ok: dict[str, bool]
 
     @property
     def ok(self) -> bool:
-        return (
-            all(self.served_ok.values())
-            and not any(self.unpredicted_orphans.values())
-            and not any(self.unpredicted_offline.values())
-        )
+        return all(self.served_ok.values()) and not any(self.unpredicted.values())
 
 
 def check_ground_truth(
     state: Mapping[str, Any], desired: Mapping[str, str], predictions: Predictions
 ) -> GroundTruth:
-    """Compare ``GET /_sim/state?clients=true`` with what the reconciler predicted before each swap."""
-    orphaned, offline, bad_orphans, bad_offline, returned, served_ok = {}, {}, {}, {}, {}, {}
+    """Compare ``GET /_sim/state?clients=true`` with what the reconciler predicted before each swap: every client
+    orphaned or still offline with the old certificate must have been counted at risk, and named where the kept
+    list of names reaches."""
+    orphaned, offline, unpredicted, returned, served_ok = {}, {}, {}, {}, {}
     for name, manager in state["managers"].items():
         if name not in desired:
             continue
@@ -151,15 +159,12 @@ def check_ground_truth(
             for r in rows
             if not r["online"] and not r["orphaned"] and r["trusts"] != served["clients"]
         )
-        predicted = set(predictions.at_risk.get(name, ()))
-        count = predictions.counts.get(name, 0)
         orphaned[name], offline[name] = lost, away
-        if count <= len(predicted):  # the whole list was kept: compare by name
-            bad_orphans[name] = [c for c in lost if c not in predicted]
-            bad_offline[name] = [c for c in away if c not in predicted]
-        else:  # only the first names were kept: compare the counts
-            excess = len(lost) + len(away) - count
-            bad_orphans[name] = [f"{excess} more than the {count} predicted"] if excess > 0 else []
-            bad_offline[name] = []
-        returned[name] = sorted(predicted - set(away) - set(lost))
-    return GroundTruth(orphaned, offline, bad_orphans, bad_offline, returned, served_ok)
+        count = predictions.counts.get(name, 0)
+        wrong = predictions.unlisted(name, [*lost, *away])
+        excess = len(lost) + len(away) - count
+        if excess > 0:
+            wrong.append(f"{excess} more than the {count} counted at risk")
+        unpredicted[name] = wrong
+        returned[name] = sorted(set(predictions.at_risk.get(name, ())) - set(away) - set(lost))
+    return GroundTruth(orphaned, offline, unpredicted, returned, served_ok)

@@ -14,8 +14,8 @@ import click
 from rich.console import Console
 
 from reconciler.cli import EXIT_ERROR
+from reconciler.cli._live import specs_option
 from reconciler.cli._state import state_option
-from reconciler.cli.validate import SPECS_ENV
 from reconciler.core.durations import parse_duration
 from reconciler.engine import SystemClock
 from reconciler.errors import Error
@@ -33,6 +33,13 @@ def _since(_ctx: click.Context, _param: click.Parameter, value: str | None) -> t
         return parse_duration(value)
     except ValueError as exc:
         raise click.BadParameter(str(exc)) from None
+
+
+def _out(_ctx: click.Context, _param: click.Parameter, value: Path | None) -> Path | None:
+    """Refuse a destination whose directory does not exist before anything is observed."""
+    if value is not None and not value.parent.is_dir():
+        raise click.BadParameter(f"the directory {str(value.parent)!r} does not exist: create it first")
+    return value
 
 
 def _open(state_url: str | None, *, required: bool) -> tuple[Store | None, list[str]]:
@@ -61,15 +68,7 @@ def _write(path: Path, text: str) -> None:
 
 
 @click.command("report")
-@click.option(
-    "--specs",
-    "specs_path",
-    type=click.Path(path_type=Path),
-    envvar=SPECS_ENV,
-    default=Path("specs"),
-    show_default="$SEPM_RECONCILER_SPECS, else ./specs",
-    help="A directory of *.yaml/*.yml specs (read recursively), or one spec file.",
-)
+@specs_option
 @state_option
 @click.option(
     "--server",
@@ -103,6 +102,7 @@ def _write(path: Path, text: str) -> None:
     "out",
     type=click.Path(dir_okay=False, path_type=Path),
     default=None,
+    callback=_out,
     help="Write the report to FILE (replaced atomically) instead of standard output.",
 )
 def report(

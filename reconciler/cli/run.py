@@ -168,8 +168,8 @@ def run(
       sepm-reconciler run --specs specs/ --state sqlite:////var/lib/sepm-reconciler/state.db
       SEPM_RECONCILER_WEBHOOK_URL=https://hooks.slack.com/… sepm-reconciler run --log-format json
 
-    Exit codes: 0 stopped cleanly, 1 could not start (state unusable, specs path missing, address in use),
-    64 usage error.
+    Exit codes: 0 stopped cleanly (SIGTERM, SIGINT), 1 could not start (state unusable, specs path missing,
+    address in use, --webhook-url-env naming an unset variable), 64 usage error.
     """
     from reconciler.daemon.config import DEFAULT_WEBHOOK_ENV, DaemonConfig, parse_listen
     from reconciler.daemon.logs import configure_logging

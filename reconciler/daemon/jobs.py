@@ -23,7 +23,6 @@ from apscheduler.schedulers.base import STATE_RUNNING
 from apscheduler.triggers.interval import IntervalTrigger
 
 from reconciler.core import wording
-from reconciler.core.observation import ServerObservation
 from reconciler.daemon.config import DaemonConfig
 from reconciler.daemon.gate import GatedStore
 from reconciler.daemon.metrics import DaemonMetrics
@@ -73,7 +72,6 @@ class TickJobs:
         self._random = random.Random()  # noqa: S311 - jitter spreads load; nothing secret depends on it
         self._ticks_done = 0
         self.inflight: dict[str, asyncio.Task[Any]] = {}
-        self.observations: dict[str, ServerObservation] = {}
         self.last_tick: dict[str, datetime] = {}
 
     # --- the scheduler -------------------------------------------------------------------------------------------
@@ -131,7 +129,6 @@ class TickJobs:
             runtime.due_at = None
         if forget:
             self._state.servers.pop(name, None)
-            self.observations.pop(name, None)
             self.last_tick.pop(name, None)
 
     def remove_all(self) -> None:
@@ -197,15 +194,19 @@ class TickJobs:
     def _judge(self, name: str, result: TickResult) -> tuple[str, str | None]:
         """The outcome of a tick that returned, logged."""
         outcome, error = "ok", None
-        if result.observation is not None:
-            self.observations[name] = result.observation
         if result.conflict:
             outcome = "abandoned" if self._store.take_refused(name) else "conflict"
             error = result.reason
         elif result.error:
             outcome, error = "error", result.error
+        if outcome == "error":
+            level = logging.WARNING
+        elif outcome != "ok" or result.moved or result.acted:
+            level = logging.INFO  # a move, an action, or a tick dropped before its action
+        else:
+            level = logging.DEBUG  # nothing happened: plain ticks are not worth a line
         log.log(
-            logging.INFO if result.moved or result.acted or result.error else logging.DEBUG,
+            level,
             "%s: tick %s",
             name,
             outcome,

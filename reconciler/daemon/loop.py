@@ -169,7 +169,6 @@ class Daemon:
             now=now,
             records=tuple(records),
             managed=frozenset(current.servers) if current is not None else frozenset(),
-            observations=dict(self._jobs.observations) if self._jobs else {},
             last_tick=dict(self._jobs.last_tick) if self._jobs else {},
         )
 
@@ -196,9 +195,19 @@ class Daemon:
                 extra={"specs": str(cfg.specs)},
             )
             return EXIT_ERROR
+        try:  # first the address: a daemon that cannot listen must not create a state either
+            sock = bind(cfg.host, cfg.port)
+        except OSError as exc:
+            log.error(
+                "cannot listen on %s: %s — pass --listen HOST:PORT with a free port on an address of this machine",
+                cfg.url,
+                exc.strerror or exc,
+            )
+            return EXIT_ERROR
         try:
             store = await asyncio.to_thread(open_store, cfg.state_url)
         except StateError as exc:
+            sock.close()
             log.error("cannot open the state: %s", exc, extra={"state": redact(cfg.state_url)})
             return EXIT_ERROR
         self._store = GatedStore(store)
@@ -212,12 +221,6 @@ class Daemon:
             active=lambda: self._state.role is Role.LEADER and not self._stopping,
             stopping=lambda: self._stopping,
         )
-        try:
-            sock = bind(cfg.host, cfg.port)
-        except OSError as exc:
-            log.error("cannot listen on %s: %s", cfg.url, exc.strerror or exc)
-            await asyncio.to_thread(store.close)
-            return EXIT_ERROR
         self._bound_port = sock.getsockname()[1]
         server = QuietServer(
             uvicorn.Config(

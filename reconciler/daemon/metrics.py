@@ -4,8 +4,8 @@ Two kinds:
 
 * counters and the tick histogram live in the daemon's own registry and grow as it works;
 * gauges that describe servers (phase, step, seconds in step, acknowledgement ratio, served notAfter, drift…) are
-  computed at scrape time from a :class:`Snapshot` — the records in the store, the last observation of each server —
-  so they are never stale and nothing has to keep them in step.
+  computed at scrape time from a :class:`Snapshot` — the records in the store, each with the summary of its last
+  observation — so they are never stale (right after a restart too) and nothing has to keep them in step.
 
 The registry is per daemon (not the process-global default), so several daemons in one test process do not clash.
 """
@@ -21,7 +21,7 @@ from prometheus_client.core import GaugeMetricFamily
 from prometheus_client.metrics_core import Metric
 
 from reconciler.core.events import Event, EventKind
-from reconciler.core.observation import PORT_NAMES, ServerObservation
+from reconciler.core.observation import PORT_NAMES
 from reconciler.core.procedure import Phase
 from reconciler.core.record import RolloutRecord
 
@@ -40,7 +40,6 @@ class Snapshot:
     now: datetime
     records: Sequence[RolloutRecord] = ()
     managed: frozenset[str] = frozenset()  # servers in the specs in force
-    observations: Mapping[str, ServerObservation] = field(default_factory=dict)
     last_tick: Mapping[str, datetime] = field(default_factory=dict)
 
 
@@ -62,51 +61,23 @@ class _ServersCollector:
         snap = self.snapshot
         if snap is None:
             return
-        phase = GaugeMetricFamily(
-            P + "phase", "1 for the phase each server is in, 0 for the others", labels=["server", "phase"]
+        phase = _gauge("phase", "1 for the phase each server is in, 0 for the others", "phase")
+        step = _gauge("step", "Procedure step 1..7, 0 outside the procedure")
+        seconds = _gauge("seconds_in_step", "Seconds since the server entered its current phase")
+        ratio = _gauge("ack_ratio", "Clients that acknowledged the policy change / eligible clients")
+        at_risk = _gauge("at_risk_clients", "Clients that would be orphaned if the certificate changed now")
+        drift = _gauge("drift", "1 when a port presents another certificate than the spec declares")
+        stalled = _gauge("stalled", "1 when the rollout needs a human")
+        suspended = _gauge("suspended", "1 when suspended by an operator")
+        managed = _gauge("managed", "1 when the server is in the specs in force, 0 when only in the state")
+        next_check = _gauge("next_check_timestamp_seconds", "When the server is looked at next (Unix time)")
+        last_tick = _gauge(
+            "last_tick_timestamp_seconds", "When this daemon last finished a tick of the server"
         )
-        step = GaugeMetricFamily(
-            P + "step", "Procedure step 1..7, 0 outside the procedure", labels=["server"]
-        )
-        seconds = GaugeMetricFamily(
-            P + "seconds_in_step", "Seconds since the server entered its current phase", labels=["server"]
-        )
-        ratio = GaugeMetricFamily(
-            P + "ack_ratio",
-            "Clients that acknowledged the policy change / eligible clients",
-            labels=["server"],
-        )
-        at_risk = GaugeMetricFamily(
-            P + "at_risk_clients",
-            "Clients that would be orphaned if the certificate changed now",
-            labels=["server"],
-        )
-        drift = GaugeMetricFamily(
-            P + "drift",
-            "1 when a port presents another certificate than the spec declares",
-            labels=["server"],
-        )
-        stalled = GaugeMetricFamily(P + "stalled", "1 when the rollout needs a human", labels=["server"])
-        suspended = GaugeMetricFamily(P + "suspended", "1 when suspended by an operator", labels=["server"])
-        managed = GaugeMetricFamily(
-            P + "managed",
-            "1 when the server is in the specs in force, 0 when only in the state",
-            labels=["server"],
-        )
-        next_check = GaugeMetricFamily(
-            P + "next_check_timestamp_seconds",
-            "When the server is looked at next (Unix time)",
-            labels=["server"],
-        )
-        last_tick = GaugeMetricFamily(
-            P + "last_tick_timestamp_seconds",
-            "When this daemon last finished a tick of the server",
-            labels=["server"],
-        )
-        not_after = GaugeMetricFamily(
-            P + "certificate_not_after_timestamp_seconds",
+        not_after = _gauge(
+            "certificate_not_after_timestamp_seconds",
             "notAfter of the certificate each port presented at the last observation (Unix time)",
-            labels=["server", "port"],
+            "port",
         )
         for record in snap.records:
             name = record.server
@@ -115,10 +86,8 @@ class _ServersCollector:
             step.add_metric([name], float(record.step))
             seconds.add_metric([name], max(0.0, (snap.now - record.entered_at).total_seconds()))
             observed = record.observed
-            waiting = (
-                record.acknowledgement_since is not None
-            )  # a policy change of ours is being acknowledged
-            if waiting and observed is not None and observed.ack_ratio is not None:
+            # the ratio while a policy change of ours is being acknowledged; who is at risk before the swap
+            if record.acknowledgement_since is not None and observed and observed.ack_ratio is not None:
                 ratio.add_metric([name], observed.ack_ratio)
             if 1 <= record.step <= 4 and observed is not None and observed.at_risk_count is not None:
                 at_risk.add_metric([name], float(observed.at_risk_count))
@@ -127,26 +96,17 @@ class _ServersCollector:
             suspended.add_metric([name], 1.0 if record.suspended else 0.0)
             managed.add_metric([name], 1.0 if name in snap.managed else 0.0)
             next_check.add_metric([name], record.next_check_at.timestamp())
+            for port, certificate in sorted((observed.certificates if observed else {}).items()):
+                not_after.add_metric([name, port], certificate.not_after.timestamp())
         for name, moment in snap.last_tick.items():
             last_tick.add_metric([name], moment.timestamp())
-        for name, observation in snap.observations.items():
-            for port, port_obs in observation.ports.items():
-                if port_obs.certificate is not None:
-                    not_after.add_metric([name, port], port_obs.certificate.not_after.timestamp())
-        yield from (
-            phase,
-            step,
-            seconds,
-            ratio,
-            at_risk,
-            drift,
-            stalled,
-            suspended,
-            managed,
-            next_check,
-            last_tick,
-        )
-        yield not_after
+        yield from (phase, step, seconds, ratio, at_risk, drift, stalled, suspended, managed, next_check)
+        yield from (last_tick, not_after)
+
+
+def _gauge(name: str, documentation: str, *labels: str) -> GaugeMetricFamily:
+    """A per-server gauge family ``sepm_reconciler_NAME{server, *labels}``."""
+    return GaugeMetricFamily(P + name, documentation, labels=["server", *labels])
 
 
 class DaemonMetrics:

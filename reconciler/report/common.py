@@ -7,18 +7,27 @@ from typing import Any
 
 from reconciler.core import wording
 from reconciler.core.drift import Severity
-from reconciler.report.model import Report, ServerReport, Status
+from reconciler.core.events import Event
+from reconciler.report.model import History, Report, ServerReport, Status
 
 __all__ = [
+    "EVENTS_SHOWN",
     "EXIT_MEANING",
     "MARK",
+    "event_title",
     "header",
     "header_parts",
+    "history_of",
+    "history_summary",
     "observed",
     "port_cell",
+    "recent_events",
     "status_tone",
     "summary",
 ]
+
+EVENTS_SHOWN = 20
+"""Events per server that text and Markdown show with ``--since`` (JSON and HTML have all of them)."""
 
 MARK: Mapping[Severity, str] = {Severity.ERROR: "✗", Severity.WARNING: "!", Severity.INFO: "·"}
 
@@ -98,3 +107,36 @@ def summary(report: Report) -> str:
         parts.append(_plural(len(report.spec_errors), "spec error"))
     code = report.exit_code
     return f"{_plural(counts['servers'], 'server')}: {', '.join(parts)} — exit code {code} ({EXIT_MEANING[code]})"
+
+
+def history_of(server: ServerReport) -> History | None:
+    """The server's ``--since`` history, or None when there is nothing to show (no events, no drift)."""
+    history = server.history
+    if history is None or (not history.events and history.drift_began is None):
+        return None
+    return history
+
+
+def history_summary(history: History) -> str:
+    """``"drift began 2026-11-28 08:00 UTC; 3 event(s) since 2026-11-24 08:00 UTC"``."""
+    began = (
+        f"drift began {wording.when(history.drift_began)}"
+        if history.drift_began
+        else "no drift in the event log"
+    )
+    return f"{began}; {len(history.events)} event(s) since {wording.when(history.cutoff)}"
+
+
+def recent_events(history: History) -> tuple[int, tuple[Event, ...]]:
+    """(how many earlier events are left out, the last :data:`EVENTS_SHOWN` events)."""
+    events = history.events
+    hidden = max(0, len(events) - EVENTS_SHOWN)
+    return hidden, events[hidden:]
+
+
+def event_title(event: Event) -> str:
+    """``"transition in_sync → drifted"`` for a move, the event's kind (``"approval_needed"``) otherwise."""
+    source, dest = event.from_phase, event.to_phase
+    if source is None or dest is None or source is dest:
+        return event.kind.value
+    return f"{event.kind.value} {source.value} → {dest.value}"

@@ -7,9 +7,18 @@ from collections.abc import Mapping
 from html import escape
 from typing import Any
 
-from reconciler.core import wording
 from reconciler.core.drift import Severity
-from reconciler.report.common import EXIT_MEANING, header, observed, port_cell, status_tone, summary
+from reconciler.report.common import (
+    EXIT_MEANING,
+    event_title,
+    header,
+    history_of,
+    history_summary,
+    observed,
+    port_cell,
+    status_tone,
+    summary,
+)
 from reconciler.report.model import Report, ServerReport
 
 __all__ = ["render_html"]
@@ -105,37 +114,21 @@ def _certificates(server: ServerReport) -> str:
 
 
 def _history(server: ServerReport) -> str:
-    history = server.history
-    if history is None or (not history.events and history.drift_began is None):
+    history = history_of(server)
+    if history is None:
         return ""
-    began = (
-        f"drift began {wording.when(history.drift_began)}"
-        if history.drift_began
-        else "no drift in the event log"
-    )
-    items = []
-    for event in history.events:
-        move = ""
-        if (
-            event.from_phase is not None
-            and event.to_phase is not None
-            and event.from_phase is not event.to_phase
-        ):
-            move = f" {event.from_phase.value} → {event.to_phase.value}"
-        items.append(
-            f"<tr><td>{_e(f'{event.at:%Y-%m-%d %H:%M}')}</td><td>{_e(event.kind.value + move)}</td>"
-            f"<td>{_e(event.actor)}</td><td>{_e(event.reason)}</td></tr>"
-        )
+    items = [
+        f"<tr><td>{_e(f'{event.at:%Y-%m-%d %H:%M}')}</td><td>{_e(event_title(event))}</td>"
+        f"<td>{_e(event.actor)}</td><td>{_e(event.reason)}</td></tr>"
+        for event in history.events
+    ]
     table = (
         '<table class="history"><thead><tr><th>time (UTC)</th><th>event</th><th>actor</th><th>reason</th></tr>'
         f"</thead><tbody>{''.join(items)}</tbody></table>"
         if items
         else ""
     )
-    return (
-        f"<p><strong>History:</strong> {_e(began)}; {len(history.events)} event(s) since "
-        f"{_e(wording.when(history.cutoff))}</p>{table}"
-    )
+    return f"<p><strong>History:</strong> {_e(history_summary(history))}</p>{table}"
 
 
 def _server(server: ServerReport, report: Report) -> str:

@@ -10,9 +10,18 @@ import re
 from collections.abc import Mapping
 from typing import Any
 
-from reconciler.core import wording
 from reconciler.core.drift import Severity
-from reconciler.report.common import header, observed, port_cell, status_tone, summary
+from reconciler.report.common import (
+    event_title,
+    header,
+    history_of,
+    history_summary,
+    observed,
+    port_cell,
+    recent_events,
+    status_tone,
+    summary,
+)
 from reconciler.report.model import Report, ServerReport
 
 __all__ = ["escape_md", "render_markdown"]
@@ -20,7 +29,6 @@ __all__ = ["escape_md", "render_markdown"]
 _ICON = {Severity.ERROR: "❌", Severity.WARNING: "⚠️", Severity.INFO: "ℹ️"}
 _TONE_ICON = {"ok": "✅", "busy": "🔄", "warn": "⚠️", "bad": "❌", "muted": "➖"}
 _SPECIAL = re.compile(r"([\\`*_\[\]|~#])")
-_EVENTS_SHOWN = 20
 
 
 def escape_md(value: object) -> str:
@@ -90,33 +98,16 @@ def _certificates(server: ServerReport) -> list[str]:
 
 
 def _history(server: ServerReport) -> list[str]:
-    history = server.history
-    if history is None or (not history.events and history.drift_began is None):
+    history = history_of(server)
+    if history is None:
         return []
-    began = (
-        f"drift began {wording.when(history.drift_began)}"
-        if history.drift_began
-        else "no drift in the event log"
-    )
-    lines = [
-        f"<details><summary>History: {escape_md(began)}; {len(history.events)} event(s) since "
-        f"{escape_md(wording.when(history.cutoff))}</summary>",
-        "",
-    ]
-    events = history.events
-    if len(events) > _EVENTS_SHOWN:
-        lines.append(f"- … {len(events) - _EVENTS_SHOWN} earlier event(s) (all of them in `--output json`)")
-        events = events[-_EVENTS_SHOWN:]
+    lines = [f"<details><summary>History: {escape_md(history_summary(history))}</summary>", ""]
+    hidden, events = recent_events(history)
+    if hidden:
+        lines.append(f"- … {hidden} earlier event(s) (all of them in `--output json`)")
     for event in events:
-        move = ""
-        if (
-            event.from_phase is not None
-            and event.to_phase is not None
-            and event.from_phase is not event.to_phase
-        ):
-            move = f" {event.from_phase.value} → {event.to_phase.value}"
         lines.append(
-            f"- {escape_md(f'{event.at:%Y-%m-%d %H:%M}')} **{escape_md(event.kind.value + move)}** "
+            f"- {escape_md(f'{event.at:%Y-%m-%d %H:%M}')} **{escape_md(event_title(event))}** "
             f"({escape_md(event.actor)}): {escape_md(event.reason)}"
         )
     lines += ["", "</details>"]

@@ -12,7 +12,18 @@ from rich.text import Text
 
 from reconciler.core import wording
 from reconciler.core.drift import Reason, Severity
-from reconciler.report.common import MARK, header_parts, observed, port_cell, status_tone, summary
+from reconciler.report.common import (
+    MARK,
+    event_title,
+    header_parts,
+    history_of,
+    history_summary,
+    observed,
+    port_cell,
+    recent_events,
+    status_tone,
+    summary,
+)
 from reconciler.report.model import Report, ServerReport
 
 __all__ = ["render_text"]
@@ -20,7 +31,6 @@ __all__ = ["render_text"]
 _TONE = {"ok": "green", "busy": "cyan", "warn": "yellow", "bad": "bold red", "muted": "dim"}
 _SEVERITY = {Severity.ERROR: "red", Severity.WARNING: "yellow", Severity.INFO: "dim"}
 _PORTS = ("clients", "console", "api")
-_EVENTS_SHOWN = 20
 _TRAILING = re.compile(r"\s+((?:\x1b\[[0-9;]*m)*)$")  # padding at the end of a line, before any colour reset
 
 
@@ -81,35 +91,18 @@ def _details(console: Console, server: ServerReport, report: Report) -> None:
 
 
 def _history(console: Console, server: ServerReport) -> None:
-    history = server.history
-    if history is None or (not history.events and history.drift_began is None):
+    history = history_of(server)
+    if history is None:
         return
-    began = f"drift began {wording.when(history.drift_began)}" if history.drift_began else "no drift now"
-    console.print(
-        Text(f"{server.name}", style="bold"),
-        Text(f"{began}; {len(history.events)} event(s) since {wording.when(history.cutoff)}"),
-    )
-    events = history.events
-    if len(events) > _EVENTS_SHOWN:
-        console.print(
-            Text(
-                f"  … {len(events) - _EVENTS_SHOWN} earlier event(s), all of them in --output json",
-                style="dim",
-            )
-        )
-        events = events[-_EVENTS_SHOWN:]
+    console.print(Text(f"{server.name}", style="bold"), Text(history_summary(history)))
+    hidden, events = recent_events(history)
+    if hidden:
+        console.print(Text(f"  … {hidden} earlier event(s), all of them in --output json", style="dim"))
     grid = Table.grid(padding=(0, 1))
     grid.add_column(no_wrap=True)
     grid.add_column()
     for event in events:
-        move = ""
-        if (
-            event.from_phase is not None
-            and event.to_phase is not None
-            and event.from_phase is not event.to_phase
-        ):
-            move = f" {event.from_phase.value} → {event.to_phase.value}"
-        what = Text(f"{event.kind.value}{move}", style="bold")
+        what = Text(event_title(event), style="bold")
         what.append(f" ({event.actor}) ", style="dim")
         what.append(event.reason)
         grid.add_row(Text(f"  {event.at:%Y-%m-%d %H:%M}", style="dim"), what)

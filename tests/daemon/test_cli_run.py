@@ -10,6 +10,7 @@ from pathlib import Path
 
 import pytest
 
+from reconciler.cli import cli
 from reconciler.daemon.config import parse_listen
 
 REPO = Path(__file__).resolve().parents[2]
@@ -94,7 +95,9 @@ def test_an_address_in_use_exits_1(tmp_path: Path) -> None:
             "--specs", str(specs), "--state", f"sqlite:///{tmp_path}/s.db", "--listen", f"127.0.0.1:{port}"
         )
     assert proc.returncode == 1
-    assert "cannot listen on" in proc.stderr
+    assert f"cannot listen on http://127.0.0.1:{port}: Address already in use" in proc.stderr
+    assert "pass --listen HOST:PORT" in proc.stderr
+    assert not (tmp_path / "s.db").exists()  # nothing was created
 
 
 def test_a_webhook_variable_named_but_unset_exits_1(tmp_path: Path) -> None:
@@ -107,6 +110,14 @@ def test_a_webhook_variable_named_but_unset_exits_1(tmp_path: Path) -> None:
     )
     assert proc.returncode == 1
     assert "NO_SUCH_WEBHOOK_VAR_X, which is not set" in proc.stderr
+
+
+def test_the_endpoints_listen_on_loopback_unless_told_otherwise(monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.delenv("SEPM_RECONCILER_LISTEN", raising=False)
+    command = cli.get_command(cli.make_context("sepm-reconciler", ["run"]), "run")
+    assert command is not None
+    host, port = parse_listen(command.make_context("run", []).params["listen"])
+    assert (host, port) == ("127.0.0.1", 9370)
 
 
 def test_help_names_the_endpoints_and_exit_codes() -> None:

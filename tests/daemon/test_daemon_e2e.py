@@ -57,7 +57,11 @@ def test_daemon_completes_a_rollout_reports_it_and_stops_cleanly(
 ) -> None:
     secret_path = "/hook/T0ps3cr3t-webhook-token"
     with rig(tmp_path, base_lab) as world:
-        daemon = world.start_daemon(env={"SEPM_RECONCILER_WEBHOOK_URL": receiver.url + secret_path})
+        # The job's interval trigger (--idle-interval) fires only every 30 s: the rollout finishes within the
+        # test's time only because each job is moved to its tick's next_check_at (1 s while a step acts).
+        daemon = world.start_daemon(
+            "--idle-interval", "30s", env={"SEPM_RECONCILER_WEBHOOK_URL": receiver.url + secret_path}
+        )
         daemon.wait_ready()
         names = ["sepm-dmz", "sepm-east", "sepm-west"]
         _all_in_sync(world, names)
@@ -261,7 +265,7 @@ def test_healthz_fails_when_the_scheduler_stops_running_ticks(tmp_path: Path, ba
         )
         assert any("the scheduler is not running ticks" in p for p in problems), problems
         assert daemon.get("/readyz").status_code == 200  # readiness is not liveness
-        assert daemon.stop()[0] == 0
+        assert daemon.stop(signal.SIGINT)[0] == 0  # Ctrl-C stops it as cleanly as SIGTERM
 
 
 def test_a_hung_manager_holds_only_its_own_ticks(tmp_path: Path, base_lab: Lab) -> None:
@@ -285,14 +289,14 @@ def test_a_hung_manager_holds_only_its_own_ticks(tmp_path: Path, base_lab: Lab) 
         assert daemon.stop()[0] == 0
 
 
-def test_a_daemon_started_on_invalid_specs_acts_on_nothing_until_they_are_fixed(
+def test_a_daemon_started_on_invalid_specs_acts_on_nothing_until_sighup_loads_the_fixed_ones(
     tmp_path: Path, base_lab: Lab
 ) -> None:
     with rig(tmp_path, base_lab, only=["sepm-dmz"]) as world:
         spec = world.specs / "sepm-dmz.yaml"
         good = spec.read_text(encoding="utf-8")
         spec.write_text(good.replace("kind: ManagedServer", "kind: ManagedSever"), encoding="utf-8")
-        daemon = world.start_daemon()
+        daemon = world.start_daemon("--watch-interval", "1h")  # only SIGHUP makes it look at the specs again
         reason = wait_until(
             lambda: (
                 (r := daemon.get("/readyz")).status_code == 503
@@ -309,6 +313,39 @@ def test_a_daemon_started_on_invalid_specs_acts_on_nothing_until_they_are_fixed(
         assert world.hook_runs() == []
 
         spec.write_text(good, encoding="utf-8")
+        time.sleep(1.5)
+        assert daemon.get("/readyz").status_code == 503  # not noticed yet: the next look is an hour away
+        daemon.proc.send_signal(signal.SIGHUP)
         daemon.wait_ready(timeout=15)
+        assert any(line.get("message") == "SIGHUP: reloading the specs" for line in daemon.logs())
         wait_until(lambda: daemon.phases().get("sepm-dmz") not in (None, "new"), 20, "sepm-dmz ticked")
         assert daemon.stop()[0] == 0
+
+
+def test_sigterm_while_a_tick_observes_lets_it_finish_without_starting_its_action(
+    tmp_path: Path, base_lab: Lab
+) -> None:
+    with rig(tmp_path, base_lab, only=["sepm-dmz"]) as world:
+        assert world.admin("sepm-dmz", "POST", "/faults", {"latency_ms": 400}).status_code == 200
+        daemon = world.start_daemon("--shutdown-grace", "8s")
+        # step 2 entered; its next tick observes (slowly: every API call takes 0.4 s) and then would send the PATCH
+        wait_until(
+            lambda: (
+                (s := daemon.status())["servers"]
+                and s["servers"][0]["phase"] == "disabling_verification"
+                and s["servers"][0]["action"] is None
+                and s["daemon"]["ticks"]["sepm-dmz"]["running_since"]
+            ),
+            60,
+            "the tick that would disable verification to start",
+            interval=0.05,
+        )
+        code, _ = daemon.stop(signal.SIGTERM)
+        assert code == 0
+        groups = world.ground_truth()["managers"]["sepm-dmz"]["groups"]
+        assert all(g["secure_communications"] for g in groups if not g["inherits"])  # the PATCH never ran
+        status = json.loads(_cli(world, "status", "--output", "json"))["servers"][0]
+        assert status["phase"] == "disabling_verification" and status["action"] is None
+        assert any(line.get("message") == "sepm-dmz: tick abandoned" for line in daemon.logs()), (
+            daemon.log_text()[-3000:]
+        )

@@ -49,6 +49,13 @@ def test_the_digest_changes_with_content_names_and_a_swapped_link(specs: Path, t
     assert specs_digest(link) != before
 
 
+def test_the_digest_of_a_single_spec_file_follows_its_content(specs: Path) -> None:
+    one = specs / "standalone.yaml"
+    first = specs_digest(one)
+    _touch_later(one)  # rewritten with the same size: only the modification time tells
+    assert specs_digest(one) != first
+
+
 def test_a_missing_path_has_its_own_digest(tmp_path: Path) -> None:
     assert specs_digest(tmp_path / "nope") == "missing"
 

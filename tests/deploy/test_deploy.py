@@ -233,6 +233,17 @@ def test_the_powershell_hooks_read_only_documented_variables() -> None:
         assert used <= documented, f"{script.name}: {sorted(used - documented)}"
 
 
+def test_the_powershell_hooks_call_only_scripts_that_ship_beside_them() -> None:
+    hooks = DEPLOY / "hooks" / "windows"
+    called = {
+        name
+        for script in hooks.glob("*.ps1")
+        for name in re.findall(r"Join-Path \$PSScriptRoot '([^']+)'", script.read_text(encoding="utf-8"))
+    }
+    assert called == {"Restart-SepmServices.ps1"}  # the certificate hook restarts the services with it
+    assert all((hooks / name).is_file() for name in called)
+
+
 # --- CI examples --------------------------------------------------------------------------------------------------
 
 
@@ -252,21 +263,44 @@ def test_the_ci_examples_call_commands_and_options_that_exist(name: str) -> None
 # --- .ci/run --------------------------------------------------------------------------------------------------------
 
 
-def test_ci_run_installs_nothing_when_chromium_is_there_and_hands_over_to_make_test(tmp_path: Path) -> None:
+def _ci_run(tmp_path: Path, *, tools: dict[str, str]) -> tuple[subprocess.CompletedProcess[str], list[str]]:
+    """Run ``.ci/run`` with a PATH of stubs: each of ``tools`` records its argv (then runs its shell snippet);
+    ``dirname`` is the real one."""
     bin_dir = tmp_path / "bin"
     bin_dir.mkdir()
     calls = tmp_path / "calls"
-    for tool in ("make", "apt-get", "chromium"):
+    calls.touch()
+    for tool, then in tools.items():
         stub = bin_dir / tool
-        stub.write_text(f'#!/bin/sh\necho "{tool} $*" >> "{calls}"\n', encoding="utf-8")
+        stub.write_text(f'#!/bin/sh\necho "{tool} $*" >> "{calls}"\n{then}\n', encoding="utf-8")
         stub.chmod(0o755)
+    (bin_dir / "dirname").symlink_to(shutil.which("dirname") or "/usr/bin/dirname")
     proc = subprocess.run(
-        ["bash", str(REPO / ".ci" / "run")],
+        ["/bin/bash", str(REPO / ".ci" / "run")],
         capture_output=True,
         text=True,
         timeout=30,
         check=False,
-        env={"PATH": f"{bin_dir}:/usr/bin:/bin", "HOME": str(tmp_path)},
+        env={"PATH": str(bin_dir), "HOME": str(tmp_path)},
     )
+    return proc, calls.read_text(encoding="utf-8").splitlines()
+
+
+def test_ci_run_installs_nothing_when_chromium_is_there_and_hands_over_to_make_test(tmp_path: Path) -> None:
+    proc, calls = _ci_run(tmp_path, tools={"make": "", "apt-get": "", "chromium": "", "id": "echo 0"})
     assert proc.returncode == 0, proc.stderr
-    assert calls.read_text(encoding="utf-8").splitlines() == ["make test"]
+    assert calls == ["make test"]
+
+
+def test_ci_run_installs_chromium_as_root_when_it_is_missing(tmp_path: Path) -> None:
+    proc, calls = _ci_run(tmp_path, tools={"make": "", "apt-get": "", "id": "echo 0"})
+    assert proc.returncode == 0, proc.stderr
+    assert calls == ["id -u", "apt-get install -y -q --no-install-recommends chromium", "make test"]
+    assert "installing chromium for the status-page browser test" in proc.stderr
+
+
+def test_ci_run_without_root_says_the_browser_test_will_be_skipped(tmp_path: Path) -> None:
+    proc, calls = _ci_run(tmp_path, tools={"make": "", "apt-get": "", "id": "echo 1000"})
+    assert proc.returncode == 0, proc.stderr
+    assert calls == ["id -u", "make test"]
+    assert "installing it needs root: the browser test will be skipped" in proc.stderr

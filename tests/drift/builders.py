@@ -6,7 +6,7 @@ from dataclasses import replace
 from datetime import UTC, datetime, timedelta
 from typing import Any
 
-from reconciler.core.drift import ClientsSeen, DriftInput, PortSeen, Seen
+from reconciler.core.drift import ClientsSeen, DriftInput, Finding, PortSeen, Reason, Seen, Severity
 from reconciler.core.observation import PortOutcome as Outcome
 from reconciler.core.observation import ServedCertificate
 from reconciler.core.procedure import Phase
@@ -178,3 +178,13 @@ def given(**overrides: Any) -> DriftInput:
 def with_seen(base: DriftInput, **overrides: Any) -> DriftInput:
     assert base.seen is not None
     return replace(base, seen=replace(base.seen, **overrides))
+
+
+def check_findings(
+    findings: list[Finding], expected: list[tuple[Reason, Severity]], fragments: tuple[str, ...]
+) -> None:
+    """``findings`` are exactly ``expected`` (reason, severity), in order, and their messages say every fragment."""
+    assert [(f.reason, f.severity) for f in findings] == expected
+    text = " | ".join(f.message for f in findings)
+    for fragment in fragments:
+        assert fragment in text, f"{fragment!r} not in {text!r}"

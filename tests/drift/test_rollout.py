@@ -7,7 +7,7 @@ from datetime import timedelta
 
 import pytest
 
-from reconciler.core.drift import DriftInput, Finding, Reason, Severity
+from reconciler.core.drift import DriftInput, Reason, Severity
 from reconciler.core.drift.rollout import (
     at_risk_clients,
     legacy_agents,
@@ -23,6 +23,7 @@ from tests.drift.builders import (
     NOW,
     OLD,
     SKEW,
+    check_findings,
     clients,
     facts,
     given,
@@ -35,15 +36,6 @@ from tests.drift.builders import (
 
 E, W, INFO = Severity.ERROR, Severity.WARNING, Severity.INFO
 OFF_AT = NOW + SKEW - timedelta(hours=30)  # manager clock: step 2 turned verification off 30 h ago
-
-
-def _check(
-    findings: list[Finding], expected: list[tuple[Reason, Severity]], fragments: tuple[str, ...]
-) -> None:
-    assert [(f.reason, f.severity) for f in findings] == expected
-    text = " | ".join(f.message for f in findings)
-    for fragment in fragments:
-        assert fragment in text, f"{fragment!r} not in {text!r}"
 
 
 def _drift(**overrides: object) -> DriftInput:
@@ -106,7 +98,7 @@ def test_rollout_progress_and_stalls_are_reported_with_reason_and_remedy(
     check: object, situation: DriftInput, expected: list[tuple[Reason, Severity]], fragments: tuple[str, ...]
 ) -> None:
     assert callable(check)
-    _check(check(situation), expected, fragments)
+    check_findings(check(situation), expected, fragments)
 
 
 def test_a_soaking_rollout_says_until_when_on_the_reconcilers_clock() -> None:
@@ -182,7 +174,7 @@ VERIFICATION_CASES = [
 def test_verification_disabled_says_for_how_long_and_whether_a_rollout_wants_it(
     situation: DriftInput, expected: list[tuple[Reason, Severity]], fragments: tuple[str, ...]
 ) -> None:
-    _check(verification_disabled(situation), expected, fragments)
+    check_findings(verification_disabled(situation), expected, fragments)
 
 
 def test_verification_disabled_dates_from_the_change_on_the_reconcilers_clock() -> None:
@@ -209,8 +201,7 @@ REPLICATION_CASES = [
         id="declared-partner-gone",
     ),
     pytest.param(
-        _step(Phase.WAITING_UNVERIFIED)
-        and given(seen=seen(ports(OLD), partners={}), record=record(Phase.WAITING_UNVERIFIED)),
+        given(seen=seen(ports(OLD), partners={}), record=record(Phase.WAITING_UNVERIFIED)),
         [(Reason.REPLICATION_BROKEN, INFO)],
         ("broken by the rollout (step 1) and restored in step 7",),
         id="broken-by-the-rollout",
@@ -220,6 +211,18 @@ REPLICATION_CASES = [
         [(Reason.REPLICATION_BROKEN, W)],
         ("replication of Site East with Site West (FAILED_CONNECT) fails",),
         id="partnership-fails",
+    ),
+    pytest.param(
+        given(seen=seen(ports(NEW), partners={"Site West": "CANCELED"})),
+        [(Reason.REPLICATION_BROKEN, W)],
+        ("replication of Site East with Site West (CANCELED) fails",),
+        id="partnership-canceled",
+    ),
+    pytest.param(
+        given(seen=seen(ports(NEW), partners={"Site West": "PROCESSING"})),
+        [],
+        (),
+        id="partnership-busy-is-not-broken",
     ),
     pytest.param(
         given(
@@ -238,7 +241,7 @@ REPLICATION_CASES = [
 def test_replication_broken_tells_the_rollouts_doing_from_an_accident(
     situation: DriftInput, expected: list[tuple[Reason, Severity]], fragments: tuple[str, ...]
 ) -> None:
-    _check(replication_broken(situation), expected, fragments)
+    check_findings(replication_broken(situation), expected, fragments)
 
 
 # --- AtRiskClients ----------------------------------------------------------------------------------------------
@@ -293,6 +296,15 @@ AT_RISK_CASES = [
         ),
         id="step-6-silent-since-the-swap",
     ),
+    pytest.param(
+        given(
+            seen=seen(ports(NEW), clients=clients(stopped_checking_in=1, stopped_names=("EAST-PC000007",))),
+            record=record(Phase.RESTORING_REPLICATION, facts=facts(verification_on_at=None)),
+        ),
+        [(Reason.AT_RISK_CLIENTS, W)],
+        ("1 client has not checked in since the swap", "EAST-PC000007"),
+        id="step-7-still-silent",
+    ),
     pytest.param(_drift(record=record(Phase.ROLLING_BACK)), [], (), id="rolling-back-no-swap-ahead"),
     pytest.param(_drift(seen=seen(ports(OLD), clients=None)), [], (), id="clients-unknown"),
 ]
@@ -302,7 +314,7 @@ AT_RISK_CASES = [
 def test_at_risk_clients_lists_who_a_certificate_change_would_orphan(
     situation: DriftInput, expected: list[tuple[Reason, Severity]], fragments: tuple[str, ...]
 ) -> None:
-    _check(at_risk_clients(situation), expected, fragments)
+    check_findings(at_risk_clients(situation), expected, fragments)
 
 
 @pytest.mark.parametrize(
@@ -367,4 +379,4 @@ LEGACY_CASES = [
 def test_legacy_agents_are_flagged_on_multi_server_sites(
     situation: DriftInput, expected: list[tuple[Reason, Severity]], fragments: tuple[str, ...]
 ) -> None:
-    _check(legacy_agents(situation), expected, fragments)
+    check_findings(legacy_agents(situation), expected, fragments)

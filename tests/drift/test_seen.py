@@ -146,3 +146,21 @@ def test_a_port_missing_from_the_observation_is_not_observed_rather_than_guessed
 def test_without_a_spec_the_ports_keep_the_observed_names_in_the_usual_order() -> None:
     seen = Seen.from_summary(summarize(OBSERVATION))
     assert [(p.name, p.port) for p in seen.ports] == [("clients", None), ("console", None), ("api", None)]
+
+
+def test_a_refused_login_is_read_the_same_live_and_offline() -> None:
+    refused = ServerObservation(
+        server="sepm-east",
+        observed_at=NOW,
+        api_reachable=True,  # GET version answers without a token
+        api_version="14.3.9816.7000",
+        ports=OBSERVATION.ports,
+        errors=(
+            "api version: HTTP 503",
+            "api: the manager refused the credentials of user 'admin' (HTTP 401); check the account",
+        ),
+    )
+    expected = "the manager refused the credentials of user 'admin' (HTTP 401); check the account"
+    assert Seen.from_observation(refused, make_spec()).api_error == expected
+    assert Seen.from_summary(summarize(refused), make_spec()).api_error == expected
+    assert Seen.from_observation(OBSERVATION, make_spec()).api_error is None  # other parts' errors are not it

@@ -8,7 +8,7 @@ from datetime import timedelta
 
 import pytest
 
-from reconciler.core.drift import DriftInput, Finding, Reason, Severity
+from reconciler.core.drift import DriftInput, Reason, Severity
 from reconciler.core.drift.served import certificate_expiry, handshake_failed, served_vs_desired, unreachable
 from reconciler.core.observation import PortOutcome
 from reconciler.core.procedure import Phase
@@ -17,7 +17,9 @@ from tests.drift.builders import (
     NEW,
     NOW,
     OLD,
+    PORTS,
     ROGUE,
+    check_findings,
     given,
     make_spec,
     port,
@@ -29,19 +31,6 @@ from tests.drift.builders import (
 )
 
 E, W, INFO = Severity.ERROR, Severity.WARNING, Severity.INFO
-
-
-def _shape(findings: list[Finding]) -> list[tuple[Reason, Severity]]:
-    return [(f.reason, f.severity) for f in findings]
-
-
-def _check(
-    findings: list[Finding], expected: list[tuple[Reason, Severity]], fragments: tuple[str, ...]
-) -> None:
-    assert _shape(findings) == expected
-    text = " | ".join(f.message for f in findings)
-    for fragment in fragments:
-        assert fragment in text, f"{fragment!r} not in {text!r}"
 
 
 # --- Unreachable ---------------------------------------------------------------------------------------------------
@@ -91,6 +80,21 @@ UNREACHABLE_CASES = [
     pytest.param(
         given(
             seen=seen(
+                ports(NEW),
+                api_error="…/identity/authenticate: the manager refused the credentials of user 'admin' (HTTP 401)",
+            )
+        ),
+        [(Reason.UNREACHABLE, E)],
+        (
+            "the REST API at https://sepm-east.corp.example:8446/sepm/api/v1 answers but cannot be used: "
+            "…/identity/authenticate: the manager refused the credentials of user 'admin' (HTTP 401)",
+            "replication and clients are unknown",
+        ),
+        id="login-refused",
+    ),
+    pytest.param(
+        given(
+            seen=seen(
                 tuple(port(n, outcome=PortOutcome.REFUSED) for n in ("clients", "console", "api")),
                 api_reachable=False,
             )
@@ -106,7 +110,7 @@ UNREACHABLE_CASES = [
 def test_unreachable_reports_every_port_and_the_api_that_did_not_answer(
     situation: DriftInput, expected: list[tuple[Reason, Severity]], fragments: tuple[str, ...]
 ) -> None:
-    _check(unreachable(situation), expected, fragments)
+    check_findings(unreachable(situation), expected, fragments)
 
 
 # --- HandshakeFailed ----------------------------------------------------------------------------------------------
@@ -142,7 +146,7 @@ HANDSHAKE_CASES = [
 def test_handshake_failed_names_the_ports_that_speak_no_tls(
     situation: DriftInput, expected: list[tuple[Reason, Severity]], fragments: tuple[str, ...]
 ) -> None:
-    _check(handshake_failed(situation), expected, fragments)
+    check_findings(handshake_failed(situation), expected, fragments)
 
 
 # --- InSync / CertificateMismatch / PartialRollout ------------------------------------------------------------------
@@ -278,7 +282,7 @@ SERVED_CASES = [
 def test_served_against_desired_tells_in_sync_mismatch_and_partial_rollouts_apart(
     situation: DriftInput, expected: list[tuple[Reason, Severity]], fragments: tuple[str, ...]
 ) -> None:
-    _check(served_vs_desired(situation), expected, fragments)
+    check_findings(served_vs_desired(situation), expected, fragments)
 
 
 def test_a_mismatch_carries_when_the_drift_began() -> None:
@@ -341,6 +345,18 @@ EXPIRY_CASES = [
         id="old-certificate-expired",
     ),
     pytest.param(
+        given(seen=seen(ports(NEW, **{n: port(n, NEW, expires_in=timedelta(0)) for n in PORTS}))),
+        [(Reason.EXPIRED, E)],
+        ("expired on 2026-12-01 08:00 UTC",),
+        id="expires-this-very-second",
+    ),
+    pytest.param(
+        given(seen=seen(ports(NEW, **{n: port(n, NEW, expires_in=timedelta(days=30)) for n in PORTS}))),
+        [(Reason.EXPIRING_SOON, W)],
+        ("in 30 days (expiryWarning 30 days)",),
+        id="exactly-expiry-warning-away",
+    ),
+    pytest.param(
         given(seen=seen(ports(NEW, clients=port("clients", OLD, expires_in=timedelta(days=5))))),
         [(Reason.EXPIRING_SOON, W)],
         ("the certificate on the clients port (sha256:a1a1a1a1a1a1…",),
@@ -364,7 +380,7 @@ EXPIRY_CASES = [
 def test_certificate_expiry_warns_within_expiry_warning_and_errs_once_expired(
     situation: DriftInput, expected: list[tuple[Reason, Severity]], fragments: tuple[str, ...]
 ) -> None:
-    _check(certificate_expiry(situation), expected, fragments)
+    check_findings(certificate_expiry(situation), expected, fragments)
 
 
 def test_expiring_soon_is_measured_against_now_and_carries_the_expiry() -> None:

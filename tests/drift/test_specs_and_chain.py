@@ -21,7 +21,7 @@ from reconciler.core.drift import (
 from reconciler.core.drift.specs import spec_invalid, unmanaged_server
 from reconciler.core.events import Event, EventKind
 from reconciler.core.procedure import Phase
-from tests.drift.builders import NOW, OLD, given, ports, record, seen
+from tests.drift.builders import NOW, OLD, check_findings, given, ports, record, seen
 
 E, W, INFO = Severity.ERROR, Severity.WARNING, Severity.INFO
 PROBLEM = "specs/east.yaml:14:7: spec.rollout.clients.minAckRatio: must be between 0 and 1, got 1.5"
@@ -62,6 +62,13 @@ SPEC_CASES = [
     ),
     pytest.param(
         unmanaged_server,
+        given(spec=None, record=record(Phase.NEW)),
+        [(Reason.UNMANAGED_SERVER, INFO)],
+        ("phase new",),
+        id="unmanaged:never-handled",
+    ),
+    pytest.param(
+        unmanaged_server,
         given(spec=None, record=record(Phase.DRIFTED)),
         [(Reason.UNMANAGED_SERVER, W)],
         ("it was not in sync when last handled",),
@@ -84,11 +91,7 @@ def test_spec_side_checks(
     check: object, situation: DriftInput, expected: list[tuple[Reason, Severity]], fragments: tuple[str, ...]
 ) -> None:
     assert callable(check)
-    findings: list[Finding] = check(situation)
-    assert [(f.reason, f.severity) for f in findings] == expected
-    text = " | ".join(f.message for f in findings)
-    for fragment in fragments:
-        assert fragment in text
+    check_findings(check(situation), expected, fragments)
 
 
 # --- the chain and the exit code -----------------------------------------------------------------------------------

@@ -17,6 +17,7 @@ import json
 import os
 import re
 from collections.abc import Callable
+from dataclasses import replace
 from html.parser import HTMLParser
 from pathlib import Path
 from typing import Any
@@ -172,6 +173,24 @@ def test_text_is_coloured_only_when_asked() -> None:
     assert "\x1b[" not in plain
     assert "\x1b[" in coloured
     assert re.sub(r"\x1b\[[0-9;]*m", "", coloured) == plain
+
+
+def test_a_long_history_shows_its_last_events_and_says_how_many_are_left_out() -> None:
+    report = fleet_report()
+    west = next(s for s in report.servers if s.name == "sepm-west")
+    assert west.history is not None
+    first = west.history.events[0]
+    events = tuple(replace(first, id=n, reason=f"move number {n}") for n in range(1, 26))
+    long = replace(report, servers=(replace(west, history=replace(west.history, events=events)),))
+    text, markdown = render(long, "text"), render(long, "markdown")
+    assert "… 5 earlier event(s), all of them in --output json" in text
+    assert "… 5 earlier event(s) (all of them in `--output json`)" in markdown
+    for shown in (text, markdown):
+        assert "25 event(s) since" in shown
+        assert "move number 6" in shown and "move number 25" in shown
+        assert "move number 5" not in shown  # 15 and 25 do not contain it: they read "number 1…", "number 2…"
+    document = json.loads(render(long, "json"))
+    assert len(document["servers"][0]["since"]["events"]) == 25
 
 
 def _keys(value: Any) -> set[str]:

@@ -9,7 +9,7 @@ from typing import Any
 import pytest
 
 from reconciler.sim import Simulator
-from tests.report.conftest import Certs, free_port, run_report, write_spec
+from tests.report.conftest import PASSWORD_ENV, Certs, free_port, run_report, write_spec
 
 
 def _reasons(document: Any, name: str) -> list[str]:
@@ -91,6 +91,23 @@ def test_an_unreachable_manager_is_an_error_and_exits_1(
     assert (
         f"the REST API at https://127.0.0.1:{ports['api']}/sepm/api/v1 does not answer" in finding["message"]
     )
+
+
+def test_a_refused_login_is_an_error_and_exits_1_without_showing_the_password(
+    sim: Simulator, certs: Certs, tmp_path: Path
+) -> None:
+    write_spec(tmp_path / "specs", sim, "sepm-east", certs, desired=certs.east)
+    run = run_report(
+        "--specs", "specs", "--output", "json", cwd=tmp_path, env={PASSWORD_ENV: "Wr0ng-s3cret-pw"}
+    )
+    assert run.code == 1, run.stderr
+    assert "Wr0ng-s3cret-pw" not in run.stdout + run.stderr
+    (server,) = run.json()["servers"]
+    assert server["in_sync"] is True  # the ports were seen; what the API would say is not known
+    unreachable = next(f for f in server["findings"] if f["reason"] == "Unreachable")
+    assert unreachable["severity"] == "error"
+    assert "answers but cannot be used" in unreachable["message"]
+    assert "refused the credentials of user 'admin'" in unreachable["message"]
 
 
 def test_an_expiring_certificate_warns_and_exits_2_although_in_sync(

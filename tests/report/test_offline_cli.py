@@ -179,6 +179,9 @@ def test_since_adds_when_the_drift_began_and_the_events_of_the_period(fleet: Pat
         ),
         pytest.param(["--since", "7 days"], 64, "invalid duration '7 days'", id="bad-duration"),
         pytest.param(["--output", "pdf"], 64, "'pdf' is not one of", id="unknown-format"),
+        pytest.param(
+            ["--out", "nowhere/report.md"], 64, "the directory 'nowhere' does not exist", id="out-nowhere"
+        ),
     ],
 )
 def test_bad_input_gets_one_message_and_a_documented_exit_code(
@@ -218,6 +221,16 @@ def test_invalid_specs_are_errors_and_the_valid_servers_are_still_reported(fleet
     assert "spec.certificate.file" in gone_findings[0]["message"]
     # sepm-old is in the state but not in the valid specs, and the specs have errors: it may be the broken one
     assert [f["reason"] for f in servers["sepm-old"]["findings"]] == ["SpecInvalid"]
+
+
+def test_a_spec_error_no_server_can_be_named_for_is_still_an_error(fleet: Path) -> None:
+    (fleet / "specs" / "typo.yaml").write_text("apiVersion: sepm-reconciler/v1\nkind: [ManagedServer\n")
+    run = run_report("--offline", "--state", "sqlite:///state.db", "--server", "sepm-west", cwd=fleet)
+    assert run.code == 1, run.stdout  # sepm-west alone is only drift (2): the broken file makes it 1
+    assert "specs/typo.yaml:3:1: YAML syntax error" in run.stdout
+    assert run.stdout.rstrip().endswith(
+        "1 server: 0 in sync, 1 with warnings, 1 spec error — exit code 1 (error)"
+    )
 
 
 def _run_on_a_terminal(cwd: Path, env: dict[str, str]) -> str:

@@ -18,7 +18,8 @@
     4. runs the site's install command (-InstallScript, a script block on the SEPM host that receives the staged
        keystore path and password). SEPM's supported path is the console's Manage Server Certificate wizard;
        sites that automate it do so with their own tooling — plug it in here;
-    5. restarts semsrv, semwebsrv and semapisrv (when installed: SEPM 14+), waiting for each to be Running;
+    5. restarts semsrv, semwebsrv and semapisrv (when installed: SEPM 14+) with Restart-SepmServices.ps1 (beside
+       this script), waiting for each to be Running;
     6. verifies each port (443, 8443, 8446) presents the desired fingerprint; exit 0 only if all do.
   The reconciler does not trust this script's exit status to finish step 4: it observes the ports itself.
 
@@ -69,7 +70,7 @@ $fp = Get-Sha256Fingerprint $cert.RawData
 if ($fp -ne $desired) { throw "keystore $keystore holds $fp, the spec wants $desired" }
 Write-Host "keystore checked: $fp"
 
-# 2..5 on the SEPM host.
+# 2..4 on the SEPM host.
 $sessionArgs = @{ ComputerName = $ComputerName }
 if ($Credential) { $sessionArgs.Credential = $Credential }
 $session = New-PSSession @sessionArgs
@@ -95,17 +96,11 @@ try {
            "(Admin > Servers > server > Manage Server Certificate > Update), or pass your site's install script block.")
   }
   Invoke-Command -Session $session -ScriptBlock $InstallScript -ArgumentList $staged, $password
-
-  Invoke-Command -Session $session -ArgumentList $ServiceTimeoutSeconds {
-    param($timeout)
-    foreach ($svc in 'semsrv', 'semwebsrv', 'semapisrv') {
-      if (-not (Get-Service -Name $svc -ErrorAction SilentlyContinue)) { Write-Host "$svc not installed: skipped"; continue }
-      Restart-Service -Name $svc -Force
-      (Get-Service -Name $svc).WaitForStatus('Running', [TimeSpan]::FromSeconds($timeout))
-      Write-Host "$svc running"
-    }
-  }
 } finally { Remove-PSSession $session }
+
+# 5. The services pick the new certificate up only when restarted (the script beside this one).
+& (Join-Path $PSScriptRoot 'Restart-SepmServices.ps1') -ComputerName $ComputerName -Credential $Credential `
+  -ServiceTimeoutSeconds $ServiceTimeoutSeconds
 
 # 6. What each port presents now.
 $failed = $false

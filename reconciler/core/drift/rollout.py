@@ -232,7 +232,7 @@ def at_risk_clients(given: DriftInput) -> list[Finding]:
             Finding(
                 Reason.AT_RISK_CLIENTS,
                 Severity.WARNING,
-                f"{wording.count(stopped)} client{'s' if stopped != 1 else ''} have not checked in {after}: if they "
+                f"{wording.count(stopped)} {'clients have' if stopped != 1 else 'client has'} not checked in {after}: if they "
                 f"still trust only the old certificate they are orphaned when they return (re-home them with a "
                 f"Communication Update Package): {listing(clients.stopped_names, stopped)}",
             )
@@ -256,7 +256,7 @@ def legacy_agents(given: DriftInput) -> list[Finding]:
         Finding(
             Reason.LEGACY_AGENTS,
             Severity.WARNING if pending else Severity.INFO,
-            f"{wording.count(count)} client{'s' if count != 1 else ''} run 14.2 / 14.2.1 agents on site "
+            f"{wording.count(count)} {'clients run' if count != 1 else 'client runs'} 14.2 / 14.2.1 agents on site "
             f"{spec.spec.server.site}, which spans several servers ({wording.names(peers)}): these agents cannot use "
             "the multi-server procedure — upgrade them before the certificate changes, or follow the vendor's "
             "single-server procedure for them",

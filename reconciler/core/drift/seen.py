@@ -15,6 +15,8 @@ from reconciler.core.spec import ManagedServer
 
 __all__ = ["ClientsSeen", "PortSeen", "Seen"]
 
+_API = "api: "  # the observation's errors about the REST API as a whole ("api version: …" is another part)
+
 
 @dataclass(frozen=True, slots=True)
 class PortSeen:
@@ -66,6 +68,7 @@ class Seen:
     observed_at: datetime
     live: bool
     api_reachable: bool
+    api_error: str | None = None  # why the REST API could not be used although it answered (login refused…)
     api_version: str | None = None
     manager_time: datetime | None = None
     ports: tuple[PortSeen, ...] = ()
@@ -121,6 +124,7 @@ class Seen:
             observed_at=obs.observed_at,
             live=True,
             api_reachable=obs.api_reachable,
+            api_error=_api_error(obs.errors),
             api_version=obs.api_version,
             manager_time=obs.manager_time,
             ports=tuple(ports),
@@ -172,6 +176,7 @@ class Seen:
             observed_at=summary.observed_at,
             live=False,
             api_reachable=summary.api_reachable,
+            api_error=_api_error(summary.errors),
             manager_time=summary.manager_time,
             ports=tuple(ports),
             verification_on=summary.verification_on,
@@ -180,6 +185,12 @@ class Seen:
             clients=clients,
             errors=summary.errors,
         )
+
+
+def _api_error(errors: tuple[str, ...]) -> str | None:
+    """Why the REST API could not be used: the observation's ``api: …`` error (a refused or failed login, a login
+    answer without the manager's clock), without its prefix."""
+    return next((e.removeprefix(_API) for e in errors if e.startswith(_API)), None)
 
 
 def _port_numbers(spec: ManagedServer | None) -> dict[str, int]:

@@ -30,7 +30,8 @@ def _port_problem(port: PortSeen) -> str:
 
 
 def unreachable(given: DriftInput) -> list[Finding]:
-    """``Unreachable`` (error): nothing could be observed, a port did not answer, or the REST API did not."""
+    """``Unreachable`` (error): nothing could be observed, a port did not answer, or the REST API did not answer
+    or could not be used (the login was refused or failed: groups, replication and clients are then unknown)."""
     seen = given.seen
     if given.spec is None:
         return []  # a server no longer in the specs is not observed: what the state remembers is shown as it is
@@ -44,18 +45,28 @@ def unreachable(given: DriftInput) -> list[Finding]:
                 f"could not be observed: {given.seen_error}",
             )
         ]
+    api = given.spec.spec.server.api_url
     problems = [_port_problem(p) for p in seen.ports if p.outcome in _UNREACHED]
     if not seen.api_reachable:
-        api = given.spec.spec.server.api_url
         why = next((e for e in seen.errors if e.startswith("api")), None)
         problems.append(f"the REST API at {api} does not answer" + (f" ({why})" if why else ""))
-    if not problems:
-        return []
-    remedy = (
-        "check spec.server.apiUrl and spec.server.ports against the manager, that the SEPM services run, and that "
-        "the network lets the reconciler reach them"
-    )
-    return [Finding(Reason.UNREACHABLE, Severity.ERROR, f"{'; '.join(problems)}: {remedy}")]
+    findings = []
+    if problems:
+        remedy = (
+            "check spec.server.apiUrl and spec.server.ports against the manager, that the SEPM services run, and "
+            "that the network lets the reconciler reach them"
+        )
+        findings.append(Finding(Reason.UNREACHABLE, Severity.ERROR, f"{'; '.join(problems)}: {remedy}"))
+    elif seen.api_error is not None:
+        findings.append(
+            Finding(
+                Reason.UNREACHABLE,
+                Severity.ERROR,
+                f"the REST API at {api} answers but cannot be used: {seen.api_error} — until it can, "
+                "certificate verification, replication and clients are unknown",
+            )
+        )
+    return findings
 
 
 def handshake_failed(given: DriftInput) -> list[Finding]:
