@@ -10,8 +10,9 @@ from typing import Any, TypeVar
 
 import click
 
+from reconciler.cli._state import state_option
 from reconciler.specs import SpecSet, load_specs
-from reconciler.store import DEFAULT_STATE_URL, STATE_ENV, Store, open_store, resolve_state_url
+from reconciler.store import Store, open_store, resolve_state_url
 from reconciler.store.url import sqlite_path
 
 __all__ = [
@@ -20,6 +21,7 @@ __all__ = [
     "echo_spec_errors",
     "load",
     "open_state_if_any",
+    "require_servers",
     "server_option",
     "specs_option",
     "state_option",
@@ -42,16 +44,6 @@ def specs_option(command: F) -> F:
     )(command)
 
 
-def state_option(command: F) -> F:
-    return click.option(
-        "--state",
-        "state_url",
-        metavar="URL",
-        default=None,
-        help=f"Where the state lives, sqlite:///PATH (default: ${STATE_ENV}, then {DEFAULT_STATE_URL}).",
-    )(command)
-
-
 def server_option(command: F) -> F:
     return click.option(
         "--server",
@@ -65,6 +57,16 @@ def server_option(command: F) -> F:
 def load(specs_path: Path) -> SpecSet:
     """Load the specs (never raises for bad input: problems are in ``errors``)."""
     return load_specs(specs_path)
+
+
+def require_servers(spec_set: SpecSet, servers: tuple[str, ...], specs_path: Path) -> None:
+    """Every ``--server`` must name a server of the specs: a usage error (exit 64) listing the known ones if not."""
+    unknown = sorted(set(servers) - set(spec_set.servers))
+    if unknown:
+        known = ", ".join(sorted(spec_set.servers)) or "none"
+        raise click.BadParameter(
+            f"no server {', '.join(unknown)} in {specs_path} (servers: {known})", param_hint="--server"
+        )
 
 
 def echo_spec_errors(spec_set: SpecSet) -> None:

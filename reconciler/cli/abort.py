@@ -32,7 +32,12 @@ def abort(server: str, reason: str, by: str | None, state_url: str | None) -> in
     From step 4 on, clients may already trust the new certificate: abort is refused with the reason, and the
     rollout can only go forward.
 
-    Exit code 0 when recorded, 1 when refused.
+    \b
+    Example:
+      sepm-reconciler abort sepm-east-01 --by alice --reason "wrong certificate in the spec"
+
+    Exit codes: 0 recorded, 1 refused (from step 4 on, nothing to abort, unknown server, unreadable state),
+    64 usage error.
     """
     actor = by or default_actor()
     try:

@@ -34,7 +34,8 @@ def approve(server: str, step: int, by: str, reason: str, accept_at_risk: bool, 
       sepm-reconciler approve sepm-east-01 --step 4 --by alice --reason "CAB-1234 approved"
       sepm-reconciler approve sepm-east-01 --step 4 --accept-at-risk --by alice --reason "12 retired laptops"
 
-    Exit code 0 when recorded, 1 when refused (unknown server, invalid or already started step, nothing to approve).
+    Exit codes: 0 recorded, 1 refused (unknown server, invalid or already started step, nothing to approve,
+    unreadable state), 64 usage error (e.g. --step is not a number, --by missing).
     """
     try:
         with open_state(state_url) as store:

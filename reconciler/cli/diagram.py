@@ -19,6 +19,8 @@ def diagram(markdown: bool) -> int:
     \b
     Example:
       sepm-reconciler diagram --markdown > procedure-diagram.md
+
+    Exit code 0.
     """
     text = mermaid()
     click.echo(f"```mermaid\n{text}```" if markdown else text, nl=False)

@@ -40,9 +40,15 @@ def history(server: str, state_url: str | None, limit: int | None, output: str) 
     it and why. From the state store only (no network).
 
     \b
+    Examples:
+      sepm-reconciler history sepm-east-01
+      sepm-reconciler history sepm-east-01 --limit 20 --output json
+
+    \b
     JSON shape: {"server": NAME, "events": [{"id", "at", "kind", "rollout_id", "from_phase", "to_phase",
                  "actor", "reason", "details"}]}
-    Exit code 0, or 1 for an unknown server or an unreadable state.
+
+    Exit codes: 0 shown, 1 an unknown server or an unreadable state, 64 usage error.
     """
     try:
         with open_state(state_url) as store:

@@ -13,16 +13,18 @@ from rich.console import Console
 from rich.markup import escape
 from rich.table import Table
 
-from reconciler.cli import EXIT_CHANGES, EXIT_ERROR, EXIT_OK
+from reconciler.cli import EXIT_CHANGES, EXIT_ERROR, EXIT_INTERRUPTED, EXIT_OK
 from reconciler.cli._live import (
     configure_logging,
     echo_spec_errors,
     load,
     open_state_if_any,
+    require_servers,
     server_option,
     specs_option,
     state_option,
 )
+from reconciler.cli.status import console
 from reconciler.core import wording
 from reconciler.engine import SystemClock, gather
 from reconciler.engine.plan import ServerPlan, plan_server
@@ -69,11 +71,6 @@ def _summary(plans: list[ServerPlan], spec_errors: int) -> str:
 
 
 # --- text ----------------------------------------------------------------------------------------------------------
-
-
-def _console() -> Console:
-    probe = Console()
-    return Console(highlight=False, width=None if probe.is_terminal else 120)
 
 
 def render_text(console: Console, plans: list[ServerPlan], spec_set: SpecSet) -> None:
@@ -200,19 +197,15 @@ def plan(specs_path: Path, state_url: str | None, servers: tuple[str, ...], outp
 
     \b
     Exit codes (as terraform plan -detailed-exitcode): 0 nothing to do (every server in sync), 2 changes
-    pending or a rollout in progress, 1 error (a spec error, an unusable state, a server that cannot be observed
-    or whose certificate file cannot be read), 64 usage error.
+    pending or a rollout in progress, 1 error (a spec error, an unusable state, a server that cannot be observed —
+    unreachable, credentials refused, API certificate not trusted — or whose certificate file or keystore cannot
+    be used), 64 usage error, 130 interrupted.
     """
     configure_logging(verbose)
     spec_set = load(specs_path)
     if spec_set.errors and output == "text":
         echo_spec_errors(spec_set)
-    unknown = sorted(set(servers) - set(spec_set.servers))
-    if unknown:
-        known = ", ".join(sorted(spec_set.servers)) or "none"
-        raise click.BadParameter(
-            f"no server {', '.join(unknown)} in {specs_path} (servers: {known})", param_hint="--server"
-        )
+    require_servers(spec_set, servers, specs_path)
     clock = SystemClock()
     try:
         store = open_state_if_any(state_url)
@@ -224,6 +217,9 @@ def plan(specs_path: Path, state_url: str | None, servers: tuple[str, ...], outp
     except Error as exc:
         click.echo(f"error: {exc}", err=True)
         return EXIT_ERROR
+    except KeyboardInterrupt:
+        click.echo("interrupted: nothing was changed (plan only observes)", err=True)
+        return EXIT_INTERRUPTED
     now = clock.now()
     plans = [plan_server(g, now=now, revision=spec_set.revision) for g in gathered.values()]
     code = plan_exit_code(plans, len(spec_set.errors))
@@ -232,5 +228,5 @@ def plan(specs_path: Path, state_url: str | None, servers: tuple[str, ...], outp
     elif output == "markdown":
         click.echo(render_markdown(plans, spec_set))
     else:
-        render_text(_console(), plans, spec_set)
+        render_text(console(), plans, spec_set)
     return code

@@ -9,16 +9,17 @@ from pathlib import Path
 import click
 
 from reconciler.cli import EXIT_ERROR, EXIT_OK
+from reconciler.cli._live import echo_spec_errors, load, require_servers, specs_option
 from reconciler.errors import CertificateError, Error
 from reconciler.sepm import open_client
 from reconciler.sepm.probe import ProbeReport, Status, run_probe
-from reconciler.specs import LoadedServer, desired_fingerprint, load_specs
+from reconciler.specs import LoadedServer, desired_fingerprint
 
 __all__ = ["probe"]
 
 
 async def _probe(server: LoadedServer, desired: str | None, port_timeout: float) -> ProbeReport:
-    async with open_client(server.spec, server.base_dir) as client:
+    async with open_client(server) as client:
         return await run_probe(server.spec, client, desired_fingerprint=desired, port_timeout=port_timeout)
 
 
@@ -45,14 +46,7 @@ def _text(report: ProbeReport) -> str:
 @click.option(
     "--server", "server_name", required=True, metavar="NAME", help="metadata.name of the server to probe."
 )
-@click.option(
-    "--specs",
-    type=click.Path(path_type=Path),
-    envvar="SEPM_RECONCILER_SPECS",
-    default=Path("specs"),
-    show_default="$SEPM_RECONCILER_SPECS, then ./specs",
-    help="Specs directory (or file).",
-)
+@specs_option
 @click.option("--output", type=click.Choice(["text", "json"]), default="text", show_default=True)
 @click.option(
     "--port-timeout",
@@ -61,7 +55,7 @@ def _text(report: ProbeReport) -> str:
     show_default=True,
     help="Seconds per TLS look.",
 )
-def probe(server_name: str, specs: Path, output: str, port_timeout: float) -> int:
+def probe(server_name: str, specs_path: Path, output: str, port_timeout: float) -> int:
     """Check, read-only, what the reconciler assumes about a real SEPM manager.
 
     Authenticates with the spec's credentials, sends GET requests only, and looks at the certificate each port
@@ -79,20 +73,17 @@ def probe(server_name: str, specs: Path, output: str, port_timeout: float) -> in
     Exit codes: 0 every check passed, 1 a check failed or could not be determined (or the specs are invalid),
     64 usage error (e.g. no server of that name).
     """
-    spec_set = load_specs(specs)
+    spec_set = load(specs_path)
     if spec_set.errors:
-        for issue in spec_set.errors:
-            click.echo(str(issue), err=True)
+        echo_spec_errors(spec_set)
         click.echo(
-            f"{specs}: the specs are invalid (see sepm-reconciler validate); nothing was probed.", err=True
+            f"error: {specs_path}: {len(spec_set.errors)} error(s) in the specs: nothing was probed "
+            "(fix them; sepm-reconciler validate checks them)",
+            err=True,
         )
         return EXIT_ERROR
-    server = spec_set.servers.get(server_name)
-    if server is None:
-        known = ", ".join(sorted(spec_set.servers)) or "none"
-        raise click.BadParameter(
-            f"no server named {server_name!r} in {specs} (known: {known})", param_hint="--server"
-        )
+    require_servers(spec_set, (server_name,), specs_path)
+    server = spec_set.servers[server_name]
     try:
         desired: str | None = desired_fingerprint(server)
     except CertificateError as exc:
@@ -100,8 +91,8 @@ def probe(server_name: str, specs: Path, output: str, port_timeout: float) -> in
         desired = None
     try:
         report = asyncio.run(_probe(server, desired, port_timeout))
-    except Error as exc:  # a secret that cannot be resolved, an unreadable caBundle
-        click.echo(f"{server.file}: {server_name}: {exc}", err=True)
+    except Error as exc:  # a secret that cannot be resolved, an unreadable caBundle: located in the spec
+        click.echo(f"error: {exc}; nothing was probed", err=True)
         return EXIT_ERROR
     if output == "json":
         click.echo(json.dumps(report.to_json(), indent=2, default=str))

@@ -8,11 +8,12 @@ from pathlib import Path
 
 import click
 
-from reconciler.cli import EXIT_ERROR, EXIT_OK
+from reconciler.cli import EXIT_ERROR, EXIT_INTERRUPTED, EXIT_OK
 from reconciler.cli._live import (
     configure_logging,
     echo_spec_errors,
     load,
+    require_servers,
     server_option,
     specs_option,
     state_option,
@@ -75,14 +76,16 @@ def reconcile(
 ) -> int:
     """Observe every server once and move each one step forward where its facts allow — acting.
 
-    For each server (concurrently): observe the manager, decide, save the decision (compare-and-set: if another
-    sepm-reconciler moved the server first, nothing is done), then run at most one action — the hook of step 1,
-    4 or 7, or a SEPM API call of step 2, 5 or 7 — and record its result. A manual step only shows its
+    For each server of the specs (concurrently): observe the manager, decide, save the decision (compare-and-set:
+    if another sepm-reconciler moved the server first, nothing is done), then run at most one action — the hook
+    of step 1, 4 or 7, or a SEPM API call of step 2, 5 or 7 — and record its result. A manual step only shows its
     instructions. Only observation completes a step: run reconcile again (or the daemon) to move on. The next
     check time says when that is useful.
 
     The specs must be valid (sepm-reconciler validate): with any error nothing is done. A server that cannot be
-    reached, or whose certificate file or secrets cannot be used, holds where it is; the others go on.
+    reached, whose REST API refuses the credentials or presents an untrusted certificate, or whose certificate
+    file, secrets or keystore cannot be used, holds where it is (the reason says which, file:line:field); the
+    others go on. A server that is in the state but no longer in the specs is left as it is, and named.
 
     \b
     Examples:
@@ -92,7 +95,9 @@ def reconcile(
 
     \b
     Exit codes: 0 done (whatever the servers' phases), 1 an error (invalid specs, unusable state, or a server
-    that could not be handled: unreachable, certificate or secret problem), 64 usage error (e.g. unknown --server).
+    that could not be handled: unreachable, credentials refused, certificate, secret or keystore problem), 64 usage
+    error (e.g. unknown --server), 130 interrupted (Ctrl-C: decisions made are saved; a running hook is stopped
+    and judged by observation later).
     """
     configure_logging(verbose)
     spec_set = load(specs_path)
@@ -104,12 +109,7 @@ def reconcile(
             err=True,
         )
         return EXIT_ERROR
-    unknown = sorted(set(servers) - set(spec_set.servers))
-    if unknown:
-        known = ", ".join(sorted(spec_set.servers)) or "none"
-        raise click.BadParameter(
-            f"no server {', '.join(unknown)} in {specs_path} (servers: {known})", param_hint="--server"
-        )
+    require_servers(spec_set, servers, specs_path)
     if not spec_set.servers:
         click.echo(f"{specs_path}: no ManagedServer in the specs: nothing to do")
         return EXIT_OK
@@ -117,13 +117,32 @@ def reconcile(
         with open_store(resolve_state_url(state_url)) as store:
             engine = Engine(spec_set, store)
             results = asyncio.run(engine.tick_all(servers or None))
+            unmanaged = [] if servers else [r for r in store.all() if r.server not in spec_set.servers]
     except Error as exc:
         click.echo(f"error: {exc}", err=True)
         return EXIT_ERROR
+    except KeyboardInterrupt:
+        click.echo(
+            "interrupted: every decision already made is saved; a hook that was running was stopped (SIGTERM, then "
+            "SIGKILL), and its attempt stays recorded: the next reconcile (or the daemon) judges it by what it "
+            "observes, after the hook's timeout, before trying again",
+            err=True,
+        )
+        return EXIT_INTERRUPTED
     if output == "json":
-        document = {"revision": spec_set.revision, "servers": [r.to_json() for r in results]}
+        document = {
+            "revision": spec_set.revision,
+            "servers": [r.to_json() for r in results],
+            "unmanaged": [{"name": r.server, "phase": r.phase.value, "step": r.step} for r in unmanaged],
+        }
         click.echo(json.dumps(document, indent=2))
     else:
         for result in results:
             click.echo("\n".join(render_result(result)))
+        for record in unmanaged:
+            step = f" (step {record.step}/7)" if record.step else ""
+            click.echo(
+                f"{record.server}: in the state but no longer in the specs: left as it is, "
+                f"{record.phase.value}{step} (status and report still show it)"
+            )
     return EXIT_ERROR if any(r.error for r in results) else EXIT_OK

@@ -22,7 +22,11 @@ def resume(server: str, reason: str, by: str | None, state_url: str | None) -> i
     A stalled rollout is never restarted automatically for the same certificate and spec revision: this command
     (or a new spec revision) is how it continues. Fix what the stall's remedy says first.
 
-    Exit code 0 when recorded, 1 when refused (unknown server, nothing to resume).
+    \b
+    Example:
+      sepm-reconciler resume sepm-east-01 --by alice --reason "maxSoak raised to 21d"
+
+    Exit codes: 0 recorded, 1 refused (unknown server, nothing to resume, unreadable state), 64 usage error.
     """
     actor = by or default_actor()
     try:

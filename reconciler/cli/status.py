@@ -85,10 +85,17 @@ def status(state_url: str | None, output: str) -> int:
     Manual steps show their console instructions; stalled servers show the remedy.
 
     \b
+    Examples:
+      sepm-reconciler status                                    # ./.sepm-reconciler/state.db
+      sepm-reconciler status --state sqlite:////var/lib/sepm-reconciler/state.db --output json
+
+    \b
     JSON shape (--output json), documented keys first:
       {"servers": [{"name", "phase", "step", "in_sync", "stalled", "reason", "desired_fingerprint",
                     "observed_fingerprints": {"clients", "console", "api"}, "next_check_at", ...}]}
-    "step" is 0 outside the procedure and 1..7 inside it. Exit code 0, or 1 when the state cannot be read.
+    "step" is 0 outside the procedure and 1..7 inside it.
+
+    Exit codes: 0 shown, 1 the state cannot be read (missing, locked, newer, corrupt), 64 usage error.
     """
     try:
         with open_state(state_url) as store:

@@ -22,7 +22,11 @@ def suspend(server: str, reason: str, by: str | None, state_url: str | None) -> 
 
     Drift is still observed and reported while suspended; an action already running is not interrupted.
 
-    Exit code 0 when recorded, 1 when refused (unknown server, already suspended).
+    \b
+    Example:
+      sepm-reconciler suspend sepm-east-01 --reason "change freeze until 2027-01-04" --by alice
+
+    Exit codes: 0 recorded, 1 refused (unknown server, already suspended, unreadable state), 64 usage error.
     """
     actor = by or default_actor()
     try:

@@ -60,6 +60,9 @@ class Ctx:
     revision: str
     partners: Mapping[str, RolloutRecord]
     tuning: Tuning
+    keystore_error: str | None = (
+        None  # why the keystore step 4 installs cannot be used (checked by the caller)
+    )
     events: list[Event] = field(default_factory=list)
 
     @property

@@ -110,11 +110,15 @@ def decide(
     partners: Mapping[str, RolloutRecord] | None = None,
     tuning: Tuning = DEFAULT_TUNING,
     observation_error: str | None = None,
+    keystore_error: str | None = None,
 ) -> Decision:
     """Decide the next phase and action of ``spec``'s manager. Pure: every input is an argument.
 
     ``partners`` maps each declared partner *site* to its manager's record when that manager is managed too (see
     :func:`partner_records`). ``observation`` None means the observation failed (``observation_error`` says why).
+    ``keystore_error`` says why the keystore that step 4 installs (``spec.certificate.keystore``) cannot be used —
+    it cannot be opened, or does not hold the desired certificate: a rollout then does not start, and step 4 does
+    not begin, until it is fixed (finding it a week into a rollout is the worst moment).
     """
     now = require_aware(now, "now")
     previous = record or new_record(spec.name, now)
@@ -134,6 +138,7 @@ def decide(
         revision=spec_revision,
         partners=partners or {},
         tuning=tuning,
+        keystore_error=keystore_error,
     )
     return _finish(ctx, previous, _route(ctx))
 
@@ -179,9 +184,10 @@ def _route(ctx: Ctx) -> Outcome:
 
 def _default_next_check(ctx: Ctx, phase: Phase) -> datetime:
     tuning = ctx.tuning
-    if phase in (Phase.NEW, Phase.IN_SYNC):
+    if phase is Phase.IN_SYNC:
         return ctx.later(tuning.idle_interval)
-    if phase in (Phase.DRIFTED, Phase.STALLED, Phase.WAITING_UNVERIFIED, Phase.WAITING_VERIFIED):
+    # new: never seen in full yet (unreachable, a secret missing…): looked at again soon, not in an hour
+    if phase in (Phase.NEW, Phase.DRIFTED, Phase.STALLED, Phase.WAITING_UNVERIFIED, Phase.WAITING_VERIFIED):
         return ctx.later(tuning.waiting_interval)
     return ctx.later(tuning.active_interval)
 

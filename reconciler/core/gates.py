@@ -15,6 +15,7 @@ from reconciler.core.window import describe, window_state
 __all__ = [
     "approval_gate",
     "at_risk_override",
+    "keystore_gate",
     "partner_gate",
     "rotating",
     "window_gate",
@@ -33,6 +34,16 @@ def approval_gate(ctx: Ctx, step: int) -> str | None:
         ctx.set_facts(replace(ctx.facts, approvals_announced=(*ctx.facts.approvals_announced, step)))
         ctx.event(EventKind.APPROVAL_NEEDED, reason, step=step)
     return reason
+
+
+def keystore_gate(ctx: Ctx) -> str | None:
+    """None when the keystore step 4 installs can be used (or none is declared); else why not and what to do."""
+    if ctx.keystore_error is None:
+        return None
+    return (
+        f"holding before any change: the keystore step 4 installs cannot be used ({ctx.keystore_error}); fix "
+        "spec.certificate.keystore or its password (sepm-reconciler validate --check-secrets checks it)"
+    )
 
 
 def window_gate(ctx: Ctx) -> str | None:

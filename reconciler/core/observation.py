@@ -1,7 +1,8 @@
 """What was observed of one manager at one moment: an immutable snapshot, produced by :mod:`reconciler.sepm`.
 
 ``None`` always means *unknown* (could not be observed), never a guess. ``errors`` says what could not be observed
-and why. Times are timezone-aware UTC. ``manager_time`` is the manager's own clock (from ``serverTime``): soaks and
+and why; ``api_error`` says, in one sentence, why the REST API could not be used at all (then only the ports were
+observed). Times are timezone-aware UTC. ``manager_time`` is the manager's own clock (from ``serverTime``): soaks and
 client acknowledgements are measured on it, not on the reconciler's clock.
 """
 
@@ -146,6 +147,14 @@ class ServerObservation:
     groups: tuple[GroupObservation, ...] | None = None
     clients: ClientAcknowledgement | None = None
     errors: tuple[str, ...] = ()
+    api_error: str | None = (
+        None  # why the REST API could not be used (no answer, credentials refused, untrusted)
+    )
+
+    @property
+    def api_usable(self) -> bool:
+        """The REST API answered and accepted our credentials: what the API told us this time can be relied on."""
+        return self.api_reachable and self.api_error is None
 
     def served_fingerprints(self) -> dict[str, str | None]:
         """``{"clients": fp|None, "console": fp|None, "api": fp|None}``."""

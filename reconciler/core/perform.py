@@ -44,21 +44,22 @@ class Task:
     waiting_for: str  # "continues when …"
     remedy: str  # what a human does when attempts are exhausted
     subject: str = ""
-    windowed: bool = False
+    windowed: bool = False  # a new attempt (or the manual instructions) waits for the maintenance window
+    blocked: str | None = None  # why no new attempt may start now (the keystore it needs cannot be used)
 
 
-def _closed_window(ctx: Ctx, task: Task) -> Outcome | None:
-    if not task.windowed:
-        return None
-    closed = window_gate(ctx)
-    if closed is None:
-        return None
-    opens = window_next_open(ctx)
+def _held(ctx: Ctx, task: Task) -> Outcome | None:
+    """Hold before starting a new attempt (or showing the instructions): the task is blocked, or its window closed.
+    An attempt already running is not affected."""
     next_check = ctx.later(ctx.tuning.waiting_interval)
-    if opens is not None:
+    closed = window_gate(ctx) if task.windowed else None
+    why = task.blocked or closed
+    if why is None:
+        return None
+    if task.blocked is None and (opens := window_next_open(ctx)) is not None:
         next_check = min(next_check, opens)
     return Outcome(
-        reason=f"{task.label}: {closed}: {task.what} does not start now. {task.waiting_for}",
+        reason=f"{task.label}: {why}: {task.what} does not start now. {task.waiting_for}",
         next_check=next_check,
     )
 
@@ -67,7 +68,7 @@ def perform(ctx: Ctx, task: Task) -> Outcome:
     """Decide the action for ``task``, whose effect is not observed (the caller checked)."""
     tuning = ctx.tuning
     if task.how == "manual":
-        if (held := _closed_window(ctx, task)) is not None:
+        if (held := _held(ctx, task)) is not None:
             return held
         action = task.build(Build(Performer.MANUAL, 0, 0, (), None))
         return Outcome(
@@ -114,7 +115,7 @@ def perform(ctx: Ctx, task: Task) -> Outcome:
             reason=f"{task.label}: {verdict.reason}. {task.waiting_for}",
             next_check=min(until, ctx.later(interval)),
         )
-    if (held := _closed_window(ctx, task)) is not None:
+    if (held := _held(ctx, task)) is not None:
         return held
     number = verdict.number
     action = task.build(Build(policy.performer, number, policy.max_attempts, command, policy.timeout))

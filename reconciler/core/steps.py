@@ -22,8 +22,15 @@ from reconciler.core.actions import (
 )
 from reconciler.core.checks import GroupFlags, acknowledgement_sentence, group_flags, served
 from reconciler.core.events import EventKind
-from reconciler.core.gates import approval_gate, at_risk_override, partner_gate, window_gate, window_next_open
-from reconciler.core.observation import ReplicationPartner, ServerObservation
+from reconciler.core.gates import (
+    approval_gate,
+    at_risk_override,
+    keystore_gate,
+    partner_gate,
+    window_gate,
+    window_next_open,
+)
+from reconciler.core.observation import GroupObservation, ReplicationPartner, ServerObservation
 from reconciler.core.perform import Build, Task, perform
 from reconciler.core.record import AttemptOutcome
 
@@ -31,9 +38,13 @@ __all__ = [
     "breaking_replication",
     "disabling_verification",
     "enabling_verification",
+    "hold_unknown",
+    "restore_replication",
     "restoring_replication",
     "retarget",
+    "unknown_detail",
     "updating_certificate",
+    "verification_action",
     "waiting_unverified",
     "waiting_verified",
 ]
@@ -47,11 +58,21 @@ def _obs(ctx: Ctx) -> ServerObservation:
     return ctx.obs
 
 
+def unknown_detail(obs: ServerObservation | None) -> str:
+    """`` [why]``: what the observation says went wrong — the unusable REST API first — or nothing."""
+    if obs is None:
+        return ""
+    if obs.api_error is not None:
+        return f" [the SEPM REST API cannot be used: {obs.api_error}]"
+    errors = obs.errors
+    return f" [{'; '.join(errors[:2])}{'; …' if len(errors) > 2 else ''}]" if errors else ""
+
+
 def hold_unknown(ctx: Ctx, label: str, what: str) -> Outcome:
     """Hold: something needed is unknown. The observation's own errors say why, when it has any."""
-    errors = ctx.obs.errors if ctx.obs is not None else ()
-    detail = f" [{'; '.join(errors[:2])}{'; …' if len(errors) > 2 else ''}]" if errors else ""
-    return Outcome(f"{label}: holding, {what}{detail} (nothing moves on an unknown observation)")
+    return Outcome(
+        f"{label}: holding, {what}{unknown_detail(ctx.obs)} (nothing moves on an unknown observation)"
+    )
 
 
 def _manager_time(ctx: Ctx) -> datetime | None:
@@ -156,6 +177,26 @@ def breaking_replication(ctx: Ctx) -> Outcome:
 # --- steps 2 and 5 -------------------------------------------------------------------------------------------------
 
 
+def verification_action(
+    b: Build, *, step: int, enabled: bool, groups: tuple[GroupObservation, ...], again: bool = False
+) -> SetVerification:
+    """The API action of steps 2 and 5 (and of a rollback, ``again``): PATCH the flag on ``groups``, read it back."""
+    targets = GroupFlags.targets(groups)
+    return SetVerification(
+        step=step,
+        performer=b.performer,
+        summary=f"{'enable' if enabled else 'disable'} certificate verification{' again' if again else ''} on "
+        f"{len(targets)} group{'s' if len(targets) != 1 else ''}",
+        instructions="PATCH groups/{id}/locations/{location}/settings with secure_communications="
+        f"{str(enabled).lower()} on {GroupFlags.names(groups)}, then read it back",
+        attempt=b.attempt,
+        max_attempts=b.max_attempts,
+        timeout=b.timeout,
+        enabled=enabled,
+        groups=targets,
+    )
+
+
 def _set_verification(ctx: Ctx, *, step: int, enabled: bool) -> Outcome:
     label = f"step {step}"
     flags = group_flags(_obs(ctx))
@@ -204,22 +245,9 @@ def _set_verification(ctx: Ctx, *, step: int, enabled: bool) -> Outcome:
         ctx.set_facts(replace(ctx.facts, verification_off_at=change_time))
         return Outcome(done, move="verification_disabled")
     stuck = tuple(g for g in pending if g.secure_communications is enabled)
-    targets = GroupFlags.targets(pending)
 
     def build(b: Build) -> SetVerification:
-        return SetVerification(
-            step=step,
-            performer=b.performer,
-            summary=f"{'enable' if enabled else 'disable'} certificate verification on {len(targets)} group"
-            + ("s" if len(targets) != 1 else ""),
-            instructions="PATCH groups/{id}/locations/{location}/settings with secure_communications="
-            f"{str(enabled).lower()} on {GroupFlags.names(pending)}, then read it back",
-            attempt=b.attempt,
-            max_attempts=b.max_attempts,
-            timeout=b.timeout,
-            enabled=enabled,
-            groups=targets,
-        )
+        return verification_action(b, step=step, enabled=enabled, groups=pending)
 
     remedy = (
         f"the flag reads {on_off} on {GroupFlags.names(stuck)} but their policy serial did not move after "
@@ -313,7 +341,8 @@ def _wait_for_clients(ctx: Ctx, *, step: int, verifying: bool) -> Outcome:
     following = step + 1
     accepted = None if ready or not soaked else at_risk_override(ctx, following, ack.at_risk_count)
     if ready or accepted is not None:
-        gate = approval_gate(ctx, following)
+        gate = keystore_gate(ctx) if following == 4 else None
+        gate = gate or approval_gate(ctx, following)
         if gate is None and following == 4:
             gate = window_gate(ctx)
         if gate is not None:
@@ -411,10 +440,13 @@ def updating_certificate(ctx: Ctx) -> Outcome:
         )
     if (out := _unexpected_certificate(ctx, 4)) is not None:
         return out
-    if now_served.all_are(target) and obs.api_reachable and obs.api_version:
+    if now_served.all_are(target) and obs.api_usable and obs.api_version:
         if obs.manager_time is None:
             return hold_unknown(ctx, "step 4", "the manager's clock could not be read")
-        done = f"every port presents {wording.fingerprint(target)} and the API answers (version {obs.api_version})"
+        done = (
+            f"every port presents {wording.fingerprint(target)} and the API answers (version {obs.api_version}, "
+            "authenticated)"
+        )
         if (gate := approval_gate(ctx, 5)) is not None:
             return Outcome(f"step 4 done ({done}); {gate}")
         ctx.set_facts(replace(ctx.facts, step_started_manager_time=obs.manager_time))
@@ -446,7 +478,10 @@ def updating_certificate(ctx: Ctx) -> Outcome:
         )
     else:
         seen = now_served.sentence()
-    api = "the API answers" if obs.api_reachable and obs.api_version else "the API does not answer"
+    if obs.api_usable and obs.api_version:
+        api = "the API answers"
+    else:
+        api = f"the API cannot be used: {obs.api_error}" if obs.api_error else "the API does not answer"
     keystore = ctx.spec.spec.certificate.keystore
     host = ctx.spec.spec.server.host
     ports = ", ".join(str(number) for _, number in ctx.spec.spec.server.ports.items())
@@ -489,6 +524,7 @@ def updating_certificate(ctx: Ctx) -> Outcome:
             "semwebsrv and semapisrv, or fix the hook; the old certificate can no longer be rolled back to by the "
             f"reconciler once any port changed; {_REMEDY_RESUME.format(name=ctx.name)}",
             windowed=ctx.facts.certificate_changed_at is None,
+            blocked=keystore_gate(ctx) if ctx.facts.certificate_changed_at is None else None,
         ),
     )
 

@@ -10,12 +10,12 @@ from reconciler.core._context import Ctx, Outcome
 from reconciler.core.actions import ActionKind, SetVerification
 from reconciler.core.checks import GroupFlags, group_flags, served
 from reconciler.core.events import EventKind
-from reconciler.core.gates import approval_gate
+from reconciler.core.gates import approval_gate, keystore_gate
 from reconciler.core.perform import Build, Task, perform
 from reconciler.core.procedure import PROCEDURE_VERSION, Phase
 from reconciler.core.record import Aborted, Facts
 from reconciler.core.requests import rollback_refusal
-from reconciler.core.steps import hold_unknown, restore_replication
+from reconciler.core.steps import hold_unknown, restore_replication, unknown_detail, verification_action
 
 __all__ = ["abort_requested", "drifted", "in_sync", "rolling_back", "stalled"]
 
@@ -63,7 +63,7 @@ def _start_or_hold(ctx: Ctx, prefix: str, *, held_move: str | None) -> Outcome:
     declared = tuple(ctx.spec.spec.replication.partners)
     blocked: str | None = None
     if obs is None or obs.replication is None:
-        blocked = "holding: the replication status could not be read"
+        blocked = f"holding: the replication status could not be read{unknown_detail(obs)}"
     elif undeclared := sorted(obs.replication.partner_names - set(declared)):
         names = ", ".join(undeclared)
         if held_move is not None:  # a stall is only reachable from drifted: hold first
@@ -78,7 +78,7 @@ def _start_or_hold(ctx: Ctx, prefix: str, *, held_move: str | None) -> Outcome:
                 "step 7) and commit: a new spec revision resumes the rollout",
             )
     if blocked is None:
-        blocked = approval_gate(ctx, 1)
+        blocked = keystore_gate(ctx) or approval_gate(ctx, 1)
     if blocked is not None:
         return Outcome(f"{prefix}; {blocked}", move=held_move)
     ctx.set_facts(replace(ctx.facts, partners=declared))
@@ -224,22 +224,9 @@ def rolling_back(ctx: Ctx) -> Outcome:
             g for g in flags.groups if before.get(g.id) is True and g.secure_communications is not True
         )
         if restore:
-            targets = GroupFlags.targets(restore)
 
             def build(b: Build) -> SetVerification:
-                return SetVerification(
-                    step=5,
-                    performer=b.performer,
-                    summary=f"enable certificate verification again on {len(targets)} group"
-                    + ("s" if len(targets) != 1 else ""),
-                    instructions="PATCH groups/{id}/locations/{location}/settings with secure_communications=true "
-                    f"on {GroupFlags.names(restore)}, then read it back",
-                    attempt=b.attempt,
-                    max_attempts=b.max_attempts,
-                    timeout=b.timeout,
-                    enabled=True,
-                    groups=targets,
-                )
+                return verification_action(b, step=5, enabled=True, groups=restore, again=True)
 
             return perform(
                 ctx,

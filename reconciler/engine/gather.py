@@ -11,6 +11,8 @@ The entry point other layers call (the tick, ``plan``, ``report``)::
         g.partners          # {partner site: RolloutRecord} of the declared partners that are managed too
         g.observation       # ServerObservation, or None with g.observation_error (an Error) saying why
         g.error             # the first of desired_error / observation_error, as one sentence, or None
+        g.problem           # g.error, or why the manager could not be reached or its REST API used, or None
+        g.keystore_error    # why the keystore step 4 installs cannot be used, located in the spec, or None
 
 ``gather`` never acts and never writes the store: it reads the records, opens one REST client per server (closed
 before it returns), and observes. Per-server problems (an unreadable certificate file, an unresolvable password, a
@@ -36,14 +38,23 @@ from dataclasses import dataclass, field
 
 from reconciler.core.clock import Clock
 from reconciler.core.decide import partner_records
-from reconciler.core.observation import ServerObservation
+from reconciler.core.observation import PortOutcome, ServerObservation
+from reconciler.core.procedure import Phase
 from reconciler.core.record import RolloutRecord
 from reconciler.errors import CertificateError, Error, SpecError, UnreachableError
 from reconciler.sepm import ClientLedger, SepmClient, observe, open_client
-from reconciler.specs import LoadedServer, SpecSet, desired_fingerprint
+from reconciler.specs import LoadedServer, SpecSet, check_secrets, desired_fingerprint
 from reconciler.store import Store
 
-__all__ = ["ClientFactory", "Gathered", "default_client", "gather", "gather_one", "select_servers"]
+__all__ = [
+    "ClientFactory",
+    "Gathered",
+    "default_client",
+    "gather",
+    "gather_one",
+    "keystore_problem",
+    "select_servers",
+]
 
 ClientFactory = Callable[[LoadedServer], SepmClient]
 """Builds the REST client of one server (tests inject one with another transport or retry policy)."""
@@ -51,7 +62,7 @@ ClientFactory = Callable[[LoadedServer], SepmClient]
 
 def default_client(server: LoadedServer) -> SepmClient:
     """The client the spec describes: secrets resolved now, TLS verified against ``caBundle`` or the system."""
-    return open_client(server.spec, server.base_dir)
+    return open_client(server)
 
 
 @dataclass(frozen=True, slots=True)
@@ -65,6 +76,7 @@ class Gathered:
     partners: Mapping[str, RolloutRecord] = field(default_factory=dict)
     observation: ServerObservation | None = None
     observation_error: Error | None = None
+    keystore_error: str | None = None
 
     @property
     def name(self) -> str:
@@ -77,6 +89,47 @@ class Gathered:
             return f"desired certificate: {self.desired_error}"
         if self.observation_error is not None:
             return f"observation: {self.observation_error}"
+        return None
+
+    @property
+    def unreachable(self) -> bool:
+        """Nothing of the manager could be seen: no observation, or neither the API nor any port answered."""
+        obs = self.observation
+        if obs is None:
+            return True
+        return not obs.api_reachable and not any(
+            p.outcome is PortOutcome.PRESENTED for p in obs.ports.values()
+        )
+
+    @property
+    def problem(self) -> str | None:
+        """Why this server could not be handled fully this time — :attr:`error`, a manager that cannot be reached,
+        or a REST API that cannot be used (no answer, credentials refused, certificate not trusted) — or None.
+
+        ``reconcile`` and ``plan`` report it as an error (exit 1); the tick backs off its next look."""
+        if self.error is not None:
+            return self.error
+        obs = self.observation
+        if obs is None:  # pragma: no cover - an observation that could not be made always carries its error
+            return f"{self.name}: nothing could be observed"
+        if self.unreachable:
+            ports = ", ".join(
+                f"{p.name} {p.port} {p.outcome.value.replace('_', ' ')}" for p in obs.ports.values()
+            )
+            api = f"; API: {obs.api_error}" if obs.api_error else ""
+            return f"{self.name} cannot be reached: ports {ports or 'not observed'}{api}"
+        if obs.api_error is not None:
+            return f"the SEPM REST API of {self.name} cannot be used: {obs.api_error}"
+        return None
+
+    def problem_for(self, record: RolloutRecord) -> str | None:
+        """:attr:`problem`, or — while ``record`` (the decision's) still needs it, before the certificate changes —
+        why the keystore step 4 installs cannot be used."""
+        if self.problem is not None:
+            return self.problem
+        needed = record.rollout_id is not None and record.facts.certificate_changed_at is None
+        if self.keystore_error is not None and needed and record.working_phase is not Phase.ROLLING_BACK:
+            return f"keystore: {self.keystore_error}"
         return None
 
 
@@ -104,6 +157,23 @@ def _desired(server: LoadedServer) -> tuple[str | None, CertificateError | None]
         return None, exc
 
 
+def keystore_problem(server: LoadedServer) -> str | None:
+    """Why the keystore that step 4 installs cannot be used — it cannot be read or opened with its password, or
+    does not hold the desired certificate — located in the spec (``validate --check-secrets`` reports the same);
+    None when it can, when the spec declares none, or when it is a JKS (SEPM's own format: a hook may install one,
+    this tool cannot look inside it)."""
+    if server.spec.spec.certificate.keystore is None:
+        return None
+    issues = [
+        issue
+        for issue in check_secrets(server)
+        if issue.is_error
+        and (issue.field or "").startswith("spec.certificate.keystore")
+        and issue.code != "keystore-jks"
+    ]
+    return "; ".join(str(issue) for issue in issues) or None
+
+
 async def gather_one(
     server: LoadedServer,
     record: RolloutRecord | None,
@@ -122,6 +192,8 @@ async def gather_one(
     ``observation_error`` is an :class:`~reconciler.errors.UnreachableError`.
     """
     desired, desired_error = _desired(server)
+    # once a port presented another certificate the keystore is past its use: not opened any more
+    swapping = record is not None and record.facts.certificate_changed_at is not None
     observation: ServerObservation | None = None
     observation_error = client_error
     if client is not None:
@@ -149,6 +221,7 @@ async def gather_one(
         partners=dict(partners),
         observation=observation,
         observation_error=observation_error,
+        keystore_error=None if swapping else await asyncio.to_thread(keystore_problem, server),
     )
 
 
@@ -184,28 +257,26 @@ async def gather(
             ledger = ledgers.setdefault(server.name, ClientLedger())
         partners = partner_records(server.spec, specs, records)
         async with limit:
+            client: SepmClient | None = None
+            client_error: Error | None = None
             try:
                 client = factory(server)
             except Error as exc:
-                return await gather_one(
-                    server,
-                    records.get(server.name),
-                    partners,
-                    client=None,
-                    client_error=exc,
-                    ledger=ledger,
-                    clock=clock,
-                )
-            async with client:
+                client_error = exc
+            try:
                 return await gather_one(
                     server,
                     records.get(server.name),
                     partners,
                     client=client,
+                    client_error=client_error,
                     ledger=ledger,
                     clock=clock,
                     observe_timeout=observe_timeout,
                 )
+            finally:
+                if client is not None:
+                    await client.aclose()
 
     results = await asyncio.gather(*(one(s) for s in servers))
     return {g.name: g for g in results}

@@ -20,7 +20,6 @@ from reconciler.core.record import RolloutRecord
 from reconciler.core.spec import CommandAction, Mode, ServerSpec
 from reconciler.core.window import describe, window_state
 from reconciler.engine.gather import Gathered
-from reconciler.engine.tick import unreachable
 
 __all__ = ["PlannedStep", "ServerPlan", "plan_server"]
 
@@ -268,13 +267,10 @@ def plan_server(
         partners=gathered.partners,
         tuning=tuning,
         observation_error=str(gathered.observation_error) if gathered.observation_error else None,
+        keystore_error=gathered.keystore_error,
     )
     rec = decision.record
-    error = gathered.error
-    if error is None and unreachable(gathered):
-        error = "the manager cannot be reached: " + "; ".join(
-            (obs.errors if obs else ())[:2] or ("no answer",)
-        )
+    error = gathered.problem_for(rec)
     working = rec.working_phase
     current = step_of(working)
     in_sync = decision.phase is Phase.IN_SYNC

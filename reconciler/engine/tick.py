@@ -16,8 +16,9 @@ Guarantees:
   only a later observation completes the step.
 * **After a crash** the next tick observes first; ``decide()`` re-runs an action only when its effect is still not
   observed after the attempt's timeout plus a grace period.
-* **Failures hold, never move.** A manager that cannot be observed holds where it is, with the reason recorded and
-  the next check backed off (active interval × 2ⁿ, at most the waiting interval; longer when the manager asks with
+* **Failures hold, never move.** A manager that cannot be observed — not reached, or its REST API unusable
+  (credentials refused, certificate not trusted) — holds where it is, with the reason recorded and the next check
+  backed off (active interval × 2ⁿ, at most the waiting interval; longer when the manager asks with
   ``Retry-After``). A spec problem of one server (its certificate file, its secrets) holds that server only.
 * **Secrets** reach hooks only through their environment; they are never stored, logged or put in arguments.
 
@@ -39,7 +40,7 @@ from reconciler.core.checks import summarize
 from reconciler.core.clock import Clock
 from reconciler.core.decide import DEFAULT_TUNING, Decision, Tuning, decide, partner_records
 from reconciler.core.events import Event
-from reconciler.core.observation import PortOutcome, ServerObservation
+from reconciler.core.observation import ServerObservation
 from reconciler.core.procedure import Phase
 from reconciler.core.record import RolloutRecord, new_record
 from reconciler.engine.act import ActionOutcome, HookRunner, perform_action
@@ -51,7 +52,7 @@ from reconciler.sepm import ClientLedger, SepmClient
 from reconciler.specs import LoadedServer, SpecSet
 from reconciler.store import Store
 
-__all__ = ["Engine", "SystemClock", "unreachable"]
+__all__ = ["Engine", "SystemClock"]
 
 log = logging.getLogger("reconciler.engine")
 
@@ -63,14 +64,6 @@ class SystemClock:
 
     def now(self) -> datetime:
         return datetime.now(UTC)
-
-
-def unreachable(gathered: Gathered) -> bool:
-    """Nothing of the manager could be seen: no observation, or neither the API nor any port answered."""
-    obs = gathered.observation
-    if obs is None:
-        return True
-    return not obs.api_reachable and not any(p.outcome is PortOutcome.PRESENTED for p in obs.ports.values())
 
 
 def _require_valid(spec_set: SpecSet) -> SpecSet:
@@ -215,8 +208,9 @@ class Engine:
                 await client.aclose()
 
     def _backoff(self, name: str, gathered: Gathered) -> timedelta | None:
-        """The delay before the next look when the manager could not be seen at all (None when it could)."""
-        if not unreachable(gathered):
+        """The delay before the next look when the manager could not be observed fully — not reached, or its REST
+        API unusable (credentials refused: no burst of failed logins) — None when it could."""
+        if gathered.problem is None:
             self._failures.pop(name, None)
             return None
         failures = self._failures[name] = self._failures.get(name, 0) + 1
@@ -283,15 +277,13 @@ class Engine:
             partners=gathered.partners,
             tuning=self.tuning,
             observation_error=str(gathered.observation_error) if gathered.observation_error else None,
+            keystore_error=gathered.keystore_error,
         )
         to_save = decision.record
-        error = gathered.error
+        error = gathered.problem_for(to_save)
         backoff = self._backoff(name, gathered)
         if backoff is not None and decision.action is None:
             to_save = replace(to_save, next_check_at=max(to_save.next_check_at, now + backoff))
-            if error is None:
-                seen = gathered.observation.errors if gathered.observation else ()
-                error = f"{name} cannot be reached: " + ("; ".join(seen[:3]) or "nothing answered")
         result = run.result(
             record,
             decision.phase,
@@ -354,30 +346,25 @@ class Engine:
         self, saved: RolloutRecord, action: Action, outcome: ActionOutcome
     ) -> str | None:
         """Complete the attempt in the store (compare-and-set, re-read on a lost race). Returns an error, if any."""
+
+        def complete(record: RolloutRecord) -> tuple[RolloutRecord, Event]:
+            return complete_attempt(
+                record,
+                action,
+                now=self._clock.now(),
+                succeeded=outcome.succeeded,
+                exit_code=outcome.exit_code,
+                detail=outcome.detail,
+            )
+
         record = saved
         for _ in range(_OUTCOME_TRIES):
-            now = self._clock.now()
             try:
-                updated, event = complete_attempt(
-                    record,
-                    action,
-                    now=now,
-                    succeeded=outcome.succeeded,
-                    exit_code=outcome.exit_code,
-                    detail=outcome.detail,
-                )
+                updated, event = complete(record)
             except ValueError:
                 # The record no longer holds the attempt (another process replaced it): keep the result in the log.
-                _, event = complete_attempt(
-                    saved,
-                    action,
-                    now=now,
-                    succeeded=outcome.succeeded,
-                    exit_code=outcome.exit_code,
-                    detail=outcome.detail,
-                )
                 try:
-                    await asyncio.to_thread(self._store.append, [event])
+                    await asyncio.to_thread(self._store.append, [complete(saved)[1]])
                 except StateError as exc:
                     return f"the action's result could not be recorded: {exc}"
                 return None

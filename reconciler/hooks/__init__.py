@@ -20,7 +20,10 @@ secret on its command line:
 
 The hook's exit status is recorded, but only observation completes a step. Its output goes to a temporary file (not
 a pipe: a hook survives the death of the reconciler that started it); the last 4 KiB are kept, with every secret
-value replaced by ``***``, for ``history`` and the status page.
+value replaced by ``***``, for ``history`` and the status page. A hook still running when its timeout expires gets
+SIGTERM (its whole process group), then SIGKILL 5 s later; one running when the reconciler is interrupted (Ctrl-C,
+a daemon shutting down) gets SIGTERM, then SIGKILL 2 s later — its attempt stays recorded as started, and the next
+tick judges it by what it observes.
 """
 
 from __future__ import annotations
@@ -42,6 +45,9 @@ __all__ = ["ENV_PREFIX", "HookResult", "run_hook"]
 ENV_PREFIX = "SEPM_RECONCILER_"
 OUTPUT_TAIL_BYTES = 4096
 _KILL_GRACE_SECONDS = 5.0
+_CANCEL_GRACE_SECONDS = (
+    2.0  # interrupted: SIGTERM, then SIGKILL this much later (a stopping daemon waits 2 s)
+)
 
 
 @dataclass(frozen=True, slots=True)
@@ -126,9 +132,7 @@ async def run_hook(
                 _signal_group(proc.pid, signal.SIGKILL)
                 await proc.wait()
         except asyncio.CancelledError:
-            _signal_group(proc.pid, signal.SIGKILL)
-            with contextlib.suppress(ProcessLookupError):
-                await asyncio.shield(proc.wait())
+            await _stop(proc)
             raise
         # Keep a margin beyond the tail so that a secret straddling the cut is still masked whole.
         keep = OUTPUT_TAIL_BYTES + max((len(s.encode()) for s in secrets), default=0)
@@ -145,6 +149,18 @@ async def run_hook(
         duration_s=time.monotonic() - started,
         output_tail=output,
     )
+
+
+async def _stop(proc: asyncio.subprocess.Process) -> None:
+    """The reconciler is being interrupted (Ctrl-C, a daemon shutting down): SIGTERM the hook's process group so it
+    can clean up, SIGKILL it after a short grace. Its attempt stays recorded; the next tick judges it by observation.
+    A second cancellation while waiting goes straight to SIGKILL."""
+    _signal_group(proc.pid, signal.SIGTERM)
+    with contextlib.suppress(TimeoutError, asyncio.CancelledError):
+        await asyncio.wait_for(asyncio.shield(proc.wait()), _CANCEL_GRACE_SECONDS)
+    _signal_group(proc.pid, signal.SIGKILL)  # the whole group: children outlive a leader that exited
+    with contextlib.suppress(TimeoutError, asyncio.CancelledError):
+        await asyncio.wait_for(asyncio.shield(proc.wait()), _CANCEL_GRACE_SECONDS)
 
 
 def _signal_group(pid: int, sig: signal.Signals) -> None:

@@ -74,16 +74,13 @@ def count_acknowledgements(
         if entry.online is True:
             pending_online += 1
         else:
-            if entry.online is None:
-                odd_status += 1
-            if entry.online is False and seen_ms != UNKNOWN and seen_ms < cutoff_ms:
-                excluded += 1
-            else:
-                pending_offline += 1
+            odd_status += entry.online is None
             if seen_ms != UNKNOWN and (oldest_ms is None or seen_ms < oldest_ms):
                 oldest_ms = seen_ms
             if entry.online is False and seen_ms != UNKNOWN and seen_ms < cutoff_ms:
-                continue  # excluded clients are not listed as having "stopped" checking in
+                excluded += 1
+                continue  # not waited for, so not listed as having "stopped" checking in either
+            pending_offline += 1
         if since_ms is not None and (seen_ms == UNKNOWN or seen_ms < since_ms):
             stopped.append(entry.name)
     problems = []

@@ -353,7 +353,7 @@ class SepmClient:
                 gave_up = f"{failure}, gave up after {attempt} tries" + (f": {body}" if body else "")
                 raise type(failure)(gave_up, delay=failure.delay) from failure.__cause__ or failure
             wait = delay if delay is not None else self.retry.backoff(attempt - 1, self._rng)
-            log.warning("%s; try %d of %d in %.2f s", failure, attempt + 1, self.retry.attempts, wait)
+            log.info("%s; try %d of %d in %.2f s", failure, attempt + 1, self.retry.attempts, wait)
             await self._sleep(wait)
 
     async def _send(
@@ -385,9 +385,13 @@ class SepmClient:
         except httpx.ConnectError as exc:
             verify = _is_verification_failure(exc)
             if verify is not None:
+                remedy = (
+                    "write in spec.server.apiUrl a host name the certificate lists (its subject alternative names)"
+                    if "mismatch" in verify or "not valid for" in verify
+                    else "set spec.server.caBundle to the CA that issued the manager's certificate"
+                )
                 raise UntrustedCertificateError(
-                    f"{self.base_url}: the API port presents a certificate we do not trust ({verify}); "
-                    "set spec.server.caBundle to the CA that issued the manager's certificate"
+                    f"{self.base_url}: the API port presents a certificate we do not trust ({verify}); {remedy}"
                 ) from exc
             raise UnreachableError(f"{method} {path}: cannot connect to {self.base_url}: {exc}") from exc
         except httpx.TransportError as exc:  # reset, closed after a POST, protocol garbage

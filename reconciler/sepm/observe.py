@@ -3,7 +3,8 @@
 The parts are independent and run concurrently: the TLS handshakes on the three ports, ``GET version``, then — after
 one authentication, whose ``serverTime`` is the manager's clock for everything measured on it — the groups and their
 flags, replication, and the client scan. A part that fails leaves its field ``None`` and says why in ``errors``;
-the other parts are kept. Nothing is ever guessed.
+the other parts are kept. When the authentication fails (no answer, credentials refused, certificate not trusted)
+``api_error`` says why and only the ports and ``GET version`` are observed. Nothing is ever guessed.
 """
 
 from __future__ import annotations
@@ -89,12 +90,15 @@ async def observe(
     ports_task = asyncio.ensure_future(observe_ports(conn.host, conn.ports.items(), within=timeout))
     version_task = asyncio.ensure_future(_part("api version", _version(client), errors))
     session: Session | None = None
+    api_error: str | None = None
     try:
         session = await client.authenticate()
     except AuthenticationError as exc:
-        errors.append(f"api: {exc}")
+        api_error = str(exc)
     except Error as exc:
-        errors.append(f"api: authentication failed: {exc}")
+        api_error = f"authentication failed: {exc}"
+    if api_error is not None:
+        errors.append(f"api: {api_error}")
 
     groups: tuple[GroupObservation, ...] | None = None
     replication: ReplicationObservation | None = None
@@ -152,6 +156,7 @@ async def observe(
         groups=groups,
         clients=clients,
         errors=tuple(errors),
+        api_error=api_error,
     )
 
 

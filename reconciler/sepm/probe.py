@@ -77,7 +77,7 @@ class Check:
             "title": self.title,
             "status": self.status.value,
             "seen": self.seen,
-            **self.details,
+            "details": dict(self.details),
         }
 
 

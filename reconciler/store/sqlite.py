@@ -49,7 +49,18 @@ class SqliteStore:
         self._path = path
         self._timeout = timeout
         self._lock = threading.RLock()
-        if not path.exists():
+        try:
+            is_dir, exists = path.is_dir(), path.exists()
+        except OSError as exc:  # a directory on the way that this user may not enter
+            raise StateError(
+                f"cannot reach the state database {path}: {exc.strerror or exc}; run sepm-reconciler as the user "
+                "that owns the state, or point --state (or $SEPM_RECONCILER_STATE) elsewhere"
+            ) from exc
+        if is_dir:
+            raise StateError(
+                f"the state {path} is a directory, not a SQLite file: name a file, e.g. sqlite:///{path / 'state.db'}"
+            )
+        if not exists:
             if not create:
                 raise StateError(
                     f"no state at {path}: nothing has been reconciled with this state yet (run "
@@ -57,8 +68,17 @@ class SqliteStore:
                 )
             try:
                 _create_private(path)
+            except (FileExistsError, NotADirectoryError) as exc:
+                blocker = next((p for p in path.parents if p.exists() and not p.is_dir()), path.parent)
+                raise StateError(
+                    f"cannot create the state database {path}: {blocker} is a file, not a directory; point --state "
+                    "elsewhere"
+                ) from exc
             except OSError as exc:
-                raise StateError(f"cannot create the state database {path}: {exc.strerror or exc}") from exc
+                raise StateError(
+                    f"cannot create the state database {path}: {exc.strerror or exc}; point --state (or "
+                    "$SEPM_RECONCILER_STATE) at a writable place"
+                ) from exc
         try:
             self._conn = sqlite3.connect(path, timeout=timeout, isolation_level=None, check_same_thread=False)
         except sqlite3.Error as exc:

@@ -154,6 +154,9 @@ class World:
     served: dict[str, str | None] = field(default_factory=lambda: dict.fromkeys(PORT_NAMES, OLD))
     outcomes: dict[str, PortOutcome] = field(default_factory=dict)
     api_reachable: bool = True
+    api_error: str | None = (
+        None  # the REST API answered ``version`` but could not be used (credentials refused…)
+    )
     partners: dict[str, ReplicationPartner] = field(
         default_factory=lambda: {
             "Site West": ReplicationPartner(
@@ -240,6 +243,7 @@ class World:
                 for g in self.groups
             ),
             clients=None if "clients" in self.unknown else clients,
+            api_error=self.api_error,
         )
 
     # --- what actions do to a manager -------------------------------------------------------------------------------

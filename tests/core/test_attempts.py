@@ -204,6 +204,33 @@ def test_window_closing_mid_step_does_not_interrupt_but_holds_the_retry() -> Non
     assert decision.next_check_at <= driver.world.now.replace(day=3, hour=8, minute=0)
 
 
+def test_a_half_done_swap_is_retried_even_when_the_window_closed() -> None:
+    # Open every day 08:00-09:00 UTC. The hook restarts Apache with the new certificate, then fails.
+    window = {
+        "days": ["mon", "tue", "wed", "thu", "fri", "sat", "sun"],
+        "start": "08:00",
+        "end": "09:00",
+        "timezone": "UTC",
+    }
+    driver = Driver(hooked(update_certificate=hook(timeout="30m"), window=window), World())
+    driver.run_until(Phase.WAITING_UNVERIFIED, step=MINUTE)
+    driver.world.now = driver.world.now.replace(day=2, hour=8, minute=50)
+    assert driver.decide().phase is Phase.UPDATING_CERTIFICATE
+    started = driver.decide().action
+    assert started is not None
+    driver.world.install(NEW, ("clients",))
+    assert driver.record is not None
+    driver.record, _ = complete_attempt(
+        driver.record, started, now=driver.world.now, succeeded=False, exit_code=1
+    )
+    driver.world.now = driver.world.now.replace(hour=9, minute=30)  # closed; the backoff (5 min) is over
+    decision = driver.decide()
+    assert decision.record.facts.certificate_changed_at is not None
+    assert isinstance(decision.action, UpdateCertificate) and decision.action.attempt == 2, (
+        "clients already see the new certificate on one port: finishing the swap does not wait for the window"
+    )
+
+
 def test_results_are_matched_to_their_attempt() -> None:
     driver = at_step4()
     decision = driver.decide()

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from dataclasses import replace
 from datetime import timedelta
 from typing import Any
@@ -22,7 +23,8 @@ from reconciler.core.events import EventKind
 from reconciler.core.observation import PortOutcome, ReplicationPartner
 from reconciler.core.procedure import Phase
 from reconciler.core.record import Approval
-from tests.core.builders import NEW, NEWER, OLD, ROGUE, Driver, Group, World, hooked, make_spec
+from reconciler.core.requests import request_abort
+from tests.core.builders import NEW, NEWER, OLD, ROGUE, T0, Driver, Group, World, hooked, make_spec
 
 HOUR = timedelta(hours=1)
 
@@ -365,8 +367,16 @@ def test_step4_done_only_when_every_port_presents_the_target_and_the_api_answers
     assert decision.phase is Phase.UPDATING_CERTIFICATE
     assert "the API does not answer" in decision.reason
     world.api_reachable = True
+    world.api_error = (
+        "the manager refused the credentials of user 'admin' (HTTP 500)"  # semsrv still starting
+    )
+    decision = driver.decide()
+    assert decision.phase is Phase.UPDATING_CERTIFICATE, "the API must authenticate us, not only answer"
+    assert "the API cannot be used: the manager refused the credentials" in decision.reason
+    world.api_error = None
     decision = driver.decide()
     assert decision.phase is Phase.ENABLING_VERIFICATION
+    assert "and the API answers (version 14.3.10000, authenticated)" in decision.reason
     assert len([e for e in driver.events if e.kind is EventKind.CERTIFICATE_CHANGED]) == 1
 
 
@@ -424,6 +434,20 @@ def test_step7_restores_then_asks_for_replication_then_finishes() -> None:
     assert decision.record.rollout_id is None  # the rollout is closed; its story is in the events
 
 
+def test_step7_a_success_older_than_the_restore_does_not_count() -> None:
+    driver = at(Phase.RESTORING_REPLICATION)
+    world = driver.world
+    started = driver.record.facts.step_started_manager_time if driver.record else None
+    assert started is not None
+    world.partners["Site West"] = ReplicationPartner(  # re-added, showing the last run before the break
+        "Site West", "SUCCEEDED", last_successful_run_time=started - timedelta(days=3)
+    )
+    decision = driver.decide()
+    assert decision.phase is Phase.RESTORING_REPLICATION
+    assert isinstance(decision.action, ReplicateNow), "a fresh replication is asked for, then waited for"
+    assert "replicates with SUCCEEDED after" in decision.reason
+
+
 def test_step7_goes_back_to_step5_when_the_rejoin_reverted_verification() -> None:
     driver = at(Phase.RESTORING_REPLICATION)
     decision = driver.decide()
@@ -467,3 +491,131 @@ def test_step7_done_supersedes_when_a_newer_certificate_is_desired() -> None:
     assert decision.record.target_fingerprint == NEWER
     assert decision.record.facts.original_fingerprints == {"clients": NEW, "console": NEW, "api": NEW}
     assert OLD not in decision.record.facts.original_fingerprints.values()
+
+
+# --- every way an action's step stalls -----------------------------------------------------------------------------
+
+
+def _abort(driver: Driver) -> None:
+    assert driver.record is not None
+    driver.record, _ = request_abort(driver.record, by="eve", reason="CAB said no", now=driver.world.now)
+    assert driver.decide().phase is Phase.ROLLING_BACK
+
+
+@pytest.mark.parametrize(
+    ("phase", "prepare", "code", "step", "remedy"),
+    [
+        (Phase.NEW, None, "break_replication_failed", 1, "Replication Partners) or fix the hook"),
+        (
+            Phase.RESTORING_REPLICATION,
+            None,
+            "restore_replication_failed",
+            7,
+            "add the replication partner again",
+        ),
+        (Phase.WAITING_UNVERIFIED, _abort, "set_verification_failed", 0, "set 'Enable secure communications"),
+    ],
+    ids=["step1-hook-keeps-failing", "step7-hook-keeps-failing", "rollback-flag-does-not-take"],
+)
+def test_an_action_that_keeps_failing_stalls_its_step_with_a_remedy(
+    phase: Phase, prepare: Callable[[Driver], None] | None, code: str, step: int, remedy: str
+) -> None:
+    driver = at(phase) if phase is not Phase.NEW else Driver(hooked(), World())
+    if prepare is not None:
+        prepare(driver)
+    actions = 0
+    for _ in range(40):  # every attempt fails (exit 1 / API error) and changes nothing on the manager
+        decision = driver.tick(effect=False, succeeded=False)
+        actions += decision.action is not None
+        if decision.phase is Phase.STALLED:
+            break
+        driver.world.advance(timedelta(minutes=30))
+    assert decision.phase is Phase.STALLED, decision.reason
+    assert decision.record.stall is not None and decision.record.stall.code == code
+    assert decision.record.step == step, "a stall keeps the step it stalled in"
+    assert actions == 3, "maxAttempts (hooks) or api_max_attempts (FAST tuning), then a human"
+    assert remedy in (decision.remedy or "") and "sepm-reconciler resume sepm-east-01" in (
+        decision.remedy or ""
+    )
+    for _ in range(3):  # a stall holds: nothing runs again until resume or a new spec revision
+        driver.world.advance(timedelta(hours=6))
+        again = driver.tick(effect=False, succeeded=False)
+        assert again.phase is Phase.STALLED and again.action is None
+
+
+def test_step6_stalls_after_max_soak_and_the_override_is_for_step_7() -> None:
+    driver = at(Phase.WAITING_VERIFIED, max_soak="3d")
+    driver.world.acknowledged = 1890
+    driver.world.advance(timedelta(days=3, hours=1))
+    decision = driver.decide()
+    assert decision.phase is Phase.STALLED and decision.record.step == 6
+    assert decision.record.stall is not None and decision.record.stall.code == "max_soak_exceeded"
+    assert "sepm-reconciler approve sepm-east-01 --step 7 --accept-at-risk" in (decision.remedy or "")
+
+
+# --- the keystore step 4 installs ----------------------------------------------------------------------------------
+
+KEYSTORE_BROKEN = (
+    "east.yaml:20:7: spec.certificate.keystore.password: the password does not open the keystore"
+)
+
+
+def test_a_rollout_does_not_start_while_the_keystore_cannot_be_used() -> None:
+    driver = Driver(hooked(), World())
+    decision = decide(
+        driver.spec,
+        NEW,
+        driver.world.observe(None),
+        None,
+        now=T0,
+        spec_revision="rev-1",
+        keystore_error=KEYSTORE_BROKEN,
+    )
+    assert decision.phase is Phase.DRIFTED and decision.action is None
+    assert "holding before any change: the keystore step 4 installs cannot be used" in decision.reason
+    assert KEYSTORE_BROKEN in decision.reason and "validate --check-secrets" in decision.reason
+    again = decide(
+        driver.spec, NEW, driver.world.observe(decision.record), decision.record, now=T0, spec_revision="rev-1",
+        keystore_error=KEYSTORE_BROKEN,
+    )  # fmt: skip
+    assert again.phase is Phase.DRIFTED and again.action is None
+    fixed = decide(
+        driver.spec, NEW, driver.world.observe(again.record), again.record, now=T0, spec_revision="rev-1"
+    )
+    assert fixed.phase is Phase.BREAKING_REPLICATION
+
+
+@pytest.mark.parametrize("update", ["hook", "manual"], ids=["hook", "manual"])
+def test_step_4_does_not_begin_while_the_keystore_cannot_be_used(update: str) -> None:
+    driver = at(Phase.WAITING_UNVERIFIED, **({"update_certificate": "manual"} if update == "manual" else {}))
+    driver.world.advance(timedelta(days=2))
+    record = driver.record
+    ready = decide(
+        driver.spec, NEW, driver.world.observe(record), record, now=driver.world.now, spec_revision="rev-1",
+        tuning=driver.tuning, keystore_error=KEYSTORE_BROKEN,
+    )  # fmt: skip
+    assert ready.phase is Phase.WAITING_UNVERIFIED and "clients ready" in ready.reason
+    assert "the keystore step 4 installs cannot be used" in ready.reason
+    driver.record = (
+        replace(record, phase=Phase.UPDATING_CERTIFICATE) if record else None
+    )  # e.g. it broke in step 4
+    held = decide(
+        driver.spec, NEW, driver.world.observe(driver.record), driver.record, now=driver.world.now,
+        spec_revision="rev-1", tuning=driver.tuning, keystore_error=KEYSTORE_BROKEN,
+    )  # fmt: skip
+    assert held.phase is Phase.UPDATING_CERTIFICATE and held.action is None
+    assert not [a for a in held.record.attempts if a.step == 4]
+    assert "the certificate update does not start now" in held.reason
+
+
+def test_once_the_certificate_changed_the_keystore_no_longer_holds_anything() -> None:
+    driver = at(Phase.UPDATING_CERTIFICATE, update_certificate="manual")
+    driver.world.install(NEW, ("clients",))  # the operator started the swap
+    decision = driver.decide()
+    assert decision.record.facts.certificate_changed_at is not None
+    driver.world.install(NEW)
+    done = decide(
+        driver.spec, NEW, driver.world.observe(driver.record), driver.record, now=driver.world.now,
+        spec_revision="rev-1", tuning=driver.tuning, keystore_error=KEYSTORE_BROKEN,
+    )  # fmt: skip
+    assert done.phase is Phase.ENABLING_VERIFICATION

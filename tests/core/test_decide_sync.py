@@ -78,6 +78,9 @@ def test_unseen_port_holds_a_new_server_and_names_the_port(outcome: PortOutcome,
     assert decision.action is None
     assert words in decision.reason
     assert "nothing moves on an unknown observation" in decision.reason
+    assert decision.next_check_at == world.now + FAST.waiting_interval, (
+        "never seen in full: looked at again soon"
+    )
 
 
 def test_failed_observation_holds_mid_rollout_and_says_why() -> None:

@@ -139,6 +139,28 @@ def test_abort_is_refused_from_the_point_of_no_return(phase: Phase, message: str
         assert "only goes forward" in str(error.value)
 
 
+def test_abort_is_refused_once_a_port_presented_another_certificate() -> None:
+    # Step 4 is entered at the end of the window, so nothing was run — but someone swaps the clients' certificate
+    # anyway, outside the window. (From then on the instructions are shown at any time: the swap must be finished.)
+    window = {
+        "days": ["mon", "tue", "wed", "thu", "fri", "sat", "sun"],
+        "start": "08:00",
+        "end": "09:00",
+        "timezone": "UTC",
+    }
+    driver = Driver(hooked(update_certificate="manual", window=window), World())
+    driver.run_until(Phase.WAITING_UNVERIFIED, step=timedelta(minutes=1))
+    driver.world.now = driver.world.now.replace(day=2, hour=8, minute=59)
+    assert driver.decide().phase is Phase.UPDATING_CERTIFICATE
+    driver.world.now = driver.world.now.replace(hour=9, minute=30)
+    driver.world.install(NEW, ("clients",))
+    decision = driver.decide()
+    assert decision.record.facts.certificate_changed_at is not None
+    assert not [a for a in decision.record.attempts if a.step == 4]
+    with pytest.raises(PermanentError, match=r"at step 4 and a port has presented another certificate since"):
+        request_abort(record_of(driver), by="eve", reason="cold feet", now=T0)
+
+
 def test_abort_is_refused_once_the_update_has_begun() -> None:
     driver = at(Phase.UPDATING_CERTIFICATE)
     driver.decide()  # attempt 1 of the update hook starts

@@ -9,7 +9,7 @@ import os
 import socket
 import sys
 from collections.abc import Callable
-from datetime import timedelta
+from datetime import datetime, timedelta
 from pathlib import Path
 
 import pytest
@@ -84,6 +84,71 @@ async def test_plan_exit_code_says_whether_anything_is_to_do(
             assert ("broken.yaml", 5, "spec.sever") in located
 
 
+API_REFUSED = "the SEPM REST API of sepm-east cannot be used: "
+
+
+@pytest.mark.parametrize(
+    ("case", "error", "why"),
+    [
+        (
+            "wrong_password",
+            API_REFUSED + "https://127.0.0.1:",
+            "the manager refused the credentials of user 'admin' (HTTP 401)",
+        ),
+        ("untrusted_ca", API_REFUSED + "authentication failed: ", "presents a certificate we do not trust"),
+        (
+            "wrong_keystore_password",
+            "keystore: ",
+            "spec.certificate.keystore.password: cannot open the PKCS#12 keystore",
+        ),
+    ],
+    ids=["wrong-password", "ca-bundle-of-another-ca", "wrong-keystore-password"],
+)
+async def test_what_refuses_us_is_an_error_that_says_why_and_nothing_is_done(
+    make_rig: RigFactory, pki: Pki, tmp_path: Path, case: str, error: str, why: str
+) -> None:
+    old, new = pki.leaf("east-old"), pki.leaf("east-new")
+    fleet_config = fleet(
+        manager("sepm-east", "Site East", old, partners=["Site West"]),
+        manager("sepm-west", "Site West", pki.leaf("west-old"), clients=20, partners=["Site East"]),
+    )
+    async with make_rig(fleet_config) as rig:
+        path = write_spec(rig.specs_dir, rig.sim, "sepm-east", pki, new, partners=["Site West"])
+        env = {}
+        if case == "wrong_password":
+            env["E2E_SEPM_PASSWORD"] = "Wr0ng-Passw0rd-4711"
+        elif case == "wrong_keystore_password":
+            env["E2E_P12_PASSWORD"] = "Wr0ng-Passw0rd-4711"
+        else:
+            document = json.loads(path.read_text())
+            document["spec"]["server"]["caBundle"] = str(Pki(tmp_path / "other-ca").ca_file)
+            path.write_text(json.dumps(document))
+        before = rig.truth()["managers"]["sepm-east"]
+
+        code, out, err = await cli("reconcile", *_args(rig, "--output", "json"), env=env)
+
+        assert code == 1, err
+        (server,) = json.loads(out)["servers"]
+        assert server["error"].startswith(error) and why in server["error"]
+        assert why in server["reason"], "the recorded reason says why the rollout holds"
+        assert server["action"] is None and rig.hook_runs() == []
+        assert server["phase"] == "drifted", "drift is still seen on the ports; nothing starts"
+        if case != "wrong_keystore_password":
+            checked = datetime.fromisoformat(server["next_check_at"])
+            assert checked - SystemClock().now() > timedelta(seconds=20), (
+                "backed off: no burst of failed logins"
+            )
+        after = rig.truth()["managers"]["sepm-east"]
+        for key in ("groups", "replication", "served"):
+            assert after[key] == before[key], key
+
+        code, out, err = await cli("plan", *_args(rig, "--output", "json"), env=env)
+        assert code == 1, err
+        (planned,) = json.loads(out)["servers"]
+        assert planned["error"].startswith(error) and why in planned["error"]
+        assert "Wr0ng-Passw0rd-4711" not in out + err
+
+
 async def test_plan_markdown_is_a_pull_request_comment_and_the_state_is_only_read(
     make_rig: RigFactory, pki: Pki
 ) -> None:
@@ -126,6 +191,34 @@ async def test_reconcile_refuses_invalid_specs_and_unknown_servers_without_doing
         code, _, err = await cli("reconcile", *_args(rig))
         assert code == 1 and "broken.yaml:" in err and "nothing was done" in err
         assert rig.store.all() == [] and rig.hook_runs() == []
+
+
+async def test_reconcile_names_a_server_removed_from_the_specs_and_leaves_it_as_it_is(
+    make_rig: RigFactory, pki: Pki
+) -> None:
+    fleet_config = fleet(
+        manager("sepm-east", "Site East", pki.leaf("east-old"), clients=20),
+        manager("sepm-west", "Site West", pki.leaf("west-old"), clients=20),
+    )
+    async with make_rig(fleet_config) as rig:
+        write_spec(rig.specs_dir, rig.sim, "sepm-east", pki, pki.leaf("east-new"))
+        west = write_spec(rig.specs_dir, rig.sim, "sepm-west", pki, pki.leaf("west-new"))
+        assert (await cli("reconcile", *_args(rig)))[0] == 0
+        before = rig.record("sepm-west")
+        west.unlink()
+
+        code, out, err = await cli("reconcile", *_args(rig))
+        assert code == 0, err
+        assert (
+            "sepm-west: in the state but no longer in the specs: left as it is, breaking_replication (step 1/7)"
+            in out
+        )
+        code, out, err = await cli("reconcile", *_args(rig, "--output", "json"))
+        assert json.loads(out)["unmanaged"] == [
+            {"name": "sepm-west", "phase": "breaking_replication", "step": 1}
+        ]
+        assert rig.record("sepm-west") == before, "nothing of it was touched"
+        rig.assert_no_orphans("sepm-west")
 
 
 async def _wait_for(predicate: Callable[[], bool], within: float = 30.0) -> None:

@@ -2,14 +2,19 @@
 
 from __future__ import annotations
 
+import json
+from pathlib import Path
+
 import pytest
 
 from reconciler.core.clock import FakeClock
 from reconciler.engine import gather
+from reconciler.engine.gather import keystore_problem
 from reconciler.errors import CertificateError, SecretError, SpecError
 from reconciler.sepm import ClientLedger
+from reconciler.specs import LoadedServer, load_specs
 from tests.e2e.conftest import RigFactory
-from tests.e2e.kit import SIM_START, Pki, fleet, manager, write_spec
+from tests.e2e.kit import P12_PASSWORD, SIM_START, Leaf, Pki, fleet, manager, write_spec
 
 
 async def test_gather_observes_every_server_with_its_record_and_partners_and_writes_nothing(
@@ -80,3 +85,58 @@ async def test_gather_refuses_a_name_that_is_not_in_the_specs(make_rig: RigFacto
         write_spec(rig.specs_dir, rig.sim, "sepm-a", pki, pki.leaf("a-new"))
         with pytest.raises(SpecError, match=r"no server named 'sepm-z' in the specs .* \(servers: sepm-a\)"):
             await gather(rig.load(), None, names=["sepm-z"], clock=FakeClock(SIM_START))
+
+
+def _keystore_spec(directory: Path, desired: Leaf, keystore: Path) -> LoadedServer:
+    document = {
+        "apiVersion": "sepm-reconciler/v1",
+        "kind": "ManagedServer",
+        "metadata": {"name": "sepm-ks"},
+        "spec": {
+            "server": {
+                "apiUrl": "https://127.0.0.1:1/sepm/api/v1",
+                "site": "Site KS",
+                "credentials": {"username": "admin", "password": {"env": "E2E_SEPM_PASSWORD"}},
+            },
+            "certificate": {
+                "file": str(desired.cert_file),
+                "keystore": {"file": str(keystore), "password": {"env": "E2E_P12_PASSWORD"}},
+            },
+        },
+    }
+    (directory / "ks.yaml").write_text(json.dumps(document))  # JSON is YAML
+    return load_specs(directory / "ks.yaml").servers["sepm-ks"]
+
+
+@pytest.mark.parametrize(
+    ("case", "problem"),
+    [
+        ("usable", None),
+        ("another-certificate", "step 4 would install the wrong certificate"),
+        ("wrong-password", "spec.certificate.keystore.password: cannot open the PKCS#12 keystore"),
+        ("missing-file", "spec.certificate.keystore.file: "),
+        ("jks", None),
+    ],
+    ids=["usable", "another-certificate", "wrong-password", "missing-file", "jks-cannot-be-inspected"],
+)
+def test_the_keystore_is_checked_before_a_rollout_may_use_it(
+    tmp_path: Path, pki: Pki, monkeypatch: pytest.MonkeyPatch, case: str, problem: str | None
+) -> None:
+    desired = pki.leaf("ks-new")
+    keystore = {
+        "another-certificate": pki.leaf("ks-other").p12_file,
+        "missing-file": tmp_path / "nowhere.p12",
+        "jks": tmp_path / "keystore.jks",
+    }.get(case, desired.p12_file)
+    (tmp_path / "keystore.jks").write_bytes(
+        b"\xfe\xed\xfe\xed" + bytes(60)
+    )  # a JKS header: SEPM's own format
+    monkeypatch.setenv("E2E_P12_PASSWORD", "not-the-password" if case == "wrong-password" else P12_PASSWORD)
+
+    found = keystore_problem(_keystore_spec(tmp_path, desired, keystore))
+
+    if problem is None:
+        assert found is None
+    else:
+        assert found is not None and problem in found
+        assert found.startswith(f"{tmp_path / 'ks.yaml'}:"), "located: file:line:col: field: message"

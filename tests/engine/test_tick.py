@@ -7,6 +7,7 @@ import time
 from collections.abc import Callable, Mapping, Sequence
 from dataclasses import replace
 from pathlib import Path
+from typing import Any
 
 import httpx
 import pytest
@@ -22,7 +23,7 @@ from reconciler.sepm import RetryPolicy, SepmClient, SepmCredentials, tls_contex
 from reconciler.specs import LoadedServer, SpecIssue, load_specs
 from reconciler.store import open_store
 from tests.e2e.conftest import RigFactory
-from tests.e2e.kit import TUNING, Pki, Rig, fast_client, fleet, manager, write_spec
+from tests.e2e.kit import P12_PASSWORD, TUNING, Pki, Rig, fast_client, fleet, manager, write_spec
 
 
 def at(phase: Phase) -> Callable[[list[TickResult]], bool]:
@@ -84,6 +85,38 @@ async def test_a_lost_compare_and_set_drops_the_tick_and_runs_no_hook(make_rig: 
         assert result.outcome is not None and result.outcome.succeeded and len(runner.calls) == 1
 
 
+async def test_a_result_for_an_attempt_another_process_dropped_goes_to_the_log_only(
+    make_rig: RigFactory, pki: Pki
+) -> None:
+    async with make_rig(
+        fleet(manager("sepm-east", "Site East", pki.leaf("east-old"), offline_share=0.0))
+    ) as rig:
+        await _one_server(rig, pki)
+        rig.start_engine()
+        await rig.run_until(at(Phase.UPDATING_CERTIFICATE))
+        other = open_store(rig.state_url)  # another sepm-reconciler, writing while our hook runs
+
+        class Meddling(CountingRunner):
+            async def __call__(self, argv: Sequence[str], **options: Any) -> HookResult:
+                record = other.get("sepm-east")
+                assert record is not None
+                other.save(replace(record, attempts=(), reason="rewritten by the other sepm-reconciler"))
+                return await super().__call__(argv, **options)
+
+        rig.start_engine(hook_runner=Meddling())
+        (result,) = await rig.tick()
+        other.close()
+
+        assert result.outcome is not None and result.error is None
+        assert rig.record("sepm-east").reason == "rewritten by the other sepm-reconciler", "not overwritten"
+        finished = [
+            e
+            for e in rig.store.events("sepm-east")
+            if e.kind is EventKind.ATTEMPT_FINISHED and e.details["step"] == 4
+        ]
+        assert [e.details["attempt"] for e in finished] == [1], "the result is kept in the log"
+
+
 class FailingPatch(httpx.AsyncBaseTransport):
     """The real HTTPS transport, except that every PATCH is answered 500."""
 
@@ -133,7 +166,7 @@ async def test_a_failing_api_action_is_recorded_as_a_failed_attempt_and_nothing_
         assert all(g["secure_communications"] for g in truth["groups"]), "nothing changed on the manager"
 
 
-async def test_an_unresolvable_keystore_password_fails_the_attempt_without_running_the_hook(
+async def test_an_unresolvable_keystore_password_holds_step_4_before_any_attempt_and_says_where(
     make_rig: RigFactory, pki: Pki, monkeypatch: pytest.MonkeyPatch
 ) -> None:
     async with make_rig(
@@ -148,13 +181,19 @@ async def test_an_unresolvable_keystore_password_fails_the_attempt_without_runni
 
         (result,) = await rig.tick()
 
-        assert result.outcome is not None and not result.outcome.succeeded
-        assert result.outcome.detail == (
-            "not run: spec.certificate.keystore.password: environment variable E2E_P12_PASSWORD is not set"
+        assert result.phase_after is Phase.UPDATING_CERTIFICATE and result.action is None
+        assert result.outcome is None and runner.calls == [] and rig.hook_runs() == []
+        assert result.error is not None and result.error.startswith("keystore: ")
+        assert (
+            "spec.certificate.keystore.password: environment variable E2E_P12_PASSWORD is not set"
+            in result.error
         )
-        assert runner.calls == [] and rig.hook_runs() == []
-        (attempt,) = [a for a in rig.record("sepm-east").attempts if a.step == 4]
-        assert attempt.outcome is AttemptOutcome.FAILED
+        assert "the keystore step 4 installs cannot be used" in result.reason
+        assert not [a for a in rig.record("sepm-east").attempts if a.step == 4], "no attempt is burnt"
+
+        monkeypatch.setenv("E2E_P12_PASSWORD", P12_PASSWORD)
+        (result,) = await rig.tick()
+        assert result.error is None and len(runner.calls) == 1, "fixed: the update starts"
 
 
 async def test_a_broken_certificate_file_holds_that_server_and_the_others_go_on(

@@ -1,4 +1,5 @@
-"""Hooks run as real subprocesses: documented environment, secrets only there, timeouts kill the whole group."""
+"""Hooks run as real subprocesses: documented environment, secrets only there, timeouts and interruptions stop the
+whole group."""
 
 from __future__ import annotations
 
@@ -71,6 +72,28 @@ async def test_output_keeps_only_the_tail_and_masks_a_secret_straddling_the_cut(
     assert result.output_tail.endswith("y" * 100)
 
 
+def _dead(pid: int) -> bool:
+    """Gone, or a zombie waiting for init to reap it (its parent, the hook, died first): it runs no more."""
+    try:
+        os.kill(pid, 0)
+    except ProcessLookupError:
+        return True
+    try:
+        stat = Path(f"/proc/{pid}/stat").read_text()
+    except OSError:
+        return True
+    return stat.rsplit(")", 1)[1].split()[0] == "Z"
+
+
+async def _gone(pid: int, within: float = 5.0) -> bool:
+    deadline = time.monotonic() + within
+    while time.monotonic() < deadline:
+        if _dead(pid):
+            return True
+        await asyncio.sleep(0.05)
+    return False
+
+
 async def test_timeout_kills_the_hook_and_its_children(tmp_path: Path) -> None:
     pid_file = tmp_path / "child.pid"
     script = (
@@ -84,17 +107,44 @@ async def test_timeout_kills_the_hook_and_its_children(tmp_path: Path) -> None:
     assert result.exit_code is None
     assert not result.succeeded
     assert time.monotonic() - started < 15
-    child = int(pid_file.read_text())
-    deadline = time.monotonic() + 5
-    while time.monotonic() < deadline:
-        try:
-            os.kill(child, 0)
-        except ProcessLookupError:
-            break
-        await asyncio.sleep(0.05)
-    else:
-        pytest.fail("the hook's child process survived the timeout")
+    assert await _gone(int(pid_file.read_text())), "the hook's child process survived the timeout"
     assert "killed after its timeout" in result.summary()
+
+
+@pytest.mark.parametrize(
+    ("on_term", "stopped_by"),
+    [("clean up and exit", "SIGTERM"), ("ignore it", "SIGKILL")],
+    ids=["hook-cleans-up-on-sigterm", "hook-ignoring-sigterm-is-killed"],
+)
+async def test_an_interrupted_reconciler_stops_the_hook_group_gently_then_for_good(
+    tmp_path: Path, on_term: str, stopped_by: str
+) -> None:
+    pids, cleaned = tmp_path / "pids", tmp_path / "cleaned"
+    handler = (
+        f"lambda *_: (open({str(cleaned)!r}, 'w').write('bye'), sys.exit(3))"
+        if on_term == "clean up and exit"
+        else "signal.SIG_IGN"
+    )
+    script = (
+        "import os, signal, subprocess, sys, time; "
+        f"signal.signal(signal.SIGTERM, {handler}); "
+        "c = subprocess.Popen([sys.executable, '-c', 'import signal, time; "
+        "signal.signal(signal.SIGTERM, signal.SIG_IGN); time.sleep(60)']); "
+        f"open({str(pids)!r} + '.new', 'w').write(f'{{c.pid}}'); os.replace({str(pids)!r} + '.new', {str(pids)!r}); "
+        "time.sleep(60)"
+    )
+    task = asyncio.ensure_future(run_hook([PY, "-c", script], variables={}, timeout_s=60))
+    async with asyncio.timeout(10):
+        while not await asyncio.to_thread(pids.exists):  # noqa: ASYNC110 - the hook writes it
+            await asyncio.sleep(0.02)
+    child = int(pids.read_text())
+    started = time.monotonic()
+    task.cancel()  # what Ctrl-C (asyncio.run) and a stopping daemon do to a tick
+    with pytest.raises(asyncio.CancelledError):
+        await task
+    assert time.monotonic() - started < 4.5  # SIGTERM, at most 2 s of grace, SIGKILL, reaped
+    assert await _gone(child), "the hook's child survived: the whole group must be stopped"
+    assert cleaned.exists() is (stopped_by == "SIGTERM"), "SIGTERM first: a hook may clean up"
 
 
 async def test_a_missing_program_is_a_hook_error_naming_it() -> None:

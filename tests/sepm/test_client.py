@@ -11,6 +11,7 @@ import logging
 import socket
 from collections.abc import Callable
 from datetime import UTC, datetime
+from pathlib import Path
 
 import pytest
 
@@ -24,7 +25,7 @@ from reconciler.errors import (
 from reconciler.sepm import ApiError, RetryPolicy, SepmClient, tls_context
 from reconciler.sepm.client import UntrustedCertificateError
 from tests.sepm.conftest import PASSWORD, Sleeps
-from tests.sepm.pki import Issued
+from tests.sepm.pki import Issued, make_leaf
 from tests.sepm.scripted import Recorded, Reply, ScriptedServer, auth_reply
 
 API = "/sepm/api/v1"
@@ -141,14 +142,20 @@ async def test_concurrent_calls_share_one_authentication(
 # --- retries ------------------------------------------------------------------------------------------------------
 
 
+@pytest.mark.parametrize(
+    ("draw", "delays"),
+    [(1.0, [0.1, 0.2, 0.4]), (0.25, [0.025, 0.05, 0.1])],
+    ids=["whole-window", "quarter-window"],
+)
 async def test_5xx_are_retried_with_growing_jittered_backoff(
-    server: ScriptedServer, make_client: MakeClient, sleeps: Sleeps
+    server: ScriptedServer, make_client: MakeClient, sleeps: Sleeps, draw: float, delays: list[float]
 ) -> None:
     server.on("POST", AUTH, auth_reply())
     server.on("GET", f"{API}/groups", Reply(500), Reply(503), Reply(502), Reply(200, {"content": []}))
-    async with make_client(server.url, rng=lambda: 1.0) as client:
+    async with make_client(server.url, rng=lambda: draw) as client:
         assert await client.get_json("groups") == {"content": []}
-    assert sleeps.delays == [0.1, 0.2, 0.4]  # base 0.1 doubled each time; rng() = 1 takes the whole window
+    # base 0.1 doubled each time; the random draw picks a point in [0, window] ("full jitter")
+    assert sleeps.delays == pytest.approx(delays)
 
 
 async def test_5xx_exhaustion_is_temporary_with_a_truncated_scrubbed_body(
@@ -257,6 +264,22 @@ async def test_an_untrusted_api_certificate_is_permanent_and_points_at_ca_bundle
     assert isinstance(caught.value, PermanentError)
     assert sleeps.delays == []  # not retried
     assert impostor.requests == []
+
+
+async def test_a_trusted_certificate_for_another_host_says_to_fix_the_api_url(
+    pki: dict[str, Issued], make_client: MakeClient, tmp_path: Path
+) -> None:
+    elsewhere = make_leaf(
+        tmp_path, "sepm.elsewhere.example", issuer=pki["ca"], dns=("sepm.elsewhere.example",), ips=()
+    )
+    async with ScriptedServer(elsewhere.server_context()) as other:
+        other.on("GET", f"{API}/version", Reply(200, {"version": "14.3"}))
+        async with make_client(other.url) as client:
+            with pytest.raises(UntrustedCertificateError) as caught:
+                await client.get_json("version", authenticated=False)
+    assert "not valid for '127.0.0.1'" in str(caught.value)
+    assert "write in spec.server.apiUrl a host name the certificate lists" in str(caught.value)
+    assert "caBundle" not in str(caught.value), "the CA is trusted: the host name is what is wrong"
 
 
 async def test_the_system_trust_store_does_not_trust_a_private_ca(

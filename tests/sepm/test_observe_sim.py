@@ -223,6 +223,7 @@ async def test_connections_dropped_after_a_post_are_recovered(sim: Simulator, pk
         await replicate_now(client, "Site West")  # another POST, then reuse
         second = await observe(spec, client)
     assert first.errors == () and second.errors == ()
+    assert first.api_error is None and first.api_usable
     assert second.clients is not None and second.clients.total == 3000
     dropped = [s for s in recorder[0].seen if s.status is None]
     assert dropped, "the fault should have dropped at least one reused connection"
@@ -237,6 +238,7 @@ async def test_an_api_that_only_fails_still_yields_the_ports(sim: Simulator, pki
     assert not obs.api_reachable
     assert (obs.groups, obs.replication, obs.clients, obs.manager_time) == (None, None, None, None)
     assert any(e.startswith("api: authentication failed") and "HTTP 500" in e for e in obs.errors)
+    assert obs.api_error is not None and "HTTP 500" in obs.api_error and not obs.api_usable
     assert obs.served_fingerprints() == truth(sim)["served"]
 
 

@@ -188,7 +188,10 @@ def test_the_command_prints_json_and_exits_1_when_a_check_fails(
     proc = run_cli("--server", EAST, "--specs", str(tmp_path), "--output", "json")
     assert proc.returncode == 1, proc.stderr
     report = json.loads(proc.stdout)
+    assert list(report) == ["server", "api_url", "passed", "summary", "checks", "not_checked"]
+    assert all(list(c) == ["id", "title", "status", "seen", "details"] for c in report["checks"])
     by_id = {c["id"]: c for c in report["checks"]}
+    assert by_id["port.api"]["details"]["outcome"] == "presented"
     assert report["passed"] is False
     assert by_id["auth.authenticate"]["status"] == "fail"
     assert "refused the credentials of user 'admin'" in by_id["auth.authenticate"]["seen"]
@@ -202,7 +205,7 @@ def test_an_unknown_server_is_a_usage_error(
     write_spec(tmp_path, threaded_sim, pki["ca"], "admin-pass")
     proc = run_cli("--server", "sepm-nowhere", "--specs", str(tmp_path))
     assert proc.returncode == 64
-    assert f"no server named 'sepm-nowhere' in {tmp_path} (known: {EAST})" in proc.stderr
+    assert f"no server sepm-nowhere in {tmp_path} (servers: {EAST})" in proc.stderr
 
 
 def test_invalid_specs_are_refused_before_any_network_access(tmp_path: Path) -> None:
@@ -211,5 +214,5 @@ def test_invalid_specs_are_refused_before_any_network_access(tmp_path: Path) -> 
     )
     proc = run_cli("--server", "x", "--specs", str(tmp_path))
     assert proc.returncode == 1
-    assert "bad.yaml:" in proc.stderr and "nothing was probed" in proc.stderr
+    assert "error: " in proc.stderr and "bad.yaml:" in proc.stderr and "nothing was probed" in proc.stderr
     assert proc.stdout == ""

@@ -268,3 +268,34 @@ def test_a_locked_state_gives_a_clear_error(state: Path) -> None:
     finally:
         blocker.execute("ROLLBACK")
         blocker.close()
+
+
+@pytest.mark.parametrize(
+    ("where", "message"),
+    [
+        (
+            "a-directory",
+            r"is a directory, not a SQLite file: name a file, e\.g\. sqlite:///.*/state/state\.db",
+        ),
+        (
+            "under-a-file",
+            r"cannot create the state database .*/state/state\.db: .*/state is a file, not a directory",
+        ),
+        ("name-too-long", r"cannot reach the state database .*: File name too long; run sepm-reconciler as"),
+    ],
+    ids=["a-directory", "under-a-file", "unreachable-path"],
+)
+def test_a_state_path_that_cannot_hold_a_database_is_refused_clearly(
+    tmp_path: Path, where: str, message: str
+) -> None:
+    path = tmp_path / "state"
+    if where == "a-directory":
+        path.mkdir()
+    elif where == "under-a-file":
+        path.write_text("not a directory")
+        path = path / "state.db"
+    else:
+        path = tmp_path / ("x" * 300) / "state.db"
+    for create in (True, False):
+        with pytest.raises(StateError, match=message if create or where != "under-a-file" else "no state at"):
+            open_store(url(path), create=create)
