@@ -15,19 +15,10 @@ from rich.text import Text
 
 from reconciler.core import wording
 from reconciler.core.events import Event, EventKind
+from reconciler.core.procedure import STEP_TITLES
 from reconciler.core.record import RolloutRecord
 
 __all__ = ["GroundTruth", "Predictions", "check_ground_truth", "event_line", "progress_table"]
-
-STEP_NAMES = (
-    "break replication",
-    "disable verification",
-    "wait for clients",
-    "update certificate",
-    "enable verification",
-    "wait for clients",
-    "restore replication",
-)
 
 
 def _steps(record: RolloutRecord) -> Text:
@@ -79,7 +70,7 @@ def progress_table(
     reasons = []
     budget = max(40, (width - 4) * 2)  # about two lines each
     for record in records:
-        phase = STEP_NAMES[record.step - 1] if record.step and not record.stalled else record.phase.value
+        phase = STEP_TITLES[record.step - 1] if record.step and not record.stalled else record.phase.value
         table.add_row(record.server, _steps(record), phase, _clients(record))
         reason = record.reason if len(record.reason) <= budget else record.reason[: budget - 1] + "…"
         line = Text(f"{record.server}: ", style="bold")

@@ -10,6 +10,7 @@ from typing import Any
 import click
 
 from reconciler.certs import CertificateFileError, Severity, describe, load_certificates
+from reconciler.cli._live import specs_option
 from reconciler.errors import CertificateError
 from reconciler.specs import (
     LoadedServer,
@@ -21,9 +22,7 @@ from reconciler.specs import (
     load_specs,
 )
 
-__all__ = ["SPECS_ENV", "run_validation", "validate"]
-
-SPECS_ENV = "SEPM_RECONCILER_SPECS"
+__all__ = ["run_validation", "validate"]
 EXIT_VALID = 0
 EXIT_INVALID = 1
 
@@ -76,15 +75,7 @@ def _plural(count: int, word: str) -> str:
 
 
 @click.command("validate")
-@click.option(
-    "--specs",
-    "specs_path",
-    type=click.Path(path_type=Path),
-    envvar=SPECS_ENV,
-    default=Path("specs"),
-    show_default="$SEPM_RECONCILER_SPECS, else ./specs",
-    help="A directory of *.yaml/*.yml specs (read recursively), or one spec file.",
-)
+@specs_option
 @click.option(
     "--check-secrets",
     is_flag=True,

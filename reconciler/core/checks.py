@@ -162,7 +162,7 @@ def summarize(obs: ServerObservation) -> ObservedSummary:
         acknowledged=None if ack is None else ack.acknowledged,
         ack_ratio=None if ack is None else ack.ratio,
         at_risk_count=None if ack is None else ack.at_risk_count,
-        at_risk_names=() if ack is None else ack.at_risk_names[:20],
+        at_risk_names=() if ack is None else ack.at_risk_names,  # the first 100, as observed
         pending_offline=None if ack is None else ack.pending_offline,
         excluded_offline=None if ack is None else ack.excluded_offline,
         stopped_checking_in=None

@@ -23,6 +23,7 @@ __all__ = [
     "POINT_OF_NO_RETURN",
     "PROCEDURE_VERSION",
     "STEP_OF",
+    "STEP_TITLES",
     "SUPPORTED_PROCEDURE_VERSIONS",
     "IllegalMove",
     "Move",
@@ -72,18 +73,23 @@ STEP_OF: Mapping[Phase, int] = MappingProxyType(
 POINT_OF_NO_RETURN = 4
 """From step 4 on, clients may see the new certificate: there is no rolling back, only forward."""
 
+STEP_TITLES: tuple[str, ...] = (
+    "break replication",
+    "disable certificate verification",
+    "wait for clients (verification off)",
+    "update the certificate, restart services",
+    "enable certificate verification",
+    "wait for clients (verification on)",
+    "restore replication",
+)
+"""What each of the seven steps does, in the words every view uses (``STEP_TITLES[step - 1]``)."""
+
 _TITLES: Mapping[Phase, str] = MappingProxyType(
     {
         Phase.NEW: "new (not observed yet)",
         Phase.IN_SYNC: "in sync",
         Phase.DRIFTED: "drifted (rollout due, held)",
-        Phase.BREAKING_REPLICATION: "1 · break replication",
-        Phase.DISABLING_VERIFICATION: "2 · disable certificate verification",
-        Phase.WAITING_UNVERIFIED: "3 · wait for clients (verification off)",
-        Phase.UPDATING_CERTIFICATE: "4 · update the certificate, restart services",
-        Phase.ENABLING_VERIFICATION: "5 · enable certificate verification",
-        Phase.WAITING_VERIFIED: "6 · wait for clients (verification on)",
-        Phase.RESTORING_REPLICATION: "7 · restore replication",
+        **{phase: f"{step} · {STEP_TITLES[step - 1]}" for phase, step in STEP_OF.items()},
         Phase.STALLED: "stalled (needs a human)",
         Phase.ROLLING_BACK: "rolling back steps 1-3",
     }

@@ -17,7 +17,7 @@ How it runs (see docs/daemon.md):
 * **Specs.** Reloaded when the directory changes and on SIGHUP; an invalid commit is reported (log, ``/api/status``,
   ``sepm_reconciler_spec_reload_failures_total``, a notification) and the last valid set stays in force.
 * **Shutdown** (SIGTERM/SIGINT): no new tick starts and no new action is started; in-flight ticks get
-  ``shutdown_grace`` seconds to finish, then are cancelled (a running hook is killed with its process group — its
+  ``shutdown_grace`` seconds to finish, then are cancelled (a running hook's process group gets SIGTERM, then SIGKILL — its
   attempt is already recorded, and the next tick judges it by observation); the lease is released; exit 0.
 """
 
@@ -301,7 +301,7 @@ class Daemon:
             _, pending = await asyncio.wait(inflight.values(), timeout=self.config.shutdown_grace)
             if pending:
                 log.warning(
-                    "cancelling ticks that did not finish in time (a running hook is killed; its attempt is recorded "
+                    "cancelling ticks that did not finish in time (a running hook is stopped; its attempt is recorded "
                     "and judged by observation at the next tick)",
                     extra={"servers": sorted(n for n, t in inflight.items() if t in pending)},
                 )

@@ -21,21 +21,12 @@ from reconciler.core import wording
 from reconciler.core.actions import Performer
 from reconciler.core.events import Event
 from reconciler.core.observation import PORT_NAMES
-from reconciler.core.procedure import Phase
+from reconciler.core.procedure import STEP_TITLES, Phase
 from reconciler.core.record import RolloutRecord
 from reconciler.daemon.state import DaemonState, Role, ServerRuntime
 
 __all__ = ["ServerInfo", "render_page"]
 
-STEP_NAMES = (
-    "break replication",
-    "disable certificate verification",
-    "wait for clients (verification off)",
-    "update the certificate",
-    "enable certificate verification",
-    "wait for clients (verification on)",
-    "restore replication",
-)
 AT_RISK_SHOWN = 12
 
 
@@ -78,7 +69,7 @@ def _steps(record: RolloutRecord) -> str:
     current = record.step
     stalled = " stalled" if record.stalled else ""
     cells = []
-    for number, name in enumerate(STEP_NAMES, start=1):
+    for number, name in enumerate(STEP_TITLES, start=1):
         if record.in_sync or (current and number < current):
             css = "done"
         elif number == current:
@@ -172,7 +163,7 @@ def _server(
 def _phase_title(record: RolloutRecord) -> str:
     phase = record.working_phase
     step = record.step
-    title = f"{step} · {STEP_NAMES[step - 1]}" if step else phase.value.replace("_", " ")
+    title = f"{step} · {STEP_TITLES[step - 1]}" if step else phase.value.replace("_", " ")
     if record.stalled:
         title = f"stalled in {title}"
     return f"{title} (since {wording.when(record.entered_at)})"

@@ -15,23 +15,13 @@ from typing import Any
 from reconciler.core import wording
 from reconciler.core._storage import iso_or_none
 from reconciler.core.decide import DEFAULT_TUNING, Decision, Tuning, decide
-from reconciler.core.procedure import Phase, step_of
+from reconciler.core.procedure import STEP_TITLES, Phase, step_of
 from reconciler.core.record import RolloutRecord
 from reconciler.core.spec import CommandAction, Mode, ServerSpec
 from reconciler.core.window import describe, window_state
 from reconciler.engine.gather import Gathered
 
 __all__ = ["PlannedStep", "ServerPlan", "plan_server"]
-
-TITLES = {
-    1: "break replication",
-    2: "disable certificate verification",
-    3: "wait for clients (verification off)",
-    4: "update the certificate, restart services",
-    5: "enable certificate verification",
-    6: "wait for clients (verification on)",
-    7: "restore replication",
-}
 
 
 @dataclass(frozen=True, slots=True)
@@ -194,7 +184,7 @@ def _timeline(
     for step in range(1, 8):
         by, does, waits_for = _describe_step(step, spec, name)
         if step < current:
-            steps.append(PlannedStep(step, TITLES[step], "done", by, does, waits_for))
+            steps.append(PlannedStep(step, STEP_TITLES[step - 1], "done", by, does, waits_for))
             continue
         gates: list[str] = []
         start = cursor
@@ -220,7 +210,7 @@ def _timeline(
         steps.append(
             PlannedStep(
                 step,
-                TITLES[step],
+                STEP_TITLES[step - 1],
                 status,
                 by,
                 does,

@@ -307,11 +307,13 @@ class Engine:
         )
         try:
             saved = await asyncio.to_thread(self._store.save, to_save, decision.events)
-        except ConflictError:
-            log.info("%s: another process moved the record first; this tick is dropped", name)
+        except ConflictError as exc:
+            # Usually another process moved the record first; a stopping or standby daemon refuses the save that
+            # would start an action the same way. Either way the store says why: log that, not a guess.
+            log.info("%s: the decision was not saved (%s); this tick is dropped, nothing done", name, exc)
             return replace(
                 unchanged,
-                reason="another process moved this server first: this tick was dropped (nothing done)",
+                reason=f"this tick was dropped and nothing done: {exc}",
                 conflict=True,
             )
         except StateError as exc:

@@ -85,12 +85,8 @@ def _age_note(sources: Sequence[Source], now: datetime) -> str:
     times = [s.seen.observed_at for s in sources if s.seen is not None]
     if not times:
         return "offline: read from the state only (no network); no server has been observed yet"
-    oldest, newest = min(times), max(times)
-    age = (
-        f"{wording.span(now - oldest)} old"
-        if oldest == newest
-        else f"between {wording.span(now - newest)} and {wording.span(now - oldest)} old"
-    )
+    youngest, eldest = wording.span(now - max(times)), wording.span(now - min(times))
+    age = f"{eldest} old" if youngest == eldest else f"between {youngest} and {eldest} old"
     return (
         f"offline: read from the state only (no network); the observations are {age} "
         "(drop --offline to observe now)"

@@ -20,7 +20,7 @@ from starlette.routing import Route
 
 import reconciler.hooks
 from reconciler.cli import cli
-from reconciler.cli.validate import SPECS_ENV
+from reconciler.cli._live import SPECS_ENV
 from reconciler.daemon.config import DEFAULT_WEBHOOK_ENV, parse_listen
 from reconciler.daemon.http import build_app
 from reconciler.store import STATE_ENV

@@ -74,7 +74,8 @@ async def test_a_lost_compare_and_set_drops_the_tick_and_runs_no_hook(make_rig: 
 
         assert result.conflict and result.error is None
         assert result.action is None and result.outcome is None and runner.calls == []
-        assert "another process moved this server first" in result.reason
+        assert "this tick was dropped and nothing done" in result.reason
+        assert "another process moved it first" in result.reason
         assert rig.record("sepm-east").reason == "moved by the other sepm-reconciler", (
             "nothing of ours was saved"
         )
