@@ -9,6 +9,7 @@ from rich.markup import escape
 from rich.table import Table
 
 from reconciler.cli import EXIT_ERROR, EXIT_OK
+from reconciler.cli._options import output_option
 from reconciler.cli._state import open_state, state_option
 from reconciler.cli.status import console
 from reconciler.core.events import Event
@@ -27,14 +28,7 @@ def _move(event: Event) -> str:
 @click.argument("server")
 @state_option
 @click.option("--limit", type=click.IntRange(min=1), default=None, help="Show only the most recent N events.")
-@click.option(
-    "--output",
-    "output",
-    type=click.Choice(["text", "json"]),
-    default="text",
-    show_default=True,
-    help="Output format.",
-)
+@output_option("text", "json")
 def history(server: str, state_url: str | None, limit: int | None, output: str) -> int:
     """Show SERVER's event log, oldest first: every move, attempt, approval, suspension and abort, with who did
     it and why. From the state store only (no network).

@@ -24,6 +24,7 @@ from reconciler.cli._live import (
     specs_option,
     state_option,
 )
+from reconciler.cli._options import output_option
 from reconciler.cli.status import console
 from reconciler.core import wording
 from reconciler.engine import SystemClock, gather
@@ -171,11 +172,10 @@ def _document(plans: list[ServerPlan], spec_set: SpecSet, code: int) -> dict[str
 @specs_option
 @state_option
 @server_option
-@click.option(
-    "--output",
-    type=click.Choice(["text", "json", "markdown"]),
-    default="text",
-    show_default=True,
+@output_option(
+    "text",
+    "json",
+    "markdown",
     help="text for a terminal, json for tools, markdown for a pull-request comment.",
 )
 @click.option("-v", "--verbose", count=True, help="Log the observation (-v info, -vv debug) on stderr.")

@@ -10,6 +10,7 @@ import click
 
 from reconciler.cli import EXIT_ERROR, EXIT_OK
 from reconciler.cli._live import echo_spec_errors, load, require_servers, specs_option
+from reconciler.cli._options import output_option
 from reconciler.errors import CertificateError, Error
 from reconciler.sepm import open_client
 from reconciler.sepm.probe import ProbeReport, Status, run_probe
@@ -47,7 +48,7 @@ def _text(report: ProbeReport) -> str:
     "--server", "server_name", required=True, metavar="NAME", help="metadata.name of the server to probe."
 )
 @specs_option
-@click.option("--output", type=click.Choice(["text", "json"]), default="text", show_default=True)
+@output_option("text", "json")
 @click.option(
     "--port-timeout",
     type=click.FloatRange(min=0.1),

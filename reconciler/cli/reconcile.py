@@ -18,6 +18,7 @@ from reconciler.cli._live import (
     specs_option,
     state_option,
 )
+from reconciler.cli._options import output_option
 from reconciler.core import wording
 from reconciler.core.actions import Performer
 from reconciler.engine import Engine, TickResult
@@ -63,12 +64,8 @@ def render_result(result: TickResult) -> list[str]:
 @specs_option
 @state_option
 @server_option
-@click.option(
-    "--output",
-    type=click.Choice(["text", "json"]),
-    default="text",
-    show_default=True,
-    help='text: what each server did and why; json: {"revision", "servers": [...]}.',
+@output_option(
+    "text", "json", help='text: what each server did and why; json: {"revision", "servers": [...]}.'
 )
 @click.option("-v", "--verbose", count=True, help="Log what the engine does (-v info, -vv debug) on stderr.")
 def reconcile(

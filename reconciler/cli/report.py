@@ -15,6 +15,7 @@ from rich.console import Console
 
 from reconciler.cli import EXIT_ERROR
 from reconciler.cli._live import specs_option
+from reconciler.cli._options import output_option
 from reconciler.cli._state import state_option
 from reconciler.core.durations import parse_duration
 from reconciler.engine import SystemClock
@@ -89,11 +90,8 @@ def _write(path: Path, text: str) -> None:
     callback=_since,
     help="Add when each drift began and the rollout events of the last DURATION (e.g. 7d, 12h), from the state.",
 )
-@click.option(
-    "--output",
-    type=click.Choice(FORMATS),
-    default="text",
-    show_default=True,
+@output_option(
+    *FORMATS,
     help="text: a table; json: the documented document (schemaVersion 1); markdown: a pull-request comment; "
     "html: one self-contained page.",
 )

@@ -10,6 +10,7 @@ from rich.markup import escape
 from rich.table import Table
 
 from reconciler.cli import EXIT_ERROR, EXIT_OK
+from reconciler.cli._options import output_option
 from reconciler.cli._state import open_state, state_option
 from reconciler.core.actions import Performer
 from reconciler.core.procedure import Phase
@@ -70,14 +71,7 @@ def _render(console: Console, records: list[RolloutRecord]) -> None:
 
 @click.command()
 @state_option
-@click.option(
-    "--output",
-    "output",
-    type=click.Choice(["text", "json"]),
-    default="text",
-    show_default=True,
-    help="Output format.",
-)
+@output_option("text", "json")
 def status(state_url: str | None, output: str) -> int:
     """Show every managed server: phase, step k/7, why it waits and until when — from the state store only.
 

@@ -11,6 +11,7 @@ import click
 
 from reconciler.certs import CertificateFileError, Severity, describe, load_certificates
 from reconciler.cli._live import specs_option
+from reconciler.cli._options import output_option
 from reconciler.errors import CertificateError
 from reconciler.specs import (
     LoadedServer,
@@ -82,11 +83,9 @@ def _plural(count: int, word: str) -> str:
     help="Also resolve every {env: …}/{file: …} reference and open each keystore with its password "
     "(values are never printed).",
 )
-@click.option(
-    "--output",
-    type=click.Choice(["text", "json"]),
-    default="text",
-    show_default=True,
+@output_option(
+    "text",
+    "json",
     help="text: one located line per finding and a summary; json: the shape documented in docs/spec.md.",
 )
 def validate(specs_path: Path, check_secrets: bool, output: str) -> int:
