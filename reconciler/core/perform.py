@@ -6,6 +6,7 @@ from __future__ import annotations
 from collections.abc import Callable
 from dataclasses import dataclass, replace
 from datetime import timedelta
+from typing import Any
 
 from reconciler.core import wording
 from reconciler.core._context import Ctx, Outcome
@@ -29,6 +30,16 @@ class Build:
     max_attempts: int
     command: tuple[str, ...]
     timeout: timedelta | None
+
+    def fields(self) -> dict[str, Any]:
+        """The fields every action takes from its build: ``Kind(step=…, summary=…, …, **b.fields())``."""
+        return {
+            "performer": self.performer,
+            "attempt": self.attempt,
+            "max_attempts": self.max_attempts,
+            "command": self.command,
+            "timeout": self.timeout,
+        }
 
 
 @dataclass(frozen=True, slots=True)

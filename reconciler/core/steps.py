@@ -147,13 +147,9 @@ def breaking_replication(ctx: Ctx) -> Outcome:
             )
         return BreakReplication(
             step=1,
-            performer=b.performer,
+            **b.fields(),
             summary=f"break replication with {', '.join(still)}",
             instructions=instructions,
-            attempt=b.attempt,
-            max_attempts=b.max_attempts,
-            command=b.command,
-            timeout=b.timeout,
             site=site,
             partners=still,
         )
@@ -184,14 +180,11 @@ def verification_action(
     targets = GroupFlags.targets(groups)
     return SetVerification(
         step=step,
-        performer=b.performer,
+        **b.fields(),
         summary=f"{'enable' if enabled else 'disable'} certificate verification{' again' if again else ''} on "
         f"{len(targets)} group{'s' if len(targets) != 1 else ''}",
         instructions="PATCH groups/{id}/locations/{location}/settings with secure_communications="
         f"{str(enabled).lower()} on {GroupFlags.names(groups)}, then read it back",
-        attempt=b.attempt,
-        max_attempts=b.max_attempts,
-        timeout=b.timeout,
         enabled=enabled,
         groups=targets,
     )
@@ -498,13 +491,9 @@ def updating_certificate(ctx: Ctx) -> Outcome:
             instructions = f"run {b.command[0]} to install {target} on {host} and restart the SEPM services"
         return UpdateCertificate(
             step=4,
-            performer=b.performer,
+            **b.fields(),
             summary=f"install certificate {wording.fingerprint(target)} and restart the SEPM services",
             instructions=instructions,
-            attempt=b.attempt,
-            max_attempts=b.max_attempts,
-            command=b.command,
-            timeout=b.timeout,
             fingerprint=target,
             keystore_file=keystore.file if keystore else None,
         )
@@ -575,13 +564,9 @@ def restore_replication(ctx: Ctx, *, label: str, step: int) -> Outcome | None:
                 instructions = f"run {b.command[0]} to add the replication partnership of {site} with {', '.join(missing)}"
             return RestoreReplication(
                 step=step,
-                performer=b.performer,
+                **b.fields(),
                 summary=f"restore replication with {', '.join(missing)}",
                 instructions=instructions,
-                attempt=b.attempt,
-                max_attempts=b.max_attempts,
-                command=b.command,
-                timeout=b.timeout,
                 site=site,
                 partners=missing,
             )
@@ -615,12 +600,9 @@ def restore_replication(ctx: Ctx, *, label: str, step: int) -> Outcome | None:
     def build_now(b: Build) -> ReplicateNow:
         return ReplicateNow(
             step=step,
-            performer=b.performer,
+            **b.fields(),
             summary=f"ask {site} to replicate now with {partner}",
             instructions=f"POST replication/replicatenow?partnerSiteName={partner}&logs=false&content=false",
-            attempt=b.attempt,
-            max_attempts=b.max_attempts,
-            timeout=b.timeout,
             partner=partner,
         )
 

@@ -19,7 +19,7 @@ from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 from reconciler.core.clock import require_aware
 from reconciler.core.spec import Weekday, Window
 
-__all__ = ["WindowState", "describe", "window_state"]
+__all__ = ["WindowState", "describe", "first_open", "last_open", "window_state"]
 
 _WEEKDAYS = (Weekday.MON, Weekday.TUE, Weekday.WED, Weekday.THU, Weekday.FRI, Weekday.SAT, Weekday.SUN)
 
@@ -52,11 +52,15 @@ def _zone(window: Window) -> ZoneInfo:
         ) from exc
 
 
-def _openings(window: Window, zone: ZoneInfo, around: date) -> list[tuple[datetime, datetime]]:
+def _openings(
+    window: Window, zone: ZoneInfo, around: date, offsets: range = range(-1, 9)
+) -> list[tuple[datetime, datetime]]:
+    """The openings (UTC) of the days ``around + offset``. The default looks forward: yesterday's opening may still
+    run, and every weekday recurs within a week."""
     start, end = _hhmm(window.start), _hhmm(window.end)
     spans_midnight = end <= start
     openings = []
-    for offset in range(-1, 9):  # yesterday's opening may still run; every weekday recurs within a week
+    for offset in offsets:
         day = around + timedelta(days=offset)
         if _WEEKDAYS[day.weekday()] not in window.days:
             continue
@@ -82,6 +86,33 @@ def window_state(window: Window | None, at: datetime) -> WindowState:
             return WindowState(open=True, closes_at=closes)
     upcoming = [opens for opens, _ in openings if opens > at]
     return WindowState(open=False, next_opens_at=min(upcoming) if upcoming else None)
+
+
+def first_open(window: Window | None, at: datetime) -> datetime | None:
+    """The first moment at or after ``at`` when ``window`` is open (``at`` itself without a window); None when the
+    window is unusable."""
+    state = window_state(window, at)
+    if state.error:
+        return None
+    return at if state.open else state.next_opens_at
+
+
+_MINUTE = timedelta(minutes=1)
+
+
+def last_open(window: Window | None, at: datetime) -> datetime | None:
+    """The last moment (to the minute) at or before ``at`` when ``window`` is open; None when it was not open in
+    the week before, or is unusable."""
+    state = window_state(window, at)
+    if state.error:
+        return None
+    if state.open or window is None:
+        return at
+    zone = _zone(window)
+    # Every weekday recurs within a week, and the opening of the day before may span midnight.
+    openings = _openings(window, zone, at.astimezone(zone).date(), range(-8, 1))
+    ends = [closes - _MINUTE for _, closes in openings if closes <= at]
+    return max(ends) if ends else None
 
 
 def describe(window: Window | None) -> str:

@@ -15,43 +15,10 @@ from reconciler.core import wording
 from reconciler.core.drift.inputs import DriftInput
 from reconciler.core.drift.model import Finding, Reason, Severity
 from reconciler.core.observation import ServedCertificate
-from reconciler.core.spec import Rollout, Window
-from reconciler.core.window import describe, window_state
+from reconciler.core.spec import Rollout
+from reconciler.core.window import describe, first_open, last_open
 
 __all__ = ["Timeline", "first_open", "last_open", "rollout_must_start_by", "timeline"]
-
-_MINUTE = timedelta(minutes=1)
-
-
-def first_open(window: Window | None, at: datetime) -> datetime | None:
-    """The first moment at or after ``at`` when ``window`` is open (``at`` itself without a window)."""
-    state = window_state(window, at)
-    if state.error:
-        return None
-    return at if state.open else state.next_opens_at
-
-
-def last_open(window: Window | None, at: datetime) -> datetime | None:
-    """The last moment (to the minute) at or before ``at`` when ``window`` is open; None if none in the week before."""
-    state = window_state(window, at)
-    if state.error:
-        return None
-    if state.open:
-        return at
-    probe = at - timedelta(days=8)  # every weekday recurs within a week; an opening may span midnight
-    latest = None
-    for _ in range(64):  # each turn moves to the next opening or closing: a week has at most 14 of them
-        state = window_state(window, probe)
-        if state.open and state.closes_at is not None:
-            if state.closes_at > at:  # pragma: no cover - ``at`` would be inside this opening
-                return at
-            latest = state.closes_at - _MINUTE
-            probe = state.closes_at
-        elif state.next_opens_at is not None and state.next_opens_at <= at:
-            probe = state.next_opens_at
-        else:
-            break
-    return latest
 
 
 @dataclass(frozen=True, slots=True)
