@@ -29,7 +29,8 @@ async def test_the_ground_truth_has_the_documented_keys_and_agrees_with_the_rest
         east = Client(sim, "sepm-east", http)
         await east.login()
         state = (await http.get(f"{east.admin_url}/state", headers=east.admin_headers)).json()
-        assert set(state) == {"clock", "managers"} and state["clock"] == "2026-12-01T08:00:00.000Z"
+        assert set(state) == {"clock", "managers", "sites"} and state["clock"] == "2026-12-01T08:00:00.000Z"
+        assert state["sites"] == {"Site East": {"managers": ["sepm-east"]}}
         truth = state["managers"]["sepm-east"]
         assert set(truth) >= {"site", "served", "replication", "groups", "clients", "orphaned_clients"}
         assert truth["site"] == "Site East" and truth["replication"]["partners"] == []

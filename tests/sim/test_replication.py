@@ -9,7 +9,7 @@ from tests.sim.conftest import LAPTOPS, Client, two_managers
 
 
 async def partner_status(client: Client) -> dict[str, str]:
-    body = (await client.get("/replication/status")).json()["replicationStatus"]
+    body = await client.replication()
     return {p["name"]: p["status_code"] for p in body["replicationPartnerStatusList"]}
 
 
@@ -34,9 +34,7 @@ async def test_replication_runs_on_schedule_and_carries_a_settings_change_to_the
         assert await partner_status(west) == {"Site East": "SUCCEEDED"}
         assert (await west.group(LAPTOPS))["policySerialNumber"] == serial
         assert {g["name"]: g["secure_communications"] for g in west.truth()["groups"]}[LAPTOPS] is False
-        status = (await west.get("/replication/status")).json()["replicationStatus"][
-            "replicationPartnerStatusList"
-        ][0]
+        status = (await west.replication())["replicationPartnerStatusList"][0]
         assert (
             status["lastSuccessfulRunTime"] == status["lastRunTime"]
             and status["nextRunTime"] > status["lastRunTime"]
