@@ -27,6 +27,7 @@ from starlette.responses import Response
 from reconciler.sim.behaviours import PROTOCOLS, BehaviourError, Behaviours, resolve
 from reconciler.sim.groups import hex_id
 from reconciler.sim.msl import MsList
+from reconciler.sim.throttle import Throttle
 from reconciler.sim.web import ApiError, Handler, JsonRoute, json_response, read_json
 from reconciler.sim.world import World
 from reconciler.sim.yamlmarks import dotted
@@ -52,6 +53,8 @@ def console_routes(world: World, name: str, admin: Callable[[Handler], Handler])
             else:
                 site.set_list(spec.name, spec.protocol, None, now)
         site.set_behaviours(new)
+        if new.throttle != m.behaviours.throttle:
+            m.throttle = Throttle()  # a changed throttle starts a new window
         m.behaviours = dataclasses.replace(new)
 
     async def behaviours(request: Request) -> Response:

@@ -156,8 +156,8 @@ class _Reader:
                 if key in m:
                     raise self.doc.error(
                         (*path, key),
-                        f"the {key} of a site are written on its first manager (managers[{owner}]); leave them "
-                        "out here: the managers of one site share one database",
+                        f"{key} belong to the site: write them on its first manager (managers[{owner}]) and leave "
+                        "them out here (the managers of one site share one database)",
                     )
         name = self._str(m["name"], (*path, "name"))
         if not re.match(r"^[A-Za-z0-9][A-Za-z0-9._-]*$", name):

@@ -17,6 +17,7 @@ import numpy as np
 import numpy.typing as npt
 
 from reconciler.sim.behaviours import Behaviours
+from reconciler.sim.clients import ClientFleet
 from reconciler.sim.faults import Faults
 from reconciler.sim.fleet import ManagerConfig
 from reconciler.sim.groups import hex_id
@@ -99,6 +100,11 @@ class Manager:
     @property
     def host_name(self) -> str:
         return self.cfg.certificate.common_name or self.cfg.name
+
+    @property
+    def clients(self) -> ClientFleet:
+        """The clients of the Default domain whose home server this is (the fleet file's top-level ``clients``)."""
+        return self.site_obj.homed(self.slot)[0].fleet
 
     # --- ports, services ----------------------------------------------------------------------------------------
     def served(self, port: str) -> int | None:

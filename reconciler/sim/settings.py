@@ -252,7 +252,11 @@ MODEL = Obj(
 
 def _proxy_values() -> dict[str, Any]:
     return {
-        "http_mode": 0, "http_host": "", "http_port": 0, "http_auth_required": False, "http_auth_type": 0,
+        "http_mode": 0,
+        "http_host": "",
+        "http_port": 0,
+        "http_auth_required": False,
+        "http_auth_type": 0,
         "https_port": 0,
     }  # fmt: skip  (no proxy: the credentials are unset, so left out)
 

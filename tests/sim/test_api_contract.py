@@ -207,7 +207,9 @@ async def test_every_answer_matches_the_vendor_swagger_strictly(http: httpx.Asyn
 
         online = (await east.get("/stats/client/onlinestatus")).json()
         validate_response("GET", "/stats/client/onlinestatus", online)
-        assert sum(s["clientsCount"] for s in online["clientCountStatsList"]) == 50 + 24 - 12 + 10  # live ones
+        assert (
+            sum(s["clientsCount"] for s in online["clientCountStatsList"]) == 50 + 24 - 12 + 10
+        )  # live ones
 
         logout = await http.post(f"{east.api}/identity/logout", headers=east.headers)
         assert logout.status_code == 204
