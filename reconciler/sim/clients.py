@@ -167,17 +167,20 @@ class ClientFleet:
         first = np.minimum(
             np.where(ok_first, first_beat, FOREVER), np.where(came_back, self.off_end, FOREVER)
         )
-        # the check-in after the first one: the next beat outside the window, or the return
-        next_beat = self._first_beat_after(first)
-        ok_next = (next_beat <= t1) & ~self._in_window(next_beat)
-        second = np.minimum(
-            np.where(ok_next, next_beat, FOREVER),
-            np.where(came_back & (self.off_end > first), self.off_end, FOREVER),
-        )
         checked_in = last > NEVER
         before = int(self.orphaned.sum())
         self._checkin(checked_in, first, env)
-        self._checkin(checked_in & (second <= t1), second, env)
+        # A second check-in changes something only for a client that applied, without learning the certificate
+        # it was shown, a policy that needs it (``stale``): it fails there. Everyone else is at the fixed point.
+        again = checked_in & self.stale
+        if again.any():
+            next_beat = self._first_beat_after(first)
+            ok_next = (next_beat <= t1) & ~self._in_window(next_beat)
+            second = np.minimum(
+                np.where(ok_next, next_beat, FOREVER),
+                np.where(came_back & (self.off_end > first), self.off_end, FOREVER),
+            )
+            self._checkin(again & (second <= t1), second, env)
         fine = checked_in & ~self.orphaned  # every later check-in reaches the same fixed point
         self.last_ok = np.where(fine, last, self.last_ok)
         self.changed_at = np.where(fine, last, self.changed_at)

@@ -146,8 +146,8 @@ def _wildcard(pattern: str) -> re.Pattern[str]:
 
 
 def mac_of(hardware: int) -> str:
-    value = hardware & _MAC_MASK
-    return "-".join(f"{(value >> shift) & 0xFF:02X}" for shift in range(40, -1, -8))
+    h = f"{hardware & _MAC_MASK:012X}"
+    return f"{h[0:2]}-{h[2:4]}-{h[4:6]}-{h[6:8]}-{h[8:10]}-{h[10:12]}"
 
 
 def _rows(p: Population, q: ComputerQuery, group: Group | None, show_deleted: bool) -> npt.NDArray[np.intp]:
@@ -212,30 +212,36 @@ def render(
 ) -> list[dict[str, Any]]:
     """The ``Computer`` objects of ``chosen`` as manager ``m`` answers them."""
     site = m.site_obj
+    servers = [(s.host_name, s.server_id) for s in site.managers]
+    summaries: dict[int, list[dict[str, Any]]] = {}
+    agents: dict[int, list[str]] = {}
     out = []
     for p, i in chosen:
+        key = id(p)
+        if key not in summaries:
+            domain = domain_of(p)
+            summary = {"id": domain.id, "name": domain.name}
+            summaries[key] = [
+                {"id": g.id, "name": g.short_name, "fullPathName": g.path, "domain": summary}
+                for g in domain.tree.groups
+            ]
+            agents[key] = [v for v, _ in p.cfg.agent_versions]
         fleet = p.fleet
-        domain = domain_of(p)
-        tree = domain.tree
-        policy = tree.versions[int(fleet.applied[i])]
-        group = tree.groups[int(fleet.group[i])]
+        versions = domain_of(p).tree.versions
+        policy = versions[int(fleet.applied[i])]
         uid = f"{int(fleet.uid[i, 0]):016X}{int(fleet.uid[i, 1]):016X}"
         deleted = bool(fleet.deleted[i])
-        online = (
-            not deleted
-            and not bool(fleet.orphaned[i])
-            and not bool(fleet.off_start[i] <= now < fleet.off_end[i])
-        )
-        server = site.managers[int(fleet.last_server[i])]
-        agents = [v for v, _ in p.cfg.agent_versions]
-        os_index = int(fleet.os[i])
+        away = bool(fleet.off_start[i] <= now < fleet.off_end[i])
+        online = not (deleted or away or bool(fleet.orphaned[i]))
+        host, server_id = servers[int(fleet.last_server[i])]
+        hardware = int(fleet.hardware[i, 0])
         out.append(
             {
                 "computerName": p.name(i),
                 "uniqueId": uid,
                 "agentId": uid,
-                "hardwareKey": f"{int(fleet.hardware[i, 0]):016X}{int(fleet.hardware[i, 1]):016X}",
-                "agentVersion": agents[int(fleet.agent[i])],
+                "hardwareKey": f"{hardware:016X}{int(fleet.hardware[i, 1]):016X}",
+                "agentVersion": agents[key][int(fleet.agent[i])],
                 "agentType": "105",
                 "onlineStatus": 1 if online else 0,
                 "lastUpdateTime": int(fleet.last_ok[i]),
@@ -243,20 +249,15 @@ def render(
                 "creationTime": int(fleet.created[i]),
                 "profileSerialNo": policy.serial,
                 "profileVersion": str(policy.number),
-                "group": {
-                    "id": group.id,
-                    "name": group.short_name,
-                    "fullPathName": group.path,
-                    "domain": {"id": domain.id, "name": domain.name},
-                },
-                "lastServerName": server.host_name,
-                "lastServerId": server.server_id,
+                "group": summaries[key][int(fleet.group[i])],
+                "lastServerName": host,
+                "lastServerId": server_id,
                 "lastSiteName": site.name,
                 "lastSiteId": m.site_id,
                 "deleted": 1 if deleted else 0,
                 "domainOrWorkgroup": "CORP",
-                "operatingSystem": OS_NAMES[os_index][1],
-                "macAddresses": [mac_of(int(fleet.hardware[i, 0]))],
+                "operatingSystem": OS_NAMES[int(fleet.os[i])][1],
+                "macAddresses": [mac_of(hardware)],
                 "ipAddresses": [f"198.18.{(i >> 8) & 255}.{i & 255}"],
                 "logonUserName": f"user{i}",
             }

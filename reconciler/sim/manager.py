@@ -74,11 +74,15 @@ class Manager:
     throttle: Throttle = field(default_factory=Throttle)
     site_obj: Site = field(init=False)
     slot: int = 0
+    site_id: str = field(init=False)
+    server_id: str = field(init=False)
 
     def __post_init__(self) -> None:
         self.current = dict.fromkeys(PORTS, self.initial_cert)
         self.running = dict.fromkeys(SERVICES, True)
         self.behaviours = self.cfg.behaviours
+        self.site_id = hex_id(self.seed, "site", self.cfg.site)
+        self.server_id = hex_id(self.seed, "server", self.cfg.name)
 
     # --- identity -----------------------------------------------------------------------------------------------
     @property
@@ -88,14 +92,6 @@ class Manager:
     @property
     def site(self) -> str:
         return self.cfg.site
-
-    @property
-    def site_id(self) -> str:
-        return hex_id(self.seed, "site", self.cfg.site)
-
-    @property
-    def server_id(self) -> str:
-        return hex_id(self.seed, "server", self.cfg.name)
 
     @property
     def host_name(self) -> str:

@@ -43,13 +43,16 @@ class Population:
     next_seq: int = 1
     churned_to: int = 0
     _rng: np.random.Generator = field(init=False)
-    _order: npt.NDArray[np.intp] | None = None
+    _order: npt.NDArray[np.intp] = field(init=False)  # every row, in name order
+    _keys: npt.NDArray[np.int64] = field(init=False)  # the name key of each row of _order (sorted)
     _pattern: re.Pattern[str] = field(init=False)
 
     def __post_init__(self) -> None:
         self._rng = np.random.default_rng(list(self.churn_seed))
         self.initial_count = self.fleet.count
         self.churned_to = self.start_ms
+        self._order = np.arange(self.fleet.count, dtype=np.intp)  # names are the row numbers, zero-padded
+        self._keys = self._key(self._order)
         self._pattern = re.compile(
             rf"^{re.escape(self.prefix.upper())}(\d{{{self.width}}})(?:-A(\d{{{_SEQ_WIDTH}}}))?$"
         )
@@ -72,13 +75,25 @@ class Population:
         fleet = self.fleet
         return np.flatnonzero((fleet.name_base == base) & (fleet.name_seq == seq))
 
+    def _key(self, rows: npt.NDArray[np.intp]) -> npt.NDArray[np.int64]:
+        fleet = self.fleet
+        key: npt.NDArray[np.int64] = (
+            fleet.name_base[rows].astype(np.int64) * 10**_SEQ_WIDTH + fleet.name_seq[rows]
+        )
+        return key
+
     def order(self) -> npt.NDArray[np.intp]:
-        """Every row in name order (records of one name oldest first): cached until churn changes the fleet."""
-        if self._order is None:
-            fleet = self.fleet
-            key = fleet.name_base.astype(np.int64) * 10**_SEQ_WIDTH + fleet.name_seq
-            self._order = np.lexsort((np.arange(fleet.count), fleet.created, key))
+        """Every row in name order (records of one name oldest first), kept up to date as churn adds rows."""
         return self._order
+
+    def _insert(self, rows: npt.NDArray[np.intp]) -> None:
+        """Put new ``rows`` (the newest records) into the name order, after the older records of their name."""
+        keys = self._key(rows)
+        by_key = np.argsort(keys, kind="stable")
+        rows, keys = rows[by_key], keys[by_key]
+        at = np.searchsorted(self._keys, keys, side="right")
+        self._order = np.insert(self._order, at, rows)
+        self._keys = np.insert(self._keys, at, keys)
 
     # --- churn --------------------------------------------------------------------------------------------------
     def _events(self, per_day: float, t0: int, t1: int) -> int:
@@ -116,7 +131,6 @@ class Population:
         if adds > 0:
             self._add(adds, now_ms, current_policy, site_certs, like=None)
             changed += adds
-        self._order = None
         return changed
 
     def _add(
@@ -142,7 +156,7 @@ class Population:
             seq = np.arange(self.next_seq, self.next_seq + k, dtype=np.int32)
             self.next_seq += k
         now = np.full(k, now_ms, dtype=np.int64)
-        fleet.append(
+        rows = fleet.append(
             {
                 "group": group, "agent": agent, "os": os,
                 "phase": rng.integers(0, fleet.heartbeat_ms, size=k, dtype=np.int64),
@@ -155,3 +169,4 @@ class Population:
                 "last_server": np.full(k, self.home, dtype=np.int8),
             }
         )  # fmt: skip
+        self._insert(rows)
