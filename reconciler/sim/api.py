@@ -70,8 +70,10 @@ def api_routes(world: World, name: str) -> list[JsonRoute]:
             or not isinstance(body.get("password"), str)
         ):
             raise ApiError(400, "username and password are required")
-        wanted = body.get("domain") or ""
-        domain = site.domain_by_name("" if wanted == m.cfg.domain else str(wanted))
+        wanted = str(body.get("domain") or "")
+        domain = site.domain_by_name(wanted)
+        if domain is None and wanted == m.cfg.domain:  # the account's own domain name stands for Default
+            domain = site.domains[0]
         good = _same(body["username"], m.cfg.username) & _same(body["password"], m.cfg.password)
         if not (good and domain is not None):
             raise ApiError(401, "Invalid username or password", app_code="AUTH_FAILED")
