@@ -44,13 +44,19 @@ def manager(
     return cfg
 
 
-def fleet(*managers: dict[str, Any], speed: float = 0, seed: int = 3) -> dict[str, Any]:
-    """A fleet with a frozen clock (speed 0) by default: time moves only when a test advances it."""
-    return {
+def fleet(
+    *managers: dict[str, Any], speed: float = 0, seed: int = 3, behaviours: Any = None
+) -> dict[str, Any]:
+    """A fleet with a frozen clock (speed 0) by default: time moves only when a test advances it. Behaviours are
+    strict unless ``behaviours`` says otherwise (fleet-wide; a manager may add its own)."""
+    out: dict[str, Any] = {
         "clock": {"start": "2026-12-01T08:00:00Z", "speed": speed},
         "seed": seed,
         "managers": list(managers),
     }
+    if behaviours is not None:
+        out["behaviours"] = behaviours
+    return out
 
 
 def one_manager(**extra: Any) -> dict[str, Any]:
@@ -155,6 +161,20 @@ class Client:
             if body["lastPage"]:
                 return out
             page += 1
+
+    async def replication(self) -> dict[str, Any]:
+        """``replicationStatus``, whichever shape the manager answers (``replicationStatusShape``)."""
+        body = (await self.get("/replication/status")).json()["replicationStatus"]
+        if isinstance(body, list):
+            assert len(body) == 1, body
+            body = body[0]
+        assert isinstance(body, dict)
+        return body
+
+    async def behave(self, **changes: Any) -> dict[str, Any]:
+        """``POST /_sim/behaviours`` with ``changes``; returns the behaviours now in force."""
+        answer: dict[str, Any] = await self.admin("/behaviours", changes)
+        return answer
 
     def truth(self) -> dict[str, Any]:
         state: dict[str, Any] = self.sim.state()["managers"][self.name]
