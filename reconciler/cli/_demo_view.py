@@ -16,6 +16,7 @@ from rich.text import Text
 from reconciler.core import wording
 from reconciler.core.events import Event, EventKind
 from reconciler.core.procedure import STEP_TITLES
+from reconciler.core.procedure.table import STANDARD
 from reconciler.core.record import RolloutRecord
 
 __all__ = ["GroundTruth", "Predictions", "check_ground_truth", "event_line", "progress_table"]
@@ -32,7 +33,13 @@ def _steps(record: RolloutRecord) -> Text:
             text.append("■", style="red" if record.stalled else "cyan")
         else:
             text.append("□", style="dim")
-    label = "in sync" if record.in_sync else f"{record.step}/7" if record.step else record.phase.value
+    label = (
+        "in sync"
+        if record.in_sync
+        else f"{record.step}/{STANDARD.step_count}"
+        if record.step
+        else record.phase.value
+    )
     text.append(f" {label}")
     return text
 

@@ -9,15 +9,20 @@ explicitly to and from a JSON-safe mapping (:meth:`RolloutRecord.to_storage` / :
 it is never pickled. ``version`` is the store's compare-and-set counter: the version the record was read at
 (0 = never stored).
 
-Storage form (schema 1), all times ISO 8601 UTC::
+Storage form (schema 2), all times ISO 8601 UTC::
 
-    {"schema": 1, "server": "sepm-east-01", "phase": "waiting_unverified", "version": 7,
+    {"schema": 2, "server": "sepm-east-01", "phase": "waiting_unverified", "version": 7,
      "rollout_id": "r-20261201T0800Z-1a2b3c4d", "target_fingerprint": "sha256:…", "desired_fingerprint": "sha256:…",
      "spec_revision": "3f2a…", "started_revision": "3f2a…", "procedure_version": 1, "started_at": "…",
      "entered_at": "…", "updated_at": "…", "next_check_at": "…", "reason": "waiting for clients: …",
+     "code": "ClientsNotReady", "observation_failures": 0,
      "stalled_from": null, "stall": null, "facts": {…}, "attempts": […], "approvals": […],
      "suspension": null, "abort_request": null, "resume_request": null, "aborted": null,
      "pending_action": null, "observed": {…}}
+
+Schema 2 added ``code`` (the stable code of ``reason``), ``observation_failures`` (observations in a row that were
+not complete: the backoff of the next look) and wrote stall codes as codes (``MaxSoakExceeded``, formerly
+``max_soak_exceeded``). A schema-1 record is migrated when read (:func:`migrate_schema_1`).
 """
 
 from __future__ import annotations
@@ -30,8 +35,9 @@ from typing import Any
 
 from reconciler.core._storage import Reader, iso, iso_or_none
 from reconciler.core.actions import ActionKind, Performer
+from reconciler.core.codes import STALL_CODES_BEFORE_SCHEMA_2, Code
 from reconciler.core.observation import ServedCertificate
-from reconciler.core.procedure import Phase, step_of
+from reconciler.core.phase import Phase
 from reconciler.errors import StateError
 
 __all__ = [
@@ -46,10 +52,11 @@ __all__ = [
     "Request",
     "RolloutRecord",
     "Stall",
+    "migrate_schema_1",
     "new_record",
 ]
 
-RECORD_SCHEMA = 1
+RECORD_SCHEMA = 2
 
 
 class AttemptOutcome(StrEnum):
@@ -464,6 +471,8 @@ class RolloutRecord:
     next_check_at: datetime
     version: int = 0
     reason: str = ""
+    code: str = Code.NOT_OBSERVED_YET.value  # the stable code of ``reason`` (a string: newer codes read too)
+    observation_failures: int = 0  # observations in a row that were not complete (the next look backs off)
     rollout_id: str | None = None
     target_fingerprint: str | None = None
     desired_fingerprint: str | None = None
@@ -488,9 +497,9 @@ class RolloutRecord:
     @property
     def step(self) -> int:
         """1..7 inside the procedure — a stalled rollout keeps the step it stalled in — and 0 outside it."""
-        if self.phase is Phase.STALLED and self.stalled_from is not None:
-            return step_of(self.stalled_from)
-        return step_of(self.phase)
+        from reconciler.core.procedure.table import STANDARD  # the table reads records: imported on use
+
+        return STANDARD.step_of(self)
 
     @property
     def in_sync(self) -> bool:
@@ -511,16 +520,11 @@ class RolloutRecord:
 
     @property
     def acknowledgement_since(self) -> datetime | None:
-        """The change time (manager clock) clients must acknowledge now: what the adapter should count against.
+        """The change time (manager clock) clients must acknowledge now: what the adapter should count against —
+        the table says which change each phase counts (steps 3-4 "verification off", 6-7 "verification on")."""
+        from reconciler.core.procedure.table import STANDARD  # the table reads records: imported on use
 
-        Steps 3-4 count acknowledgement of "verification off", steps 6-7 of "verification on"; None otherwise.
-        """
-        phase = self.working_phase
-        if phase in (Phase.WAITING_UNVERIFIED, Phase.UPDATING_CERTIFICATE):
-            return self.facts.verification_off_at
-        if phase in (Phase.WAITING_VERIFIED, Phase.RESTORING_REPLICATION):
-            return self.facts.verification_on_at
-        return None
+        return STANDARD.acknowledgement_since(self)
 
     def current_approvals(self) -> tuple[Approval, ...]:
         """Approvals that count for this rollout and its current target."""
@@ -547,6 +551,8 @@ class RolloutRecord:
             "updated_at": iso(self.updated_at),
             "next_check_at": iso(self.next_check_at),
             "reason": self.reason,
+            "code": self.code,
+            "observation_failures": self.observation_failures,
             "rollout_id": self.rollout_id,
             "target_fingerprint": self.target_fingerprint,
             "desired_fingerprint": self.desired_fingerprint,
@@ -577,6 +583,8 @@ class RolloutRecord:
                 f"record of {r.data.get('server')!r} was written with record schema {schema}; this sepm-reconciler "
                 f"reads up to {RECORD_SCHEMA}: upgrade sepm-reconciler"
             )
+        if schema < 2:
+            data = migrate_schema_1(r.data)
         r = Reader(data, f"record {r.data.get('server')!r}")
 
         def child_list(key: str) -> list[Reader]:
@@ -597,6 +605,8 @@ class RolloutRecord:
             updated_at=r.moment("updated_at"),
             next_check_at=r.moment("next_check_at"),
             reason=r.text("reason"),
+            code=r.text("code"),
+            observation_failures=r.integer("observation_failures"),
             rollout_id=r.opt_text("rollout_id"),
             target_fingerprint=r.opt_text("target_fingerprint"),
             desired_fingerprint=r.opt_text("desired_fingerprint"),
@@ -616,6 +626,55 @@ class RolloutRecord:
             pending_action=None if pending is None else PendingAction.from_storage(pending),
             observed=None if observed is None else ObservedSummary.from_storage(observed),
         )
+
+
+# Schema 1 kept the reason as a sentence only: its code is read from the sentences that version wrote, first match.
+_SCHEMA_1_REASONS: tuple[tuple[str, Code], ...] = (
+    ("needs an approval", Code.APPROVAL_MISSING),
+    ("outside the maintenance window", Code.WINDOW_CLOSED),
+    ("maintenance window cannot be evaluated", Code.WINDOW_CLOSED),
+    ("keystore step 4 installs cannot be used", Code.KEYSTORE_UNUSABLE),
+    ("suspended by", Code.SUSPENDED),
+    ("report mode", Code.REPORT_MODE),
+    ("does not know (it knows", Code.PROCEDURE_VERSION_UNKNOWN),
+    ("nothing moves on an unknown observation", Code.OBSERVATION_UNKNOWN),
+    ("was aborted by", Code.ABORTED),
+    ("both partners have reached step 7", Code.PARTNER_ROTATING),
+    ("waiting for an operator", Code.MANUAL_STEP_PENDING),
+    ("has no result yet", Code.EFFECT_PENDING),
+    ("waiting for its effect", Code.EFFECT_PENDING),
+    ("retrying at", Code.RETRY_PENDING),
+    ("minimum soak ends", Code.SOAK_NOT_OVER),
+    ("waiting for clients", Code.CLIENTS_NOT_READY),
+    ("undoing steps 1-", Code.ABORT_REQUESTED),
+    ("— attempt ", Code.ACTION_STARTED),
+    ("not observed yet", Code.NOT_OBSERVED_YET),
+)
+
+
+def _schema_1_code(record: Mapping[str, Any]) -> Code:
+    phase = record.get("phase")
+    if phase == Phase.IN_SYNC.value:
+        return Code.IN_SYNC
+    stall = record.get("stall")
+    if phase == Phase.STALLED.value and isinstance(stall, Mapping):
+        return STALL_CODES_BEFORE_SCHEMA_2.get(str(stall.get("code")), Code.UNRECORDED)
+    reason = str(record.get("reason", ""))
+    return next((code for words, code in _SCHEMA_1_REASONS if words in reason), Code.UNRECORDED)
+
+
+def migrate_schema_1(record: Mapping[str, Any]) -> dict[str, Any]:
+    """A schema-1 record in the schema-2 storage form: stall codes renamed to their codes, the reason's code read
+    from its sentence (``Unrecorded`` when it cannot be: the next decision records it), no observation failures."""
+    migrated = dict(record)
+    stall = record.get("stall")
+    if isinstance(stall, Mapping):
+        old = str(stall.get("code"))
+        migrated["stall"] = {**stall, "code": STALL_CODES_BEFORE_SCHEMA_2.get(old, Code.UNRECORDED).value}
+    migrated["code"] = _schema_1_code(record).value
+    migrated["observation_failures"] = 0
+    migrated["schema"] = RECORD_SCHEMA
+    return migrated
 
 
 def new_record(server: str, now: datetime) -> RolloutRecord:

@@ -124,7 +124,7 @@ def test_max_attempts_failures_stall_and_resume_counts_afresh() -> None:
         driver.world.advance(MINUTE)
     assert decision.phase is Phase.STALLED
     assert decision.record.step == 4
-    assert decision.record.stall is not None and decision.record.stall.code == "update_certificate_failed"
+    assert decision.record.stall is not None and decision.record.stall.code == "UpdateCertificateFailed"
     assert (
         "the certificate update failed 3 times (maximum 3); last: exit 2: WinRM: access denied"
         in decision.reason

@@ -18,7 +18,8 @@ from reconciler.core.actions import (
     UpdateCertificate,
 )
 from reconciler.core.attempts import complete_attempt
-from reconciler.core.decide import decide
+from reconciler.core.codes import Code
+from reconciler.core.decide import Hold, decide
 from reconciler.core.events import EventKind
 from reconciler.core.observation import PortOutcome, ReplicationPartner
 from reconciler.core.procedure import Phase
@@ -54,9 +55,10 @@ def test_step1_manual_shows_console_instructions_until_the_partner_is_gone() -> 
     driver.world.break_replication()  # the operator deletes the partnership
     decision = driver.decide()
     assert decision.phase is Phase.DISABLING_VERIFICATION
+    assert decision.code is Code.REPLICATION_BROKEN
     assert (
         decision.reason
-        == "replication with Site West is broken (observed): disabling certificate verification next"
+        == "replication with Site West is broken (observed): disable certificate verification next"
     )
     assert decision.record.facts.step_started_manager_time == driver.world.manager_time
 
@@ -129,7 +131,7 @@ def test_step2_waits_for_the_policy_serial_to_move_and_stalls_when_it_does_not()
             break
         world.advance(timedelta(minutes=30))
     assert decision.phase is Phase.STALLED
-    assert decision.record.stall is not None and decision.record.stall.code == "set_verification_failed"
+    assert decision.record.stall is not None and decision.record.stall.code == "SetVerificationFailed"
     assert "policy serial did not move" in (decision.remedy or "")
     assert sum(d.action is not None for d in decisions) == 3  # api_max_attempts of the FAST tuning
 
@@ -161,7 +163,7 @@ def test_step2_stalls_when_no_managed_group_exists() -> None:
     driver = at(Phase.DISABLING_VERIFICATION, Driver(hooked(groups=("My Company\\Nowhere",)), world))
     decision = driver.decide()
     assert decision.phase is Phase.STALLED
-    assert decision.record.stall is not None and decision.record.stall.code == "no_managed_groups"
+    assert decision.record.stall is not None and decision.record.stall.code == "NoManagedGroups"
     assert "spec.rollout.clients.groups: My Company\\Nowhere" in decision.reason
 
 
@@ -227,7 +229,7 @@ def test_step3_stalls_after_max_soak_with_a_remedy() -> None:
     decision = driver.decide()
     assert decision.phase is Phase.STALLED
     assert decision.record.step == 3
-    assert decision.record.stall is not None and decision.record.stall.code == "max_soak_exceeded"
+    assert decision.record.stall is not None and decision.record.stall.code == "MaxSoakExceeded"
     assert "did not acknowledge the change within maxSoak (3 days)" in decision.reason
     assert "sepm-reconciler approve sepm-east-01 --step 4 --accept-at-risk" in (decision.remedy or "")
 
@@ -281,8 +283,10 @@ def test_step3_ready_waits_for_the_approval_of_step4() -> None:
     driver.world.advance(timedelta(days=2))
     decision = driver.decide()
     assert decision.phase is Phase.WAITING_UNVERIFIED
-    assert "clients ready (" in decision.reason
-    assert "step 4 needs an approval: sepm-reconciler approve sepm-east-01 --step 4" in decision.reason
+    assert decision.code is Code.APPROVAL_MISSING
+    assert decision.outcome == Hold(decision.outcome.said)  # a hold, nothing to do
+    assert decision.outcome.said.get("step") == 4
+    assert decision.outcome.said.get("after").code is Code.CLIENTS_READY
     record = driver.record
     assert record is not None and record.rollout_id
     approval = Approval(4, "alice", "CAB-1234", driver.world.now, record.rollout_id, NEW)
@@ -388,7 +392,7 @@ def test_an_unexpected_certificate_stalls_the_rollout(phase: Phase) -> None:
     driver.world.install(ROGUE, ("console",))
     decision = driver.decide()
     assert decision.phase is Phase.STALLED
-    assert decision.record.stall is not None and decision.record.stall.code == "unexpected_certificate"
+    assert decision.record.stall is not None and decision.record.stall.code == "UnexpectedCertificate"
     assert "console presents sha256:d4d4" in decision.reason
 
 
@@ -473,7 +477,7 @@ def test_step7_stalls_when_replication_keeps_failing() -> None:
             driver.record, _ = complete_attempt(driver.record, decision.action, now=world.now, succeeded=True)
         world.advance(timedelta(minutes=10))
     assert decision.phase is Phase.STALLED
-    assert decision.record.stall is not None and decision.record.stall.code == "replicate_now_failed"
+    assert decision.record.stall is not None and decision.record.stall.code == "ReplicateNowFailed"
     assert "(status FAILED_CONNECT)" in (decision.remedy or "")
 
 
@@ -505,15 +509,15 @@ def _abort(driver: Driver) -> None:
 @pytest.mark.parametrize(
     ("phase", "prepare", "code", "step", "remedy"),
     [
-        (Phase.NEW, None, "break_replication_failed", 1, "Replication Partners) or fix the hook"),
+        (Phase.NEW, None, "BreakReplicationFailed", 1, "Replication Partners) or fix the hook"),
         (
             Phase.RESTORING_REPLICATION,
             None,
-            "restore_replication_failed",
+            "RestoreReplicationFailed",
             7,
             "add the replication partner again",
         ),
-        (Phase.WAITING_UNVERIFIED, _abort, "set_verification_failed", 0, "set 'Enable secure communications"),
+        (Phase.WAITING_UNVERIFIED, _abort, "SetVerificationFailed", 0, "set 'Enable secure communications"),
     ],
     ids=["step1-hook-keeps-failing", "step7-hook-keeps-failing", "rollback-flag-does-not-take"],
 )
@@ -549,7 +553,7 @@ def test_step6_stalls_after_max_soak_and_the_override_is_for_step_7() -> None:
     driver.world.advance(timedelta(days=3, hours=1))
     decision = driver.decide()
     assert decision.phase is Phase.STALLED and decision.record.step == 6
-    assert decision.record.stall is not None and decision.record.stall.code == "max_soak_exceeded"
+    assert decision.record.stall is not None and decision.record.stall.code == "MaxSoakExceeded"
     assert "sepm-reconciler approve sepm-east-01 --step 7 --accept-at-risk" in (decision.remedy or "")
 
 

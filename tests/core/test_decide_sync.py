@@ -153,7 +153,7 @@ def test_undeclared_replication_partner_stalls_before_step_1() -> None:
     assert driver.decide().phase is Phase.DRIFTED
     decision = driver.decide()
     assert decision.phase is Phase.STALLED
-    assert decision.record.stall is not None and decision.record.stall.code == "undeclared_partner"
+    assert decision.record.stall is not None and decision.record.stall.code == "UndeclaredPartner"
     assert "replicates with Site North, which spec.replication.partners does not declare" in decision.reason
     assert decision.remedy is not None and "add Site North to spec.replication.partners" in decision.remedy
     assert decision.record.step == 0

@@ -68,7 +68,7 @@ async def test_hook_installing_the_wrong_certificate_stalls_step_4_and_says_why(
         assert "not the rollout's target" in result.reason
         assert result.remedy is not None and "sepm-reconciler resume sepm-east" in result.remedy
         record = rig.record("sepm-east")
-        assert record.stall is not None and record.stall.code == "unexpected_certificate"
+        assert record.stall is not None and record.stall.code == "UnexpectedCertificate"
         for _ in range(3):  # it stays stalled, and nothing runs again, until a human resumes it
             await rig.advance(timedelta(hours=1))
             (again,) = await rig.tick()
