@@ -107,7 +107,12 @@ class Predictions:
     def update(self, records: Iterable[RolloutRecord]) -> None:
         for record in records:
             observed = record.observed
-            before_swap = record.facts.certificate_changed_at is None and 3 <= record.step <= 4
+            acknowledging = STANDARD.acknowledging(record)  # the soak before the swap, and the swap itself
+            before_swap = (
+                record.facts.certificate_changed_at is None
+                and acknowledging is not None
+                and not acknowledging.verifying
+            )
             if before_swap and observed is not None and observed.at_risk_count is not None:
                 self.at_risk[record.server] = observed.at_risk_names
                 self.counts[record.server] = observed.at_risk_count

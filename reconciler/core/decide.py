@@ -270,7 +270,7 @@ def _finish(
             next_check = max(next_check, now + given.tuning.observation_backoff(failures))
             if retry_after is not None:
                 next_check = max(next_check, now + retry_after)
-    code = Code.IN_SYNC if record.phase is Phase.IN_SYNC else said.code
+    code = said.code
     reason = sentence(said)
     record = replace(
         record,

@@ -69,7 +69,7 @@ def approve(
 ) -> tuple[RolloutRecord, Event]:
     """Approve ``step`` of the current rollout (a permanent record: who, why, when, towards which certificate)."""
     last = STANDARD.step_count
-    if not 1 <= step <= last:
+    if step not in range(1, last + 1):
         raise PermanentError(f"--step must be a step of the procedure, 1 to {last} (got {step})")
     by = _require(by, "--by")
     reason = _require(reason, "--reason")

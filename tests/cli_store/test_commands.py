@@ -16,7 +16,7 @@ from reconciler.cli import main
 from reconciler.core.events import EventKind
 from reconciler.core.procedure import Phase
 from reconciler.store import open_store
-from tests.core.builders import NEW, Driver, World, hooked, make_spec
+from tests.support.manager import NEW, Driver, World, hooked, make_spec
 
 DOCUMENTED = [
     "name",

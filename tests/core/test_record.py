@@ -13,8 +13,8 @@ from reconciler.core.events import Event
 from reconciler.core.procedure import Phase
 from reconciler.core.record import RECORD_SCHEMA, RolloutRecord, Stall, new_record
 from reconciler.errors import StateError
-from tests.core.builders import T0
 from tests.core.strategies import events, records
+from tests.support.manager import T0
 
 JSON_TYPES = (str, int, float, bool, type(None))
 

@@ -15,7 +15,7 @@ from reconciler.engine import Gathered
 from reconciler.engine.plan import ServerPlan, plan_server
 from reconciler.errors import CertificateError
 from reconciler.specs import LoadedServer
-from tests.core.builders import FAST, NEW, T0, Driver, World, hook, hooked, make_spec
+from tests.support.manager import FAST, NEW, T0, Driver, World, hook, hooked, make_spec
 
 WEEKEND = {"days": ["sat", "sun"], "start": "22:00", "end": "04:00", "timezone": "Europe/Madrid"}
 
