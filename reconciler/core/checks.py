@@ -11,7 +11,7 @@ from reconciler.core.observation import (
     PortOutcome,
     ServerObservation,
 )
-from reconciler.core.record import ObservedSummary
+from reconciler.core.observed import ObservedSummary
 from reconciler.core.spec import ManagedServer
 
 __all__ = [

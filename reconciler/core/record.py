@@ -33,10 +33,11 @@ from datetime import datetime
 from enum import StrEnum
 from typing import Any
 
+from reconciler.core._migrate import migrate_schema_1
 from reconciler.core._storage import Reader, iso, iso_or_none
 from reconciler.core.actions import ActionKind, Performer
-from reconciler.core.codes import STALL_CODES_BEFORE_SCHEMA_2, Code
-from reconciler.core.observation import ServedCertificate
+from reconciler.core.codes import Code
+from reconciler.core.observed import ObservedSummary
 from reconciler.core.phase import Phase
 from reconciler.errors import StateError
 
@@ -268,29 +269,6 @@ class PendingAction:
         )
 
 
-def _moments_out(values: Mapping[str, datetime]) -> dict[str, str]:
-    return {key: iso(value) for key, value in values.items()}
-
-
-def _moments_in(r: Reader, key: str) -> dict[str, datetime]:
-    child = r.child(key) if r.has(key) else Reader({}, f"{r.where}.{key}")
-    return {name: child.moment(name) for name in child.data}
-
-
-def _flags_in(r: Reader, key: str) -> dict[str, bool | None]:
-    values = r.mapping(key)
-    if not all(v is None or isinstance(v, bool) for v in values.values()):
-        raise r.fail(key, "an object of true/false/null")
-    return dict(values)
-
-
-def _fingerprints_in(r: Reader, key: str) -> dict[str, str | None]:
-    values = r.mapping(key)
-    if not all(v is None or isinstance(v, str) for v in values.values()):
-        raise r.fail(key, "an object of strings or null")
-    return dict(values)
-
-
 @dataclass(frozen=True, slots=True)
 class Facts:
     """What happened during the rollout that cannot be observed afterwards. Times marked (manager) are on the
@@ -328,7 +306,7 @@ class Facts:
             "verification_off_at": iso_or_none(self.verification_off_at),
             "verification_on_at": iso_or_none(self.verification_on_at),
             "certificate_changed_at": iso_or_none(self.certificate_changed_at),
-            "replicate_requested": _moments_out(self.replicate_requested),
+            "replicate_requested": {key: iso(value) for key, value in self.replicate_requested.items()},
             "approvals_announced": list(self.approvals_announced),
             "rollback_reason": self.rollback_reason,
         }
@@ -339,125 +317,17 @@ class Facts:
         if not all(isinstance(s, int) and not isinstance(s, bool) for s in announced):
             raise r.fail("approvals_announced", "a list of step numbers")
         return cls(
-            original_fingerprints=_fingerprints_in(r, "original_fingerprints"),
+            original_fingerprints=r.optional_texts("original_fingerprints"),
             partners=r.texts("partners"),
-            verification_before=_flags_in(r, "verification_before"),
+            verification_before=r.optional_flags("verification_before"),
             step_started_manager_time=r.opt_moment("step_started_manager_time"),
             verification_off_at=r.opt_moment("verification_off_at"),
             verification_on_at=r.opt_moment("verification_on_at"),
             certificate_changed_at=r.opt_moment("certificate_changed_at"),
-            replicate_requested=_moments_in(r, "replicate_requested"),
+            replicate_requested=r.moments("replicate_requested"),
             approvals_announced=tuple(announced),
             rollback_reason=r.opt_text("rollback_reason"),
         )
-
-
-@dataclass(frozen=True, slots=True)
-class ObservedSummary:
-    """The last observation, reduced to what ``status`` shows without network. ``None`` means unknown."""
-
-    observed_at: datetime
-    api_reachable: bool
-    manager_time: datetime | None = None
-    fingerprints: Mapping[str, str | None] = field(default_factory=dict)  # clients / console / api
-    port_outcomes: Mapping[str, str] = field(default_factory=dict)
-    verification_on: int | None = None  # managed groups reading true
-    verification_off: int | None = None  # managed groups reading false
-    replicated: bool | None = None
-    partner_status: Mapping[str, str | None] = field(default_factory=dict)
-    eligible: int | None = None
-    acknowledged: int | None = None
-    ack_ratio: float | None = None
-    at_risk_count: int | None = None
-    at_risk_names: tuple[str, ...] = ()
-    pending_offline: int | None = None
-    excluded_offline: int | None = None
-    stopped_checking_in: int | None = None
-    legacy_agents: int | None = None  # clients on 14.2 / 14.2.1
-    certificates: Mapping[str, ServedCertificate] = field(default_factory=dict)  # per port, when presented
-    errors: tuple[str, ...] = ()
-
-    def to_storage(self) -> dict[str, Any]:
-        return {
-            "observed_at": iso(self.observed_at),
-            "api_reachable": self.api_reachable,
-            "manager_time": iso_or_none(self.manager_time),
-            "fingerprints": dict(self.fingerprints),
-            "port_outcomes": dict(self.port_outcomes),
-            "verification_on": self.verification_on,
-            "verification_off": self.verification_off,
-            "replicated": self.replicated,
-            "partner_status": dict(self.partner_status),
-            "eligible": self.eligible,
-            "acknowledged": self.acknowledged,
-            "ack_ratio": self.ack_ratio,
-            "at_risk_count": self.at_risk_count,
-            "at_risk_names": list(self.at_risk_names),
-            "pending_offline": self.pending_offline,
-            "excluded_offline": self.excluded_offline,
-            "stopped_checking_in": self.stopped_checking_in,
-            "legacy_agents": self.legacy_agents,
-            "certificates": {port: _certificate_out(c) for port, c in self.certificates.items()},
-            "errors": list(self.errors),
-        }
-
-    @classmethod
-    def from_storage(cls, r: Reader) -> ObservedSummary:
-        outcomes = _fingerprints_in(r, "port_outcomes")
-        return cls(
-            observed_at=r.moment("observed_at"),
-            api_reachable=r.flag("api_reachable"),
-            manager_time=r.opt_moment("manager_time"),
-            fingerprints=_fingerprints_in(r, "fingerprints"),
-            port_outcomes={k: v for k, v in outcomes.items() if v is not None},
-            verification_on=r.opt_integer("verification_on"),
-            verification_off=r.opt_integer("verification_off"),
-            replicated=r.opt_flag("replicated"),
-            partner_status=_fingerprints_in(r, "partner_status"),
-            eligible=r.opt_integer("eligible"),
-            acknowledged=r.opt_integer("acknowledged"),
-            ack_ratio=r.opt_number("ack_ratio"),
-            at_risk_count=r.opt_integer("at_risk_count"),
-            at_risk_names=r.texts("at_risk_names"),
-            pending_offline=r.opt_integer("pending_offline"),
-            excluded_offline=r.opt_integer("excluded_offline"),
-            stopped_checking_in=r.opt_integer("stopped_checking_in"),
-            legacy_agents=r.opt_integer("legacy_agents"),
-            certificates=_certificates_in(r),
-            errors=r.texts("errors"),
-        )
-
-
-def _certificate_out(cert: ServedCertificate) -> dict[str, Any]:
-    return {
-        "fingerprint": cert.fingerprint,
-        "subject": cert.subject,
-        "issuer": cert.issuer,
-        "sans": list(cert.sans),
-        "serial": cert.serial,
-        "not_before": iso(cert.not_before),
-        "not_after": iso(cert.not_after),
-    }
-
-
-def _certificates_in(r: Reader) -> dict[str, ServedCertificate]:
-    """Served-certificate facts per port (absent in records written before they were kept: empty)."""
-    if not r.has("certificates"):
-        return {}
-    out: dict[str, ServedCertificate] = {}
-    outer = r.child("certificates")
-    for port in r.mapping("certificates"):
-        c = outer.child(port)
-        out[port] = ServedCertificate(
-            fingerprint=c.text("fingerprint"),
-            subject=c.text("subject"),
-            issuer=c.text("issuer"),
-            sans=c.texts("sans"),
-            serial=c.text("serial"),
-            not_before=c.moment("not_before"),
-            not_after=c.moment("not_after"),
-        )
-    return out
 
 
 @dataclass(frozen=True, slots=True)
@@ -626,55 +496,6 @@ class RolloutRecord:
             pending_action=None if pending is None else PendingAction.from_storage(pending),
             observed=None if observed is None else ObservedSummary.from_storage(observed),
         )
-
-
-# Schema 1 kept the reason as a sentence only: its code is read from the sentences that version wrote, first match.
-_SCHEMA_1_REASONS: tuple[tuple[str, Code], ...] = (
-    ("needs an approval", Code.APPROVAL_MISSING),
-    ("outside the maintenance window", Code.WINDOW_CLOSED),
-    ("maintenance window cannot be evaluated", Code.WINDOW_CLOSED),
-    ("keystore step 4 installs cannot be used", Code.KEYSTORE_UNUSABLE),
-    ("suspended by", Code.SUSPENDED),
-    ("report mode", Code.REPORT_MODE),
-    ("does not know (it knows", Code.PROCEDURE_VERSION_UNKNOWN),
-    ("nothing moves on an unknown observation", Code.OBSERVATION_UNKNOWN),
-    ("was aborted by", Code.ABORTED),
-    ("both partners have reached step 7", Code.PARTNER_ROTATING),
-    ("waiting for an operator", Code.MANUAL_STEP_PENDING),
-    ("has no result yet", Code.EFFECT_PENDING),
-    ("waiting for its effect", Code.EFFECT_PENDING),
-    ("retrying at", Code.RETRY_PENDING),
-    ("minimum soak ends", Code.SOAK_NOT_OVER),
-    ("waiting for clients", Code.CLIENTS_NOT_READY),
-    ("undoing steps 1-", Code.ABORT_REQUESTED),
-    ("— attempt ", Code.ACTION_STARTED),
-    ("not observed yet", Code.NOT_OBSERVED_YET),
-)
-
-
-def _schema_1_code(record: Mapping[str, Any]) -> Code:
-    phase = record.get("phase")
-    if phase == Phase.IN_SYNC.value:
-        return Code.IN_SYNC
-    stall = record.get("stall")
-    if phase == Phase.STALLED.value and isinstance(stall, Mapping):
-        return STALL_CODES_BEFORE_SCHEMA_2.get(str(stall.get("code")), Code.UNRECORDED)
-    reason = str(record.get("reason", ""))
-    return next((code for words, code in _SCHEMA_1_REASONS if words in reason), Code.UNRECORDED)
-
-
-def migrate_schema_1(record: Mapping[str, Any]) -> dict[str, Any]:
-    """A schema-1 record in the schema-2 storage form: stall codes renamed to their codes, the reason's code read
-    from its sentence (``Unrecorded`` when it cannot be: the next decision records it), no observation failures."""
-    migrated = dict(record)
-    stall = record.get("stall")
-    if isinstance(stall, Mapping):
-        old = str(stall.get("code"))
-        migrated["stall"] = {**stall, "code": STALL_CODES_BEFORE_SCHEMA_2.get(old, Code.UNRECORDED).value}
-    migrated["code"] = _schema_1_code(record).value
-    migrated["observation_failures"] = 0
-    migrated["schema"] = RECORD_SCHEMA
-    return migrated
 
 
 def new_record(server: str, now: datetime) -> RolloutRecord:

@@ -13,9 +13,8 @@ from reconciler.core.drift.model import Finding, Reason, Severity
 from reconciler.core.drift.seen import PortSeen
 from reconciler.core.observation import PortOutcome, ServedCertificate
 from reconciler.core.phase import Phase
-from reconciler.core.procedure.gates import approval_missing
+from reconciler.core.procedure.gates import held_before_start
 from reconciler.core.procedure.table import STANDARD
-from reconciler.core.said import Said
 from reconciler.core.sentences import sentence
 
 __all__ = ["PORT_SERVICES", "certificate_expiry", "handshake_failed", "served_vs_desired", "unreachable"]
@@ -101,25 +100,12 @@ def _describe(cert: ServedCertificate | None, fingerprint: str) -> str:
 
 
 def _held(given: DriftInput) -> str:
-    """Why the rollout towards the desired certificate has not started (drift outside a rollout), in the words and
-    by the gates ``decide`` uses."""
+    """Why the rollout towards the desired certificate has not started (drift outside a rollout), by the gates and in
+    the words ``decide`` uses."""
     record = given.record
-    spec = given.spec
-    if record is not None and record.suspension is not None:
-        s = record.suspension
-        return "held: " + sentence(
-            Said(Code.SUSPENDED, {"by": s.by, "at": s.at, "reason": s.reason, "server": given.name})
-        )
-    if given.report_mode:
-        return "held: " + sentence(Said(Code.REPORT_MODE))
-    if record is not None and record.aborted is not None:
-        a = record.aborted
-        return "held: " + sentence(
-            Said(Code.ABORTED, {"by": a.by, "at": a.at, "reason": a.reason, "server": given.name})
-        )
-    first = STANDARD.steps[0].number
-    if spec is not None and approval_missing(spec, record, first):
-        return sentence(Said(Code.APPROVAL_MISSING, {"step": first, "server": given.name}))
+    held = held_before_start(given.spec, record) if given.spec is not None else None
+    if held is not None:
+        return sentence(held) if held.code is Code.APPROVAL_MISSING else f"held: {sentence(held)}"
     if record is not None and record.phase is Phase.STALLED:
         return "held: the rollout is stalled (see RolloutStalled)"
     if record is not None and record.phase is Phase.DRIFTED:

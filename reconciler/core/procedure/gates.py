@@ -21,11 +21,13 @@ from reconciler.core.window import describe, window_state
 __all__ = [
     "Gate",
     "GateKind",
+    "abort",
     "aborted_here",
     "approval",
     "approval_missing",
     "at_risk_accepted",
     "enforcing",
+    "held_before_start",
     "keystore",
     "not_aborted",
     "not_suspended",
@@ -33,6 +35,7 @@ __all__ = [
     "partners_declared",
     "partners_through",
     "replication_known",
+    "suspension",
     "window",
 ]
 
@@ -178,11 +181,39 @@ def _partners_through(given: Given) -> Verdict:
 # --- the holds before a rollout starts -----------------------------------------------------------------------------
 
 
-def _not_suspended(given: Given) -> Verdict:
-    s = given.record.suspension
+def suspension(record: RolloutRecord | None, server: str) -> Said | None:
+    """The suspension holding ``record`` (``Suspended``), or None."""
+    s = record.suspension if record is not None else None
     if s is None:
-        return Passed(Said(Code.SUSPENDED))
-    return Failed(Said(Code.SUSPENDED, {"by": s.by, "at": s.at, "reason": s.reason, "server": given.name}))
+        return None
+    return Said(Code.SUSPENDED, {"by": s.by, "at": s.at, "reason": s.reason, "server": server})
+
+
+def abort(record: RolloutRecord | None, server: str) -> Said | None:
+    """The abort holding ``record`` (``Aborted``), or None."""
+    a = record.aborted if record is not None else None
+    if a is None:
+        return None
+    return Said(Code.ABORTED, {"by": a.by, "at": a.at, "reason": a.reason, "server": server})
+
+
+def held_before_start(spec: ManagedServer, record: RolloutRecord | None) -> Said | None:
+    """Why a rollout towards the desired certificate would not start, as far as the spec and the record tell (the
+    drift report asks offline): a suspension, report mode, an abort, the approval of the first step missing."""
+    if (held := suspension(record, spec.name)) is not None:
+        return held
+    if spec.spec.rollout.mode is Mode.REPORT:
+        return Said(Code.REPORT_MODE)
+    if (held := abort(record, spec.name)) is not None:
+        return held
+    if approval_missing(spec, record, 1):
+        return Said(Code.APPROVAL_MISSING, {"step": 1, "server": spec.name})
+    return None
+
+
+def _not_suspended(given: Given) -> Verdict:
+    held = suspension(given.record, given.name)
+    return Passed(Said(Code.SUSPENDED)) if held is None else Failed(held)
 
 
 def _enforcing(given: Given) -> Verdict:
@@ -197,14 +228,8 @@ def aborted_here(given: Given) -> bool:
 
 
 def _not_aborted(given: Given) -> Verdict:
-    aborted = given.record.aborted
-    if aborted is None or not aborted_here(given):
-        return Passed(Said(Code.ABORTED))
-    return Failed(
-        Said(
-            Code.ABORTED, {"by": aborted.by, "at": aborted.at, "reason": aborted.reason, "server": given.name}
-        )
-    )
+    held = abort(given.record, given.name)
+    return Failed(held) if held is not None and aborted_here(given) else Passed(Said(Code.ABORTED))
 
 
 def _replication_known(given: Given) -> Verdict:
