@@ -11,7 +11,7 @@ what a manager in that stage shows — no rollout driven up to it. A test then c
 from __future__ import annotations
 
 from dataclasses import dataclass, field, replace
-from datetime import datetime, timedelta
+from datetime import timedelta
 from typing import Any
 
 from reconciler.core.decide import Decision, decide
@@ -155,8 +155,3 @@ def at(
         facts=facts,
     )
     return Scene(server, world, record)
-
-
-def moment(scene: Scene, delta: timedelta) -> datetime:
-    """``delta`` after the scene's ``now``."""
-    return scene.world.now + delta

@@ -114,8 +114,3 @@ class Given:
 
     def later(self, delta: timedelta) -> datetime:
         return self.now + delta
-
-    def on_our_clock(self, manager_moment: datetime) -> datetime:
-        """A moment of the manager's clock on the reconciler's (shifted by the offset seen now)."""
-        manager_time = self.manager_time
-        return manager_moment if manager_time is None else manager_moment + (self.now - manager_time)

@@ -16,7 +16,7 @@ from __future__ import annotations
 
 from reconciler.core.actions import ActionKind
 from reconciler.core.codes import Code
-from reconciler.core.events import EventKind
+from reconciler.core.events import RECONCILER, EventKind
 from reconciler.core.phase import SUPPORTED_PROCEDURE_VERSIONS, Phase
 from reconciler.core.procedure import gates
 from reconciler.core.procedure.given import Given
@@ -127,7 +127,7 @@ def _stalled(given: Given, draft: Draft) -> tuple[Outcome, Draft]:
     draft = draft.set(resume_request=None)
     move = machine_for(given.procedure).fire(Phase.STALLED, "resume", Judge(given, resume_to=back_to))
     assert move is not None  # noqa: S101 - the record stalled from a stallable stage
-    actor = record.resume_request.by if record.resume_request is not None else "reconciler"
+    actor = record.resume_request.by if record.resume_request is not None else RECONCILER
     return Move(move, Said(Code.RESUMED, facts), actor=actor), draft
 
 

@@ -198,10 +198,6 @@ class ProcedureMachine:
             raise RuntimeError(f"{trigger} from {phase.value} moved without naming its move")
         return fired
 
-    def allows(self, phase: Phase, trigger: str, dest: Phase) -> bool:
-        """The table lists a ``trigger`` move from ``phase`` to ``dest`` (whatever its guards say now)."""
-        return any(m.trigger == trigger and m.source is phase and m.dest is dest for m in self.moves)
-
 
 @cache
 def machine_for(procedure: Procedure) -> ProcedureMachine:

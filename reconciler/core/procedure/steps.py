@@ -55,9 +55,9 @@ __all__ = [
 ]
 
 
-def _named(name: str, fn: Any) -> Any:
-    fn.__name__ = fn.__qualname__ = name
-    return fn
+def _named(name: str, check: Check) -> Check:
+    check.__name__ = check.__qualname__ = name
+    return check
 
 
 def unknown(what: str, given: Given, **facts: Any) -> Unknown:
@@ -288,7 +288,7 @@ def verification_reads(enabled: bool) -> Check:
             Change(facts={change_fact: change_time}),
         )
 
-    return _named(f"verification_reads_{'on' if enabled else 'off'}", check)  # type: ignore[no-any-return]
+    return _named(f"verification_reads_{'on' if enabled else 'off'}", check)
 
 
 def verification_before(given: Given) -> Change:
@@ -341,7 +341,7 @@ def verification_went_back(policy: SoakPolicy) -> Check:
             leave.then(Change(facts={policy.change: None})),
         )
 
-    return _named(f"verification_went_{'off' if policy.verifying else 'on'}", check)  # type: ignore[no-any-return]
+    return _named(f"verification_went_{'off' if policy.verifying else 'on'}", check)
 
 
 def acknowledgement_facts(
@@ -412,7 +412,7 @@ def clients_acknowledged(policy: SoakPolicy) -> Check:
         return Failed(Said(code, facts), until=max(given.now, min(candidates)))
 
     name = f"clients_acknowledged_{'verification_on' if policy.verifying else 'verification_off'}"
-    return _named(name, check)  # type: ignore[no-any-return]
+    return _named(name, check)
 
 
 # --- step 4 --------------------------------------------------------------------------------------------------------
@@ -459,9 +459,7 @@ def unexpected_certificate(*, before_allowed: bool) -> Check:
         )
         return Passed(said) if odd else Failed(said)
 
-    return _named(  # type: ignore[no-any-return]
-        "unexpected_certificate_during_swap" if before_allowed else "unexpected_certificate", check
-    )
+    return _named("unexpected_certificate_during_swap" if before_allowed else "unexpected_certificate", check)
 
 
 def verification_back_before_swap(given: Given) -> Verdict:
