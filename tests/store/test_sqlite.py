@@ -21,8 +21,8 @@ from reconciler.errors import ConflictError, StateError
 from reconciler.store import open_store
 from reconciler.store.schema import LATEST, MIGRATIONS
 from reconciler.store.sqlite import SqliteStore
-from tests.core.builders import T0
 from tests.core.strategies import records
+from tests.support.manager import T0
 
 
 def url(path: Path) -> str:
