@@ -87,7 +87,11 @@ def fleet(
 ) -> dict[str, Any]:
     """A fleet on a frozen clock (``speed`` 0) unless told otherwise: time moves only when a test advances it.
     Behaviours are the simulator's strict defaults unless ``behaviours`` says otherwise (fleet-wide)."""
-    out: dict[str, Any] = {"clock": {"start": start, "speed": speed}, "seed": seed, "managers": list(managers)}
+    out: dict[str, Any] = {
+        "clock": {"start": start, "speed": speed},
+        "seed": seed,
+        "managers": list(managers),
+    }
     if behaviours is not None:
         out["behaviours"] = behaviours
     return out
