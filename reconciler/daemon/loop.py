@@ -102,6 +102,7 @@ class Daemon:
         )
         self._client_factory = client_factory
         self._hook_runner = hook_runner
+        self._hook_withheld = (webhook_url,) if webhook_url else ()  # a secret: no hook inherits it
         self._store: GatedStore | None = None
         self._engine: Engine | None = None
         self._jobs: TickJobs | None = None
@@ -461,6 +462,7 @@ class Daemon:
                 hook_runner=self._hook_runner,
                 tuning=self.config.tuning,
                 observe_timeout=self.config.tick_timeout,
+                hook_withheld=self._hook_withheld,
             )
         else:
             self._engine.update_specs(spec_set)
