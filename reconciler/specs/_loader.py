@@ -28,7 +28,8 @@ from reconciler.specs._yaml import DataPath, YamlDocument, dotted_path, parse_do
 __all__ = ["SPEC_SUFFIXES", "load_specs"]
 
 SPEC_SUFFIXES = (".yaml", ".yml")
-MAX_SPEC_FILE = 4 * 1024 * 1024
+MAX_SPEC_FILE = 1024 * 1024  # bytes of one spec file (a spec is a few KB; PyYAML reads ~1 MB/s)
+MAX_SPECS_TOTAL = 16 * 1024 * 1024  # bytes of all the files of one load
 KINDS = ("ManagedServer", "Defaults")
 
 _FILE_FIELDS: tuple[DataPath, ...] = (
@@ -59,6 +60,7 @@ class _Loader:
         self.issues: list[SpecIssue] = []
         self.contents: list[tuple[Path, bytes]] = []
         self.files: list[Path] = []
+        self.total = 0  # bytes read so far
 
     def error(self, where: Location, field: str | None, message: str, code: str) -> None:
         self.issues.append(SpecIssue.at(where, field, message, code=code))
@@ -119,10 +121,34 @@ class _Loader:
             size = info.st_size
             if size > MAX_SPEC_FILE:
                 self.error(
-                    Location(display), None, f"is {size} bytes: too large for a spec file", "unreadable"
+                    Location(display),
+                    None,
+                    f"is {size} bytes: too large for a spec file (at most {MAX_SPEC_FILE}); not read",
+                    "unreadable",
                 )
                 return None
-            data = file.read_bytes()
+            if self.total + size > MAX_SPECS_TOTAL:
+                self.error(
+                    Location(display),
+                    None,
+                    f"not read: the spec files read before it already hold {self.total} bytes, and all of them "
+                    f"together may hold at most {MAX_SPECS_TOTAL}; point --specs at the specs only",
+                    "unreadable",
+                )
+                return None
+            with file.open(
+                "rb"
+            ) as handle:  # the size may have grown since stat: read one byte past the limit
+                data = handle.read(MAX_SPEC_FILE + 1)
+            if len(data) > MAX_SPEC_FILE:
+                self.error(
+                    Location(display),
+                    None,
+                    f"is too large for a spec file (at most {MAX_SPEC_FILE} bytes)",
+                    "unreadable",
+                )
+                return None
+            self.total += len(data)
         except OSError as exc:
             self.error(Location(display), None, f"cannot read: {exc.strerror or exc}", "unreadable")
             return None
