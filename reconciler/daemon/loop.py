@@ -434,7 +434,7 @@ class Daemon:
     def _report_invalid(self, outcome: ReloadOutcome) -> None:
         status = self._watcher.status
         self.metrics.spec_reload_failures.inc()
-        self.metrics.specs_valid.set(0)
+        self.metrics.show_specs(status.revision, status.rejected_revision, valid=False)
         kept = (
             f"the specs of revision {status.revision} stay in force"
             if status.revision
@@ -467,7 +467,7 @@ class Daemon:
         else:
             self._engine.update_specs(spec_set)
         self.metrics.spec_reloads.inc()
-        self.metrics.specs_valid.set(1)
+        self.metrics.show_specs(spec_set.revision, None, valid=True)
         log.info(
             "specs loaded",
             extra={
