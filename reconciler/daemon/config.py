@@ -18,6 +18,8 @@ LEASE_NAME = "daemon"
 def parse_listen(text: str) -> tuple[str, int]:
     """``HOST:PORT`` / ``[V6]:PORT`` → ``(host, port)``; raises ValueError with what to write instead."""
     value = text.strip()
+    if not value.isprintable():
+        raise ValueError(f"invalid listen address {text!r}: write HOST:PORT, e.g. {DEFAULT_LISTEN}")
     host, sep, port_text = value.rpartition(":")
     if not sep or not port_text.isdigit():
         raise ValueError(

@@ -126,6 +126,9 @@ class FleetConfig:
         raise KeyError(name)
 
 
+MAX_FLEET_FILE = 256 * 1024  # bytes: a fleet file is a page of YAML; PyYAML parses hostile ones slowly
+
+
 def load_fleet(fleet: FleetConfig | Mapping[str, Any] | str | Path) -> FleetConfig:
     """A fleet from a YAML file path, a YAML/JSON-like mapping, or an already-built :class:`FleetConfig`.
 
@@ -137,9 +140,17 @@ def load_fleet(fleet: FleetConfig | Mapping[str, Any] | str | Path) -> FleetConf
         return _Reader(Located(dict(fleet), {}, "<fleet>"), Path.cwd()).fleet()
     path = Path(fleet)
     try:
-        text = path.read_text(encoding="utf-8")
+        with path.open("rb") as handle:
+            data = handle.read(MAX_FLEET_FILE + 1)
     except OSError as exc:
         raise FleetError(f"cannot read the fleet file: {exc.strerror}", location=str(path)) from exc
+    if len(data) > MAX_FLEET_FILE:
+        raise FleetError(f"too large for a fleet file (at most {MAX_FLEET_FILE} bytes)", location=str(path))
+    try:
+        text = data.decode("utf-8")
+    except UnicodeDecodeError as exc:
+        line = data[: exc.start].count(b"\n") + 1
+        raise FleetError("not UTF-8 text: save it as UTF-8", location=f"{path}:{line}") from exc
     return _Reader(load_located(text, str(path)), path.parent).fleet()
 
 

@@ -61,6 +61,8 @@ class _Loader:
         self.contents: list[tuple[Path, bytes]] = []
         self.files: list[Path] = []
         self.total = 0  # bytes read so far
+        self.exists = False
+        self.is_dir = False
 
     def error(self, where: Location, field: str | None, message: str, code: str) -> None:
         self.issues.append(SpecIssue.at(where, field, message, code=code))
@@ -69,7 +71,13 @@ class _Loader:
 
     def discover(self) -> list[Path]:
         path = self.path
-        if not path.exists():
+        try:
+            self.exists, self.is_dir = path.exists(), path.is_dir()
+        except (OSError, ValueError) as exc:  # a name too long, a NUL byte
+            reason = exc.strerror if isinstance(exc, OSError) and exc.strerror else str(exc)
+            self.error(Location(str(path)), None, f"cannot be used as a specs path: {reason}", "not-found")
+            return []
+        if not self.exists:
             self.error(
                 Location(str(path)),
                 None,
@@ -77,7 +85,7 @@ class _Loader:
                 "not-found",
             )
             return []
-        if not path.is_dir():
+        if not self.is_dir:
             return [path]
 
         def unreadable(exc: OSError) -> None:
@@ -273,7 +281,7 @@ class _Loader:
     def run(self) -> SpecSet:
         docs: list[_Doc] = []
         files = self.discover()
-        in_directory = self.path.is_dir()
+        in_directory = self.is_dir
         for file in files:
             text = self.read(file, found_in_directory=in_directory)
             if text is None:
@@ -347,7 +355,7 @@ class _Loader:
             path=self.path,
             servers=loaded,
             issues=issues,
-            revision=spec_revision(self.path, self.contents) if self.path.exists() else "none",
+            revision=spec_revision(self.path, self.contents) if self.exists else "none",
             files=tuple(self.files),
         )
 
