@@ -41,6 +41,7 @@ from reconciler.core.events import Event
 from reconciler.core.record import RolloutRecord
 from reconciler.daemon.config import LEASE_NAME, DaemonConfig
 from reconciler.daemon.gate import GatedStore
+from reconciler.daemon.hosts import HostPolicy
 from reconciler.daemon.http import build_app
 from reconciler.daemon.jobs import TickJobs, tick_timeout
 from reconciler.daemon.metrics import DaemonMetrics, Snapshot
@@ -225,7 +226,7 @@ class Daemon:
         self._bound_port = sock.getsockname()[1]
         server = QuietServer(
             uvicorn.Config(
-                build_app(self),
+                build_app(self, HostPolicy(cfg.host, cfg.allowed_hosts)),
                 log_config=None,
                 access_log=False,
                 lifespan="off",

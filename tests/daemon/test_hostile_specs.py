@@ -4,9 +4,7 @@ the refused revision) and on the status page."""
 
 from __future__ import annotations
 
-import asyncio
-from collections.abc import AsyncIterator, Awaitable, Callable
-from contextlib import asynccontextmanager
+from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
@@ -15,7 +13,7 @@ import pytest
 from prometheus_client.parser import text_string_to_metric_families
 
 from reconciler.daemon.config import DaemonConfig
-from reconciler.daemon.loop import Daemon
+from tests.daemon.inproc import eventually, running_daemon
 from tests.specs.helpers import spec
 
 DEEP = "[" * 1000 + "]" * 1000 + "\n"
@@ -25,17 +23,6 @@ BOMB = "\n".join(
 )
 # A valid server whose manager nobody answers for: its ticks fail to connect, which is all this test needs.
 VALID = spec(("https://sepm-east-01.corp.example:8446", "https://127.0.0.1:9"))
-
-
-async def eventually(check: Callable[[], Awaitable[Any]], what: str, within: float = 60) -> Any:
-    """Poll ``check`` until it returns something truthy (a generous bound: this waits on a condition)."""
-    async with asyncio.timeout(within):
-        while True:
-            result = await check()
-            if result:
-                return result
-            await asyncio.sleep(0.05)
-    raise AssertionError(what)  # pragma: no cover - asyncio.timeout raises first
 
 
 def specs_info(metrics: str) -> dict[str, str]:
@@ -48,9 +35,8 @@ def specs_info(metrics: str) -> dict[str, str]:
     }
 
 
-@asynccontextmanager
-async def running_daemon(specs: Path, tmp_path: Path) -> AsyncIterator[tuple[Daemon, httpx.AsyncClient]]:
-    config = DaemonConfig(
+def config(specs: Path, tmp_path: Path) -> DaemonConfig:
+    return DaemonConfig(
         specs=specs,
         state_url=f"sqlite:///{tmp_path / 'state.db'}",
         port=0,
@@ -58,18 +44,6 @@ async def running_daemon(specs: Path, tmp_path: Path) -> AsyncIterator[tuple[Dae
         lease_ttl=3,
         jitter=0.05,
     )
-    daemon = Daemon(config)
-    running = asyncio.create_task(daemon.run())
-    try:
-        while daemon.port is None:
-            assert not running.done(), f"the daemon did not start: {running.result()}"
-            await asyncio.sleep(0.02)
-        async with httpx.AsyncClient(base_url=f"http://127.0.0.1:{daemon.port}", timeout=30) as http:
-            yield daemon, http
-            assert not running.done(), "the daemon stopped by itself"
-    finally:
-        daemon.request_stop()
-        assert await asyncio.wait_for(running, 60) == 0
 
 
 async def test_hostile_specs_at_start_and_on_reload_are_refused_visibly_and_never_crash_the_daemon(
@@ -81,7 +55,7 @@ async def test_hostile_specs_at_start_and_on_reload_are_refused_visibly_and_neve
     specs.mkdir()
     (specs / "east.yaml").write_text(DEEP, encoding="utf-8")
 
-    async with running_daemon(specs, tmp_path) as (daemon, http):
+    async with running_daemon(config(specs, tmp_path)) as (daemon, http):
 
         async def refused() -> Any:
             document = (await http.get("/api/status")).json()["daemon"]["specs"]
