@@ -36,7 +36,9 @@ async def test_all_three_ports_present_the_current_certificate(http: httpx.Async
 
 
 async def test_a_certificate_update_takes_effect_only_at_the_restart(http: httpx.AsyncClient) -> None:
-    async with Simulator(one_manager(count=5)) as sim:
+    # The services stay down until the (frozen) simulated clock has moved a minute: the ports are checked while
+    # they are surely down, however slowly this test runs, and come back only when the test moves the clock.
+    async with Simulator(one_manager(count=5, restart={"downSeconds": 0.2, "downFor": "1m"})) as sim:
         east = Client(sim, "sepm-east", http)
         old = await served_all(east)
         new = await stage_new_certificate(east)
@@ -48,7 +50,9 @@ async def test_a_certificate_update_takes_effect_only_at_the_restart(http: httpx
                 f"{port} should refuse connections during the restart"
             )
         assert east.truth()["served"] == dict.fromkeys(PORTS, None)
-        await sim.wait_services_up("sepm-east")
+        with sim.world.lock:  # /_sim is served on the API port, down now: move the fleet's clock directly
+            sim.world.clock.advance(60)
+        await sim.wait_services_up("sepm-east", within=60)
         assert await served_all(east) == dict.fromkeys(PORTS, new)
         truth = east.truth()
         assert truth["served"] == dict.fromkeys(PORTS, new) and truth["staged"] is None
