@@ -91,6 +91,8 @@ async def within_deadline(
     running). Returns the results by name and the names cut off, in the order of ``jobs``. An exception of a job
     that finished is raised (after every other job has ended).
     """
+    if not jobs:
+        return {}, []
     limit = asyncio.Semaphore(max(1, concurrency))
 
     async def one(job: Callable[[], Awaitable[T]]) -> T:

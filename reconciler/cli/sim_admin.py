@@ -19,6 +19,7 @@ import click
 import httpx
 
 from reconciler.cli import EXIT_ERROR, EXIT_OK
+from reconciler.cli._options import TEXT
 
 __all__ = ["sim_admin"]
 
@@ -271,7 +272,7 @@ def rehome(ctx: click.Context) -> int:
 
 
 @sim_admin.command("partner-add")
-@click.argument("site")
+@click.argument("site", type=TEXT)
 @click.pass_context
 def partner_add(ctx: click.Context, site: str) -> int:
     """Join SITE as a replication partner (this site's group settings are overwritten with SITE's)."""
@@ -279,7 +280,7 @@ def partner_add(ctx: click.Context, site: str) -> int:
 
 
 @sim_admin.command("partner-delete")
-@click.argument("site")
+@click.argument("site", type=TEXT)
 @click.pass_context
 def partner_delete(ctx: click.Context, site: str) -> int:
     """Delete the replication partnership with SITE (on both sides)."""
