@@ -68,8 +68,12 @@ async def test_hostile_specs_at_start_and_on_reload_are_refused_visibly_and_neve
             "refusing the file"
         ]
         assert at_start["revision"] is None and at_start["rejected_revision"].startswith("sha256:")
-        ready = await http.get("/readyz")
-        assert ready.status_code == 503 and "nested deeper than 64 levels" in ready.json()["reason"]
+
+        async def not_ready_for_the_specs() -> bool:  # once it leads (before, it is not ready as "starting")
+            ready = await http.get("/readyz")
+            return ready.status_code == 503 and "nested deeper than 64 levels" in ready.json()["reason"]
+
+        await eventually(not_ready_for_the_specs, "/readyz to name the refused spec")
         assert (await http.get("/healthz")).status_code == 200
         metrics = (await http.get("/metrics")).text
         assert specs_info(metrics) == {"rejected": at_start["rejected_revision"]}
@@ -102,7 +106,11 @@ async def test_hostile_specs_at_start_and_on_reload_are_refused_visibly_and_neve
             "in_force": loaded["revision"],
             "rejected": again["rejected_revision"],
         }
-        assert (await http.get("/readyz")).status_code == 200  # the last valid specs are in force
+
+        async def ready() -> bool:  # the last valid specs are in force
+            return (await http.get("/readyz")).status_code == 200
+
+        await eventually(ready, "/readyz 200 on the last valid specs")
         page = (await http.get("/")).text
         assert "Spec commit refused" in page and again["rejected_revision"] in page
 
