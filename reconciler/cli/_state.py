@@ -10,6 +10,7 @@ from typing import Any, TypeVar
 
 import click
 
+from reconciler.cli._options import TEXT
 from reconciler.core.events import Event
 from reconciler.core.record import RolloutRecord
 from reconciler.errors import ConflictError, PermanentError
@@ -42,6 +43,7 @@ def by_option(command: F) -> F:
     return click.option(
         "--by",
         "by",
+        type=TEXT,
         metavar="WHO",
         default=None,
         help="Who is asking, for the event log (default: your user name).",

@@ -61,6 +61,16 @@ def _default(delta: timedelta) -> str:
     "by default; in a container use 0.0.0.0:9370. Port 0 picks a free port.",
 )
 @click.option(
+    "--allowed-host",
+    "allowed_hosts",
+    multiple=True,
+    metavar="NAME",
+    envvar="SEPM_RECONCILER_ALLOWED_HOSTS",
+    help="A name the endpoints also answer to (the Host header of a reverse proxy or a Service, e.g. "
+    "sepm-reconciler.corp.example; *.corp.example for all names under it); repeat, or separate with commas. "
+    "Requests for any other Host than the --listen address get 421 (DNS rebinding cannot read the status).",
+)
+@click.option(
     "--log-format",
     type=click.Choice(["text", "json"]),
     default="text",
@@ -138,6 +148,7 @@ def run(
     specs_path: Path,
     state_url: str | None,
     listen: str,
+    allowed_hosts: tuple[str, ...],
     log_format: str,
     log_level: str,
     tick_timeout: timedelta,
@@ -162,6 +173,8 @@ def run(
 
     \b
     Endpoints (read-only):  /healthz  /readyz  /metrics  /api/status  /  (the status page)
+    They answer only a Host header naming this daemon (the --listen address, localhost on loopback, any IP
+    address when listening on 0.0.0.0, and the --allowed-host names); others get 421.
 
     \b
     Examples:
@@ -172,6 +185,7 @@ def run(
     address in use, --webhook-url-env naming an unset variable), 64 usage error.
     """
     from reconciler.daemon.config import DEFAULT_WEBHOOK_ENV, DaemonConfig, parse_listen
+    from reconciler.daemon.hosts import parse_allowed_hosts
     from reconciler.daemon.logs import configure_logging
     from reconciler.daemon.loop import Daemon
 
@@ -179,6 +193,11 @@ def run(
         host, port = parse_listen(listen)
     except ValueError as exc:
         click.echo(f"error: --listen: {exc}", err=True)
+        return EXIT_USAGE
+    try:
+        names = parse_allowed_hosts(allowed_hosts)
+    except ValueError as exc:
+        click.echo(f"error: --allowed-host: {exc}", err=True)
         return EXIT_USAGE
     configure_logging("json" if log_format == "json" else "text", level=getattr(logging, log_level.upper()))
     env_name = webhook_url_env or DEFAULT_WEBHOOK_ENV
@@ -214,6 +233,7 @@ def run(
         shutdown_grace=shutdown_grace.total_seconds(),
         tuning=tuning,
         pause_scheduler_after=debug_pause_scheduler_after,
+        allowed_hosts=names,
     )
     return asyncio.run(Daemon(config, webhook_url=webhook_url).run())
 

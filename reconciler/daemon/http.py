@@ -10,6 +10,9 @@
                    specs in force and the last refused commit, unmanaged servers, tick timings
 ``GET /``          the status page (HTML, refreshes itself, no script, no external asset)
 =================  ====================================================================================
+
+Every request must name this daemon in its ``Host`` header (:mod:`reconciler.daemon.hosts`: the listen address, and
+the names of ``--allowed-host``); any other gets ``421 Misdirected Request`` — DNS rebinding cannot read the status.
 """
 
 from __future__ import annotations
@@ -19,6 +22,7 @@ from datetime import datetime, timedelta
 from typing import Protocol
 
 from starlette.applications import Starlette
+from starlette.middleware import Middleware
 from starlette.requests import Request
 from starlette.responses import HTMLResponse, JSONResponse, Response
 from starlette.routing import Route
@@ -26,6 +30,7 @@ from starlette.routing import Route
 from reconciler.core.events import Event
 from reconciler.core.record import RolloutRecord
 from reconciler.core.status import status_document
+from reconciler.daemon.hosts import HostCheck, HostPolicy
 from reconciler.daemon.metrics import CONTENT_TYPE, DaemonMetrics, Snapshot
 from reconciler.daemon.page import ServerInfo, render_page
 from reconciler.daemon.state import DaemonState
@@ -77,7 +82,9 @@ def _store_unavailable(exc: StateError) -> JSONResponse:
     return JSONResponse({"error": f"the state cannot be read: {exc}"}, status_code=503)
 
 
-def build_app(source: StatusSource) -> Starlette:
+def build_app(source: StatusSource, hosts: HostPolicy | None = None) -> Starlette:
+    """The endpoints over ``source``; ``hosts`` the ``Host`` names they answer to (default: loopback only)."""
+
     async def healthz(request: Request) -> Response:
         problems = source.state.health(source.now(), source.health_grace)
         if problems:
@@ -136,4 +143,5 @@ def build_app(source: StatusSource) -> Starlette:
         Route("/api/status", api_status, methods=["GET", "HEAD"]),
         Route("/", page, methods=["GET", "HEAD"]),
     ]
-    return Starlette(routes=routes)
+    policy = hosts or HostPolicy("127.0.0.1")
+    return Starlette(routes=routes, middleware=[Middleware(HostCheck, policy=policy)])

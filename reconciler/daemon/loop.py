@@ -41,6 +41,7 @@ from reconciler.core.events import Event
 from reconciler.core.record import RolloutRecord
 from reconciler.daemon.config import LEASE_NAME, DaemonConfig
 from reconciler.daemon.gate import GatedStore
+from reconciler.daemon.hosts import HostPolicy
 from reconciler.daemon.http import build_app
 from reconciler.daemon.jobs import TickJobs, tick_timeout
 from reconciler.daemon.metrics import DaemonMetrics, Snapshot
@@ -102,6 +103,7 @@ class Daemon:
         )
         self._client_factory = client_factory
         self._hook_runner = hook_runner
+        self._hook_withheld = (webhook_url,) if webhook_url else ()  # a secret: no hook inherits it
         self._store: GatedStore | None = None
         self._engine: Engine | None = None
         self._jobs: TickJobs | None = None
@@ -224,7 +226,7 @@ class Daemon:
         self._bound_port = sock.getsockname()[1]
         server = QuietServer(
             uvicorn.Config(
-                build_app(self),
+                build_app(self, HostPolicy(cfg.host, cfg.allowed_hosts)),
                 log_config=None,
                 access_log=False,
                 lifespan="off",
@@ -433,7 +435,7 @@ class Daemon:
     def _report_invalid(self, outcome: ReloadOutcome) -> None:
         status = self._watcher.status
         self.metrics.spec_reload_failures.inc()
-        self.metrics.specs_valid.set(0)
+        self.metrics.show_specs(status.revision, status.rejected_revision, valid=False)
         kept = (
             f"the specs of revision {status.revision} stay in force"
             if status.revision
@@ -461,11 +463,12 @@ class Daemon:
                 hook_runner=self._hook_runner,
                 tuning=self.config.tuning,
                 observe_timeout=self.config.tick_timeout,
+                hook_withheld=self._hook_withheld,
             )
         else:
             self._engine.update_specs(spec_set)
         self.metrics.spec_reloads.inc()
-        self.metrics.specs_valid.set(1)
+        self.metrics.show_specs(spec_set.revision, None, valid=True)
         log.info(
             "specs loaded",
             extra={

@@ -163,6 +163,13 @@ class DaemonMetrics:
             registry=r,
         )
         self.specs_valid = Gauge(P + "specs_valid", "1 when the last spec load was valid", registry=r)
+        self.specs_info = Gauge(
+            P + "specs_info",
+            "1 for the spec revision in force (status=in_force) and, while the last reload was refused, for the "
+            'refused one (status=rejected; revision="unknown" when it could not be determined)',
+            ["revision", "status"],
+            registry=r,
+        )
         self.leader = Gauge(
             P + "leader", "1 when this daemon holds the lease and acts, 0 on standby", registry=r
         )
@@ -174,6 +181,16 @@ class DaemonMetrics:
         )
         self._servers = _ServersCollector()
         r.register(self._servers)
+
+    def show_specs(self, in_force: str | None, rejected: str | None, *, valid: bool) -> None:
+        """The spec gauges after a load attempt: ``in_force`` revision (None: none), ``rejected`` (the refused
+        revision while the last attempt was refused, else None)."""
+        self.specs_valid.set(1 if valid else 0)
+        self.specs_info.clear()
+        if in_force is not None:
+            self.specs_info.labels(in_force, "in_force").set(1)
+        if not valid:
+            self.specs_info.labels(rejected or "unknown", "rejected").set(1)
 
     def count_event(self, event: Event) -> None:
         """Action counters from the event log (attempts are recorded there by whoever acts)."""

@@ -31,7 +31,7 @@ from __future__ import annotations
 import asyncio
 import logging
 import time
-from collections.abc import Iterable
+from collections.abc import Iterable, Sequence
 from dataclasses import dataclass, replace
 from datetime import UTC, datetime, timedelta
 
@@ -47,7 +47,7 @@ from reconciler.core.phase import Phase
 from reconciler.core.record import RolloutRecord, new_record
 from reconciler.core.said import Said
 from reconciler.core.sentences import sentence
-from reconciler.engine.act import ActionOutcome, HookRunner, perform_action
+from reconciler.engine.act import ActionOutcome, HookRunner, perform_action, spec_secrets
 from reconciler.engine.gather import ClientFactory, Gathered, default_client, gather_one, select_servers
 from reconciler.engine.result import TickResult
 from reconciler.errors import ConflictError, Error, SpecError, StateError, TemporaryError
@@ -87,7 +87,8 @@ class Engine:
     ``clock`` (default: the system clock) is the reconciler's time; ``client_factory`` builds each server's REST
     client (tests inject transports and retry policies); ``hook_runner`` runs hooks (default
     :func:`reconciler.hooks.run_hook`); ``tuning`` the loop's timings; ``observe_timeout`` bounds one observation
-    (seconds, None: only the client's own timeouts).
+    (seconds, None: only the client's own timeouts); ``hook_withheld`` are secret values of the caller (the daemon's
+    webhook URL) that no hook may inherit — the specs' own secrets are withheld anyway.
     """
 
     def __init__(
@@ -100,8 +101,10 @@ class Engine:
         hook_runner: HookRunner = run_hook,
         tuning: Tuning = DEFAULT_TUNING,
         observe_timeout: float | None = None,
+        hook_withheld: Sequence[str] = (),
     ) -> None:
         self._specs = _require_valid(spec_set)
+        self._hook_withheld = tuple(hook_withheld)
         self._store = store
         self._clock: Clock = clock or SystemClock()
         self._client_factory = client_factory or default_client
@@ -323,6 +326,7 @@ class Engine:
             rollout_id=saved.rollout_id or "",
             desired=desired,
             runner=self._hook_runner,
+            withheld=[*spec_secrets(self._specs.servers.values()), *self._hook_withheld],
         )
         log.info(
             "%s: %s — attempt %d %s (%s)",
