@@ -80,7 +80,7 @@ def open_state_if_any(state_url: str | None) -> Store | None:
     url = resolve_state_url(state_url)
     if url.lower().startswith("sqlite:") and not sqlite_path(url).exists():
         return None
-    return open_store(url, create=False)
+    return open_store(url, create=False, readonly=True)
 
 
 def configure_logging(verbose: int) -> None:

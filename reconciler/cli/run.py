@@ -133,6 +133,14 @@ def _default(delta: timedelta) -> str:
     show_default=True,
     help="On SIGTERM, how long in-flight ticks may run before they are cancelled.",
 )
+@click.option(
+    "--observe-concurrency",
+    type=click.IntRange(min=1, max=256),
+    default=8,
+    show_default=True,
+    help="How many managers are observed at once; the others wait for a slot (a full observation of a large "
+    "manager pages through every client).",
+)
 @click.option("--debug-pause-scheduler-after", type=click.IntRange(min=1), default=None, hidden=True)
 def run(
     specs_path: Path,
@@ -150,6 +158,7 @@ def run(
     jitter: timedelta,
     health_grace: timedelta,
     shutdown_grace: timedelta,
+    observe_concurrency: int,
     debug_pause_scheduler_after: int | None,
 ) -> int:
     """Run the reconciler continuously: every server of the specs is observed on its own schedule and walked
@@ -157,8 +166,10 @@ def run(
 
     \b
     Specs are reloaded when the directory changes and on SIGHUP; an invalid commit is reported and the last
-    valid specs stay in force. One daemon acts per state: another one started on the same state waits as a
-    standby and takes over when the first stops or its lease expires. SIGTERM/SIGINT stop it cleanly.
+    valid specs stay in force. One daemon acts per state: another one started on the same state (SQLite on one
+    host, or PostgreSQL from any host) waits as a standby and takes over when the first stops or its lease
+    expires; a leader that lost its lease can no longer write or start an action (the lease's epoch fences every
+    write). SIGTERM/SIGINT stop it cleanly.
 
     \b
     Endpoints (read-only):  /healthz  /readyz  /metrics  /api/status  /  (the status page)
@@ -166,6 +177,7 @@ def run(
     \b
     Examples:
       sepm-reconciler run --specs specs/ --state sqlite:////var/lib/sepm-reconciler/state.db
+      PGPASSWORD=… sepm-reconciler run --state postgresql://reconciler@db.example:5432/sepm
       SEPM_RECONCILER_WEBHOOK_URL=https://hooks.slack.com/… sepm-reconciler run --log-format json
 
     Exit codes: 0 stopped cleanly (SIGTERM, SIGINT), 1 could not start (state unusable, specs path missing,
@@ -214,6 +226,7 @@ def run(
         shutdown_grace=shutdown_grace.total_seconds(),
         tuning=tuning,
         pause_scheduler_after=debug_pause_scheduler_after,
+        observe_concurrency=observe_concurrency,
     )
     return asyncio.run(Daemon(config, webhook_url=webhook_url).run())
 

@@ -53,6 +53,7 @@ class DaemonConfig:
     * ``max_interval`` — never wait longer than this between two ticks of a server (None: as the record says);
     * ``health_grace`` — how late a tick may be before ``/healthz`` fails;
     * ``shutdown_grace`` — how long in-flight ticks may take to finish on SIGTERM before they are cancelled;
+    * ``observe_concurrency`` — how many managers are observed at once (the rest wait for a slot);
     * ``pause_scheduler_after`` — fault injection: pause the scheduler after that many ticks (a zombie scheduler,
       to check that ``/healthz`` and the liveness probe notice it).
     """
@@ -72,6 +73,7 @@ class DaemonConfig:
     page_refresh: int = 10
     tuning: Tuning = field(default=DEFAULT_TUNING)
     pause_scheduler_after: int | None = None
+    observe_concurrency: int = 8
 
     @property
     def lease_period(self) -> float:

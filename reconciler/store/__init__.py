@@ -31,6 +31,8 @@ __all__ = [
     "open_store",
     "redact",
     "resolve_state_url",
+    "scheme_of",
+    "sqlite_path",
 ]
 
 

@@ -114,12 +114,16 @@ class Cluster:
             "-c max_connections=60 -c shared_buffers=16MB"
         )
         self._check(
-            self._run("pg_ctl", "-D", str(self.data), "-l", str(self.log), "-w", "-t", "90", "-o", options, "start"),
+            self._run(
+                "pg_ctl", "-D", str(self.data), "-l", str(self.log), "-w", "-t", "90", "-o", options, "start"
+            ),
             "pg_ctl start",
         )
 
     def stop(self, mode: str = "fast") -> None:
-        self._check(self._run("pg_ctl", "-D", str(self.data), "-m", mode, "-w", "-t", "90", "stop"), "pg_ctl stop")
+        self._check(
+            self._run("pg_ctl", "-D", str(self.data), "-m", mode, "-w", "-t", "90", "stop"), "pg_ctl stop"
+        )
 
     @property
     def running(self) -> bool:
