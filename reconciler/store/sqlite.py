@@ -42,9 +42,9 @@ def _create_private(path: Path) -> None:
     path.chmod(0o600)  # whatever the umask
 
 
-def check_header(path: Path) -> None:
-    """Raise :class:`StateError` unless ``path`` is empty (a state about to be created) or starts with SQLite's
-    header and is at least as long as the header says it is."""
+def check_header(path: Path, *, allow_empty: bool = True) -> None:
+    """Raise :class:`StateError` unless ``path`` starts with SQLite's header and is at least as long as the header
+    says it is (or is empty, a state about to be created, when ``allow_empty``)."""
     try:
         with path.open("rb") as handle:
             head = handle.read(100)
@@ -53,8 +53,12 @@ def check_header(path: Path) -> None:
         raise StateError(f"the state file {path} is gone (deleted or moved)") from exc
     except OSError as exc:
         raise StateError(f"the state file {path} cannot be read: {exc.strerror or exc}") from exc
-    if size == 0:
+    if size == 0 and allow_empty:
         return
+    if size == 0:
+        raise StateError(
+            f"the state file {path} was truncated to 0 bytes; restore it (sepm-reconciler state restore)"
+        )
     if not head.startswith(SQLITE_HEADER):
         raise StateError(
             f"the state file {path} is corrupt or not a SQLite database (its first bytes are not SQLite's "
@@ -274,7 +278,7 @@ class SqliteStore(SqlStore):
                 f"the state file {path} was replaced by another file while this process had it open (inode "
                 f"{self._identity[1]} → {identity[1]}): restart to use the new file deliberately"
             )
-        check_header(path)
+        check_header(path, allow_empty=False)
         with self._read("checking it"):
             pass
 

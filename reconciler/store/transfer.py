@@ -61,17 +61,20 @@ def _refuse_live(store: SqlStore, where: str, role: str) -> None:
         )
 
 
-def copy_state(source_url: str, target_url: str, *, force: bool = False) -> CopyReport:
+def copy_state(
+    source_url: str, target_url: str, *, force: bool = False, live_source: bool = True
+) -> CopyReport:
     """Copy every record and event of ``source_url`` into ``target_url`` (created and migrated if need be).
     Refuses a non-empty target unless ``force`` (then its records and events are replaced), and a state on which
-    a daemon holds a valid lease."""
+    a daemon holds a valid lease (``live_source=False``: the source is a backup file, whose lease is a copy)."""
     from reconciler.store import open_store
 
     with open_store(source_url, create=False, readonly=True) as source:
         assert isinstance(source, SqlStore)  # noqa: S101 - every backend is an SqlStore
         if source.url == _shown(target_url):
             raise StateError(f"the source and the target are the same state ({source.url})")
-        _refuse_live(source, source.url, "source")
+        if live_source:
+            _refuse_live(source, source.url, "source")
         dump = source.dump()
     with open_store(target_url) as target:
         assert isinstance(target, SqlStore)  # noqa: S101
@@ -163,4 +166,4 @@ def restore_state(backup: Path, state_url: str, *, force: bool = False) -> CopyR
     ``force``, and a state a daemon is running on)."""
     if not backup.is_file():
         raise StateError(f"no backup at {backup}: name the file `state backup --to` wrote")
-    return copy_state(f"sqlite:///{backup}", state_url, force=force)
+    return copy_state(f"sqlite:///{backup}", state_url, force=force, live_source=False)
