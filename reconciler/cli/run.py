@@ -141,7 +141,25 @@ def _default(delta: timedelta) -> str:
     help="How many managers are observed at once; the others wait for a slot (a full observation of a large "
     "manager pages through every client).",
 )
+@click.option(
+    "--effect-grace",
+    type=DURATION,
+    default=_default(DEFAULT_TUNING.effect_grace),
+    show_default=True,
+    help="How long an action's effect may take to be observed after it ended (or after its timeout, when its "
+    "result was lost in a crash) before the attempt counts as failed.",
+)
+@click.option(
+    "--retry-base",
+    type=DURATION,
+    default=_default(DEFAULT_TUNING.retry_base),
+    show_default=True,
+    help="The first wait before retrying a failed action (doubled after each failure).",
+)
 @click.option("--debug-pause-scheduler-after", type=click.IntRange(min=1), default=None, hidden=True)
+@click.option(
+    "--debug-hold-before-action", type=click.Path(path_type=Path, dir_okay=False), default=None, hidden=True
+)
 def run(
     specs_path: Path,
     state_url: str | None,
@@ -159,7 +177,10 @@ def run(
     health_grace: timedelta,
     shutdown_grace: timedelta,
     observe_concurrency: int,
+    effect_grace: timedelta,
+    retry_base: timedelta,
     debug_pause_scheduler_after: int | None,
+    debug_hold_before_action: Path | None,
 ) -> int:
     """Run the reconciler continuously: every server of the specs is observed on its own schedule and walked
     through the seven-step procedure, one safe action at a time.
@@ -212,6 +233,8 @@ def run(
         active_interval=active_interval,
         waiting_interval=waiting_interval,
         idle_interval=idle_interval,
+        effect_grace=effect_grace,
+        retry_base=retry_base,
     )
     config = DaemonConfig(
         specs=specs_path,
@@ -227,6 +250,7 @@ def run(
         tuning=tuning,
         pause_scheduler_after=debug_pause_scheduler_after,
         observe_concurrency=observe_concurrency,
+        debug_hold_before_action=debug_hold_before_action,
     )
     return asyncio.run(Daemon(config, webhook_url=webhook_url).run())
 

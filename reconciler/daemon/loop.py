@@ -37,6 +37,7 @@ import httpx
 import uvicorn
 
 from reconciler.core import wording
+from reconciler.core.actions import Action, Performer
 from reconciler.core.events import Event
 from reconciler.core.record import RolloutRecord
 from reconciler.daemon.config import LEASE_NAME, DaemonConfig
@@ -402,6 +403,20 @@ class Daemon:
         finally:
             self._state.lease_checked_at = now
 
+    def _debug_hold(self, server: str, action: Action) -> None:
+        """``--debug-hold-before-action FILE``: while FILE exists, a hook action whose attempt is saved waits here,
+        before the guard — so a test can kill or stop the daemon exactly between the save and the action."""
+        gate = self.config.debug_hold_before_action
+        if gate is None or action.performer is not Performer.COMMAND or not gate.exists():
+            return
+        log.warning(
+            "debug: holding before starting an action",
+            extra={"server": server, "step": action.step, "attempt": action.attempt},
+        )
+        deadline = time.monotonic() + 120
+        while gate.exists() and time.monotonic() < deadline:
+            time.sleep(0.05)
+
     def _require_fenced(self) -> FencedStore:
         if self._fenced is None:
             raise StateError("the state store is not open yet")
@@ -432,10 +447,11 @@ class Daemon:
         if self._state.role is Role.LEADER and not self._stopping:
             self._require_store().reopen()
 
-    def _guard_action(self, server: str) -> None:
+    def _guard_action(self, server: str, action: Action) -> None:
         """Right before an action starts (its attempt is saved): this daemon must still lead — its lease not
         expired on its own clock, the database still showing it as the holder at its epoch — else the action is
         not started (the attempt is judged by observation later, by whoever leads)."""
+        self._debug_hold(server, action)
         if self._stopping or self._state.role is not Role.LEADER:
             raise FencedError(f"{server}: this daemon is {self._state.role.value}: no action starts")
         if self._state.store_problem is not None:
@@ -443,7 +459,12 @@ class Daemon:
         expires = self._state.lease_expires_at
         if expires is None or self.now() >= expires:
             raise FencedError(f"{server}: this daemon's lease expired (on its own clock): no action starts")
-        self._require_fenced().confirm()
+        try:
+            self._require_fenced().confirm()
+        except FencedError:
+            raise
+        except StateError as exc:
+            raise FencedError(f"{server}: the lease cannot be checked ({exc}): no action starts") from exc
 
     def _become_leader(self) -> None:
         if self._state.role is Role.LEADER or self._stopping:

@@ -84,7 +84,7 @@ class Engine:
     ``clock`` (default: the system clock) is the reconciler's time; ``client_factory`` builds each server's REST
     client (tests inject transports and retry policies); ``hook_runner`` runs hooks (default
     :func:`reconciler.hooks.run_hook`); ``tuning`` the loop's timings; ``observe_timeout`` bounds one observation
-    (seconds, None: only the client's own timeouts); ``action_guard(server)`` runs (in a thread) right before an
+    (seconds, None: only the client's own timeouts); ``action_guard(server, action)`` runs (in a thread) right before an
     action starts, after its attempt was saved — raising :class:`~reconciler.errors.ConflictError` there (a daemon
     that no longer holds its lease) drops the action: the attempt stays recorded and is judged by observation;
     ``observe_concurrency`` bounds how many managers are observed at once (None: no bound beyond the caller's).
@@ -100,7 +100,7 @@ class Engine:
         hook_runner: HookRunner = run_hook,
         tuning: Tuning = DEFAULT_TUNING,
         observe_timeout: float | None = None,
-        action_guard: Callable[[str], None] | None = None,
+        action_guard: Callable[[str, Action], None] | None = None,
         observe_concurrency: int | None = None,
     ) -> None:
         self._specs = _require_valid(spec_set)
@@ -333,7 +333,7 @@ class Engine:
             return result
         if self._action_guard is not None:
             try:
-                await asyncio.to_thread(self._action_guard, name)
+                await asyncio.to_thread(self._action_guard, name, action)
             except ConflictError as exc:
                 log.warning("%s: %s not started: %s", name, action.summary, exc)
                 return replace(result, reason=f"{action.summary} was not started: {exc}", conflict=True)
