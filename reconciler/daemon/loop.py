@@ -405,16 +405,28 @@ class Daemon:
 
     def _debug_hold(self, server: str, action: Action) -> None:
         """``--debug-hold-before-action FILE``: while FILE exists, a hook action whose attempt is saved waits here,
-        before the guard — so a test can kill or stop the daemon exactly between the save and the action."""
+        before the guard — so a test can kill or stop the daemon exactly between the save and the action. A FILE
+        with lines ``SERVER STEP`` holds only those actions."""
         gate = self.config.debug_hold_before_action
-        if gate is None or action.performer is not Performer.COMMAND or not gate.exists():
+        if gate is None or action.performer is not Performer.COMMAND:
+            return
+
+        def holds() -> bool:
+            try:
+                lines = gate.read_text(encoding="utf-8").split("\n")
+            except OSError:
+                return False
+            wanted = {line.strip() for line in lines if line.strip()}
+            return not wanted or f"{server} {action.step}" in wanted
+
+        if not holds():
             return
         log.warning(
             "debug: holding before starting an action",
             extra={"server": server, "step": action.step, "attempt": action.attempt},
         )
         deadline = time.monotonic() + 120
-        while gate.exists() and time.monotonic() < deadline:
+        while holds() and time.monotonic() < deadline:
             time.sleep(0.05)
 
     def _require_fenced(self) -> FencedStore:

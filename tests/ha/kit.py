@@ -10,25 +10,30 @@ events in the store, hook markers, the simulator's ground truth — with generou
 from __future__ import annotations
 
 import contextlib
+import itertools
+import os
 import statistics
+import sys
 import time
 from collections import Counter
 from collections.abc import Iterator, Sequence
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from pathlib import Path
 from typing import Any
 
 import httpx
 
-from reconciler.cli._demo_lab import Lab, ManagerPlan
+from reconciler.cli._demo_lab import Lab, ManagerPlan, write_specs
 from reconciler.core.events import Event, EventKind
-from reconciler.store import open_store
-from tests.daemon.kit import PLANS, DaemonProcess, Rig, rig, wait_until
+from reconciler.store import Store, open_store
+from tests.daemon.kit import COUNTED, PLANS, POLICY, DaemonProcess, Rig, rig, wait_until
 from tests.store.pgcluster import Cluster
 
+# No client is away: a failover run spans days of the managers' clock, and a laptop back after the swap would be
+# orphaned *knowingly* (listed at risk) — here any orphaned client is a failure.
 HA_PLANS: tuple[ManagerPlan, ...] = (
-    *PLANS,
-    ManagerPlan("sepm-north", "Site North", 80, offline_share=0.05),
+    *(replace(plan, offline_share=0.0) for plan in PLANS),
+    ManagerPlan("sepm-north", "Site North", 80, offline_share=0.0),
 )
 HOOK_TIMEOUT = "8s"
 HA_ARGS = ("--effect-grace", "2s", "--retry-base", "1s", "--lease-ttl", "3s")
@@ -41,8 +46,24 @@ class HaRig:
     pg: Cluster
     gate: Path
     names: list[str]
+    target: Lab  # its ``new`` certificates are the ones the specs declare now
     serial: int = 0
     takeovers: list[float] = field(default_factory=list)
+    _reader: Store | None = None
+
+    def rotate_back(self) -> None:
+        """Declare each manager's original certificate again: a second rollout, back to where it started."""
+        lab = self.world.lab
+        self.target = replace(lab, new=self.target.current, current=self.target.new)
+        write_specs(
+            self.target,
+            self.world.sim.ports_info(),
+            directory=self.world.specs,
+            policy={**POLICY},
+            hook_prefix=(sys.executable, str(COUNTED)),
+            only=self.names,
+        )
+        _shorten_hook_timeouts(self.world.specs)
 
     @property
     def url(self) -> str:
@@ -53,6 +74,16 @@ class HaRig:
         return self.world.start_daemon(
             *HA_ARGS, "--debug-hold-before-action", str(self.gate), name=name or f"d{self.serial}"
         )
+
+    def set_gate(self, content: str | None) -> None:
+        """Which hook actions hold before they start (lines ``SERVER STEP``); None: none. Replaced atomically, so
+        a daemon never reads it half written."""
+        if content is None:
+            self.gate.unlink(missing_ok=True)
+            return
+        scratch = self.gate.with_name(self.gate.name + ".new")
+        scratch.write_text(content, encoding="utf-8")
+        os.replace(scratch, self.gate)
 
     def alive(self) -> list[DaemonProcess]:
         return [d for d in self.world.daemons if d.proc.poll() is None]
@@ -72,36 +103,39 @@ class HaRig:
         leader: DaemonProcess = wait_until(found, timeout, "a daemon to lead", interval=0.05)
         return leader
 
-    def kill_and_measure(self, leader: DaemonProcess) -> DaemonProcess:
-        """SIGKILL ``leader``; wait for another daemon to lead; record the takeover time."""
+    def kill_and_measure(self, leader: DaemonProcess, *, gate: str | None = None) -> DaemonProcess:
+        """SIGKILL ``leader``; set the hold gate to ``gate`` (None: no more holds); wait for another daemon to lead;
+        record the takeover time."""
         started = time.monotonic()
         leader.proc.kill()
         leader.proc.wait(timeout=10)
-        self.gate.unlink(missing_ok=True)
+        self.set_gate(gate)
         successor = self.wait_leader(30, exclude=leader)
         self.takeovers.append(time.monotonic() - started)
         return successor
 
+    def reader(self) -> Store:
+        """One read-only connection for the test's own look-ups (it reconnects after a database restart)."""
+        if self._reader is None:
+            self._reader = open_store(self.url, create=False, readonly=True)
+        return self._reader
+
     def events(self) -> list[Event]:
-        with open_store(self.url, create=False, readonly=True) as store:
-            return store.events()
+        return self.reader().events()
 
     def last_event_id(self) -> int:
-        with open_store(self.url, create=False, readonly=True) as store:
-            latest = store.events(limit=1)
+        latest = self.reader().events(limit=1)
         return latest[-1].id or 0 if latest else 0
 
     def phases(self) -> dict[str, str]:
-        with open_store(self.url, create=False, readonly=True) as store:
-            return {r.server: r.phase.value for r in store.all()}
+        return {r.server: r.phase.value for r in self.reader().all()}
 
     def converged(self) -> bool:
         phases = self.phases()
         if not all(phases.get(n) == "in_sync" for n in self.names):
             return False
         truth = self.world.ground_truth()["managers"]
-        lab = self.world.lab
-        return all(set(truth[n]["served"].values()) == {lab.new[n].fingerprint} for n in self.names)
+        return all(set(truth[n]["served"].values()) == {self.target.new[n].fingerprint} for n in self.names)
 
     def wait_converged(self, timeout: float = 300) -> None:
         wait_until(self.converged, timeout, f"{', '.join(self.names)} rotated and in sync", interval=0.5)
@@ -114,7 +148,7 @@ class HaRig:
         recorded before it started, an event log without a gap."""
         truth = self.world.ground_truth()["managers"]
         for name in self.names:
-            assert truth[name]["orphaned_clients"] == [], name
+            assert truth[name]["orphaned_clients"] == [], (name, truth[name]["orphaned_clients"][:5])
         starts = [r for r in self.world.hook_runs() if r["event"] == "start"]
         runs = Counter((r["server"], r["step"], r["rollout"], r["attempt"]) for r in starts)
         assert all(n == 1 for n in runs.values()), f"a hook ran twice for one attempt: {runs}"
@@ -129,7 +163,7 @@ class HaRig:
         assert not unrecorded, f"hooks ran without their attempt recorded first: {unrecorded}"
         for name in self.names:
             moves = [e for e in events if e.server == name and e.kind is EventKind.TRANSITION]
-            for before, after in zip(moves, moves[1:], strict=False):
+            for before, after in itertools.pairwise(moves):
                 assert before.to_phase == after.from_phase, (name, before, after)
 
     def summary(self) -> str:
@@ -152,8 +186,18 @@ def ha_rig(
 ) -> Iterator[HaRig]:
     with rig(directory, lab, only=only, hook_env=hook_env) as world:
         world.state_url = pg.create_database()
-        for spec in world.specs.glob("*.yaml"):
-            text = spec.read_text(encoding="utf-8")
-            spec.write_text(text.replace("timeout: 2m", f"timeout: {HOOK_TIMEOUT}"), encoding="utf-8")
+        _shorten_hook_timeouts(world.specs)
         names = sorted(only or [p.name for p in lab.plans])
-        yield HaRig(world, pg, directory / "hold-before-action", names)
+        ha = HaRig(world, pg, directory / "hold-before-action", names, world.lab)
+        try:
+            yield ha
+        finally:
+            if ha._reader is not None:
+                ha._reader.close()
+
+
+def _shorten_hook_timeouts(specs: Path) -> None:
+    for spec in specs.glob("*.yaml"):
+        text = spec.read_text(encoding="utf-8")
+        text = text.replace("timeout: 2m", f"timeout: {HOOK_TIMEOUT}").replace("maxAttempts: 3", "maxAttempts: 5")
+        spec.write_text(text, encoding="utf-8")
