@@ -11,7 +11,6 @@ from __future__ import annotations
 
 import contextlib
 import itertools
-import os
 import statistics
 import sys
 import time
@@ -25,6 +24,7 @@ import httpx
 
 from reconciler.cli._demo_lab import Lab, ManagerPlan, write_specs
 from reconciler.core.events import Event, EventKind
+from reconciler.errors import StateError
 from reconciler.store import Store, open_store
 from tests.daemon.kit import COUNTED, PLANS, POLICY, DaemonProcess, Rig, rig, wait_until
 from tests.store.pgcluster import Cluster
@@ -52,7 +52,7 @@ class HaRig:
     _reader: Store | None = None
 
     def rotate_back(self) -> None:
-        """Declare each manager's original certificate again: a second rollout, back to where it started."""
+        """Declare each manager's previous certificate again: another rollout, back to where the last one began."""
         lab = self.world.lab
         self.target = replace(lab, new=self.target.current, current=self.target.new)
         write_specs(
@@ -83,7 +83,7 @@ class HaRig:
             return
         scratch = self.gate.with_name(self.gate.name + ".new")
         scratch.write_text(content, encoding="utf-8")
-        os.replace(scratch, self.gate)
+        scratch.replace(self.gate)
 
     def alive(self) -> list[DaemonProcess]:
         return [d for d in self.world.daemons if d.proc.poll() is None]
@@ -103,14 +103,16 @@ class HaRig:
         leader: DaemonProcess = wait_until(found, timeout, "a daemon to lead", interval=0.05)
         return leader
 
-    def kill_and_measure(self, leader: DaemonProcess, *, gate: str | None = None) -> DaemonProcess:
-        """SIGKILL ``leader``; set the hold gate to ``gate`` (None: no more holds); wait for another daemon to lead;
-        record the takeover time."""
+    def kill(self, leader: DaemonProcess) -> float:
+        """SIGKILL ``leader``; the moment it was sent (monotonic)."""
         started = time.monotonic()
         leader.proc.kill()
         leader.proc.wait(timeout=10)
-        self.set_gate(gate)
-        successor = self.wait_leader(30, exclude=leader)
+        return started
+
+    def successor(self, killed: DaemonProcess, started: float) -> DaemonProcess:
+        """Wait for another daemon to lead; record the takeover time (from the kill)."""
+        successor = self.wait_leader(30, exclude=killed)
         self.takeovers.append(time.monotonic() - started)
         return successor
 
@@ -131,7 +133,10 @@ class HaRig:
         return {r.server: r.phase.value for r in self.reader().all()}
 
     def converged(self) -> bool:
-        phases = self.phases()
+        try:
+            phases = self.phases()
+        except StateError:  # the database restarting: the first look after it fails, the next one reconnects
+            return False
         if not all(phases.get(n) == "in_sync" for n in self.names):
             return False
         truth = self.world.ground_truth()["managers"]
@@ -199,5 +204,7 @@ def ha_rig(
 def _shorten_hook_timeouts(specs: Path) -> None:
     for spec in specs.glob("*.yaml"):
         text = spec.read_text(encoding="utf-8")
-        text = text.replace("timeout: 2m", f"timeout: {HOOK_TIMEOUT}").replace("maxAttempts: 3", "maxAttempts: 5")
+        text = text.replace("timeout: 2m", f"timeout: {HOOK_TIMEOUT}").replace(
+            "maxAttempts: 3", "maxAttempts: 5"
+        )
         spec.write_text(text, encoding="utf-8")

@@ -24,7 +24,9 @@ from tests.store.pgcluster import Cluster
 
 pytestmark = [pytest.mark.slow, pytest.mark.timeout(600)]
 
-KILLS = 22
+KILLS = 24
+DWELL = 2.5
+MAX_ROLLOUTS = 4
 SLOW_HOOKS = {"SEPM_TEST_SLOW_STEP": "4", "SEPM_TEST_SLOW_SECONDS": "2"}
 
 
@@ -39,9 +41,12 @@ def _open_hook(ha: HaRig) -> dict[str, Any] | None:
     return running[-1] if running else None
 
 
-def _next_point(ha: HaRig, leader: DaemonProcess, *, after: int, holds: int, hooks: bool) -> str | None:
+def _next_point(
+    ha: HaRig, leader: DaemonProcess, *, after: int, holds: int, hooks: bool, led_since: float
+) -> str | None:
     """Wait for the first point the leader reaches: holding before an action (the attempt saved, the hook not
-    started), a hook running, or a new event in the store. None once the rollout converged."""
+    started), a hook running, a new event in the store, or — while nothing happens (a soak) — having led for
+    :data:`DWELL` seconds. None once the rollout converged."""
 
     def point() -> str | None:
         if len(ha.holding(leader)) > holds:
@@ -52,7 +57,9 @@ def _next_point(ha: HaRig, leader: DaemonProcess, *, after: int, holds: int, hoo
         # made on purpose and once per action above: by chance, it would exhaust the action's attempts)
         if ha.last_event_id() > after and ha.events()[-1].kind is not EventKind.ATTEMPT_STARTED:
             return "event"
-        return "converged" if ha.converged() else None
+        if ha.converged():
+            return "converged"
+        return "between events" if time.monotonic() - led_since >= DWELL else None
 
     try:
         found: str = wait_until(point, 180, "the leader to reach a kill point", 0.05)
@@ -62,46 +69,61 @@ def _next_point(ha: HaRig, leader: DaemonProcess, *, after: int, holds: int, hoo
     return None if found == "converged" else found
 
 
-def test_sigkill_of_the_leader_at_22_points_of_two_rollouts_loses_nothing_and_duplicates_nothing(
+def _held_attempt(ha: HaRig, line: dict[str, Any]) -> dict[str, Any]:
+    """The holding line with the rollout of the attempt it held (which must be recorded: it was saved first)."""
+    started = [
+        e
+        for e in ha.events()
+        if e.server == line["server"]
+        and e.kind is EventKind.ATTEMPT_STARTED
+        and e.details.get("step") == line["step"]
+        and e.details.get("attempt") == line["attempt"]
+    ]
+    assert started, f"held before an action whose attempt is not recorded: {line}"
+    return {**line, "rollout": started[-1].rollout_id}
+
+
+def test_sigkill_of_the_leader_at_24_points_of_rollouts_loses_nothing_and_duplicates_nothing(
     tmp_path: Any, ha_lab: Lab, pg: Cluster
 ) -> None:
     with ha_rig(tmp_path, ha_lab, pg, hook_env=SLOW_HOOKS) as ha:
-        # these actions hold between the save of their attempt and their hook, once each: the leader is killed there
+        # rollouts back and forth (new certificate, then the original again…) until 24 kills; these actions hold between the save of their attempt and their hook, once each: the leader is killed there
         to_hold = ["sepm-north 4", "sepm-dmz 4", "sepm-east 1", "sepm-west 7"]
         ha.set_gate("\n".join(to_hold))
         ha.start("first")
         leader = ha.wait_leader()
+        led_since = time.monotonic()
         ha.start("second")
         kills: list[str] = []
         held: list[dict[str, Any]] = []
         rollouts = 1
         while len(kills) < KILLS:
-            holds = len(ha.holding(leader))
+            # a leader is killed at its first hold: any holding line in its log means it holds now
             point = _next_point(
-                ha, leader, after=ha.last_event_id(), holds=holds, hooks=kills.count("hook") < 3
+                ha,
+                leader,
+                after=ha.last_event_id(),
+                holds=0,
+                hooks=kills.count("hook") < 3,
+                led_since=led_since,
             )
             if point is None:
-                if rollouts == 2:
+                if rollouts == MAX_ROLLOUTS:
                     break
                 ha.rotate_back()
                 rollouts += 1
                 continue
-            if point == "hold":
-                line = dict(ha.holding(leader)[-1])
-                started = [
-                    e
-                    for e in ha.events()
-                    if e.server == line["server"]
-                    and e.kind is EventKind.ATTEMPT_STARTED
-                    and e.details.get("step") == line["step"]
-                    and e.details.get("attempt") == line["attempt"]
-                ]
-                assert started, f"held before an action whose attempt is not recorded: {line}"
-                line["rollout"] = started[-1].rollout_id
-                held.append(line)
+            killed = leader
+            started = ha.kill(killed)
+            # whatever the point was taken for, a daemon killed while holding was killed between save and action
+            for line in ha.holding(killed):
+                point = "hold"
+                held.append(_held_attempt(ha, line))
                 to_hold = [h for h in to_hold if h != f"{line['server']} {line['step']}"]
+            ha.set_gate("\n".join(to_hold) or None)
             kills.append(point)
-            leader = ha.kill_and_measure(leader, gate="\n".join(to_hold) or None)
+            leader = ha.successor(killed, started)
+            led_since = time.monotonic()
             ha.start()
         ha.wait_converged()
         print(
