@@ -87,7 +87,8 @@ def test_sigkill_of_the_leader_at_24_points_of_rollouts_loses_nothing_and_duplic
     tmp_path: Any, ha_lab: Lab, pg: Cluster
 ) -> None:
     with ha_rig(tmp_path, ha_lab, pg, hook_env=SLOW_HOOKS) as ha:
-        # rollouts back and forth (new certificate, then the original again…) until 24 kills; these actions hold between the save of their attempt and their hook, once each: the leader is killed there
+        # rollouts back and forth (the new certificate, then the original again…) until 24 kills; these actions
+        # hold between the save of their attempt and their hook, once each: the leader is killed there
         to_hold = ["sepm-north 4", "sepm-dmz 4", "sepm-east 1", "sepm-west 7"]
         ha.set_gate("\n".join(to_hold))
         ha.start("first")
