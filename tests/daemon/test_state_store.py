@@ -44,7 +44,7 @@ def _truncate(path: Path) -> None:
 def _replace(path: Path) -> None:
     copy = path.with_name("copy.db")
     shutil.copyfile(path, copy)
-    os.replace(copy, path)
+    copy.replace(path)
 
 
 @pytest.mark.parametrize(
