@@ -133,7 +133,9 @@ def test_status_and_history_read_a_read_only_copy_of_the_state(tmp_path: Path, b
         assert daemon.stop()[0] == 0
         copies = tmp_path / "read-only"
         copies.mkdir()
-        shutil.copyfile(_state_path(world), copies / "state.db")  # a plain copy of a stopped daemon's WAL file
+        shutil.copyfile(
+            _state_path(world), copies / "state.db"
+        )  # a plain copy of a stopped daemon's WAL file
         prefix = _read_only_runner(copies)
         url = f"sqlite:///{copies / 'state.db'}"
         for args in (["status", "--output", "json"], ["history", "sepm-dmz"], ["state", "info"]):
