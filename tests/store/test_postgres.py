@@ -56,9 +56,11 @@ def test_a_read_only_database_user_can_read_the_state_and_cannot_change_it(
     with open_store(reader_url, readonly=True) as store:
         [record] = store.all()
         assert record.server == "sepm-east-01" and store.events() == []
-    with pytest.raises(StateError, match="lacks a privilege needed while saving sepm-east-01"):
-        with open_store(reader_url) as store:
-            store.save(replace(record, reason="not allowed"))
+    with (
+        pytest.raises(StateError, match="lacks a privilege needed while saving sepm-east-01"),
+        open_store(reader_url) as store,
+    ):
+        store.save(replace(record, reason="not allowed"))
 
 
 def test_the_store_reconnects_after_the_server_restarts() -> None:
