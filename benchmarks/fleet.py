@@ -142,6 +142,15 @@ class CountingTransport(httpx.AsyncBaseTransport):
         await self._inner.aclose()
 
 
+def cpu_seconds(pid: int | None = None) -> float:
+    """User + system CPU time of this process (``pid`` None) or of another one (Linux ``/proc``)."""
+    if pid is None:
+        times = os.times()
+        return times.user + times.system
+    fields = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()
+    return (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")
+
+
 def peak_rss() -> int:
     """This process's peak resident set (VmHWM), in bytes."""
     for line in Path("/proc/self/status").read_text().splitlines():
@@ -152,7 +161,9 @@ def peak_rss() -> int:
     return int(resource.getrusage(resource.RUSAGE_SELF).ru_maxrss) * (1 if sys.platform == "darwin" else 1024)
 
 
-async def run_daemon(args: argparse.Namespace, specs: Path, state: Path, ca: Path) -> dict[str, Any]:
+async def run_daemon(
+    args: argparse.Namespace, specs: Path, state: Path, ca: Path, simulator_pid: int
+) -> dict[str, Any]:
     counts: dict[str, Counter[str]] = defaultdict(Counter)
     verify = tls_context(str(ca))
 
@@ -174,6 +185,7 @@ async def run_daemon(args: argparse.Namespace, specs: Path, state: Path, ca: Pat
         observe_concurrency=args.observe_concurrency,
     )
     daemon = Daemon(config, client_factory=client_factory)
+    cpu0, sim0 = cpu_seconds(), cpu_seconds(simulator_pid)
     started = time.monotonic()
     task = asyncio.create_task(daemon.run())
     names = set()
@@ -192,6 +204,7 @@ async def run_daemon(args: argparse.Namespace, specs: Path, state: Path, ca: Pat
         if time.monotonic() - started > 1800:
             raise SystemExit("the first round did not finish within 30 min")
     first_round = time.monotonic() - started
+    first_cpu, first_sim_cpu = cpu_seconds() - cpu0, cpu_seconds(simulator_pid) - sim0
     records = await daemon.records()
     phases = Counter(r.phase.value for r in records)
     errors = [f"{n}: {rt.last_error}" for n, rt in daemon.state.servers.items() if rt.last_error]
@@ -211,6 +224,8 @@ async def run_daemon(args: argparse.Namespace, specs: Path, state: Path, ca: Pat
     first_requests = [sum(first_counts[n].values()) for n in names]
     return {
         "first_round_s": first_round,
+        "first_round_cpu_daemon_s": first_cpu,
+        "first_round_cpu_simulator_s": first_sim_cpu,
         "phases": dict(phases),
         "errors": errors[:5],
         "steady_window_s": window,
@@ -268,8 +283,10 @@ def main() -> int:
             ports = json.loads(ports_file.read_text())
             specs = write_specs(directory, ports, ca, cert)
             os.environ[PASSWORD_ENV] = PASSWORD
-            result = asyncio.run(run_daemon(args, specs, directory / "state.db", ca))
+            result = asyncio.run(run_daemon(args, specs, directory / "state.db", ca, proc.pid))
+            sim_cpu = cpu_seconds(proc.pid)
             one = asyncio.run(baseline(specs))
+            one_sim_cpu = cpu_seconds(proc.pid) - sim_cpu
         finally:
             proc.terminate()
             with contextlib.suppress(Exception):
@@ -285,6 +302,12 @@ def main() -> int:
         f"first round: {result['first_round_s']:.1f} s for {args.managers} managers "
         f"(target ≤ 2 × {one:.2f} s × {args.managers} ÷ {args.observe_concurrency} = {target:.1f} s; "
         f"ratio {result['first_round_s'] / target:.2f})"
+    )
+    print(
+        f"CPU during the first round: daemon {result['first_round_cpu_daemon_s']:.0f} s, simulator "
+        f"{result['first_round_cpu_simulator_s']:.0f} s (one process: at most one core) in {result['first_round_s']:.0f} s "
+        f"of wall time; the simulator spends {one_sim_cpu:.2f} s of CPU on one manager's full observe, so its floor "
+        f"for {args.managers} is {one_sim_cpu * args.managers:.0f} s whatever the concurrency"
     )
     print(
         f"steady state over {result['steady_window_s']:.0f} s: {result['ticks_per_min']:.1f} ticks/min; per manager "
