@@ -216,7 +216,15 @@ def _fleet(
         if plan.partners:
             entry["replication"] = {"partners": list(plan.partners), "interval": replication_interval}
         managers.append(entry)
-    return {"clock": {"start": start.isoformat(), "speed": speed}, "seed": seed, "managers": managers}
+    return {
+        "clock": {"start": start.isoformat(), "speed": speed},
+        "seed": seed,
+        # The simulator is strict by default (HTTPS management server list, certificate fetched only with a policy
+        # that does not verify, replace-PATCH, throttle …) and today's procedure orphans clients on it: the demo
+        # runs lenient until [vendor-procedure] (#12) makes the reconciler safe against the strict behaviours.
+        "behaviours": "lenient",
+        "managers": managers,
+    }
 
 
 def build_lab(

@@ -16,6 +16,7 @@ from rich.text import Text
 from reconciler.core import wording
 from reconciler.core.events import Event, EventKind
 from reconciler.core.procedure import STEP_TITLES
+from reconciler.core.procedure.table import STANDARD
 from reconciler.core.record import RolloutRecord
 
 __all__ = ["GroundTruth", "Predictions", "check_ground_truth", "event_line", "progress_table"]
@@ -32,7 +33,13 @@ def _steps(record: RolloutRecord) -> Text:
             text.append("■", style="red" if record.stalled else "cyan")
         else:
             text.append("□", style="dim")
-    label = "in sync" if record.in_sync else f"{record.step}/7" if record.step else record.phase.value
+    label = (
+        "in sync"
+        if record.in_sync
+        else f"{record.step}/{STANDARD.step_count}"
+        if record.step
+        else record.phase.value
+    )
     text.append(f" {label}")
     return text
 
@@ -100,7 +107,12 @@ class Predictions:
     def update(self, records: Iterable[RolloutRecord]) -> None:
         for record in records:
             observed = record.observed
-            before_swap = record.facts.certificate_changed_at is None and 3 <= record.step <= 4
+            acknowledging = STANDARD.acknowledging(record)  # the soak before the swap, and the swap itself
+            before_swap = (
+                record.facts.certificate_changed_at is None
+                and acknowledging is not None
+                and not acknowledging.verifying
+            )
             if before_swap and observed is not None and observed.at_risk_count is not None:
                 self.at_risk[record.server] = observed.at_risk_names
                 self.counts[record.server] = observed.at_risk_count

@@ -27,6 +27,7 @@ from reconciler.cli._live import (
 from reconciler.cli._options import output_option
 from reconciler.cli.status import console
 from reconciler.core import wording
+from reconciler.core.procedure.table import STANDARD
 from reconciler.engine import SystemClock, gather
 from reconciler.engine.plan import ServerPlan, plan_server
 from reconciler.errors import Error
@@ -57,7 +58,11 @@ def _headline(p: ServerPlan) -> str:
         return "in sync"
     if p.phase.value == "stalled":
         return f"stalled at step {p.step}"
-    where = f"step {p.step}/7 ({p.phase.value})" if p.step else p.phase.value.replace("_", " ")
+    where = (
+        f"step {p.step}/{STANDARD.step_count} ({p.phase.value})"
+        if p.step
+        else p.phase.value.replace("_", " ")
+    )
     if p.record_phase is None:
         return f"not reconciled yet → {where}"
     return where

@@ -21,6 +21,7 @@ from reconciler.cli._live import (
 from reconciler.cli._options import output_option
 from reconciler.core import wording
 from reconciler.core.actions import Performer
+from reconciler.core.procedure.table import STANDARD
 from reconciler.engine import Engine, TickResult
 from reconciler.errors import Error
 from reconciler.store import open_store, resolve_state_url
@@ -31,7 +32,7 @@ __all__ = ["reconcile", "render_result"]
 def render_result(result: TickResult) -> list[str]:
     """The text lines of one server's tick."""
     before = result.phase_before.value if result.phase_before else "(first look)"
-    step = f" (step {result.step}/7)" if result.step else ""
+    step = f" (step {result.step}/{STANDARD.step_count})" if result.step else ""
     head = f"{result.server}: {result.phase_after.value}{step}"
     if result.phase_before is not result.phase_after:
         head = f"{result.server}: {before} → {result.phase_after.value}{step}"
@@ -137,7 +138,7 @@ def reconcile(
         for result in results:
             click.echo("\n".join(render_result(result)))
         for record in unmanaged:
-            step = f" (step {record.step}/7)" if record.step else ""
+            step = f" (step {record.step}/{STANDARD.step_count})" if record.step else ""
             click.echo(
                 f"{record.server}: in the state but no longer in the specs: left as it is, "
                 f"{record.phase.value}{step} (status and report still show it)"

@@ -145,7 +145,8 @@ def _with_password(fn: Any) -> Any:
 @click.pass_context
 def sim_admin(ctx: click.Context, ports_file: Path, manager: str | None) -> None:
     """Drive a running simulator's /_sim admin API: the console operations SEPM's REST API lacks (certificate
-    update and backup, service restarts, replication partners), the virtual clock, clients, faults, ground truth.
+    update and backup, service restarts, replication partners, management server lists), the virtual clock,
+    clients, faults, behaviours, ground truth.
 
     It reads the manager's address and the admin token from the ports file that `sepm-reconciler simulate
     --ports-file FILE` writes. Passwords come from --password-env NAME or --password-stdin, never from the command
@@ -158,6 +159,10 @@ def sim_admin(ctx: click.Context, ports_file: Path, manager: str | None) -> None
       sepm-reconciler sim-admin --ports-file $P --manager sepm-east restart          # the staged certificate takes effect
       sepm-reconciler sim-admin --ports-file $P --manager sepm-east partner-delete "Site West"
       sepm-reconciler sim-admin --ports-file $P clock-advance 1d                       # one clock for the whole fleet
+      sepm-reconciler sim-admin --ports-file $P --manager sepm-east list-set "HTTP list" --protocol http \
+          --copy-of "Default Management Server List"
+      sepm-reconciler sim-admin --ports-file $P --manager sepm-east list-assign "HTTP list" --all
+      sepm-reconciler sim-admin --ports-file $P --manager sepm-east behaviours --set settingsPatch=merge
 
     \b
     Exit codes: 0 done, 1 the simulator refused, cannot be reached, or a file cannot be used, 64 usage error.
@@ -410,3 +415,72 @@ def clients(
         except ValueError as exc:
             raise click.BadParameter(str(exc), param_hint="--for") from None
     return _run(ctx, "POST", "/clients/online", body)
+
+
+@sim_admin.command("behaviours")
+@click.argument("preset", required=False, type=click.Choice(["strict", "lenient"]))
+@click.option(
+    "--set",
+    "changes",
+    multiple=True,
+    metavar="KEY=VALUE",
+    help="Change one behaviour (repeatable). VALUE is JSON when it parses as JSON (false, 100, "
+    "'{\"threshold\": 100}'), else a plain string (merge, login).",
+)
+@click.pass_context
+def behaviours(ctx: click.Context, preset: str | None, changes: tuple[str, ...]) -> int:
+    """Show the manager's behaviours (no argument), reset them all to PRESET (strict or lenient), or change some.
+
+    Site behaviours (managementServerLists, certificateWithPolicy, deletedRows, rejoin) change the whole site.
+
+    \b
+    Examples:
+      sepm-reconciler sim-admin --ports-file $P --manager sepm-east behaviours
+      sepm-reconciler sim-admin --ports-file $P --manager sepm-east behaviours lenient
+      sepm-reconciler sim-admin --ports-file $P --manager sepm-east behaviours --set settingsPatch=merge \\
+          --set 'throttle={"threshold": 100, "retryAfter": true}'
+    """
+    if preset and changes:
+        raise click.UsageError("give a preset (strict or lenient) or --set KEY=VALUE, not both")
+    if not preset and not changes:
+        return _run(ctx, "GET", "/behaviours")
+    body: Any = preset
+    if changes:
+        body = {}
+        for change in changes:
+            key, sep, raw = change.partition("=")
+            if not sep or not key:
+                raise click.BadParameter(f"expected KEY=VALUE, got {change!r}", param_hint="--set")
+            try:
+                body[key] = json.loads(raw)
+            except ValueError:
+                body[key] = raw
+    return _run(ctx, "POST", "/behaviours", body)
+
+
+@sim_admin.command("list-set")
+@click.argument("name")
+@click.option(
+    "--protocol", required=True, type=click.Choice(["https", "http"]), help="How clients reach the servers."
+)
+@click.option("--copy-of", metavar="LIST", help="Create NAME as a copy of this list (else: edit NAME).")
+@click.pass_context
+def list_set(ctx: click.Context, name: str, protocol: str, copy_of: str | None) -> int:
+    """Copy a management server list and paste it as NAME (--copy-of), or edit NAME's protocol (a console operation:
+    SEPM's REST API has none). Groups using an edited list get a new policy serial."""
+    body: dict[str, Any] = {"name": name, "protocol": protocol}
+    if copy_of:
+        body["copyOf"] = copy_of
+    return _run(ctx, "POST", "/lists", body)
+
+
+@sim_admin.command("list-assign")
+@click.argument("name")
+@click.option("--group", "groups", multiple=True, metavar="PATH", help="A group (full path; repeatable).")
+@click.option("--all", "all_groups", is_flag=True, help="Every group and location of the site.")
+@click.pass_context
+def list_assign(ctx: click.Context, name: str, groups: tuple[str, ...], all_groups: bool) -> int:
+    """Assign the management server list NAME to groups (a console operation; a new policy serial for each)."""
+    if bool(groups) == all_groups:
+        raise click.UsageError("name the groups: --group PATH (repeatable) or --all")
+    return _run(ctx, "POST", "/lists/assign", {"list": name, "groups": None if all_groups else list(groups)})

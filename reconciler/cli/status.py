@@ -14,6 +14,7 @@ from reconciler.cli._options import output_option
 from reconciler.cli._state import open_state, state_option
 from reconciler.core.actions import Performer
 from reconciler.core.procedure import Phase
+from reconciler.core.procedure.table import STANDARD
 from reconciler.core.record import RolloutRecord
 from reconciler.core.status import status_document
 from reconciler.errors import Error
@@ -44,7 +45,7 @@ def _render(console: Console, records: list[RolloutRecord]) -> None:
     table.add_column("WHY", ratio=1, min_width=30)
     table.add_column("NEXT CHECK (UTC)", no_wrap=True)
     for record in records:
-        step = f" {record.step}/7" if record.step else ""
+        step = f" {record.step}/{STANDARD.step_count}" if record.step else ""
         table.add_row(
             record.server,
             f"{_state_label(record)}{step}\n[dim]{record.phase.value}[/]",

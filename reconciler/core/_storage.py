@@ -119,6 +119,25 @@ class Reader:
             raise self.fail(key, "an object")
         return value
 
+    def optional_texts(self, key: str) -> dict[str, str | None]:
+        """An object of strings or null (absent: empty)."""
+        values = self.mapping(key)
+        if not all(v is None or isinstance(v, str) for v in values.values()):
+            raise self.fail(key, "an object of strings or null")
+        return dict(values)
+
+    def optional_flags(self, key: str) -> dict[str, bool | None]:
+        """An object of true/false/null (absent: empty)."""
+        values = self.mapping(key)
+        if not all(v is None or isinstance(v, bool) for v in values.values()):
+            raise self.fail(key, "an object of true/false/null")
+        return dict(values)
+
+    def moments(self, key: str) -> dict[str, datetime]:
+        """An object of ISO 8601 times (absent: empty)."""
+        child = self.child(key) if self.has(key) else Reader({}, f"{self.where}.{key}")
+        return {name: child.moment(name) for name in child.data}
+
     def child(self, key: str) -> Reader:
         return Reader(self.data.get(key), f"{self.where}.{key}")
 

@@ -20,15 +20,18 @@ step entered again after a revert start afresh.
 
 from __future__ import annotations
 
-from collections.abc import Callable
+from collections.abc import Callable, Mapping
 from dataclasses import dataclass, replace
 from datetime import datetime, timedelta
 from enum import Enum
+from typing import Any
 
-from reconciler.core import wording
 from reconciler.core.actions import Action, ActionKind, Performer, ReplicateNow
+from reconciler.core.codes import Code
 from reconciler.core.events import RECONCILER, Event, EventKind
 from reconciler.core.record import Attempt, AttemptOutcome, RolloutRecord
+from reconciler.core.said import Said
+from reconciler.core.sentences import attempt_judged, attempt_outcome, attempt_status, sentence
 
 __all__ = ["AttemptPolicy", "Verdict", "VerdictKind", "complete_attempt", "review", "supersede_pending"]
 
@@ -52,20 +55,16 @@ class VerdictKind(Enum):
 
 @dataclass(frozen=True, slots=True)
 class Verdict:
+    """``said`` is why (``EffectPending``, ``RetryPending``, or the facts of the exhaustion: ``failures``, ``max``,
+    ``last``); its facts name the action with ``kind`` and ``subject`` (the caller adds what else it knows)."""
+
     kind: VerdictKind
-    reason: str
+    said: Said
     attempts: tuple[Attempt, ...]  # the record's attempts, with any newly judged ones updated
     events: tuple[Event, ...]
     number: int = 0  # for GO: the attempt number to start
     failures: int = 0
     until: datetime | None = None  # for WAIT / RETRY_LATER
-
-
-def _describe(attempt: Attempt) -> str:
-    if attempt.outcome is AttemptOutcome.FAILED:
-        status = f"exit {attempt.exit_code}" if attempt.exit_code is not None else "failed"
-        return f"{status}: {attempt.detail}" if attempt.detail else status
-    return attempt.detail or attempt.outcome.value
 
 
 def _failed_at(attempt: Attempt, grace: timedelta) -> datetime:
@@ -100,27 +99,31 @@ def review(
     policy: AttemptPolicy,
     now: datetime,
     backoff: Callable[[int], timedelta],
-    what: str,
+    about: Mapping[str, Any] | None = None,
 ) -> Verdict:
     """Judge the attempts of one action whose effect is *not* observed now. ``backoff(failures)`` is the delay
-    before retrying after that many failures; ``what`` names the action in reasons."""
+    before retrying after that many failures; ``about`` are facts that name the action in reasons (beyond its kind
+    and subject: whether it enables verification, or restores it)."""
     attempts = list(record.attempts)
     events: list[Event] = []
     indexes = _mine(record, step, kind, subject)
     last_index = indexes[-1] if indexes else None
+    named = {**(about or {}), "kind": kind, "subject": subject, "max": policy.max_attempts}
 
-    def judge(index: int, outcome: AttemptOutcome, detail: str) -> None:
+    def judge(index: int, outcome: AttemptOutcome, code: Code, deadline: datetime) -> None:
+        said = Said(code, {**named, "number": attempts[index].number, "deadline": deadline})
+        detail = attempt_judged(code, deadline)
         attempts[index] = replace(attempts[index], outcome=outcome, detail=detail[:_DETAIL_LIMIT])
         events.append(
             Event(
                 at=now,
                 server=server,
                 kind=EventKind.ATTEMPT_FAILED,
-                reason=f"{what}, attempt {attempts[index].number}: {detail}",
+                reason=sentence(said),
                 rollout_id=record.rollout_id,
                 from_phase=record.phase,
                 to_phase=record.phase,
-                details={"step": step, "action": kind.value, "attempt": attempts[index].number},
+                details={"step": step, "action": kind.value, "attempt": attempts[index].number, "code": code},
             )
         )
 
@@ -129,55 +132,39 @@ def review(
         if last.outcome is AttemptOutcome.PENDING:
             effect_deadline = last.deadline + policy.grace
             if now < effect_deadline:
-                return Verdict(
-                    VerdictKind.WAIT,
-                    f"{what}: attempt {last.number} started {wording.when(last.started_at)} and has no result yet "
-                    f"(it may still be running); waiting until {wording.when(effect_deadline)} before judging it",
-                    tuple(attempts),
-                    tuple(events),
-                    until=effect_deadline,
+                said = Said(
+                    Code.EFFECT_PENDING,
+                    {**named, "number": last.number, "started": last.started_at, "until": effect_deadline},
                 )
-            judge(
-                last_index,
-                AttemptOutcome.LOST,
-                f"no result was recorded (the reconciler may have stopped) and the effect was not observed by "
-                f"{wording.when(effect_deadline)}",
-            )
+                return Verdict(VerdictKind.WAIT, said, tuple(attempts), tuple(events), until=effect_deadline)
+            judge(last_index, AttemptOutcome.LOST, Code.ATTEMPT_LOST, effect_deadline)
         elif last.outcome is AttemptOutcome.SUCCEEDED:
             effect_deadline = (last.finished_at or last.started_at) + policy.grace
             if now < effect_deadline:
-                return Verdict(
-                    VerdictKind.WAIT,
-                    f"{what}: attempt {last.number} reported success; waiting for its effect to be observed "
-                    f"(until {wording.when(effect_deadline)})",
-                    tuple(attempts),
-                    tuple(events),
-                    until=effect_deadline,
+                said = Said(
+                    Code.EFFECT_PENDING,
+                    {**named, "number": last.number, "succeeded": True, "until": effect_deadline},
                 )
-            judge(
-                last_index,
-                AttemptOutcome.INEFFECTIVE,
-                f"reported success but the effect was not observed by {wording.when(effect_deadline)}",
-            )
+                return Verdict(VerdictKind.WAIT, said, tuple(attempts), tuple(events), until=effect_deadline)
+            judge(last_index, AttemptOutcome.INEFFECTIVE, Code.ATTEMPT_INEFFECTIVE, effect_deadline)
 
     failed = [attempts[i] for i in indexes if attempts[i].outcome.is_failure]
     if len(failed) >= policy.max_attempts:
-        return Verdict(
-            VerdictKind.EXHAUSTED,
-            f"{what} failed {len(failed)} time{'s' if len(failed) != 1 else ''} "
-            f"(maximum {policy.max_attempts}); last: {_describe(failed[-1])}",
-            tuple(attempts),
-            tuple(events),
-            failures=len(failed),
+        said = Said(
+            Code.EFFECT_PENDING, {**named, "failures": len(failed), "last": attempt_outcome(failed[-1])}
         )
+        return Verdict(VerdictKind.EXHAUSTED, said, tuple(attempts), tuple(events), failures=len(failed))
     if last_index is not None and attempts[last_index].outcome.is_failure:
         last = attempts[last_index]
         retry_at = _failed_at(last, policy.grace) + backoff(len(failed))
         if now < retry_at:
+            said = Said(
+                Code.RETRY_PENDING,
+                {**named, "number": last.number, "last": attempt_outcome(last), "until": retry_at},
+            )
             return Verdict(
                 VerdictKind.RETRY_LATER,
-                f"{what}: attempt {last.number} of {policy.max_attempts} failed ({_describe(last)}); "
-                f"retrying at {wording.when(retry_at)}",
+                said,
                 tuple(attempts),
                 tuple(events),
                 failures=len(failed),
@@ -185,7 +172,7 @@ def review(
             )
     return Verdict(
         VerdictKind.GO,
-        "",
+        Said(Code.ACTION_STARTED, named),
         tuple(attempts),
         tuple(events),
         number=max((attempts[i].number for i in indexes), default=0) + 1,
@@ -244,10 +231,14 @@ def complete_attempt(
             f"{record.rollout_id} of {record.server}: was the record persisted before acting?"
         )
     attempt = record.attempts[index]
-    status = "succeeded" if succeeded else "failed"
-    if exit_code is not None:
-        status += f" (exit {exit_code})"
     text = detail[:_DETAIL_LIMIT]
+    facts: dict[str, Any] = {
+        "summary": action.summary,
+        "number": attempt.number,
+        "succeeded": succeeded,
+        "exit_code": exit_code,
+        "detail": text,
+    }
     if attempt.outcome is AttemptOutcome.PENDING:
         updated = replace(
             attempt,
@@ -256,11 +247,11 @@ def complete_attempt(
             exit_code=exit_code,
             detail=text,
         )
-        reason = f"{action.summary}: attempt {attempt.number} {status}" + (f": {text}" if text else "")
+        reason = sentence(Said(Code.ATTEMPT_FINISHED, facts))
     else:
-        late = f"late result: {status}" + (f": {text}" if text else "")
+        late = f"late result: {attempt_status(succeeded, exit_code, text)}"
         updated = replace(attempt, exit_code=exit_code, detail=f"{attempt.detail}; {late}"[:_DETAIL_LIMIT])
-        reason = f"{action.summary}: attempt {attempt.number} {late} (already judged {attempt.outcome.value})"
+        reason = sentence(Said(Code.ATTEMPT_FINISHED, {**facts, "judged": attempt.outcome.value}))
     attempts = list(record.attempts)
     attempts[index] = updated
     new_record = replace(record, attempts=tuple(attempts), updated_at=now)
@@ -279,6 +270,7 @@ def complete_attempt(
             "attempt": attempt.number,
             "succeeded": succeeded,
             "exit_code": exit_code,
+            "code": Code.ATTEMPT_FINISHED,
         },
     )
     return new_record, event

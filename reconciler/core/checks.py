@@ -3,24 +3,22 @@
 from __future__ import annotations
 
 from dataclasses import dataclass
-from datetime import datetime
 
 from reconciler.core import wording
 from reconciler.core.actions import GroupTarget
 from reconciler.core.observation import (
-    ClientAcknowledgement,
     GroupObservation,
     PortOutcome,
     ServerObservation,
 )
-from reconciler.core.record import ObservedSummary
-from reconciler.core.spec import ClientPolicy, ManagedServer
+from reconciler.core.observed import ObservedSummary
+from reconciler.core.spec import ManagedServer
 
 __all__ = [
     "GroupFlags",
     "Served",
-    "acknowledgement_sentence",
     "group_flags",
+    "observation_problem",
     "served",
     "summarize",
 ]
@@ -99,48 +97,16 @@ def group_flags(obs: ServerObservation) -> GroupFlags:
     return GroupFlags(obs.managed_groups)
 
 
-def acknowledgement_sentence(
-    ack: ClientAcknowledgement,
-    policy: ClientPolicy,
-    *,
-    change_time: datetime,
-    manager_time: datetime,
-    verifying: bool,
-) -> str:
-    """The sentence of a wait: how many have the policy, until when, who is offline, who is at risk."""
-    soak_end = change_time + policy.min_soak
-    give_up = change_time + policy.max_soak
-    parts = [
-        f"{wording.count(ack.acknowledged)} / {wording.count(ack.eligible)} eligible have the policy "
-        f"({wording.percent(ack.ratio)}, need {wording.percent(policy.min_ack_ratio)})"
-    ]
-    if manager_time < soak_end:
-        parts.append(f"minimum soak ends {wording.when(soak_end)} (manager time)")
-    else:
-        parts.append(f"minimum soak over since {wording.when(soak_end)} (manager time)")
-    if ack.pending_offline:
-        offline = f"{wording.count(ack.pending_offline)} offline"
-        if ack.longest_unseen is not None:
-            offline += f", longest unseen {wording.span(ack.longest_unseen)}"
-        parts.append(offline)
-    if ack.excluded_offline:
-        parts.append(
-            f"{wording.count(ack.excluded_offline)} unseen for more than {wording.span(policy.exclude_offline_for)} "
-            "not waited for"
-        )
-    if not verifying and ack.at_risk_count:
-        at_risk = f"at risk if the certificate changed now: {wording.count(ack.at_risk_count)}"
-        if ack.at_risk_names:
-            at_risk += f" ({wording.names(list(ack.at_risk_names))})"
-        parts.append(at_risk)
-    stopped = max(ack.stopped_checking_in_count, len(ack.stopped_checking_in))
-    if verifying and stopped:
-        listed = f" ({wording.names(list(ack.stopped_checking_in))})" if ack.stopped_checking_in else ""
-        parts.append(f"stopped checking in since the change: {wording.count(stopped)}{listed}")
-    if ack.legacy_agents:
-        parts.append(f"{wording.count(ack.legacy_agents)} on 14.2/14.2.1 agents")
-    parts.append(f"gives up at {wording.when(give_up)} (maxSoak {wording.span(policy.max_soak)})")
-    return "; ".join(parts)
+def observation_problem(obs: ServerObservation | None) -> str | None:
+    """Why this observation is not complete enough to rely on — nothing was observed, neither the API nor any
+    port answered, or the REST API could not be used — or None. Such a manager is looked at again with a backoff."""
+    if obs is None:
+        return "nothing could be observed"
+    if not obs.api_reachable and not any(p.outcome is PortOutcome.PRESENTED for p in obs.ports.values()):
+        return "the manager cannot be reached"
+    if obs.api_error is not None:
+        return f"the SEPM REST API cannot be used: {obs.api_error}"
+    return None
 
 
 def summarize(obs: ServerObservation) -> ObservedSummary:

@@ -1,14 +1,17 @@
 """``decide``: the pure heart of the reconciler — one manager, one tick.
 
 Inputs: the spec and its desired fingerprint, what was observed (or None), what is remembered (or None), the
-records of the manager's replication partners, the spec revision and ``now``. Output: a :class:`Decision` — the
-next phase, at most one action, a reason a person reads, a remedy when stalled, the record to persist, the events to
+records of the manager's replication partners, the spec revision and ``now``. Output: a :class:`Decision` — a typed
+outcome (a move, a hold with its code, or an action), the record patch and the record it gives, the events to
 append and when to look again. No I/O, no clock reads: the same inputs always give the same decision.
+
+The procedure it follows is the table of :mod:`reconciler.core.procedure` (``procedure=`` runs another one, as the
+tests that add a stage do); :mod:`reconciler.core.procedure.interpret` reads it.
 
 How the engine drives it, per tick::
 
     record = store.get(name)
-    observation = await observe(spec, since=record.acknowledgement_since if record else None)
+    observation = await observe(spec, since=acknowledgement_since(record))
     decision = decide(spec, desired, observation, record, now=clock.now(), spec_revision=specs.revision,
                       partners=partner_records(spec, all_specs, all_records))
     store.save(decision.record, decision.events)          # one transaction; compare-and-set on the version
@@ -20,75 +23,93 @@ How the engine drives it, per tick::
 
 Rules it keeps (see ``docs/procedure.md``): unknown observations never move a server forward; report mode and
 suspension never act; a stalled rollout is retried only by ``resume`` or a new spec revision; a rollout keeps the
-procedure version it started with; a new desired certificate retargets before step 4 and queues after it.
+procedure version it started with; a new desired certificate retargets before step 4 and queues after it; a manager
+that cannot be observed fully is looked at again with a backoff counted in the record.
 """
 
 from __future__ import annotations
 
-from collections.abc import Callable, Iterable, Mapping
-from dataclasses import dataclass, replace
-from datetime import datetime
+from collections.abc import Iterable, Mapping
+from dataclasses import dataclass, fields, replace
+from datetime import datetime, timedelta
+from typing import Any
 
-from reconciler.core import wording
-from reconciler.core._context import Ctx, Outcome, Tuning
 from reconciler.core.actions import Action
 from reconciler.core.attempts import supersede_pending
-from reconciler.core.checks import summarize
+from reconciler.core.checks import observation_problem, summarize
 from reconciler.core.clock import require_aware
+from reconciler.core.codes import Code
 from reconciler.core.events import Event, EventKind
 from reconciler.core.observation import ServerObservation
-from reconciler.core.procedure import SUPPORTED_PROCEDURE_VERSIONS, Phase, Procedure, step_of
+from reconciler.core.phase import Phase
+from reconciler.core.procedure.given import Given, Tuning
+from reconciler.core.procedure.interpret import interpret
+from reconciler.core.procedure.outcome import Act, Draft, Hold, Move, Outcome
+from reconciler.core.procedure.table import STANDARD, Pace, Procedure
 from reconciler.core.record import Facts, PendingAction, RolloutRecord, Stall, new_record
-from reconciler.core.spec import ManagedServer, Mode
-from reconciler.core.steps import (
-    breaking_replication,
-    disabling_verification,
-    enabling_verification,
-    restoring_replication,
-    updating_certificate,
-    waiting_unverified,
-    waiting_verified,
-)
-from reconciler.core.sync import abort_requested, drifted, in_sync, rolling_back, stalled
+from reconciler.core.sentences import remedy as remedy_of
+from reconciler.core.sentences import sentence
+from reconciler.core.spec import ManagedServer
 
-__all__ = ["DEFAULT_TUNING", "Decision", "Tuning", "decide", "partner_records"]
+__all__ = [
+    "DEFAULT_TUNING",
+    "Act",
+    "Decision",
+    "Hold",
+    "Move",
+    "Outcome",
+    "Patch",
+    "Tuning",
+    "decide",
+    "partner_records",
+]
 
 DEFAULT_TUNING = Tuning()
 
-_HANDLERS: Mapping[Phase, Callable[[Ctx], Outcome]] = {
-    Phase.NEW: in_sync,
-    Phase.IN_SYNC: in_sync,
-    Phase.DRIFTED: drifted,
-    Phase.BREAKING_REPLICATION: breaking_replication,
-    Phase.DISABLING_VERIFICATION: disabling_verification,
-    Phase.WAITING_UNVERIFIED: waiting_unverified,
-    Phase.UPDATING_CERTIFICATE: updating_certificate,
-    Phase.ENABLING_VERIFICATION: enabling_verification,
-    Phase.WAITING_VERIFIED: waiting_verified,
-    Phase.RESTORING_REPLICATION: restoring_replication,
-    Phase.STALLED: stalled,
-    Phase.ROLLING_BACK: rolling_back,
-}
+
+@dataclass(frozen=True, slots=True)
+class Patch:
+    """The fields of the record a decision changed, with their new values (``facts`` as a whole)."""
+
+    changes: Mapping[str, Any]
+
+    @classmethod
+    def between(cls, before: RolloutRecord, after: RolloutRecord) -> Patch:
+        return cls(
+            {
+                f.name: getattr(after, f.name)
+                for f in fields(RolloutRecord)
+                if getattr(after, f.name) != getattr(before, f.name)
+            }
+        )
+
+    def apply(self, record: RolloutRecord) -> RolloutRecord:
+        return replace(record, **self.changes)
 
 
 @dataclass(frozen=True, slots=True)
 class Decision:
     """What to do about one manager now.
 
-    * ``record`` — persist it (with ``events``) *before* acting: it carries the pending attempt of ``action``;
-    * ``action`` — at most one; ``None`` means nothing to do but wait (``reason`` says for what);
+    * ``outcome`` — a move, a hold with its code, or an action (typed); ``code`` and ``reason`` say why;
+    * ``patch`` — what changed in the record; ``record`` — the record with it (persist it, with ``events``, *before*
+      acting: it carries the pending attempt of ``action``);
+    * ``action`` — at most one; ``None`` means nothing to do but wait;
     * ``remedy`` — set when stalled: what a human does about it;
     * ``next_check_at`` — when to look again (soon after a move or while acting, long when in sync).
     """
 
     phase: Phase
     step: int
+    code: Code
     reason: str
     remedy: str | None
     action: Action | None
     events: tuple[Event, ...]
     next_check_at: datetime
     record: RolloutRecord
+    outcome: Outcome
+    patch: Patch
 
     @property
     def facts(self) -> Facts:
@@ -111,91 +132,58 @@ def decide(
     tuning: Tuning = DEFAULT_TUNING,
     observation_error: str | None = None,
     keystore_error: str | None = None,
+    retry_after: timedelta | None = None,
+    procedure: Procedure = STANDARD,
 ) -> Decision:
     """Decide the next phase and action of ``spec``'s manager. Pure: every input is an argument.
 
     ``partners`` maps each declared partner *site* to its manager's record when that manager is managed too (see
-    :func:`partner_records`). ``observation`` None means the observation failed (``observation_error`` says why).
-    ``keystore_error`` says why the keystore that step 4 installs (``spec.certificate.keystore``) cannot be used —
-    it cannot be opened, or does not hold the desired certificate: a rollout then does not start, and step 4 does
-    not begin, until it is fixed (finding it a week into a rollout is the worst moment).
+    :func:`partner_records`). ``observation`` None means the observation failed (``observation_error`` says why);
+    ``retry_after`` is how long the manager asked not to be called again. ``keystore_error`` says why the keystore
+    that step 4 installs (``spec.certificate.keystore``) cannot be used — it cannot be opened, or does not hold the
+    desired certificate: a rollout then does not start, and step 4 does not begin, until it is fixed.
     """
     now = require_aware(now, "now")
     previous = record or new_record(spec.name, now)
     if previous.server != spec.name:
         raise ValueError(f"record of {previous.server!r} given for server {spec.name!r}")
-    ctx = Ctx(
+    working = replace(
+        previous,
+        desired_fingerprint=desired_fingerprint,
+        observed=summarize(observation) if observation is not None else previous.observed,
+    )
+    given = Given(
+        procedure=procedure,
         spec=spec,
         desired=desired_fingerprint,
-        obs=observation,
-        obs_error=observation_error,
-        rec=replace(
-            previous,
-            desired_fingerprint=desired_fingerprint,
-            observed=summarize(observation) if observation is not None else previous.observed,
-        ),
+        observation=observation,
+        record=working,
         now=now,
         revision=spec_revision,
-        partners=partners or {},
         tuning=tuning,
+        partners=partners or {},
+        observation_error=observation_error,
         keystore_error=keystore_error,
     )
-    return _finish(ctx, previous, _route(ctx))
+    outcome, draft = interpret(given)
+    return _finish(given, previous, outcome, draft, retry_after)
 
 
-def _route(ctx: Ctx) -> Outcome:
-    rec = ctx.rec
-    if rec.rollout_id is not None and rec.procedure_version not in SUPPORTED_PROCEDURE_VERSIONS:
-        return Outcome(
-            f"rollout {rec.rollout_id} started with procedure version {rec.procedure_version}, which this "
-            f"sepm-reconciler does not know (it knows {', '.join(map(str, sorted(SUPPORTED_PROCEDURE_VERSIONS)))}): "
-            "holding; upgrade sepm-reconciler to continue it"
-        )
-    if (out := abort_requested(ctx)) is not None:
-        return out
-    if ctx.rec.phase is Phase.STALLED:
-        return stalled(ctx)
-    if ctx.rec.resume_request is not None:  # nothing stalled any more: the request is moot
-        ctx.rec = replace(ctx.rec, resume_request=None)
-    if ctx.obs is None:
-        why = ctx.obs_error or "the observation failed"
-        where = f"step {ctx.rec.step}" if ctx.rec.step else ctx.rec.phase.value.replace("_", " ")
-        return Outcome(
-            f"{where}: holding, not observed this time ({why}); nothing moves on an unknown observation"
-        )
-    holding = None
-    if ctx.rec.suspension is not None:
-        s = ctx.rec.suspension
-        holding = (
-            f"suspended by {s.by} at {wording.when(s.at)} ({s.reason}): sepm-reconciler resume {ctx.name}"
-        )
-    elif ctx.spec.spec.rollout.mode is Mode.REPORT:
-        holding = "report mode (spec.rollout.mode: report): observing only, never acting"
-    if holding is not None:
-        if ctx.rec.phase in (Phase.NEW, Phase.IN_SYNC):
-            return in_sync(ctx, holding=holding)
-        if ctx.rec.phase is Phase.DRIFTED:
-            return drifted(ctx, holding=holding)
-        return Outcome(
-            f"step {ctx.rec.step} ({ctx.rec.phase.value}): {holding}; the rollout holds and nothing is done"
-        )
-    return _HANDLERS[ctx.rec.phase](ctx)
+def _pace(given: Given, phase: Phase) -> datetime:
+    tuning = given.tuning
+    pace = given.procedure.stage(phase).pace if given.procedure.has(phase) else Pace.WAITING
+    interval = {
+        Pace.IDLE: tuning.idle_interval,
+        Pace.WAITING: tuning.waiting_interval,
+        Pace.ACTIVE: tuning.active_interval,
+    }[pace]
+    return given.later(interval)
 
 
-def _default_next_check(ctx: Ctx, phase: Phase) -> datetime:
-    tuning = ctx.tuning
-    if phase is Phase.IN_SYNC:
-        return ctx.later(tuning.idle_interval)
-    # new: never seen in full yet (unreachable, a secret missing…): looked at again soon, not in an hour
-    if phase in (Phase.NEW, Phase.DRIFTED, Phase.STALLED, Phase.WAITING_UNVERIFIED, Phase.WAITING_VERIFIED):
-        return ctx.later(tuning.waiting_interval)
-    return ctx.later(tuning.active_interval)
-
-
-def _close_rollout(rec: RolloutRecord) -> RolloutRecord:
+def _close_rollout(record: RolloutRecord) -> RolloutRecord:
     """The rollout is over: forget its working memory (the event log keeps its story)."""
     return replace(
-        rec,
+        record,
         rollout_id=None,
         target_fingerprint=None,
         started_revision=None,
@@ -209,69 +197,101 @@ def _close_rollout(rec: RolloutRecord) -> RolloutRecord:
     )
 
 
-def _finish(ctx: Ctx, previous: RolloutRecord, out: Outcome) -> Decision:
-    rec = ctx.rec
-    now = ctx.now
-    events = list(ctx.events)
-    remedy = out.remedy
-    if out.move is not None:
-        if out.action is not None:  # pragma: no cover - a programming error in a handler
-            raise RuntimeError("a move carries no action: the next tick acts in the new phase")
-        source = rec.phase
-        dest = Procedure(source).fire(out.move, to=out.to)
-        rollout = rec.rollout_id
-        rec = replace(
-            rec, phase=dest, entered_at=now, pending_action=None, attempts=supersede_pending(rec, now)
-        )
-        if dest is Phase.STALLED:
-            rec = replace(
-                rec,
-                stalled_from=source,
-                stall=Stall(code=out.stall_code or "stalled", reason=out.reason, remedy=remedy or "", at=now),
-            )
-        elif source is Phase.STALLED:
-            rec = replace(rec, stalled_from=None, stall=None)
-        if dest is Phase.IN_SYNC or (
-            dest is Phase.DRIFTED and out.move in ("finish_superseded", "rolled_back")
-        ):
-            rec = _close_rollout(rec)
-        if dest is Phase.IN_SYNC:
-            rec = replace(rec, aborted=None)
-        events.append(
-            Event(
-                at=now,
-                server=ctx.name,
-                kind=EventKind.TRANSITION,
-                reason=out.reason,
-                actor=out.actor,
-                rollout_id=rollout,
-                from_phase=source,
-                to_phase=dest,
-                details={"step": step_of(dest), "remedy": remedy} if remedy else {"step": step_of(dest)},
-            )
-        )
-        next_check = out.next_check or now + ctx.tuning.after_move
+def _move(given: Given, move: Move, draft: Draft) -> tuple[RolloutRecord, Event, str | None]:
+    record = draft.record
+    now = given.now
+    source, dest = record.phase, move.transition.dest
+    rollout = record.rollout_id
+    record = replace(
+        record, phase=dest, entered_at=now, pending_action=None, attempts=supersede_pending(record, now)
+    )
+    remedy = remedy_of(move.said) if dest is Phase.STALLED else None
+    reason = sentence(move.said)
+    if dest is Phase.STALLED:
+        stall = Stall(code=move.said.code.value, reason=reason, remedy=remedy or "", at=now)
+        record = replace(record, stalled_from=source, stall=stall)
+    elif source is Phase.STALLED:
+        record = replace(record, stalled_from=None, stall=None)
+    exit_ = move.transition.exit
+    if dest is Phase.IN_SYNC or (exit_ is not None and exit_.closes):
+        record = _close_rollout(record)
+    if dest is Phase.IN_SYNC:
+        record = replace(record, aborted=None)
+    details: dict[str, Any] = {"step": given.procedure.number_of(dest), "code": move.said.code.value}
+    if remedy:
+        details["remedy"] = remedy
+    event = Event(
+        at=now,
+        server=given.name,
+        kind=EventKind.TRANSITION,
+        reason=reason,
+        actor=move.actor,
+        rollout_id=rollout,
+        from_phase=source,
+        to_phase=dest,
+        details=details,
+    )
+    return record, event, remedy
+
+
+def _finish(
+    given: Given, previous: RolloutRecord, outcome: Outcome, draft: Draft, retry_after: timedelta | None
+) -> Decision:
+    now = given.now
+    events = list(draft.events)
+    action: Action | None = None
+    if isinstance(outcome, Move):
+        record, event, remedy = _move(given, outcome, draft)
+        events.append(event)
+        next_check = now + given.tuning.after_move
     else:
-        next_check = out.next_check or _default_next_check(ctx, rec.phase)
-        if rec.phase is Phase.STALLED and remedy is None and rec.stall is not None:
-            remedy = rec.stall.remedy
+        record = draft.record
         pending = None
-        if out.action is not None:
-            a = out.action
-            pending = PendingAction(a.kind, a.performer, a.step, a.summary, a.instructions, a.attempt)
-        rec = replace(rec, pending_action=pending)
-    if rec.phase is not Phase.STALLED or previous.phase is not Phase.STALLED:
-        rec = replace(rec, spec_revision=ctx.revision)
-    rec = replace(rec, reason=out.reason, updated_at=now, next_check_at=max(next_check, now))
+        if isinstance(outcome, Act):
+            action = outcome.action
+            pending = PendingAction(
+                action.kind,
+                action.performer,
+                action.step,
+                action.summary,
+                action.instructions,
+                action.attempt,
+            )
+        record = replace(record, pending_action=pending)
+        next_check = outcome.until or _pace(given, record.phase)
+        remedy = record.stall.remedy if record.phase is Phase.STALLED and record.stall is not None else None
+    said = outcome.said
+    if record.phase is not Phase.STALLED or previous.phase is not Phase.STALLED:
+        record = replace(record, spec_revision=given.revision)
+    failures = 0
+    if observation_problem(given.observation) is not None:
+        failures = previous.observation_failures + 1
+        if action is None:
+            next_check = max(next_check, now + given.tuning.observation_backoff(failures))
+            if retry_after is not None:
+                next_check = max(next_check, now + retry_after)
+    code = said.code
+    reason = sentence(said)
+    record = replace(
+        record,
+        reason=reason,
+        code=code.value,
+        updated_at=now,
+        next_check_at=max(next_check, now),
+        observation_failures=failures,
+    )
     return Decision(
-        phase=rec.phase,
-        step=rec.step,
-        reason=out.reason,
+        phase=record.phase,
+        step=given.procedure.step_of(record),
+        code=code,
+        reason=reason,
         remedy=remedy,
-        action=out.action,
+        action=action,
         events=tuple(events),
-        next_check_at=rec.next_check_at,
-        record=rec,
+        next_check_at=record.next_check_at,
+        record=record,
+        outcome=outcome,
+        patch=Patch.between(previous, record),
     )
 
 

@@ -1,4 +1,7 @@
-"""The append-only event log: every move, attempt, request and approval, with who did it and why."""
+"""The append-only event log: every move, attempt, request and approval, with who did it and why.
+
+Events the reconciler records carry the stable code of their reason in ``details["code"]`` (:attr:`Event.code`).
+"""
 
 from __future__ import annotations
 
@@ -9,7 +12,7 @@ from enum import StrEnum
 from typing import Any
 
 from reconciler.core._storage import Reader, iso
-from reconciler.core.procedure import Phase
+from reconciler.core.phase import Phase
 
 __all__ = ["RECONCILER", "Event", "EventKind"]
 
@@ -52,6 +55,12 @@ class Event:
     to_phase: Phase | None = None
     details: Mapping[str, Detail] = field(default_factory=dict)
     id: int | None = None  # assigned by the store
+
+    @property
+    def code(self) -> str | None:
+        """The stable code of the event's reason (``details["code"]``; events written before codes have none)."""
+        code = self.details.get("code")
+        return code if isinstance(code, str) else None
 
     def to_storage(self) -> dict[str, Any]:
         return {

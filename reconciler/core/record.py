@@ -9,15 +9,20 @@ explicitly to and from a JSON-safe mapping (:meth:`RolloutRecord.to_storage` / :
 it is never pickled. ``version`` is the store's compare-and-set counter: the version the record was read at
 (0 = never stored).
 
-Storage form (schema 1), all times ISO 8601 UTC::
+Storage form (schema 2), all times ISO 8601 UTC::
 
-    {"schema": 1, "server": "sepm-east-01", "phase": "waiting_unverified", "version": 7,
+    {"schema": 2, "server": "sepm-east-01", "phase": "waiting_unverified", "version": 7,
      "rollout_id": "r-20261201T0800Z-1a2b3c4d", "target_fingerprint": "sha256:…", "desired_fingerprint": "sha256:…",
      "spec_revision": "3f2a…", "started_revision": "3f2a…", "procedure_version": 1, "started_at": "…",
      "entered_at": "…", "updated_at": "…", "next_check_at": "…", "reason": "waiting for clients: …",
+     "code": "ClientsNotReady", "observation_failures": 0,
      "stalled_from": null, "stall": null, "facts": {…}, "attempts": […], "approvals": […],
      "suspension": null, "abort_request": null, "resume_request": null, "aborted": null,
      "pending_action": null, "observed": {…}}
+
+Schema 2 added ``code`` (the stable code of ``reason``), ``observation_failures`` (observations in a row that were
+not complete: the backoff of the next look) and wrote stall codes as codes (``MaxSoakExceeded``, formerly
+``max_soak_exceeded``). A schema-1 record is migrated when read (:func:`migrate_schema_1`).
 """
 
 from __future__ import annotations
@@ -28,10 +33,12 @@ from datetime import datetime
 from enum import StrEnum
 from typing import Any
 
+from reconciler.core._migrate import migrate_schema_1
 from reconciler.core._storage import Reader, iso, iso_or_none
 from reconciler.core.actions import ActionKind, Performer
-from reconciler.core.observation import ServedCertificate
-from reconciler.core.procedure import Phase, step_of
+from reconciler.core.codes import Code
+from reconciler.core.observed import ObservedSummary
+from reconciler.core.phase import Phase
 from reconciler.errors import StateError
 
 __all__ = [
@@ -46,10 +53,11 @@ __all__ = [
     "Request",
     "RolloutRecord",
     "Stall",
+    "migrate_schema_1",
     "new_record",
 ]
 
-RECORD_SCHEMA = 1
+RECORD_SCHEMA = 2
 
 
 class AttemptOutcome(StrEnum):
@@ -261,29 +269,6 @@ class PendingAction:
         )
 
 
-def _moments_out(values: Mapping[str, datetime]) -> dict[str, str]:
-    return {key: iso(value) for key, value in values.items()}
-
-
-def _moments_in(r: Reader, key: str) -> dict[str, datetime]:
-    child = r.child(key) if r.has(key) else Reader({}, f"{r.where}.{key}")
-    return {name: child.moment(name) for name in child.data}
-
-
-def _flags_in(r: Reader, key: str) -> dict[str, bool | None]:
-    values = r.mapping(key)
-    if not all(v is None or isinstance(v, bool) for v in values.values()):
-        raise r.fail(key, "an object of true/false/null")
-    return dict(values)
-
-
-def _fingerprints_in(r: Reader, key: str) -> dict[str, str | None]:
-    values = r.mapping(key)
-    if not all(v is None or isinstance(v, str) for v in values.values()):
-        raise r.fail(key, "an object of strings or null")
-    return dict(values)
-
-
 @dataclass(frozen=True, slots=True)
 class Facts:
     """What happened during the rollout that cannot be observed afterwards. Times marked (manager) are on the
@@ -321,7 +306,7 @@ class Facts:
             "verification_off_at": iso_or_none(self.verification_off_at),
             "verification_on_at": iso_or_none(self.verification_on_at),
             "certificate_changed_at": iso_or_none(self.certificate_changed_at),
-            "replicate_requested": _moments_out(self.replicate_requested),
+            "replicate_requested": {key: iso(value) for key, value in self.replicate_requested.items()},
             "approvals_announced": list(self.approvals_announced),
             "rollback_reason": self.rollback_reason,
         }
@@ -332,125 +317,17 @@ class Facts:
         if not all(isinstance(s, int) and not isinstance(s, bool) for s in announced):
             raise r.fail("approvals_announced", "a list of step numbers")
         return cls(
-            original_fingerprints=_fingerprints_in(r, "original_fingerprints"),
+            original_fingerprints=r.optional_texts("original_fingerprints"),
             partners=r.texts("partners"),
-            verification_before=_flags_in(r, "verification_before"),
+            verification_before=r.optional_flags("verification_before"),
             step_started_manager_time=r.opt_moment("step_started_manager_time"),
             verification_off_at=r.opt_moment("verification_off_at"),
             verification_on_at=r.opt_moment("verification_on_at"),
             certificate_changed_at=r.opt_moment("certificate_changed_at"),
-            replicate_requested=_moments_in(r, "replicate_requested"),
+            replicate_requested=r.moments("replicate_requested"),
             approvals_announced=tuple(announced),
             rollback_reason=r.opt_text("rollback_reason"),
         )
-
-
-@dataclass(frozen=True, slots=True)
-class ObservedSummary:
-    """The last observation, reduced to what ``status`` shows without network. ``None`` means unknown."""
-
-    observed_at: datetime
-    api_reachable: bool
-    manager_time: datetime | None = None
-    fingerprints: Mapping[str, str | None] = field(default_factory=dict)  # clients / console / api
-    port_outcomes: Mapping[str, str] = field(default_factory=dict)
-    verification_on: int | None = None  # managed groups reading true
-    verification_off: int | None = None  # managed groups reading false
-    replicated: bool | None = None
-    partner_status: Mapping[str, str | None] = field(default_factory=dict)
-    eligible: int | None = None
-    acknowledged: int | None = None
-    ack_ratio: float | None = None
-    at_risk_count: int | None = None
-    at_risk_names: tuple[str, ...] = ()
-    pending_offline: int | None = None
-    excluded_offline: int | None = None
-    stopped_checking_in: int | None = None
-    legacy_agents: int | None = None  # clients on 14.2 / 14.2.1
-    certificates: Mapping[str, ServedCertificate] = field(default_factory=dict)  # per port, when presented
-    errors: tuple[str, ...] = ()
-
-    def to_storage(self) -> dict[str, Any]:
-        return {
-            "observed_at": iso(self.observed_at),
-            "api_reachable": self.api_reachable,
-            "manager_time": iso_or_none(self.manager_time),
-            "fingerprints": dict(self.fingerprints),
-            "port_outcomes": dict(self.port_outcomes),
-            "verification_on": self.verification_on,
-            "verification_off": self.verification_off,
-            "replicated": self.replicated,
-            "partner_status": dict(self.partner_status),
-            "eligible": self.eligible,
-            "acknowledged": self.acknowledged,
-            "ack_ratio": self.ack_ratio,
-            "at_risk_count": self.at_risk_count,
-            "at_risk_names": list(self.at_risk_names),
-            "pending_offline": self.pending_offline,
-            "excluded_offline": self.excluded_offline,
-            "stopped_checking_in": self.stopped_checking_in,
-            "legacy_agents": self.legacy_agents,
-            "certificates": {port: _certificate_out(c) for port, c in self.certificates.items()},
-            "errors": list(self.errors),
-        }
-
-    @classmethod
-    def from_storage(cls, r: Reader) -> ObservedSummary:
-        outcomes = _fingerprints_in(r, "port_outcomes")
-        return cls(
-            observed_at=r.moment("observed_at"),
-            api_reachable=r.flag("api_reachable"),
-            manager_time=r.opt_moment("manager_time"),
-            fingerprints=_fingerprints_in(r, "fingerprints"),
-            port_outcomes={k: v for k, v in outcomes.items() if v is not None},
-            verification_on=r.opt_integer("verification_on"),
-            verification_off=r.opt_integer("verification_off"),
-            replicated=r.opt_flag("replicated"),
-            partner_status=_fingerprints_in(r, "partner_status"),
-            eligible=r.opt_integer("eligible"),
-            acknowledged=r.opt_integer("acknowledged"),
-            ack_ratio=r.opt_number("ack_ratio"),
-            at_risk_count=r.opt_integer("at_risk_count"),
-            at_risk_names=r.texts("at_risk_names"),
-            pending_offline=r.opt_integer("pending_offline"),
-            excluded_offline=r.opt_integer("excluded_offline"),
-            stopped_checking_in=r.opt_integer("stopped_checking_in"),
-            legacy_agents=r.opt_integer("legacy_agents"),
-            certificates=_certificates_in(r),
-            errors=r.texts("errors"),
-        )
-
-
-def _certificate_out(cert: ServedCertificate) -> dict[str, Any]:
-    return {
-        "fingerprint": cert.fingerprint,
-        "subject": cert.subject,
-        "issuer": cert.issuer,
-        "sans": list(cert.sans),
-        "serial": cert.serial,
-        "not_before": iso(cert.not_before),
-        "not_after": iso(cert.not_after),
-    }
-
-
-def _certificates_in(r: Reader) -> dict[str, ServedCertificate]:
-    """Served-certificate facts per port (absent in records written before they were kept: empty)."""
-    if not r.has("certificates"):
-        return {}
-    out: dict[str, ServedCertificate] = {}
-    outer = r.child("certificates")
-    for port in r.mapping("certificates"):
-        c = outer.child(port)
-        out[port] = ServedCertificate(
-            fingerprint=c.text("fingerprint"),
-            subject=c.text("subject"),
-            issuer=c.text("issuer"),
-            sans=c.texts("sans"),
-            serial=c.text("serial"),
-            not_before=c.moment("not_before"),
-            not_after=c.moment("not_after"),
-        )
-    return out
 
 
 @dataclass(frozen=True, slots=True)
@@ -464,6 +341,8 @@ class RolloutRecord:
     next_check_at: datetime
     version: int = 0
     reason: str = ""
+    code: str = Code.NOT_OBSERVED_YET.value  # the stable code of ``reason`` (a string: newer codes read too)
+    observation_failures: int = 0  # observations in a row that were not complete (the next look backs off)
     rollout_id: str | None = None
     target_fingerprint: str | None = None
     desired_fingerprint: str | None = None
@@ -488,9 +367,9 @@ class RolloutRecord:
     @property
     def step(self) -> int:
         """1..7 inside the procedure — a stalled rollout keeps the step it stalled in — and 0 outside it."""
-        if self.phase is Phase.STALLED and self.stalled_from is not None:
-            return step_of(self.stalled_from)
-        return step_of(self.phase)
+        from reconciler.core.procedure.table import STANDARD  # the table reads records: imported on use
+
+        return STANDARD.step_of(self)
 
     @property
     def in_sync(self) -> bool:
@@ -511,16 +390,11 @@ class RolloutRecord:
 
     @property
     def acknowledgement_since(self) -> datetime | None:
-        """The change time (manager clock) clients must acknowledge now: what the adapter should count against.
+        """The change time (manager clock) clients must acknowledge now: what the adapter should count against —
+        the table says which change each phase counts (steps 3-4 "verification off", 6-7 "verification on")."""
+        from reconciler.core.procedure.table import STANDARD  # the table reads records: imported on use
 
-        Steps 3-4 count acknowledgement of "verification off", steps 6-7 of "verification on"; None otherwise.
-        """
-        phase = self.working_phase
-        if phase in (Phase.WAITING_UNVERIFIED, Phase.UPDATING_CERTIFICATE):
-            return self.facts.verification_off_at
-        if phase in (Phase.WAITING_VERIFIED, Phase.RESTORING_REPLICATION):
-            return self.facts.verification_on_at
-        return None
+        return STANDARD.acknowledgement_since(self)
 
     def current_approvals(self) -> tuple[Approval, ...]:
         """Approvals that count for this rollout and its current target."""
@@ -547,6 +421,8 @@ class RolloutRecord:
             "updated_at": iso(self.updated_at),
             "next_check_at": iso(self.next_check_at),
             "reason": self.reason,
+            "code": self.code,
+            "observation_failures": self.observation_failures,
             "rollout_id": self.rollout_id,
             "target_fingerprint": self.target_fingerprint,
             "desired_fingerprint": self.desired_fingerprint,
@@ -577,6 +453,8 @@ class RolloutRecord:
                 f"record of {r.data.get('server')!r} was written with record schema {schema}; this sepm-reconciler "
                 f"reads up to {RECORD_SCHEMA}: upgrade sepm-reconciler"
             )
+        if schema < 2:
+            data = migrate_schema_1(r.data)
         r = Reader(data, f"record {r.data.get('server')!r}")
 
         def child_list(key: str) -> list[Reader]:
@@ -597,6 +475,8 @@ class RolloutRecord:
             updated_at=r.moment("updated_at"),
             next_check_at=r.moment("next_check_at"),
             reason=r.text("reason"),
+            code=r.text("code"),
+            observation_failures=r.integer("observation_failures"),
             rollout_id=r.opt_text("rollout_id"),
             target_fingerprint=r.opt_text("target_fingerprint"),
             desired_fingerprint=r.opt_text("desired_fingerprint"),

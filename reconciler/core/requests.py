@@ -12,16 +12,18 @@ from dataclasses import replace
 from datetime import datetime
 
 from reconciler.core import wording
-from reconciler.core.actions import ActionKind
 from reconciler.core.events import Event, EventKind
-from reconciler.core.procedure import POINT_OF_NO_RETURN, STEP_OF, Phase
+from reconciler.core.phase import Phase
+from reconciler.core.procedure.interpret import rollback_refusal as _refusal
+from reconciler.core.procedure.table import STANDARD
 from reconciler.core.record import Approval, Request, RolloutRecord
+from reconciler.core.sentences import sentence
 from reconciler.errors import PermanentError
 
 __all__ = ["AT_RISK_STEPS", "approve", "request_abort", "resume", "rollback_refusal", "suspend"]
 
-AT_RISK_STEPS = (4, 7)
-"""``--accept-at-risk`` applies to the steps that follow a wait for clients."""
+AT_RISK_STEPS = STANDARD.accept_at_risk_steps
+"""``--accept-at-risk`` applies to the steps that follow a wait for clients (4 and 7)."""
 
 
 def _event(
@@ -52,49 +54,8 @@ def _require(text: str, what: str) -> str:
 
 def rollback_refusal(record: RolloutRecord) -> str | None:
     """None when the rollout can still be rolled back; else why not (a sentence for the operator)."""
-    phase = record.working_phase
-    if record.phase in (Phase.NEW, Phase.IN_SYNC) or (
-        record.rollout_id is None and phase is not Phase.DRIFTED
-    ):
-        return f"{record.server} has no rollout in progress ({record.phase.value}): nothing to abort"
-    if phase is Phase.ROLLING_BACK:
-        return f"{record.server} is already rolling back"
-    if phase is Phase.DRIFTED:
-        return None
-    step = STEP_OF[phase]
-    forward_only = (
-        "rolling back now could orphan clients that already trust the new certificate, so the rollout only goes "
-        "forward. To put the old certificate back, install it on every port yourself (your update hook or the "
-        "console); the reconciler then sees drift and follows the spec again."
-    )
-    if step > POINT_OF_NO_RETURN:
-        return (
-            f"{record.server} is at step {step}: the served certificate has already changed; {forward_only}"
-        )
-    if record.facts.certificate_changed_at is not None:
-        return (
-            f"{record.server} is at step {step} and a port has presented another certificate since "
-            f"{wording.when(record.facts.certificate_changed_at)}; {forward_only}"
-        )
-    if step == POINT_OF_NO_RETURN:
-        started = [
-            a
-            for a in record.attempts
-            if a.rollout_id == record.rollout_id and a.kind is ActionKind.UPDATE_CERTIFICATE
-        ]
-        shown = (
-            record.pending_action is not None and record.pending_action.kind is ActionKind.UPDATE_CERTIFICATE
-        )
-        if started or shown:
-            how = (
-                f"attempt {started[-1].number} started {wording.when(started[-1].started_at)}"
-                if started
-                else ("the operator was told to install it")
-            )
-            return (
-                f"{record.server} is at step 4 and the certificate update has begun ({how}); {forward_only}"
-            )
-    return None
+    refusal = _refusal(STANDARD, record)
+    return None if refusal is None else sentence(refusal)
 
 
 def approve(
@@ -107,8 +68,9 @@ def approve(
     accept_at_risk: bool = False,
 ) -> tuple[RolloutRecord, Event]:
     """Approve ``step`` of the current rollout (a permanent record: who, why, when, towards which certificate)."""
-    if not 1 <= step <= 7:
-        raise PermanentError(f"--step must be a step of the procedure, 1 to 7 (got {step})")
+    last = STANDARD.step_count
+    if step not in range(1, last + 1):
+        raise PermanentError(f"--step must be a step of the procedure, 1 to {last} (got {step})")
     by = _require(by, "--by")
     reason = _require(reason, "--reason")
     if record.rollout_id is None or record.target_fingerprint is None:
@@ -124,8 +86,9 @@ def approve(
     at_risk: int | None = None
     if accept_at_risk:
         if step not in AT_RISK_STEPS:
+            steps = " and ".join(map(str, AT_RISK_STEPS))
             raise PermanentError(
-                "--accept-at-risk applies to steps 4 and 7, the steps that follow a wait for clients "
+                f"--accept-at-risk applies to steps {steps}, the steps that follow a wait for clients "
                 f"(got step {step})"
             )
         at_risk = record.observed.at_risk_count if record.observed else None

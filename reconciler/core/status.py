@@ -7,6 +7,7 @@ from collections.abc import Iterable
 from typing import Any
 
 from reconciler.core._storage import iso, iso_or_none
+from reconciler.core.codes import Code
 from reconciler.core.observation import PORT_NAMES
 from reconciler.core.record import RolloutRecord
 
@@ -28,11 +29,13 @@ def server_status(record: RolloutRecord) -> dict[str, Any]:
         "desired_fingerprint": record.desired_fingerprint,
         "observed_fingerprints": {port: fingerprints.get(port) for port in PORT_NAMES},
         "next_check_at": iso(record.next_check_at),
+        "code": Code.IN_SYNC.value if record.in_sync else record.code,
         # extras
         "suspended": record.suspended,
         "suspension": None if record.suspension is None else record.suspension.to_storage(),
         "remedy": record.stall.remedy if record.stall else None,
         "stalled_from": None if record.stalled_from is None else record.stalled_from.value,
+        "stall_code": None if record.stall is None else record.stall.code,
         "rollout_id": record.rollout_id,
         "target_fingerprint": record.target_fingerprint,
         "spec_revision": record.spec_revision,

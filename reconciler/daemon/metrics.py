@@ -3,9 +3,10 @@
 Two kinds:
 
 * counters and the tick histogram live in the daemon's own registry and grow as it works;
-* gauges that describe servers (phase, step, seconds in step, acknowledgement ratio, served notAfter, drift…) are
-  computed at scrape time from a :class:`Snapshot` — the records in the store, each with the summary of its last
-  observation — so they are never stale (right after a restart too) and nothing has to keep them in step.
+* gauges that describe servers (phase, step, seconds in step, the code of why it holds, acknowledgement ratio,
+  served notAfter, drift…) are computed at scrape time from a :class:`Snapshot` — the records in the store, each with
+  the summary of its last observation — so they are never stale (right after a restart too) and nothing has to keep
+  them in step.
 
 The registry is per daemon (not the process-global default), so several daemons in one test process do not clash.
 """
@@ -20,9 +21,11 @@ from prometheus_client import CollectorRegistry, Counter, Gauge, Histogram, gene
 from prometheus_client.core import GaugeMetricFamily
 from prometheus_client.metrics_core import Metric
 
+from reconciler.core.codes import Code
 from reconciler.core.events import Event, EventKind
 from reconciler.core.observation import PORT_NAMES
-from reconciler.core.procedure import Phase
+from reconciler.core.phase import Phase
+from reconciler.core.procedure.table import STANDARD
 from reconciler.core.record import RolloutRecord
 
 __all__ = ["CONTENT_TYPE", "DaemonMetrics", "Snapshot"]
@@ -65,6 +68,11 @@ class _ServersCollector:
             return
         phase = _gauge("phase", "1 for the phase each server is in, 0 for the others", "phase")
         step = _gauge("step", "Procedure step 1..7, 0 outside the procedure")
+        hold = _gauge(
+            "hold",
+            "1 for the code of each server's current reason (InSync when in sync; see docs/procedure.md)",
+            "code",
+        )
         seconds = _gauge("seconds_in_step", "Seconds since the server entered its current phase")
         ratio = _gauge("ack_ratio", "Clients that acknowledged the policy change / eligible clients")
         at_risk = _gauge("at_risk_clients", "Clients that would be orphaned if the certificate changed now")
@@ -86,12 +94,13 @@ class _ServersCollector:
             for value in Phase:
                 phase.add_metric([name, value.value], 1.0 if record.phase is value else 0.0)
             step.add_metric([name], float(record.step))
+            hold.add_metric([name, Code.IN_SYNC.value if record.in_sync else record.code], 1.0)
             seconds.add_metric([name], max(0.0, (snap.now - record.entered_at).total_seconds()))
             observed = record.observed
             # the ratio while a policy change of ours is being acknowledged; who is at risk before the swap
             if record.acknowledgement_since is not None and observed and observed.ack_ratio is not None:
                 ratio.add_metric([name], observed.ack_ratio)
-            if 1 <= record.step <= 4 and observed is not None and observed.at_risk_count is not None:
+            if STANDARD.before_swap(record) and observed is not None and observed.at_risk_count is not None:
                 at_risk.add_metric([name], float(observed.at_risk_count))
             drift.add_metric([name], 1.0 if _drifted(record) else 0.0)
             stalled.add_metric([name], 1.0 if record.stalled else 0.0)
@@ -102,7 +111,19 @@ class _ServersCollector:
                 not_after.add_metric([name, port], certificate.not_after.timestamp())
         for name, moment in snap.last_tick.items():
             last_tick.add_metric([name], moment.timestamp())
-        yield from (phase, step, seconds, ratio, at_risk, drift, stalled, suspended, managed, next_check)
+        yield from (
+            phase,
+            step,
+            hold,
+            seconds,
+            ratio,
+            at_risk,
+            drift,
+            stalled,
+            suspended,
+            managed,
+            next_check,
+        )
         yield from (last_tick, not_after)
         if snap.lease_renewed_at is not None:
             age = GaugeMetricFamily(

@@ -11,6 +11,7 @@ What is notified (:class:`Topic`), from the event log:
 
 One payload fits both tools: ``text`` (what every incoming webhook shows), Slack ``blocks``, and the fields of a
 Teams ``MessageCard`` (``@type``, ``summary``, ``sections`` with ``facts``); each tool ignores the other's keys.
+``code`` (top level, and a "Code" fact) is the stable code of the reason (docs/procedure.md), for routing rules.
 
 The URL authorises posting, so it is a secret: it comes from an environment variable, is never logged (it is
 registered with the log redactor, and errors are reported by status code or exception class only), and never
@@ -33,7 +34,9 @@ import httpx
 
 from reconciler.core import wording
 from reconciler.core.events import Event, EventKind
-from reconciler.core.procedure import Phase, step_of
+from reconciler.core.phase import Phase
+from reconciler.core.procedure.table import STANDARD
+from reconciler.core.sentences import approve_command
 from reconciler.daemon.logs import redact_value
 
 __all__ = ["Notification", "Topic", "WebhookNotifier", "notification_for", "payload", "specs_invalid"]
@@ -68,24 +71,32 @@ class Notification:
     at: datetime
     server: str | None = None
     facts: tuple[tuple[str, str], ...] = field(default_factory=tuple)
+    code: str | None = None  # the stable code of the reason (docs/procedure.md)
 
 
 def _step_label(phase: Phase | None) -> str:
     if phase is None:
         return "?"
-    step = step_of(phase)
-    return f"step {step}/7" if step else phase.value.replace("_", " ")
+    step = STANDARD.number_of(phase)
+    return f"step {step}/{STANDARD.step_count}" if step else phase.value.replace("_", " ")
 
 
 def notification_for(event: Event) -> Notification | None:
     """The notification an event deserves, or None (most events are not worth a message)."""
-    base: dict[str, Any] = {"at": event.at, "server": event.server, "message": event.reason}
+    base: dict[str, Any] = {
+        "at": event.at,
+        "server": event.server,
+        "message": event.reason,
+        "code": event.code,
+    }
     facts: list[tuple[str, str]] = [("Server", event.server)]
     if event.rollout_id:
         facts.append(("Rollout", event.rollout_id))
+    if event.code:
+        facts.append(("Code", event.code))
     if event.kind is EventKind.APPROVAL_NEEDED:
         step = event.details.get("step")
-        facts.append(("Approve with", f"sepm-reconciler approve {event.server} --step {step} --reason …"))
+        facts.append(("Approve with", approve_command(event.server, step if isinstance(step, int) else "N")))
         return Notification(
             Topic.APPROVAL_NEEDED,
             f"{event.server}: step {step} needs an approval",
@@ -109,11 +120,11 @@ def notification_for(event: Event) -> Notification | None:
         if source is Phase.NEW:
             return None  # first observation: it already was in sync
         return Notification(Topic.ROLLOUT_DONE, f"{event.server}: in sync", **base, facts=tuple(facts))
-    if source in (Phase.IN_SYNC, Phase.NEW, None) and (dest is Phase.DRIFTED or step_of(dest)):
+    if source in (Phase.IN_SYNC, Phase.NEW, None) and (dest is Phase.DRIFTED or STANDARD.number_of(dest)):
         return Notification(
             Topic.DRIFT_DETECTED, f"{event.server}: drift detected", **base, facts=tuple(facts)
         )
-    if step_of(dest) or dest is Phase.ROLLING_BACK:
+    if STANDARD.number_of(dest) or dest is Phase.ROLLING_BACK:
         return Notification(
             Topic.STEP_CHANGED, f"{event.server}: now {_step_label(dest)}", **base, facts=tuple(facts)
         )
@@ -157,6 +168,7 @@ def payload(n: Notification) -> dict[str, Any]:
     )
     return {
         "text": _slack_escape(text),
+        "code": n.code,
         "blocks": blocks,
         "@type": "MessageCard",
         "@context": "https://schema.org/extensions",

@@ -21,7 +21,7 @@ from reconciler.core import wording
 from reconciler.core.actions import Performer
 from reconciler.core.events import Event
 from reconciler.core.observation import PORT_NAMES
-from reconciler.core.procedure import STEP_TITLES, Phase
+from reconciler.core.procedure import STANDARD, STEP_TITLES, Phase
 from reconciler.core.record import RolloutRecord
 from reconciler.daemon.state import DaemonState, Role, ServerRuntime
 
@@ -55,11 +55,11 @@ def _label(record: RolloutRecord, managed: bool) -> tuple[str, str]:
     if record.suspended:
         return "suspended", "warn"
     if record.stalled:
-        return f"stalled at step {record.step}/7" if record.step else "stalled", "bad"
+        return f"stalled at step {record.step}/{STANDARD.step_count}" if record.step else "stalled", "bad"
     if record.in_sync:
         return "in sync", "ok"
     if record.step:
-        return f"step {record.step}/7", "info"
+        return f"step {record.step}/{STANDARD.step_count}", "info"
     if record.phase is Phase.NEW:
         return "not observed yet", "info"
     return record.phase.value.replace("_", " "), "warn"
@@ -77,7 +77,7 @@ def _steps(record: RolloutRecord) -> str:
         else:
             css = ""
         cells.append(f'<span class="{css}" title="{number} · {_e(name)}"></span>')
-    return f'<div class="steps" aria-label="step {current} of 7">{"".join(cells)}</div>'
+    return f'<div class="steps" aria-label="step {current} of {STANDARD.step_count}">{"".join(cells)}</div>'
 
 
 def _progress(record: RolloutRecord) -> str:
@@ -102,7 +102,7 @@ def _progress(record: RolloutRecord) -> str:
 def _details(record: RolloutRecord, info: ServerInfo | None, runtime: ServerRuntime | None) -> str:
     rows: list[tuple[str, str]] = []
     observed = record.observed
-    if 1 <= record.step <= 4 and observed is not None and observed.at_risk_count:
+    if STANDARD.before_swap(record) and observed is not None and observed.at_risk_count:
         names = list(observed.at_risk_names)
         shown = wording.names(names, limit=AT_RISK_SHOWN) if names else ""
         more = observed.at_risk_count - len(names)

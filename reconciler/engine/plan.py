@@ -12,44 +12,16 @@ from dataclasses import dataclass
 from datetime import datetime, timedelta
 from typing import Any
 
-from reconciler.core import wording
 from reconciler.core._storage import iso_or_none
+from reconciler.core.codes import Code
 from reconciler.core.decide import DEFAULT_TUNING, Decision, Tuning, decide
-from reconciler.core.procedure import STEP_TITLES, Phase, step_of
-from reconciler.core.record import RolloutRecord
-from reconciler.core.spec import CommandAction, Mode, ServerSpec
-from reconciler.core.window import describe, window_state
+from reconciler.core.phase import Phase
+from reconciler.core.procedure.table import STANDARD, Procedure
+from reconciler.core.procedure.timeline import PlannedStep, timeline
+from reconciler.core.spec import Mode
 from reconciler.engine.gather import Gathered
 
 __all__ = ["PlannedStep", "ServerPlan", "plan_server"]
-
-
-@dataclass(frozen=True, slots=True)
-class PlannedStep:
-    """One step of the procedure as planned. ``status``: done, current, pending or stalled."""
-
-    step: int
-    title: str
-    status: str
-    by: str  # "hook", "manual", "API", "wait"
-    does: str
-    waits_for: str
-    gates: tuple[str, ...] = ()
-    earliest_start: datetime | None = None
-    earliest_end: datetime | None = None
-
-    def to_json(self) -> dict[str, Any]:
-        return {
-            "step": self.step,
-            "title": self.title,
-            "status": self.status,
-            "by": self.by,
-            "does": self.does,
-            "waits_for": self.waits_for,
-            "gates": list(self.gates),
-            "earliest_start": iso_or_none(self.earliest_start),
-            "earliest_end": iso_or_none(self.earliest_end),
-        }
 
 
 @dataclass(frozen=True, slots=True)
@@ -65,6 +37,7 @@ class ServerPlan:
     reason: str
     desired: str | None
     served: dict[str, str | None]
+    code: Code = Code.NOT_OBSERVED_YET
     next_action: str | None = None
     remedy: str | None = None
     steps: tuple[PlannedStep, ...] = ()
@@ -82,6 +55,7 @@ class ServerPlan:
             "in_sync": self.in_sync,
             "changes": self.changes,
             "reason": self.reason,
+            "code": self.code.value,
             "remedy": self.remedy,
             "next_action": self.next_action,
             "desired_fingerprint": self.desired,
@@ -95,139 +69,16 @@ class ServerPlan:
         }
 
 
-def _by(action: Any) -> str:
-    return "hook" if isinstance(action, CommandAction) else "manual"
-
-
-def _approval_gate(spec: ServerSpec, record: RolloutRecord, step: int, name: str) -> str | None:
-    if step not in spec.rollout.approvals:
-        return None
-    if any(a.step == step for a in record.current_approvals()):
-        return None
-    return f"needs an approval: sepm-reconciler approve {name} --step {step} --by WHO --reason WHY"
-
-
-def _soak_end(
-    record: RolloutRecord, step: int, spec: ServerSpec, start: datetime, offset: timedelta
-) -> datetime:
-    """When the minimum soak of ``step`` (3 or 6) ends, on the reconciler's clock."""
-    change = record.facts.verification_off_at if step == 3 else record.facts.verification_on_at
-    if change is not None and record.step == step:
-        return max(start, change + offset + spec.rollout.clients.min_soak)
-    return start + spec.rollout.clients.min_soak
-
-
-def _describe_step(step: int, spec: ServerSpec, name: str) -> tuple[str, str, str]:
-    """(by, does, waits for) of ``step``."""
-    partners = ", ".join(spec.replication.partners)
-    actions = spec.rollout.actions
-    policy = spec.rollout.clients
-    wait = (
-        f"minSoak {wording.span(policy.min_soak)} (manager clock) and ≥ {wording.percent(policy.min_ack_ratio)} of "
-        f"eligible clients with the policy (maxSoak {wording.span(policy.max_soak)})"
-    )
-    if step == 1:
-        if not partners:
-            return "—", "nothing to break (no replication partner declared)", "nothing"
-        return (
-            _by(actions.break_replication),
-            f"delete the replication partnership with {partners}",
-            (f"{spec.server.site} no longer replicates with {partners} (observed)"),
-        )
-    if step == 2:
-        return (
-            "API",
-            "PATCH secure_communications=false on the managed groups",
-            ("every managed group reads back off with a new policy serial"),
-        )
-    if step == 3:
-        return "wait", "nothing: clients pick up the policy without verification", wait
-    if step == 4:
-        return (
-            _by(actions.update_certificate),
-            "install the desired certificate, restart semsrv, semwebsrv, semapisrv",
-            ("every port presents the desired certificate and the API answers"),
-        )
-    if step == 5:
-        return (
-            "API",
-            "PATCH secure_communications=true on the managed groups",
-            ("every managed group reads back on with a new policy serial"),
-        )
-    if step == 6:
-        return "wait", "nothing: clients pick up the policy with verification", wait
-    if not partners:
-        return (
-            "—",
-            "nothing to restore (no replication partner declared)",
-            "every port presents the target, flags on",
-        )
-    return (
-        _by(actions.restore_replication) + " + API",
-        f"add the partnership with {partners}, then replicatenow",
-        ("partners replicate SUCCEEDED after the restore, verification still on"),
-    )
-
-
-def _timeline(
-    name: str,
-    spec: ServerSpec,
-    record: RolloutRecord,
-    current: int,
-    now: datetime,
-    offset: timedelta,
-    stalled: bool,
-) -> tuple[list[PlannedStep], datetime | None]:
-    steps: list[PlannedStep] = []
-    cursor = now
-    blocked = False
-    for step in range(1, 8):
-        by, does, waits_for = _describe_step(step, spec, name)
-        if step < current:
-            steps.append(PlannedStep(step, STEP_TITLES[step - 1], "done", by, does, waits_for))
-            continue
-        gates: list[str] = []
-        start = cursor
-        if step > current and (gate := _approval_gate(spec, record, step, name)) is not None:
-            gates.append(gate)
-        if step == 4 and record.facts.certificate_changed_at is None:
-            state = window_state(spec.rollout.window, start)
-            if not state.open:
-                if state.next_opens_at is None:
-                    gates.append(
-                        f"maintenance window {describe(spec.rollout.window)}: {state.error or 'never opens'}"
-                    )
-                    blocked = True
-                else:
-                    gates.append(
-                        f"maintenance window {describe(spec.rollout.window)}: opens {wording.when(state.next_opens_at)}"
-                    )
-                    start = state.next_opens_at
-        if step == 7 and spec.replication.partners:
-            gates.append("restored only when every rotating partner has reached step 7")
-        end = _soak_end(record, step, spec, start, offset) if step in (3, 6) else start
-        status = "stalled" if stalled and step == current else "current" if step == current else "pending"
-        steps.append(
-            PlannedStep(
-                step,
-                STEP_TITLES[step - 1],
-                status,
-                by,
-                does,
-                waits_for,
-                tuple(gates),
-                None if blocked or stalled else start,
-                None if blocked or stalled else end,
-            )
-        )
-        cursor = end
-    return steps, None if blocked or stalled else cursor
-
-
 def plan_server(
-    gathered: Gathered, *, now: datetime, revision: str, tuning: Tuning = DEFAULT_TUNING
+    gathered: Gathered,
+    *,
+    now: datetime,
+    revision: str,
+    tuning: Tuning = DEFAULT_TUNING,
+    procedure: Procedure = STANDARD,
 ) -> ServerPlan:
-    """The plan of one gathered server at ``now``. Pure: ``decide()`` is run but nothing is saved."""
+    """The plan of one gathered server at ``now``. Pure: ``decide()`` is run but nothing is saved; the remaining
+    steps are laid out by the procedure's timeline (:mod:`reconciler.core.procedure.timeline`)."""
     name = gathered.name
     spec = gathered.server.spec.spec
     record = gathered.record
@@ -244,6 +95,7 @@ def plan_server(
             reason=f"cannot plan: {gathered.error}",
             desired=None,
             served=served,
+            code=Code.CERTIFICATE_UNUSABLE,
             error=gathered.error,
             record_phase=recorded,
         )
@@ -258,11 +110,11 @@ def plan_server(
         tuning=tuning,
         observation_error=str(gathered.observation_error) if gathered.observation_error else None,
         keystore_error=gathered.keystore_error,
+        procedure=procedure,
     )
     rec = decision.record
     error = gathered.problem_for(rec)
     working = rec.working_phase
-    current = step_of(working)
     in_sync = decision.phase is Phase.IN_SYNC
     notes: list[str] = []
     if spec.rollout.mode is Mode.REPORT:
@@ -271,12 +123,13 @@ def plan_server(
         notes.append(
             f"suspended by {rec.suspension.by} ({rec.suspension.reason}): sepm-reconciler resume {name}"
         )
-    steps: list[PlannedStep] = []
+    steps: tuple[PlannedStep, ...] = ()
     eta: datetime | None = None
     if not in_sync and working is not Phase.ROLLING_BACK and error is None:
         offset = now - obs.manager_time if obs is not None and obs.manager_time is not None else timedelta(0)
         held = spec.rollout.mode is Mode.REPORT or rec.suspension is not None
-        steps, eta = _timeline(name, spec, rec, current, now, offset, decision.phase is Phase.STALLED or held)
+        laid = timeline(procedure, gathered.server.spec, rec, now=now, offset=offset, held=held)
+        steps, eta = laid.steps, laid.eta
         if any(s.by.startswith("manual") for s in steps if s.status != "done"):
             notes.append("manual steps wait for an operator: the times shown assume they are done at once")
     elif working is Phase.ROLLING_BACK:
@@ -295,11 +148,12 @@ def plan_server(
         in_sync=in_sync and error is None,
         changes=not in_sync,
         reason=decision.reason,
+        code=decision.code,
         desired=gathered.desired,
         served=served,
         next_action=next_action,
         remedy=decision.remedy,
-        steps=tuple(steps),
+        steps=steps,
         eta=eta,
         notes=tuple(notes),
         error=error,

@@ -8,9 +8,10 @@ from typing import Any
 
 from reconciler.core._storage import iso
 from reconciler.core.actions import Action
+from reconciler.core.codes import Code
 from reconciler.core.events import Event, EventKind
 from reconciler.core.observation import PORT_NAMES, ServerObservation
-from reconciler.core.procedure import Phase
+from reconciler.core.phase import Phase
 from reconciler.engine.act import ActionOutcome
 
 __all__ = ["TickResult"]
@@ -21,7 +22,9 @@ class TickResult:
     """One server, one tick.
 
     * ``phase_before`` (None: never recorded before) → ``phase_after``; ``step`` 1..7 inside the procedure, else 0;
-    * ``reason`` a person reads, ``remedy`` when stalled; ``next_check_at`` when to tick again;
+    * ``reason`` a person reads, ``code`` its stable code (None when no decision was made: the state could not
+      be read, the server is not in the specs, the tick was dropped), ``remedy`` when stalled; ``next_check_at``
+      when to tick again;
     * ``action`` the action decided (manual ones included: nothing ran), ``outcome`` how a hook/API action ended;
     * ``observation`` what was seen (None when nothing could be); ``error`` why this server could not be handled
       fully (spec, observation, store) — a hold, never a move;
@@ -37,6 +40,7 @@ class TickResult:
     step: int
     reason: str
     next_check_at: datetime
+    code: Code | None = None
     remedy: str | None = None
     action: Action | None = None
     outcome: ActionOutcome | None = None
@@ -84,6 +88,7 @@ class TickResult:
             "step": self.step,
             "moved": self.moved,
             "reason": self.reason,
+            "code": None if self.code is None else self.code.value,
             "remedy": self.remedy,
             "action": action,
             "next_check_at": iso(self.next_check_at),

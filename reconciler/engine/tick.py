@@ -19,7 +19,8 @@ Guarantees:
 * **Failures hold, never move.** A manager that cannot be observed — not reached, or its REST API unusable
   (credentials refused, certificate not trusted) — holds where it is, with the reason recorded and the next check
   backed off (active interval × 2ⁿ, at most the waiting interval; longer when the manager asks with
-  ``Retry-After``). A spec problem of one server (its certificate file, its secrets) holds that server only.
+  ``Retry-After``): ``decide`` counts the failures in the record, so a restart does not forget them. A spec problem
+  of one server (its certificate file, its secrets) holds that server only.
 * **Secrets** reach hooks only through their environment; they are never stored, logged or put in arguments.
 
 The engine does not schedule: ``next_check_at`` says when to call :meth:`Engine.tick` again (the daemon's business).
@@ -39,11 +40,14 @@ from reconciler.core.actions import Action, Performer
 from reconciler.core.attempts import complete_attempt
 from reconciler.core.checks import summarize
 from reconciler.core.clock import Clock
+from reconciler.core.codes import Code
 from reconciler.core.decide import DEFAULT_TUNING, Decision, Tuning, decide, partner_records
 from reconciler.core.events import Event
 from reconciler.core.observation import ServerObservation
-from reconciler.core.procedure import Phase
+from reconciler.core.phase import Phase
 from reconciler.core.record import RolloutRecord, new_record
+from reconciler.core.said import Said
+from reconciler.core.sentences import sentence
 from reconciler.engine.act import ActionOutcome, HookRunner, perform_action
 from reconciler.engine.gather import ClientFactory, Gathered, default_client, gather_one, select_servers
 from reconciler.engine.result import TickResult
@@ -114,7 +118,6 @@ class Engine:
         self._observe_timeout = observe_timeout
         self._ledgers: dict[str, ClientLedger] = {}
         self._locks: dict[str, asyncio.Lock] = {}
-        self._failures: dict[str, int] = {}
 
     # --- configuration ---------------------------------------------------------------------------------------------
 
@@ -136,7 +139,6 @@ class Engine:
             new = spec_set.servers.get(name)
             if new is None or name not in old or new.spec.spec.server != old[name].spec.spec.server:
                 del self._ledgers[name]
-                self._failures.pop(name, None)
         self._specs = spec_set
 
     def ledger(self, name: str) -> ClientLedger:
@@ -216,31 +218,20 @@ class Engine:
             if client is not None:
                 await client.aclose()
 
-    def _backoff(self, name: str, gathered: Gathered) -> timedelta | None:
-        """The delay before the next look when the manager could not be observed fully — not reached, or its REST
-        API unusable (credentials refused: no burst of failed logins) — None when it could."""
-        if gathered.problem is None:
-            self._failures.pop(name, None)
-            return None
-        failures = self._failures[name] = self._failures.get(name, 0) + 1
-        delay = min(self.tuning.active_interval * (1 << min(failures - 1, 16)), self.tuning.waiting_interval)
-        error = gathered.observation_error
-        if isinstance(error, TemporaryError) and error.delay:
-            delay = max(delay, timedelta(seconds=error.delay))
-        return delay
-
     async def _hold(self, run: _Run, gathered: Gathered) -> TickResult:
         """The desired certificate is unusable: hold this server (the reason is recorded), touch nothing."""
         now = self._clock.now()
         record = gathered.record
         base = record or new_record(gathered.name, now)
-        reason = (
-            f"holding: {gathered.error}; fix spec.certificate of {gathered.name} ({gathered.server.file}): nothing "
-            "is done for this server until then"
+        said = Said(
+            Code.CERTIFICATE_UNUSABLE,
+            {"error": gathered.error, "server": gathered.name, "file": gathered.server.file},
         )
+        reason = sentence(said)
         held = replace(
             base,
             reason=reason,
+            code=said.code.value,
             updated_at=now,
             next_check_at=now + self.tuning.waiting_interval,
             observed=summarize(gathered.observation) if gathered.observation else base.observed,
@@ -250,6 +241,7 @@ class Engine:
             base.phase,
             step=base.step,
             reason=reason,
+            code=said.code,
             next_check_at=held.next_check_at,
             observation=gathered.observation,
             error=gathered.error,
@@ -276,6 +268,8 @@ class Engine:
         name = server.name
         record = gathered.record
         now = self._clock.now()
+        error = gathered.observation_error
+        delay = error.delay if isinstance(error, TemporaryError) else None
         decision = decide(
             server.spec,
             desired,
@@ -285,23 +279,21 @@ class Engine:
             spec_revision=revision,
             partners=gathered.partners,
             tuning=self.tuning,
-            observation_error=str(gathered.observation_error) if gathered.observation_error else None,
+            observation_error=str(error) if error else None,
             keystore_error=gathered.keystore_error,
+            retry_after=timedelta(seconds=delay) if delay else None,
         )
         to_save = decision.record
-        error = gathered.problem_for(to_save)
-        backoff = self._backoff(name, gathered)
-        if backoff is not None and decision.action is None:
-            to_save = replace(to_save, next_check_at=max(to_save.next_check_at, now + backoff))
         result = run.result(
             record,
             decision.phase,
             step=decision.step,
             reason=decision.reason,
+            code=decision.code,
             remedy=decision.remedy,
             next_check_at=to_save.next_check_at,
             observation=gathered.observation,
-            error=error,
+            error=gathered.problem_for(to_save),
             rollout_id=to_save.rollout_id,
             events=decision.events,
             action=decision.action,
@@ -310,6 +302,7 @@ class Engine:
             result,
             phase_after=record.phase if record else Phase.NEW,
             step=record.step if record else 0,
+            code=None,
             remedy=None,
             events=(),
             action=None,
@@ -423,6 +416,7 @@ class _Run:
         reason: str,
         next_check_at: datetime,
         step: int = 0,
+        code: Code | None = None,
         remedy: str | None = None,
         observation: ServerObservation | None = None,
         error: str | None = None,
@@ -438,6 +432,7 @@ class _Run:
             phase_after=phase,
             step=step,
             reason=reason,
+            code=code,
             next_check_at=next_check_at,
             remedy=remedy,
             observation=observation,

@@ -17,6 +17,8 @@ lacks, the clock, faults and the ground truth. Bearer token: the fleet's admin t
 ``POST /_sim/faults``, ``GET /_sim/faults`` see :mod:`reconciler.sim.faults`
 ``GET /_sim/state[?clients=true]``          the ground truth of the whole fleet
 ``GET /_sim/clients/{name}``                one client's detail
+``GET``/``POST /_sim/behaviours``,          see :mod:`reconciler.sim.console`
+``POST /_sim/lists``, ``…/lists/assign``
 =====================================  ==========================================================================
 """
 
@@ -34,6 +36,7 @@ from starlette.responses import Response
 
 from reconciler.sim.certs import ServerCertificate, load_jks, load_pem, load_pkcs12, to_pkcs12
 from reconciler.sim.clock import iso
+from reconciler.sim.console import console_routes
 from reconciler.sim.errors import CertificateRejected
 from reconciler.sim.jks import JKS_MAGIC
 from reconciler.sim.manager import SERVICES
@@ -47,6 +50,7 @@ Restarter = Callable[[str, tuple[str, ...]], Awaitable[dict[str, Any]]]
 
 def admin_routes(world: World, name: str, admin_token: str, restart: Restarter) -> list[JsonRoute]:
     m = world.manager(name)
+    site = m.site_obj
 
     def admin(fn: Handler) -> Handler:
         async def wrapper(request: Request) -> Response:
@@ -160,8 +164,11 @@ def admin_routes(world: World, name: str, admin_token: str, restart: Restarter) 
 
     async def rehome(request: Request) -> Response:
         with world.lock:
-            now = world.advance()
-            rehomed, left = m.clients.rehome(now, m.environment())
+            now = world.advance(site)
+            rehomed = left = 0
+            for population in site.homed(m.slot):
+                done, remaining = population.fleet.rehome(now, site.environment(population))
+                rehomed, left = rehomed + done, left + remaining
         return json_response({"rehomed": rehomed, "still_orphaned_offline": left})
 
     async def clients_online(request: Request) -> Response:
@@ -174,17 +181,20 @@ def admin_routes(world: World, name: str, admin_token: str, restart: Restarter) 
         ):
             raise ApiError(400, "for_seconds must be a number of seconds > 0")
         with world.lock:
-            now = world.advance()
+            now = world.advance(site)
             try:
-                mask = m.select_clients(body, now, want_online=body["online"])
+                selected = m.select_clients(body, now, want_online=body["online"])
             except LookupError as exc:
                 raise ApiError(404, str(exc)) from None
             except ValueError as exc:
                 raise ApiError(400, str(exc)) from None
-            if body["online"]:
-                changed = m.clients.set_online(mask, now, m.environment())
-            else:
-                changed = m.clients.set_offline(mask, now, None if until is None else now + int(until * 1000))
+            changed = 0
+            for population, mask in selected:
+                if body["online"]:
+                    changed += population.fleet.set_online(mask, now, site.environment(population))
+                else:
+                    back = None if until is None else now + int(until * 1000)
+                    changed += population.fleet.set_offline(mask, now, back)
         return json_response({"changed": changed})
 
     async def faults(request: Request) -> Response:
@@ -203,11 +213,11 @@ def admin_routes(world: World, name: str, admin_token: str, restart: Restarter) 
 
     async def client(request: Request) -> Response:
         with world.lock:
-            now = world.advance()
-            index = m.client_index(request.path_params["name"])
-            if index is None:
+            now = world.advance(site)
+            row = world.client_row(m, request.path_params["name"], now)
+            if row is None:
                 raise ApiError(404, f"no computer named {request.path_params['name']!r} on {m.name}")
-            return json_response(world.client_row(m, index, now))
+            return json_response(row)
 
     return [
         JsonRoute("/_sim/replication/partners/delete", admin(partner_delete), methods=["POST"]),
@@ -222,6 +232,7 @@ def admin_routes(world: World, name: str, admin_token: str, restart: Restarter) 
         JsonRoute("/_sim/clients/{name}", admin(client), methods=["GET"]),
         JsonRoute("/_sim/faults", admin(faults), methods=["GET", "POST"]),
         JsonRoute("/_sim/state", admin(state), methods=["GET"]),
+        *console_routes(world, name, admin),
     ]
 
 

@@ -2,8 +2,12 @@
 
 Status codes follow the Swagger: 400 for bad parameters, 401 for a missing/expired token, 410 for an unknown
 group on ``groups/{id}``, ``groups/{id}/computers`` and ``groups/{id}/locations``, 404 for an unknown group or
-location on ``.../settings`` and an unknown partner on ``replicatenow``. Errors have SEPM's JSON error body.
-Faults (see :mod:`reconciler.sim.faults`) apply to every route here.
+location on ``.../settings`` and an unknown partner on ``replicatenow``, 429 past the throttle. Errors have SEPM's
+JSON error body. Faults (see :mod:`reconciler.sim.faults`) and the throttle apply to every route here.
+
+Domains: a token remembers its login domain. ``groups`` and ``computers`` take ``domain`` (a domain id);
+``groups/{id}``, its ``computers`` and ``locations`` take ``domainId``. Without it, behaviour ``domainScope``
+``login`` (strict) answers for the login domain only; ``all`` for every domain.
 """
 
 from __future__ import annotations
@@ -11,46 +15,52 @@ from __future__ import annotations
 import asyncio
 import math
 import secrets
-from collections.abc import Callable
 from typing import Any
 
-import numpy as np
-import numpy.typing as npt
 from starlette.requests import Request
 from starlette.responses import Response
 
+from reconciler.sim.computers import page_of_computers, parse_query, render
 from reconciler.sim.groups import Group, SettingsError
-from reconciler.sim.manager import Manager
+from reconciler.sim.manager import Manager, Token
+from reconciler.sim.site import Domain
+from reconciler.sim.throttle import Throttle
 from reconciler.sim.web import ApiError, Handler, JsonRoute, endpoint, json_response, query_int, read_json
 from reconciler.sim.world import World
 
 __all__ = ["API_PREFIX", "api_routes"]
 
 API_PREFIX = "/sepm/api/v1"
-_SORT_COMPUTERS = {
-    "COMPUTERNAME": "COMPUTER_NAME",
-    "LASTUPDATETIME": "LAST_UPDATE_TIME",
-}  # underscores and case ignored
-_OS = [
-    "Windows 10 Enterprise Edition",
-    "Windows 11 Enterprise Edition",
-    "Windows Server 2019 Standard Edition",
-]
 
 
 def api_routes(world: World, name: str) -> list[JsonRoute]:
     """The vendor API routes of manager ``name``."""
     m = world.manager(name)
+    site = m.site_obj
 
     def vendor(fn: Handler, *, public: bool = False) -> Handler:
         async def wrapper(request: Request) -> Response:
             await _inject_faults(world, m)
+            _throttle(world, m)
             if not public:
-                _authorize(m, request)
+                request.state.session = _authorize(m, request)
             return await fn(request)
 
         wrapper.__name__ = fn.__name__
         return endpoint(wrapper)
+
+    def scope(request: Request, param: str) -> list[Domain]:
+        """The domains a call is about: its ``param`` (a domain id), else the login domain (or every domain)."""
+        raw = request.query_params.get(param)
+        if raw:
+            found = site.domain_by_id(raw)
+            if found is None:
+                raise ApiError(400, f"{param}: no domain with id {raw!r}", app_code="DOMAIN_NOT_FOUND")
+            return [found]
+        if m.behaviours.domain_scope == "all":
+            return list(site.domains)
+        session: Token = request.state.session
+        return [site.domains[session.domain]]
 
     async def authenticate(request: Request) -> Response:
         body = await read_json(request)
@@ -60,20 +70,22 @@ def api_routes(world: World, name: str) -> list[JsonRoute]:
             or not isinstance(body.get("password"), str)
         ):
             raise ApiError(400, "username and password are required")
-        domain = body.get("domain") or ""
-        known_domain = domain in ("", "Default", m.cfg.domain)
+        wanted = str(body.get("domain") or "")
+        domain = site.domain_by_name(wanted)
+        if domain is None and wanted == m.cfg.domain:  # the account's own domain name stands for Default
+            domain = site.domains[0]
         good = _same(body["username"], m.cfg.username) & _same(body["password"], m.cfg.password)
-        if not (good and known_domain):
+        if not (good and domain is not None):
             raise ApiError(401, "Invalid username or password", app_code="AUTH_FAILED")
         with world.lock:
-            token, lifetime = m.issue_token(body["username"])
-            now = world.advance()
+            token, lifetime = m.issue_token(body["username"], domain.index)
+            now = world.advance(site)
         return json_response(
             {
                 "username": body["username"],
                 "getfullName": "",
-                "domain": "Default",
-                "domainid": m.domain_id,
+                "domain": domain.name,
+                "domainid": domain.id,
                 "token": token,
                 "tokenExpiration": lifetime,
                 "refreshToken": secrets.token_urlsafe(24),
@@ -102,8 +114,25 @@ def api_routes(world: World, name: str) -> list[JsonRoute]:
     async def version(request: Request) -> Response:
         return json_response({"API_SEQUENCE": "230504002", "API_VERSION": "1.0.0", "version": m.cfg.version})
 
+    async def domains(request: Request) -> Response:
+        return json_response(
+            [
+                {
+                    "id": d.id,
+                    "name": d.name,
+                    "description": "",
+                    "createdTime": d.created_ms,
+                    "enable": True,
+                    "companyName": "",
+                    "contactInfo": "",
+                    "administratorCount": 1,
+                }
+                for d in site.domains
+            ]
+        )
+
     async def computers(request: Request) -> Response:
-        return _computers_page(world, m, request, group=None)
+        return _computers_page(request, scope(request, "domain"), group=None)
 
     async def groups(request: Request) -> Response:
         page = query_int(request, "pageIndex", 1, lo=1)
@@ -111,65 +140,69 @@ def api_routes(world: World, name: str) -> list[JsonRoute]:
         order = _order(request)
         wanted = request.query_params.get("fullPathName")
         with world.lock:
-            world.advance()
-            rows = sorted(m.groups.groups, key=lambda g: g.path.lower(), reverse=order == "DESC")
+            world.advance(site)
+            found = [(d, g) for d in scope(request, "domain") for g in d.tree.groups]
+            found.sort(key=lambda dg: (dg[1].path.lower(), dg[0].index), reverse=order == "DESC")
             if wanted:
-                rows = [g for g in rows if g.path.lower() == wanted.lower()]
-            counts = np.bincount(m.clients.group, minlength=len(m.groups.groups))
-            content = [_group_json(m, g, int(counts[g.index])) for g in rows[(page - 1) * size : page * size]]
+                found = [(d, g) for d, g in found if g.path.lower() == wanted.lower()]
+            content = [_group_json(m, d, g) for d, g in found[(page - 1) * size : page * size]]
         return json_response(
-            _page(content, len(rows), page, size, {"property": "fullPathName", "direction": order})
+            _page(content, len(found), page, size, {"property": "fullPathName", "direction": order})
         )
 
-    def _group_or_410(request: Request) -> Group:
-        group = m.groups.by_id.get(request.path_params["group_id"])
-        if group is None:
-            raise ApiError(
-                410, f"Cannot find the group {request.path_params['group_id']}", app_code="GROUP_NOT_FOUND"
-            )
-        return group
+    def _group_or_410(request: Request) -> tuple[Domain, Group]:
+        group_id = request.path_params["group_id"]
+        found = site.group_by_id(group_id)
+        if found is None or found[0] not in scope(request, "domainId"):
+            raise ApiError(410, f"Cannot find the group {group_id}", app_code="GROUP_NOT_FOUND")
+        return found
 
     async def group(request: Request) -> Response:
         with world.lock:
-            world.advance()
-            g = _group_or_410(request)
-            return json_response(_group_json(m, g, int((m.clients.group == g.index).sum())))
+            world.advance(site)
+            d, g = _group_or_410(request)
+            return json_response(_group_json(m, d, g))
 
     async def group_computers(request: Request) -> Response:
         with world.lock:
-            g = _group_or_410(request)
-        return _computers_page(world, m, request, group=g)
+            d, g = _group_or_410(request)
+        return _computers_page(request, [d], group=g)
 
     async def locations(request: Request) -> Response:
+        raw = request.query_params.get("hasName", "false").lower()
+        if raw not in ("true", "false"):
+            raise ApiError(400, f"hasName must be true or false, got {request.query_params['hasName']!r}")
         with world.lock:
-            g = _group_or_410(request)
-            source = m.groups.source(g)
-            return json_response([f"{API_PREFIX}/groups/{g.id}/locations/{source.location_id}"])
+            d, g = _group_or_410(request)
+            source = d.tree.source(g)
+            path = f"{API_PREFIX}/groups/{g.id}/locations/{source.location_id}"
+            return json_response([f"Default:{path}" if raw == "true" else path])
 
-    def _settings_target(request: Request) -> tuple[Group, Group]:
-        g = m.groups.by_id.get(request.path_params["group_id"])
-        if g is None:
+    def _settings_target(request: Request) -> tuple[Domain, Group, Group]:
+        found = site.group_by_id(request.path_params["group_id"])
+        if found is None:
             raise ApiError(
                 404, f"Cannot find the group {request.path_params['group_id']}", app_code="GROUP_NOT_FOUND"
             )
-        source = m.groups.source(g)
+        d, g = found
+        source = d.tree.source(g)
         if request.path_params["location_id"] != source.location_id:
             raise ApiError(
                 404,
                 f"Cannot find the location {request.path_params['location_id']} in group {g.path}",
                 app_code="LOCATION_NOT_FOUND",
             )
-        return g, source
+        return d, g, source
 
     async def get_settings(request: Request) -> Response:
         with world.lock:
-            _, source = _settings_target(request)
-            return json_response(source.settings)
+            d, g, _ = _settings_target(request)
+            return json_response(d.tree.settings_document(g, show_list=m.behaviours.list_name_in_settings))
 
     async def patch_settings(request: Request) -> Response:
         body = await read_json(request)
         with world.lock:
-            g, source = _settings_target(request)
+            d, g, source = _settings_target(request)
             if g is not source:
                 behaviour = m.cfg.patch_inheriting
                 if behaviour == "reject":
@@ -181,16 +214,24 @@ def api_routes(world: World, name: str) -> list[JsonRoute]:
                     )
                 if behaviour == "ignore":
                     return Response(status_code=200)
-            now = world.advance()
+            now = world.advance(site)
+            b = m.behaviours
             try:
-                m.groups.patch_settings(source, body, now)
+                d.tree.patch_settings(
+                    source,
+                    body,
+                    now,
+                    mode=b.settings_patch,
+                    list_in_model=b.list_name_in_settings,
+                    bump_noop=b.noop_patch_bumps_serial,
+                )
             except SettingsError as exc:
                 raise ApiError(400, str(exc), app_code="INVALID_SETTINGS") from None
         return Response(status_code=200)
 
     async def replication_status(request: Request) -> Response:
         with world.lock:
-            world.advance()
+            world.advance(site)
             partners = [
                 {
                     "id": world.by_site(p.other(m.site)).site_id,
@@ -203,16 +244,14 @@ def api_routes(world: World, name: str) -> list[JsonRoute]:
                 }
                 for p in world.partners_of(m)
             ]
-        return json_response(
-            {
-                "replicationStatus": {
-                    "id": m.site_id,
-                    "siteName": m.site,
-                    "siteLocation": "NA",
-                    "replicationPartnerStatusList": partners,
-                }
-            }
-        )
+        status = {
+            "id": m.site_id,
+            "siteName": m.site,
+            "siteLocation": "NA",
+            "replicationPartnerStatusList": partners,
+        }
+        shape = m.behaviours.replication_status_shape
+        return json_response({"replicationStatus": [status] if shape == "array" else status})
 
     async def is_replicated(request: Request) -> Response:
         with world.lock:
@@ -235,16 +274,28 @@ def api_routes(world: World, name: str) -> list[JsonRoute]:
 
     async def online_status(request: Request) -> Response:
         with world.lock:
-            now = world.advance()
-            online = int(m.clients.online(now).sum())
+            now = world.advance(site)
+            online = sum(int(p.fleet.online(now).sum()) for p in site.populations)
+            total = sum(int(p.fleet.live.sum()) for p in site.populations)
         return json_response(
             {
                 "clientCountStatsList": [
                     {"status": "ONLINE", "clientsCount": online},
-                    {"status": "OFFLINE", "clientsCount": m.clients.count - online},
+                    {"status": "OFFLINE", "clientsCount": total - online},
                 ],
                 "lastUpdated": now,
             }
+        )
+
+    def _computers_page(request: Request, domains: list[Domain], group: Group | None) -> Response:
+        query = parse_query(request, m.cfg.max_page_size)
+        with world.lock:
+            now = world.advance(site)
+            pops = sorted((p for d in domains for p in site.in_domain(d)), key=lambda p: p.prefix.upper())
+            chosen, total = page_of_computers(pops, query, group, m.behaviours.deleted_rows)
+            content = render(m, lambda p: site.domains[p.domain], chosen, now)
+        return json_response(
+            _page(content, total, query.page, query.size, {"property": query.sort, "direction": query.order})
         )
 
     p = API_PREFIX
@@ -252,6 +303,7 @@ def api_routes(world: World, name: str) -> list[JsonRoute]:
         JsonRoute(f"{p}/identity/authenticate", vendor(authenticate, public=True), methods=["POST"]),
         JsonRoute(f"{p}/identity/logout", vendor(logout), methods=["POST"]),
         JsonRoute(f"{p}/version", vendor(version, public=True), methods=["GET"]),
+        JsonRoute(f"{p}/domains", vendor(domains), methods=["GET"]),
         JsonRoute(f"{p}/computers", vendor(computers), methods=["GET"]),
         JsonRoute(f"{p}/groups", vendor(groups), methods=["GET"]),
         JsonRoute(f"{p}/groups/{{group_id}}", vendor(group), methods=["GET"]),
@@ -288,7 +340,7 @@ def _bearer(request: Request) -> str | None:
     return token.strip() if scheme.lower() == "bearer" and token.strip() else None
 
 
-def _authorize(m: Manager, request: Request) -> None:
+def _authorize(m: Manager, request: Request) -> Token:
     token = _bearer(request)
     if token is None:
         raise ApiError(
@@ -296,10 +348,29 @@ def _authorize(m: Manager, request: Request) -> None:
             "Unauthorized: send Authorization: Bearer <token> from identity/authenticate",
             app_code="UNAUTHORIZED",
         )
-    if not m.token_valid(token):
+    session = m.token(token)
+    if session is None:
         raise ApiError(
             401, "The token is invalid or has expired; authenticate again", app_code="TOKEN_EXPIRED"
         )
+    return session
+
+
+def _throttle(world: World, m: Manager) -> None:
+    with world.lock:
+        spec = m.behaviours.throttle
+        left = m.throttle.admit(spec, world.clock.now_ms())
+    if left is None or spec is None:
+        return
+    headers = (
+        {"Retry-After": str(Throttle.retry_after(left, world.clock.speed))} if spec.retry_after else None
+    )
+    raise ApiError(
+        429,
+        f"Too many requests: more than {spec.threshold} in {spec.window_minutes:g} minute(s)",
+        app_code="THROTTLED",
+        headers=headers,
+    )
 
 
 async def _inject_faults(world: World, m: Manager) -> None:
@@ -352,8 +423,9 @@ def _page(content: list[Any], total: int, page: int, size: int, sort: dict[str, 
     }
 
 
-def _group_json(m: Manager, g: Group, computers: int) -> dict[str, Any]:
-    policy = m.groups.current(g)
+def _group_json(m: Manager, d: Domain, g: Group) -> dict[str, Any]:
+    policy = d.tree.current(g)
+    computers = sum(int(((p.fleet.group == g.index) & p.fleet.live).sum()) for p in m.site_obj.in_domain(d))
     return {
         "id": g.id,
         "name": g.short_name,
@@ -367,92 +439,7 @@ def _group_json(m: Manager, g: Group, computers: int) -> dict[str, Any]:
         "policySerialNumber": policy.serial,
         "policyDate": policy.time_ms,
         "customIpsNumber": "",
-        "defaultLocationId": m.groups.source(g).location_id,
-        "domain": {"id": m.domain_id, "name": "Default"},
+        "defaultLocationId": d.tree.source(g).location_id,
+        "domain": {"id": d.id, "name": d.name},
         "policyInheritanceEnabled": g.inherits,
     }
-
-
-def _computers_page(world: World, m: Manager, request: Request, group: Group | None) -> Response:
-    page = query_int(request, "pageIndex", 1, lo=1)
-    size = query_int(request, "pageSize", 20, lo=1, hi=m.cfg.max_page_size)
-    since = query_int(request, "lastUpdate", -1, lo=0)
-    order = _order(request)
-    raw_sort = request.query_params.get("sort", "COMPUTER_NAME")
-    sort = _SORT_COMPUTERS.get(raw_sort.replace("_", "").upper())
-    if sort is None:
-        raise ApiError(400, f"sort must be COMPUTER_NAME or LAST_UPDATE_TIME, got {raw_sort!r}")
-    name = request.query_params.get("computerName")
-    with world.lock:
-        now = world.advance()
-        fleet = m.clients
-        mask = np.ones(fleet.count, dtype=np.bool_)
-        if group is not None:
-            mask &= fleet.group == group.index
-        if since >= 0:
-            mask &= fleet.changed_at > since
-        if name:
-            mask[:] = False
-            index = m.client_index(name)
-            if index is not None and (group is None or fleet.group[index] == group.index):
-                mask[index] = since < 0 or bool(fleet.changed_at[index] > since)
-        selected = np.flatnonzero(mask)
-        if sort == "LAST_UPDATE_TIME":
-            selected = selected[np.argsort(fleet.last_ok[selected], kind="stable")]
-        if order == "DESC":
-            selected = selected[::-1]
-        chunk = selected[(page - 1) * size : page * size]
-        content = _render_computers(m, chunk, now)
-    return json_response(
-        _page(content, int(selected.size), page, size, {"property": sort, "direction": order})
-    )
-
-
-def _render_computers(m: Manager, indices: npt.NDArray[np.intp], now: int) -> list[dict[str, Any]]:
-    fleet = m.clients
-    versions = m.groups.versions
-    agents = [v for v, _ in m.cfg.clients.agent_versions]
-    summaries = [
-        {
-            "id": g.id,
-            "name": g.short_name,
-            "fullPathName": g.path,
-            "domain": {"id": m.domain_id, "name": "Default"},
-        }
-        for g in m.groups.groups
-    ]
-    online = (~fleet.offline_at(now) & ~fleet.orphaned)[indices]
-    host = m.cfg.certificate.common_name or m.cfg.name
-    site, site_id, server_id = m.site, m.site_id, m.server_id
-    hexer: Callable[[int, int], str] = lambda hi, lo: f"{hi:016X}{lo:016X}"  # noqa: E731 - local shorthand
-    out = []
-    for row, i in enumerate(indices.tolist()):
-        policy = versions[int(fleet.applied[i])]
-        uid = hexer(int(fleet.uid[i, 0]), int(fleet.uid[i, 1]))
-        out.append(
-            {
-                "computerName": m.client_name(i),
-                "uniqueId": uid,
-                "agentId": uid,
-                "hardwareKey": hexer(int(fleet.hardware[i, 0]), int(fleet.hardware[i, 1])),
-                "agentVersion": agents[int(fleet.agent[i])],
-                "agentType": "105",
-                "onlineStatus": 1 if online[row] else 0,
-                "lastUpdateTime": int(fleet.last_ok[i]),
-                "agentTimeStamp": int(fleet.last_ok[i]),
-                "creationTime": int(fleet.created[i]),
-                "profileSerialNo": policy.serial,
-                "profileVersion": str(policy.number),
-                "group": summaries[int(fleet.group[i])],
-                "lastServerName": host,
-                "lastServerId": server_id,
-                "lastSiteName": site,
-                "lastSiteId": site_id,
-                "deleted": 0,
-                "domainOrWorkgroup": "CORP",
-                "operatingSystem": _OS[i % len(_OS)],
-                "ipAddresses": [f"198.18.{(i >> 8) & 255}.{i & 255}"],
-                "logonUserName": f"user{i}",
-            }
-        )
-    return out

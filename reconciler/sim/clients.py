@@ -1,48 +1,72 @@
-"""The client fleet of one manager, as numpy arrays: no Python step per client, ever.
+"""The clients of one population (one ``clients:`` block: one home server, one domain), as numpy arrays: no Python
+step per client, ever.
 
-What each client keeps (as a SEPM client does): the policy it applied (hence its serial and whether it verifies
-the server certificate), the certificate it trusts, whether it is orphaned, and when it last checked in.
+What each client keeps (as a SEPM client does): the policy it applied (hence its serial, whether it verifies the
+server certificate, and the management server list with its protocol), the certificate it trusts for each server
+of its site (a client caches them in its list), whether it is orphaned and why, and when it last checked in.
 
 **Schedule.** Client *i* checks in at ``phase[i] + k·heartbeat`` (absolute virtual ms) while it is online, and once
 more when it comes back from an offline window ``[off_start[i], off_end[i])``. Laptops offline at the start have
-``off_start`` in the past (their last check-in) and ``off_end`` a random time in ``[forMin, forMax]`` after it.
+``off_start`` in the past (their last check-in) and ``off_end`` a random time in ``[forMin, forMax]`` after it. A
+deleted record (removed or re-imaged machine) never checks in again.
 
-**Check-in.** A client that verifies (its *applied* policy has ``secure_communications``) and is shown a certificate
-it does not trust fails the handshake and is **orphaned** (until re-homed). Otherwise it applies its group's current
-policy, trusts the certificate it was shown (SEPM pushes it in the communication settings) and records the time.
-While the clients port is down, check-ins fail without consequence.
+**Check-in** (the strict rule), against the certificate C that the server it reaches presents:
+
+* its applied list is HTTPS and it does not trust C → **orphaned** (``tls``: the TLS handshake fails, whatever
+  the verification flag);
+* its applied policy verifies and it does not trust C → **orphaned** (``verification``; ``stale_certificate`` when
+  it applied that policy at a check-in where it did not learn the certificate it was shown);
+* otherwise it applies its group's current policy (flag and list) and records the time. It learns the site's
+  certificates (every server's) only if the policy it *now* applies does not verify — or always, with
+  ``certificateWithPolicy: true`` (lenient: the certificate arrives atomically with the policy).
 
 **Lazy evaluation.** The owner calls :meth:`ClientFleet.sync` before anything clients can see changes (served
-certificate, policies, services), so between two syncs the environment is constant. A check-in is then idempotent
-(a second one in the same interval changes nothing but the time), so one vectorised pass finds, per client, the
-first and last check-in in ``(synced_to, now]`` and applies the outcome once.
+certificates, policies, lists, services), so between two syncs the environment is constant. Two check-ins under a
+constant environment reach a fixed point (a third changes nothing but the time), so one vectorised pass applies,
+per client, its first and second check-in in ``(synced_to, now]`` and stamps its last one.
 """
 
 from __future__ import annotations
 
+from collections.abc import Mapping
 from dataclasses import dataclass
+from typing import Any
 
 import numpy as np
 import numpy.typing as npt
 
 from reconciler.sim.fleet import ClientsConfig
 
-__all__ = ["ClientFleet", "Environment"]
+__all__ = ["FOREVER", "NEVER", "REASONS", "ClientFleet", "Environment"]
 
 NEVER = np.iinfo(np.int64).min // 4  # "no time": far in the past, but safe to add to
 FOREVER = np.iinfo(np.int64).max // 4
+REASONS = {1: "verification", 2: "tls", 3: "stale_certificate"}  # orphan reason codes
 
 I64 = npt.NDArray[np.int64]
 Mask = npt.NDArray[np.bool_]
 
+# every per-client column and its dtype; 2-D columns have their width given at construction
+_COLUMNS: dict[str, Any] = {
+    "group": np.int16, "agent": np.int8, "os": np.int8, "phase": np.int64, "uid": np.int64,
+    "hardware": np.int64, "created": np.int64, "off_start": np.int64, "off_end": np.int64, "last_ok": np.int64,
+    "changed_at": np.int64, "applied": np.int32, "trusted": np.int16, "orphaned": np.bool_,
+    "orphaned_at": np.int64, "reason": np.int8, "stale": np.bool_, "deleted": np.bool_, "name_base": np.int32,
+    "name_seq": np.int32, "last_server": np.int8,
+}  # fmt: skip
+
 
 @dataclass(frozen=True, slots=True)
 class Environment:
-    """What a client sees when it checks in: the clients-port certificate (``-1`` while down) and the policies."""
+    """What the clients of a population see when they check in."""
 
-    served: int
+    served: int  # the certificate the server they reach presents on its clients port (-1: none reachable)
+    slot: int  # which server of the site that is (index into site_certs)
+    site_certs: npt.NDArray[np.int16]  # what each server of the site presents when up: what a client learns
     group_policy: npt.NDArray[np.int32]  # current policy version per group
     policy_secure: npt.NDArray[np.bool_]  # secure_communications per policy version
+    policy_https: npt.NDArray[np.bool_]  # the list's protocol is HTTPS, per policy version
+    learn_with_policy: bool = False  # certificateWithPolicy
 
 
 class ClientFleet:
@@ -54,17 +78,21 @@ class ClientFleet:
         start_ms: int,
         group_weights: list[tuple[int, float]],
         initial_policy: npt.NDArray[np.int32],
-        initial_cert: int,
+        initial_certs: npt.NDArray[np.int16] | int,
+        home_slot: int = 0,
     ) -> None:
         rng = np.random.default_rng(list(seed))
         n = cfg.count
         self.count = n
         self.heartbeat_ms = int(cfg.heartbeat * 1000)
         groups, weights = zip(*group_weights, strict=True) if group_weights else ((0,), (1.0,))
+        self.group_choices = np.asarray(groups, dtype=np.int16)
         w = np.asarray(weights, dtype=np.float64)
-        self.group = np.asarray(groups, dtype=np.int16)[rng.choice(len(groups), size=n, p=w / w.sum())]
+        self.group_p = w / w.sum()
         versions = np.asarray([share for _, share in cfg.agent_versions], dtype=np.float64)
-        self.agent = rng.choice(len(versions), size=n, p=versions / versions.sum()).astype(np.int8)
+        self.agent_p = versions / versions.sum()
+        self.group = self.group_choices[rng.choice(len(groups), size=n, p=self.group_p)]
+        self.agent = rng.choice(len(versions), size=n, p=self.agent_p).astype(np.int8)
         self.phase: I64 = rng.integers(0, self.heartbeat_ms, size=n, dtype=np.int64)
         self.uid = rng.integers(0, 2**63, size=(n, 2), dtype=np.int64)
         self.hardware = rng.integers(0, 2**63, size=(n, 2), dtype=np.int64)
@@ -81,9 +109,17 @@ class ClientFleet:
         self.last_ok: I64 = np.where(away, self.off_start - 1, last_beat)
         self.changed_at: I64 = self.last_ok.copy()
         self.applied = initial_policy[self.group].astype(np.int32)
-        self.trusted = np.full(n, initial_cert, dtype=np.int16)
+        certs = np.atleast_1d(np.asarray(initial_certs, dtype=np.int16))
+        self.trusted = np.tile(certs, (n, 1)).astype(np.int16)  # (n, servers of the site)
         self.orphaned = np.zeros(n, dtype=np.bool_)
         self.orphaned_at: I64 = np.full(n, NEVER, dtype=np.int64)
+        self.reason = np.zeros(n, dtype=np.int8)
+        self.stale = np.zeros(n, dtype=np.bool_)
+        self.deleted = np.zeros(n, dtype=np.bool_)
+        self.os = (np.arange(n) % 3).astype(np.int8)
+        self.name_base = np.arange(n, dtype=np.int32)
+        self.name_seq = np.zeros(n, dtype=np.int32)
+        self.last_server = np.full(n, home_slot, dtype=np.int8)
         self.synced_to = start_ms
 
     # --- schedule helpers ---------------------------------------------------------------------------------------
@@ -96,11 +132,15 @@ class ClientFleet:
         return self._last_beat_at_or_before(t) + self.heartbeat_ms
 
     def offline_at(self, t: int) -> Mask:
-        """Machines that are off (or away) at virtual time ``t``."""
+        """Machines that are off (or away, or deleted) at virtual time ``t``."""
         return (self.off_start <= t) & (t < self.off_end)
 
     def _in_window(self, t: I64) -> Mask:
         return (self.off_start <= t) & (t < self.off_end)
+
+    @property
+    def live(self) -> Mask:
+        return ~self.deleted
 
     # --- the one vectorised step --------------------------------------------------------------------------------
     def sync(self, now_ms: int, env: Environment) -> int:
@@ -110,7 +150,7 @@ class ClientFleet:
             return 0
         self.synced_to = t1
         if env.served < 0 or self.count == 0:
-            return 0  # the clients port is down: every check-in fails, nothing changes
+            return 0  # no server of the site answers on its clients port: check-ins fail, nothing changes
         window = self.off_start < self.off_end
         # last check-in in (t0, t1]
         beat = self._last_beat_at_or_before(t1)
@@ -128,28 +168,52 @@ class ClientFleet:
             np.where(ok_first, first_beat, FOREVER), np.where(came_back, self.off_end, FOREVER)
         )
         checked_in = last > NEVER
-        return self._apply(checked_in, first, last, env)
+        before = int(self.orphaned.sum())
+        self._checkin(checked_in, first, env)
+        # A second check-in changes something only for a client that applied, without learning the certificate
+        # it was shown, a policy that needs it (``stale``): it fails there. Everyone else is at the fixed point.
+        again = checked_in & self.stale
+        if again.any():
+            next_beat = self._first_beat_after(first)
+            ok_next = (next_beat <= t1) & ~self._in_window(next_beat)
+            second = np.minimum(
+                np.where(ok_next, next_beat, FOREVER),
+                np.where(came_back & (self.off_end > first), self.off_end, FOREVER),
+            )
+            self._checkin(again & (second <= t1), second, env)
+        fine = checked_in & ~self.orphaned  # every later check-in reaches the same fixed point
+        self.last_ok = np.where(fine, last, self.last_ok)
+        self.changed_at = np.where(fine, last, self.changed_at)
+        return int(self.orphaned.sum()) - before
 
-    def _apply(self, mask: Mask, first: I64 | int, last: I64 | int, env: Environment) -> int:
+    def _checkin(self, mask: Mask, at: I64 | int, env: Environment) -> None:
+        """One check-in, at ``at``, of the clients in ``mask`` (see the module docstring for the rule)."""
         if env.served < 0:
-            return 0  # the clients port is down: the check-in fails, nothing changes
-        active = mask & ~self.orphaned
-        verifies = env.policy_secure[self.applied]
-        fails = active & verifies & (self.trusted != env.served)
-        succeeds = active & ~fails
+            return  # no server answers: the check-in fails, nothing changes
+        active = mask & ~self.orphaned & ~self.deleted
+        trusts = self.trusted[:, env.slot] == env.served
+        tls = active & env.policy_https[self.applied] & ~trusts
+        verification = active & ~tls & env.policy_secure[self.applied] & ~trusts
+        fails = tls | verification
+        reason = np.where(self.stale, 3, np.where(tls, 2, 1)).astype(np.int8)
         self.orphaned |= fails
-        self.orphaned_at = np.where(fails, first, self.orphaned_at)
-        self.changed_at = np.where(fails, first, self.changed_at)
-        self.applied = np.where(succeeds, env.group_policy[self.group], self.applied).astype(np.int32)
-        self.trusted = np.where(succeeds, env.served, self.trusted).astype(np.int16)
-        self.last_ok = np.where(succeeds, last, self.last_ok)
-        self.changed_at = np.where(succeeds, last, self.changed_at)
-        return int(fails.sum())
+        self.orphaned_at = np.where(fails, at, self.orphaned_at)
+        self.reason = np.where(fails, reason, self.reason)
+        self.changed_at = np.where(fails, at, self.changed_at)
+        ok = active & ~fails
+        new = env.group_policy[self.group]
+        self.applied = np.where(ok, new, self.applied).astype(np.int32)
+        learns = ok & (env.learn_with_policy | ~env.policy_secure[new])
+        self.trusted[learns] = env.site_certs
+        self.stale = np.where(learns, False, np.where(ok, ~trusts, self.stale))
+        self.last_ok = np.where(ok, at, self.last_ok)
+        self.changed_at = np.where(ok, at, self.changed_at)
+        self.last_server = np.where(ok, env.slot, self.last_server).astype(np.int8)
 
     # --- operations (call sync(now) first) ----------------------------------------------------------------------
     def set_offline(self, mask: Mask, now_ms: int, until_ms: int | None) -> int:
         """Take the machines in ``mask`` offline from now (until ``until_ms``, or indefinitely)."""
-        target = mask & ~self.offline_at(now_ms)
+        target = mask & ~self.offline_at(now_ms) & ~self.deleted
         self.off_start = np.where(
             target, now_ms, self.off_start
         )  # check-ins at now_ms already happened (sync)
@@ -161,26 +225,46 @@ class ClientFleet:
 
     def set_online(self, mask: Mask, now_ms: int, env: Environment) -> int:
         """Bring the machines in ``mask`` back now; each checks in at once (as a returning laptop does)."""
-        target = mask & self.offline_at(now_ms)
+        target = mask & self.offline_at(now_ms) & ~self.deleted
         self.off_end = np.where(target, now_ms, self.off_end)
-        self._apply(target, now_ms, now_ms, env)
+        self._checkin(target, now_ms, env)
         return int(target.sum())
 
     def rehome(self, now_ms: int, env: Environment) -> tuple[int, int]:
-        """Communication Update Package: online orphans trust the served certificate again and check in.
+        """Communication Update Package: online orphans trust the site's certificates again and check in.
 
         Returns ``(rehomed, still_orphaned_offline)``; an orphan that is offline cannot receive the package.
         """
-        reachable = self.orphaned & ~self.offline_at(now_ms)
+        orphans = self.orphaned & ~self.deleted
+        reachable = orphans & ~self.offline_at(now_ms)
         if env.served >= 0:
             self.orphaned &= ~reachable
             self.orphaned_at = np.where(reachable, NEVER, self.orphaned_at)
-            self.trusted = np.where(reachable, env.served, self.trusted).astype(np.int16)
-            self._apply(reachable, now_ms, now_ms, env)
-            return int(reachable.sum()), int(self.orphaned.sum())
-        return 0, int(self.orphaned.sum())
+            self.reason = np.where(reachable, 0, self.reason).astype(np.int8)
+            self.stale &= ~reachable
+            self.trusted[reachable] = env.site_certs
+            self._checkin(reachable, now_ms, env)
+            return int(reachable.sum()), int((self.orphaned & ~self.deleted).sum())
+        return 0, int(orphans.sum())
+
+    def delete(self, rows: npt.NDArray[np.intp], now_ms: int) -> None:
+        """The records of ``rows`` are deleted (machine removed or re-imaged): they never check in again."""
+        self.deleted[rows] = True
+        self.off_start[rows] = now_ms
+        self.off_end[rows] = FOREVER
+        self.changed_at[rows] = now_ms
+
+    def append(self, columns: Mapping[str, npt.NDArray[Any]]) -> npt.NDArray[np.intp]:
+        """Add records (every column given, ``len`` rows each); returns their row numbers."""
+        k = len(columns["group"])
+        for name, dtype in _COLUMNS.items():
+            value = np.asarray(columns[name], dtype=dtype)
+            setattr(self, name, np.concatenate((getattr(self, name), value)))
+        rows = np.arange(self.count, self.count + k)
+        self.count += k
+        return rows
 
     # --- reading ------------------------------------------------------------------------------------------------
     def online(self, now_ms: int) -> Mask:
         """``onlineStatus`` 1: the machine is on and can talk to its manager (not away, not orphaned)."""
-        return ~self.offline_at(now_ms) & ~self.orphaned
+        return ~self.offline_at(now_ms) & ~self.orphaned & ~self.deleted

@@ -1,8 +1,9 @@
-"""One simulated manager: its groups, clients, certificates per port, services, tokens and faults.
+"""One simulated management server: its certificates per port, services, tokens, throttle, faults and behaviours.
 
 Ports and services (as on SEPM): the clients port (Apache, ``semwebsrv``), the console port (Tomcat, ``semsrv``;
 also used by replication) and the API port (``semapisrv``). A certificate update is *staged*; a service presents it
-from the end of its next successful restart on. While a service restarts its port refuses connections.
+from the end of its next successful restart on. While a service restarts its port refuses connections. A restart
+of ``semapisrv`` invalidates every token it issued. The database (groups, lists, clients) is the server's site.
 """
 
 from __future__ import annotations
@@ -10,19 +11,35 @@ from __future__ import annotations
 import secrets
 import time
 from dataclasses import dataclass, field
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import numpy as np
+import numpy.typing as npt
 
-from reconciler.sim.clients import ClientFleet, Environment
+from reconciler.sim.behaviours import Behaviours
+from reconciler.sim.clients import ClientFleet
 from reconciler.sim.faults import Faults
-from reconciler.sim.fleet import ROOT_GROUP, ManagerConfig
-from reconciler.sim.groups import GroupTree, hex_id
+from reconciler.sim.fleet import ManagerConfig
+from reconciler.sim.groups import hex_id
+from reconciler.sim.population import Population
+from reconciler.sim.throttle import Throttle
 
-__all__ = ["PORTS", "SERVICES", "Manager", "Restart"]
+if TYPE_CHECKING:
+    from reconciler.sim.site import Site
+
+__all__ = ["PORTS", "SERVICES", "Manager", "Restart", "Token"]
+
+Mask = npt.NDArray[np.bool_]
 
 PORTS = ("clients", "console", "api")
 SERVICES: dict[str, str] = {"semwebsrv": "clients", "semsrv": "console", "semapisrv": "api"}
+
+
+@dataclass(slots=True)
+class Token:
+    expires_mono: float
+    username: str
+    domain: int  # the login domain (index in the site)
 
 
 @dataclass(slots=True)
@@ -37,52 +54,35 @@ class Restart:
 
 @dataclass(slots=True)
 class Manager:
+    """One management server: its ports, certificates, services, tokens, faults and behaviours. The database it
+    serves (groups, lists, clients) is its :class:`~reconciler.sim.site.Site`, shared with the other servers of
+    that site; ``slot`` is its place among them."""
+
     cfg: ManagerConfig
     seed: int
     start_ms: int
     initial_cert: int
-    domain_id: str = ""
-    groups: GroupTree = field(init=False)
-    clients: ClientFleet = field(init=False)
+    index: int = 0
     current: dict[str, int] = field(init=False)  # what each port presents when its service is up
     running: dict[str, bool] = field(init=False)  # per service
     staged: int | None = None
     restart: Restart | None = None
     restarts: list[dict[str, Any]] = field(default_factory=list)
-    tokens: dict[str, tuple[float, str]] = field(default_factory=dict)
+    tokens: dict[str, Token] = field(default_factory=dict)
     faults: Faults = field(default_factory=Faults)
-    index: int = 0
-    name_prefix: str = field(init=False)
-    name_width: int = field(init=False)
+    behaviours: Behaviours = field(init=False)
+    throttle: Throttle = field(default_factory=Throttle)
+    site_obj: Site = field(init=False)
+    slot: int = 0
+    site_id: str = field(init=False)
+    server_id: str = field(init=False)
 
     def __post_init__(self) -> None:
-        cfg = self.cfg
-        self.domain_id = hex_id(self.seed, "domain", "Default")
-        self.groups = GroupTree(
-            cfg.groups,
-            seed=self.seed,
-            domain_id=self.domain_id,
-            start_ms=self.start_ms,
-            heartbeat=cfg.clients.heartbeat,
-        )
         self.current = dict.fromkeys(PORTS, self.initial_cert)
         self.running = dict.fromkeys(SERVICES, True)
-        if cfg.clients.group_shares:
-            weights = [(self.groups.by_path[p].index, s) for p, s in cfg.clients.group_shares]
-        else:
-            leaves = [g.index for g in self.groups.groups if g.path != ROOT_GROUP] or [0]
-            weights = [(i, 1.0) for i in leaves]
-        self.clients = ClientFleet(
-            cfg.clients,
-            seed=(self.seed, self.index),
-            start_ms=self.start_ms,
-            group_weights=weights,
-            initial_policy=self.groups.current_policies(),
-            initial_cert=self.initial_cert,
-        )
-        width = max(6, len(str(max(cfg.clients.count - 1, 0))))
-        self.name_prefix = cfg.clients.name_prefix or f"{cfg.name.upper()}-PC"
-        self.name_width = width
+        self.behaviours = self.cfg.behaviours
+        self.site_id = hex_id(self.seed, "site", self.cfg.site)
+        self.server_id = hex_id(self.seed, "server", self.cfg.name)
 
     # --- identity -----------------------------------------------------------------------------------------------
     @property
@@ -94,45 +94,26 @@ class Manager:
         return self.cfg.site
 
     @property
-    def site_id(self) -> str:
-        return hex_id(self.seed, "site", self.cfg.site)
+    def host_name(self) -> str:
+        return self.cfg.certificate.common_name or self.cfg.name
 
     @property
-    def server_id(self) -> str:
-        return hex_id(self.seed, "server", self.cfg.name)
+    def clients(self) -> ClientFleet:
+        """The clients of the Default domain whose home server this is (the fleet file's top-level ``clients``)."""
+        return self.site_obj.homed(self.slot)[0].fleet
 
-    def client_name(self, index: int) -> str:
-        return f"{self.name_prefix}{index:0{self.name_width}d}"
-
-    def client_index(self, name: str) -> int | None:
-        if not name.upper().startswith(self.name_prefix.upper()):
-            return None
-        digits = name[len(self.name_prefix) :]
-        if not digits.isdigit():
-            return None
-        index = int(digits)
-        return (
-            index if index < self.clients.count and self.client_name(index).upper() == name.upper() else None
-        )
-
-    # --- ports, services, environment ---------------------------------------------------------------------------
+    # --- ports, services ----------------------------------------------------------------------------------------
     def served(self, port: str) -> int | None:
         """The certificate index ``port`` presents now, or None while its service is down."""
         service = next(s for s, p in SERVICES.items() if p == port)
         return self.current[port] if self.running[service] else None
 
-    def environment(self) -> Environment:
-        served = self.served("clients")
-        return Environment(
-            served=-1 if served is None else served,
-            group_policy=self.groups.current_policies(),
-            policy_secure=self.groups.policy_secure,
-        )
-
     def begin_restart(self, services: tuple[str, ...], now_ms: int) -> Restart:
         """Stop ``services`` now; they come back after the configured real and simulated delays."""
         for service in services:
             self.running[service] = False
+        if "semapisrv" in services:
+            self.tokens.clear()  # the API service's sessions live in its memory
         self.restart = Restart(
             services=services,
             started_ms=now_ms,
@@ -169,42 +150,56 @@ class Manager:
         return ports
 
     # --- tokens (lifetime in real seconds) ----------------------------------------------------------------------
-    def issue_token(self, username: str) -> tuple[str, int]:
+    def issue_token(self, username: str, domain: int) -> tuple[str, int]:
         lifetime = self.faults.token_lifetime_s or self.cfg.token_lifetime
         token = secrets.token_urlsafe(24)
-        self.tokens[token] = (time.monotonic() + lifetime, username)
+        self.tokens[token] = Token(time.monotonic() + lifetime, username, domain)
         return token, round(lifetime)
 
-    def token_valid(self, token: str) -> bool:
+    def token(self, token: str) -> Token | None:
+        """The live token, or None (unknown, logged out, expired, or lost in a ``semapisrv`` restart)."""
         entry = self.tokens.get(token)
         if entry is None:
-            return False
-        if time.monotonic() >= entry[0]:
+            return None
+        if time.monotonic() >= entry.expires_mono:
             del self.tokens[token]
-            return False
-        return True
+            return None
+        return entry
 
     # --- clients ------------------------------------------------------------------------------------------------
-    def select_clients(self, body: dict[str, Any], now_ms: int, *, want_online: bool) -> np.ndarray:
-        """The clients a ``/_sim/clients/online`` body names: ``names``, or the first ``count``/``share`` of a group."""
-        fleet = self.clients
-        mask = np.zeros(fleet.count, dtype=np.bool_)
+    def select_clients(
+        self, body: dict[str, Any], now_ms: int, *, want_online: bool
+    ) -> list[tuple[Population, Mask]]:
+        """The clients a ``/_sim/clients/online`` body names: ``names`` (anywhere in the site), or the first
+        ``count``/``share`` of the live clients homed here (optionally of one ``group``), by name."""
+        site = self.site_obj
         if "names" in body:
             names = body["names"]
             if not isinstance(names, list) or not all(isinstance(n, str) for n in names):
                 raise ValueError("names must be a list of computer names")
+            masks: dict[int, Mask] = {}
             for n in names:
-                index = self.client_index(n)
-                if index is None:
-                    raise LookupError(f"no computer named {n!r} on {self.name}")
-                mask[index] = True
-            return mask
-        candidates = fleet.offline_at(now_ms) if want_online else ~fleet.offline_at(now_ms)
-        if "group" in body:
-            group = self.groups.by_path.get(str(body["group"]))
-            if group is None:
-                raise LookupError(f"no group {body['group']!r} on {self.name}")
-            candidates &= fleet.group == group.index
+                found = site.find_client(n)
+                if found is None:
+                    raise LookupError(f"no computer named {n!r} in site {site.name!r}")
+                population, row = found
+                key = site.populations.index(population)
+                masks.setdefault(key, np.zeros(population.fleet.count, dtype=np.bool_))[row] = True
+            return [(site.populations[k], mask) for k, mask in masks.items()]
+        homed = site.homed(self.slot)
+        candidates: list[tuple[Population, Mask]] = []
+        for population in homed:
+            fleet = population.fleet
+            off = fleet.offline_at(now_ms)
+            mask = (off if want_online else ~off) & fleet.live
+            if "group" in body:
+                tree = site.domains[population.domain].tree
+                group = tree.by_path.get(str(body["group"]))
+                mask &= fleet.group == (group.index if group is not None else -1)
+            candidates.append((population, mask))
+        if "group" in body and not site.groups_by_path(str(body["group"])):
+            raise LookupError(f"no group {body['group']!r} on {self.name}")
+        total = sum(int(mask.sum()) for _, mask in candidates)
         if "count" in body:
             count = body["count"]
             if isinstance(count, bool) or not isinstance(count, int) or count < 0:
@@ -213,9 +208,15 @@ class Manager:
             share = body["share"]
             if isinstance(share, bool) or not isinstance(share, int | float) or not 0 <= share <= 1:
                 raise ValueError("share must be a number from 0 to 1")
-            count = round(share * int(candidates.sum()))
+            count = round(share * total)
         else:
             raise ValueError("name the clients: names, count or share (optionally with group)")
-        chosen = np.flatnonzero(candidates)[:count]
-        mask[chosen] = True
-        return mask
+        out: list[tuple[Population, Mask]] = []
+        for population, mask in candidates:  # the first `count` by name, population by population
+            order = population.order()
+            chosen = order[mask[order]][: max(count, 0)]
+            count -= chosen.size
+            picked = np.zeros(population.fleet.count, dtype=np.bool_)
+            picked[chosen] = True
+            out.append((population, picked))
+        return out

@@ -1,15 +1,9 @@
-"""The whole simulated fleet: one clock, the managers, the certificates they ever served, and replication.
+"""The whole simulated fleet: one clock, the managers, their sites, the certificates they ever served, replication.
 
 Everything here is synchronous and guarded by one re-entrant lock; the HTTP layer and in-process callers (tests,
 other threads) take it through :meth:`World.locked`. Before anything clients can observe changes, the world brings
-every manager's clients up to "now" (:meth:`World.advance`), running due replications in time order on the way.
-
-Replication (manager ↔ manager, over the console port): a partnership runs every ``replication.interval``. A run
-fails with ``FAILED_CONNECT`` when either side's console service is down or presents a certificate the other side
-no longer trusts (each side trusts the certificate the other presented when the partnership was added). A
-successful run copies, group by group (matched by full path), the newer policy to the other side. Adding a
-partnership makes the *joining* site (the manager the add is called on) take the other site's group settings
-wholesale — the vendor's documented data-loss hazard.
+the site's clients up to "now" (:meth:`World.advance`), running due replications in time order on the way. Sites
+are independent between replications, so an API call brings only its own site up to date.
 """
 
 from __future__ import annotations
@@ -18,34 +12,18 @@ import random
 import threading
 from collections.abc import Iterator
 from contextlib import contextmanager
-from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
 from typing import Any
 
-import numpy as np
-
+from reconciler.sim import truth
 from reconciler.sim.certs import ServerCertificate, generate_certificate, load_pem
-from reconciler.sim.clock import VirtualClock, iso
+from reconciler.sim.clock import VirtualClock
 from reconciler.sim.fleet import FleetConfig
-from reconciler.sim.manager import PORTS, SERVICES, Manager
+from reconciler.sim.manager import SERVICES, Manager
+from reconciler.sim.replication import Pair, join_overwrite, new_pair, replicate
+from reconciler.sim.site import Site
 
 __all__ = ["Pair", "World"]
-
-
-@dataclass(slots=True)
-class Pair:
-    """A replication partnership between two sites."""
-
-    sites: tuple[str, str]
-    trust: dict[str, int]  # site -> the certificate index it trusts for the *other* site's console port
-    interval_ms: int
-    next_run: int
-    status: str = "NEVER_REPLICATED"
-    last_run: int = 0
-    last_success: int = 0
-
-    def other(self, site: str) -> str:
-        return self.sites[1] if self.sites[0] == site else self.sites[0]
 
 
 class World:
@@ -79,13 +57,16 @@ class World:
                 initial_cert=self.add_certificate(cert),
                 index=index,
             )
+        self.sites: dict[str, Site] = {
+            name: Site(name, [self.managers[c.name] for c in configs], seed=fleet.seed, start_ms=start_ms)
+            for name, configs in fleet.sites().items()
+        }
         self.pairs: dict[frozenset[str], Pair] = {}
-        for m in self.managers.values():
-            for site in m.cfg.partners:
-                key = frozenset((m.site, site))
+        for site in self.sites.values():
+            for partner in site.managers[0].cfg.partners:
+                key = frozenset((site.name, partner))
                 if key not in self.pairs:
-                    other = self.by_site(site)
-                    self.pairs[key] = self._new_pair(m, other, start_ms)
+                    self.pairs[key] = new_pair(site, self.sites[partner], start_ms)
 
     # --- plumbing -----------------------------------------------------------------------------------------------
     @contextmanager
@@ -107,14 +88,13 @@ class World:
         return self.managers[name]
 
     def by_site(self, site: str) -> Manager:
-        for m in self.managers.values():
-            if m.site == site:
-                return m
-        raise KeyError(site)
+        """The first manager of ``site`` (the one that owns its definition)."""
+        return self.sites[site].managers[0]
 
     # --- time ---------------------------------------------------------------------------------------------------
-    def advance(self) -> int:
-        """Run due replications in time order, then bring every manager's clients up to now. Returns now (ms)."""
+    def advance(self, only: Site | None = None) -> int:
+        """Run due replications in time order, then bring the clients of ``only`` (default: every site) up to
+        now. Returns now (ms)."""
         with self.lock:
             now = self.clock.now_ms()
             while True:
@@ -123,73 +103,38 @@ class World:
                     break
                 pair = min(due, key=lambda p: p.next_run)
                 self._replicate(pair, pair.next_run)
-            for m in self.managers.values():
-                m.clients.sync(now, m.environment())
+            for site in self.sites.values() if only is None else (only,):
+                site.sync(now)
             return now
 
-    def _sync(self, m: Manager, at_ms: int) -> None:
-        m.clients.sync(at_ms, m.environment())
+    def _replicate(self, pair: Pair, at_ms: int) -> None:
+        a, b = (self.sites[s] for s in pair.sites)
+        replicate(pair, a, b, at_ms, lambda site, t: site.sync(t))
 
     # --- replication --------------------------------------------------------------------------------------------
-    def _new_pair(self, a: Manager, b: Manager, now_ms: int) -> Pair:
-        interval = int(min(a.cfg.replication_interval, b.cfg.replication_interval) * 1000)
-        trust = {a.site: b.current["console"], b.site: a.current["console"]}
-        return Pair(sites=(a.site, b.site), trust=trust, interval_ms=interval, next_run=now_ms + interval)
-
-    def _connectable(self, pair: Pair) -> bool:
-        a, b = (self.by_site(s) for s in pair.sites)
-        served_a, served_b = a.served("console"), b.served("console")
-        return (
-            served_a is not None
-            and served_b is not None
-            and pair.trust[a.site] == served_b
-            and pair.trust[b.site] == served_a
-        )
-
-    def _replicate(self, pair: Pair, at_ms: int) -> None:
-        pair.last_run = at_ms
-        pair.next_run = at_ms + pair.interval_ms
-        if not self._connectable(pair):
-            pair.status = "FAILED_CONNECT"
-            return
-        a, b = (self.by_site(s) for s in pair.sites)
-        to_a: list[str] = []
-        to_b: list[str] = []
-        for group in a.groups.groups:
-            theirs = b.groups.by_path.get(group.path)
-            if theirs is None:
-                continue
-            mine_t, their_t = a.groups.current(group).time_ms, b.groups.current(theirs).time_ms
-            if their_t > mine_t:
-                to_a.append(group.path)
-            elif mine_t > their_t:
-                to_b.append(group.path)
-        for target, source, paths in ((a, b, to_a), (b, a, to_b)):
-            if paths:
-                self._sync(target, at_ms)
-                target.groups.adopt(source.groups, paths)
-        pair.status = "SUCCEEDED"
-        pair.last_success = at_ms
-
     def partners_of(self, m: Manager) -> list[Pair]:
         return sorted((p for p in self.pairs.values() if m.site in p.sites), key=lambda p: p.other(m.site))
 
     def add_partner(self, m: Manager, site: str) -> Pair:
-        """``m`` joins ``site``: both sides get the partnership; ``m``'s group settings are overwritten."""
+        """``m``'s site joins ``site``: both sides get the partnership; ``rejoin`` says what happens to data."""
         if site == m.site:
             raise ValueError("a site cannot replicate with itself")
-        try:
-            other = self.by_site(site)
-        except KeyError:
-            raise LookupError(f"no site named {site!r} in this fleet") from None
+        other = self.sites.get(site)
+        if other is None:
+            raise LookupError(f"no site named {site!r} in this fleet")
         key = frozenset((m.site, site))
         if key in self.pairs:
             raise FileExistsError(f"{m.site!r} already replicates with {site!r}")
-        if other.served("console") is None or m.served("console") is None:
+        mine = self.sites[m.site]
+        if not any(x.served("console") is not None for x in other.managers) or m.served("console") is None:
             raise ConnectionError(f"cannot connect to {site!r}: its console service is down")
         now = self.advance()
-        pair = self._new_pair(m, other, now)
-        m.groups.adopt(other.groups, [g.path for g in m.groups.groups])
+        pair = new_pair(mine, other, now)
+        if m.behaviours.rejoin == "merge":
+            replicate(pair, mine, other, now, lambda s, t: s.sync(t))
+            pair.next_run = now + pair.interval_ms
+        else:
+            join_overwrite(mine, other, now)
         pair.status, pair.last_run, pair.last_success = "SUCCEEDED", now, now
         self.pairs[key] = pair
         return pair
@@ -237,74 +182,9 @@ class World:
         """``GET /_sim/state``: the documented keys, plus extras (``clients=True`` adds per-client rows)."""
         with self.lock:
             now = self.advance()
-            return {
-                "clock": iso(now),
-                "managers": {m.name: self._manager_state(m, now, clients) for m in self.managers.values()},
-            }
+            return truth.fleet_state(self, now, clients=clients)
 
-    def _manager_state(self, m: Manager, now: int, detail: bool) -> dict[str, Any]:
-        fleet = m.clients
-        current = m.groups.current_policies()[fleet.group] if fleet.count else np.zeros(0, dtype=np.int32)
-        offline = fleet.offline_at(now)
-        orphaned_idx = np.flatnonzero(fleet.orphaned)
-        groups = []
-        for g in m.groups.groups:
-            policy = m.groups.current(g)
-            groups.append(
-                {
-                    "id": g.id,
-                    "name": g.path,
-                    "secure_communications": m.groups.effective_secure(g),
-                    "policySerialNumber": policy.serial,
-                    "policyDate": policy.time_ms,
-                    "inherits": g.inherits,
-                    "clients": int((fleet.group == g.index).sum()),
-                }
-            )
-        out: dict[str, Any] = {
-            "site": m.site,
-            "served": {p: self.fingerprint(m.served(p)) for p in PORTS},
-            "presents_when_up": {p: self.fingerprint(m.current[p]) for p in PORTS},
-            "staged": self.fingerprint(m.staged),
-            "services": {
-                s: ("running" if up else ("restarting" if m.restart else "stopped"))
-                for s, up in m.running.items()
-            },
-            "restarts": list(m.restarts),
-            "replication": {
-                "partners": [p.other(m.site) for p in self.partners_of(m)],
-                "status": {p.other(m.site): p.status for p in self.partners_of(m)},
-            },
-            "groups": groups,
-            "clients": {
-                "total": fleet.count,
-                "online": int(fleet.online(now).sum()),
-                "offline": int(offline.sum()),
-                "orphaned": int(orphaned_idx.size),
-                "with_current_policy": int((fleet.applied == current).sum()),
-                "verifying": int(m.groups.policy_secure[fleet.applied].sum()) if fleet.count else 0,
-                "trusting_served": int((fleet.trusted == m.current["clients"]).sum()),
-            },
-            "orphaned_clients": [m.client_name(int(i)) for i in orphaned_idx],
-            "faults": m.faults.to_json(),
-        }
-        if detail:
-            out["client_rows"] = [self.client_row(m, int(i), now) for i in range(fleet.count)]
-        return out
-
-    def client_row(self, m: Manager, i: int, now: int) -> dict[str, Any]:
-        fleet = m.clients
-        policy = m.groups.versions[int(fleet.applied[i])]
-        away = bool(fleet.off_start[i] <= now < fleet.off_end[i])
-        return {
-            "name": m.client_name(i),
-            "group": m.groups.groups[int(fleet.group[i])].path,
-            "online": not away and not bool(fleet.orphaned[i]),
-            "orphaned": bool(fleet.orphaned[i]),
-            "orphaned_at": iso(int(fleet.orphaned_at[i])) if fleet.orphaned[i] else None,
-            "verifies": policy.secure,
-            "policySerialNumber": policy.serial,
-            "trusts": self.certs[int(fleet.trusted[i])].fingerprint,
-            "lastUpdateTime": int(fleet.last_ok[i]),
-            "offline_until": iso(int(fleet.off_end[i])) if away and fleet.off_end[i] < 2**60 else None,
-        }
+    def client_row(self, m: Manager, name: str, now: int) -> dict[str, Any] | None:
+        with self.lock:
+            found = m.site_obj.find_client(name)
+            return None if found is None else truth.client_row(self, m.site_obj, found[0], found[1], now)

@@ -16,7 +16,7 @@ from reconciler.cli import main
 from reconciler.core.events import EventKind
 from reconciler.core.procedure import Phase
 from reconciler.store import open_store
-from tests.core.builders import NEW, Driver, World, hooked, make_spec
+from tests.support.manager import NEW, Driver, World, hooked, make_spec
 
 DOCUMENTED = [
     "name",
@@ -28,6 +28,7 @@ DOCUMENTED = [
     "desired_fingerprint",
     "observed_fingerprints",
     "next_check_at",
+    "code",
 ]
 
 
@@ -103,13 +104,20 @@ def test_status_json_has_the_documented_shape(capsys: pytest.CaptureFixture[str]
         False,
         False,
     )
+    assert east["code"] == "SoakNotOver"
     assert "1,834 / 1,900 eligible have the policy (96.5%, need 100%)" in east["reason"]
     assert east["clients"]["at_risk_count"] == 66
     assert east["desired_fingerprint"] == NEW
-    assert (north["phase"], north["step"], north["in_sync"]) == ("in_sync", 0, True)
+    assert (north["phase"], north["step"], north["in_sync"], north["code"]) == ("in_sync", 0, True, "InSync")
     assert north["observed_fingerprints"] == {"clients": NEW, "console": NEW, "api": NEW}
-    assert (west["phase"], west["step"], west["stalled"]) == ("stalled", 3, True)
+    assert (west["phase"], west["step"], west["stalled"], west["code"]) == (
+        "stalled",
+        3,
+        True,
+        "MaxSoakExceeded",
+    )
     assert "raise spec.rollout.clients.maxSoak" in west["remedy"]
+    assert south["code"] == "ManualStepPending"
     assert south["action"]["performer"] == "manual"
     assert "Manage Server Certificate" in south["action"]["instructions"]
 

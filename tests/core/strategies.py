@@ -8,6 +8,7 @@ from typing import TypeVar
 from hypothesis import strategies as st
 
 from reconciler.core.actions import ActionKind, Performer
+from reconciler.core.codes import Code
 from reconciler.core.events import Event, EventKind
 from reconciler.core.procedure import Phase
 from reconciler.core.record import (
@@ -110,6 +111,8 @@ records = st.builds(
     next_check_at=moments,
     version=small,
     reason=texts,
+    code=st.sampled_from([c.value for c in Code]),
+    observation_failures=st.integers(0, 50),
     rollout_id=optional(names),
     target_fingerprint=optional(fingerprints),
     desired_fingerprint=optional(fingerprints),
@@ -118,7 +121,11 @@ records = st.builds(
     procedure_version=optional(st.integers(1, 3)),
     started_at=optional(moments),
     stalled_from=optional(st.sampled_from(Phase)),
-    stall=optional(st.builds(Stall, code=names, reason=texts, remedy=texts, at=moments)),
+    stall=optional(
+        st.builds(
+            Stall, code=st.sampled_from([c.value for c in Code]), reason=texts, remedy=texts, at=moments
+        )
+    ),
     facts=facts,
     attempts=st.lists(attempts, max_size=3).map(tuple),
     approvals=st.lists(approvals, max_size=3).map(tuple),

@@ -3,18 +3,19 @@
 from __future__ import annotations
 
 from dataclasses import replace
-from datetime import timedelta
+from datetime import UTC, datetime, timedelta
 from typing import Any
 
 import pytest
 
 from reconciler.core.actions import Performer, UpdateCertificate
 from reconciler.core.attempts import complete_attempt
+from reconciler.core.codes import Code
 from reconciler.core.events import EventKind
 from reconciler.core.procedure import Phase
 from reconciler.core.record import AttemptOutcome, Request
 from reconciler.core.requests import resume
-from tests.core.builders import NEW, OLD, Driver, World, hook, hooked
+from tests.support.manager import NEW, OLD, Driver, World, hook, hooked
 
 MINUTE = timedelta(minutes=1)
 
@@ -50,12 +51,14 @@ def test_after_a_crash_the_hook_is_not_run_again_before_its_timeout() -> None:
         driver.world.advance(MINUTE)
         decision = driver.decide()
         assert decision.action is None, f"re-ran the hook at {driver.world.now}"
-        assert "has no result yet (it may still be running)" in decision.reason
+        assert decision.code is Code.EFFECT_PENDING and decision.outcome.said.get("number") == 1
     driver.world.advance(MINUTE * 2)
     decision = driver.decide()  # effect never observed: lost, then retried after backoff
     assert decision.action is None
-    assert "attempt 1 of 3 failed (no result was recorded" in decision.reason
-    assert "retrying at 2026-12-02 11:20 UTC" in decision.reason  # lost at 11:15, + 5 min
+    assert decision.code is Code.RETRY_PENDING
+    facts = decision.outcome.said.facts
+    assert (facts["number"], facts["max"]) == (1, 3) and facts["last"].startswith("no result was recorded")
+    assert facts["until"] == datetime(2026, 12, 2, 11, 20, tzinfo=UTC)  # lost at 11:15, + 5 min
     lost = [e for e in decision.events if e.kind is EventKind.ATTEMPT_FAILED]
     assert len(lost) == 1
     driver.world.now = decision.next_check_at
@@ -124,10 +127,11 @@ def test_max_attempts_failures_stall_and_resume_counts_afresh() -> None:
         driver.world.advance(MINUTE)
     assert decision.phase is Phase.STALLED
     assert decision.record.step == 4
-    assert decision.record.stall is not None and decision.record.stall.code == "update_certificate_failed"
-    assert (
-        "the certificate update failed 3 times (maximum 3); last: exit 2: WinRM: access denied"
-        in decision.reason
+    assert decision.record.stall is not None and decision.record.stall.code == "UpdateCertificateFailed"
+    assert decision.code is Code.UPDATE_CERTIFICATE_FAILED
+    assert (decision.outcome.said.get("failures"), decision.outcome.said.get("last")) == (
+        3,
+        "exit 2: WinRM: access denied",
     )
     assert "sepm-reconciler resume sepm-east-01" in (decision.remedy or "")
     # not restarted automatically for the same revision
@@ -141,7 +145,7 @@ def test_max_attempts_failures_stall_and_resume_counts_afresh() -> None:
     decision = driver.decide()
     assert isinstance(decision.action, UpdateCertificate)
     assert decision.action.attempt == 1  # a fresh series: the failures before the stall no longer count
-    assert "attempt 1 of 3" in decision.reason
+    assert decision.code is Code.ACTION_STARTED and decision.outcome.said.get("number") == 1
     assert len(update_attempts(driver)) == 4  # the three failed ones stay on record
 
 
@@ -154,7 +158,7 @@ def test_a_new_spec_revision_retries_a_stalled_rollout() -> None:
     driver.revision = "rev-2"
     decision = driver.decide()
     assert decision.phase is Phase.UPDATING_CERTIFICATE
-    assert "the spec changed (revision rev-2): a new attempt" in decision.reason
+    assert decision.code is Code.RESUMED and decision.outcome.said.get("revision") == "rev-2"
 
 
 def test_success_reported_without_effect_counts_as_failed_after_the_grace() -> None:
@@ -165,10 +169,11 @@ def test_success_reported_without_effect_counts_as_failed_after_the_grace() -> N
         driver.record, decision.action, now=driver.world.now, succeeded=True, exit_code=0
     )
     driver.world.advance(MINUTE * 4)
-    assert "reported success; waiting for its effect" in driver.decide().reason
+    waiting = driver.decide()
+    assert waiting.code is Code.EFFECT_PENDING and waiting.outcome.said.get("succeeded")
     driver.world.advance(MINUTE * 2)
     decision = driver.decide()
-    assert "reported success but the effect was not observed" in decision.reason
+    assert [e.code for e in decision.events] == ["AttemptIneffective"]
     [attempt] = update_attempts(driver)
     assert attempt.outcome is AttemptOutcome.INEFFECTIVE  # type: ignore[attr-defined]  # an Attempt
 
@@ -189,7 +194,7 @@ def test_window_closing_mid_step_does_not_interrupt_but_holds_the_retry() -> Non
     assert decision.action is not None  # 08:50: the update starts inside the window
     driver.world.now = driver.world.now.replace(hour=9, minute=5)  # the window closed meanwhile
     decision = driver.decide()
-    assert decision.action is None and "has no result yet" in decision.reason  # not interrupted
+    assert decision.action is None and decision.code is Code.EFFECT_PENDING  # not interrupted
     assert driver.record is not None
     started = driver.decisions[-2].action
     assert started is not None
@@ -199,8 +204,8 @@ def test_window_closing_mid_step_does_not_interrupt_but_holds_the_retry() -> Non
     driver.world.advance(timedelta(minutes=30))
     decision = driver.decide()
     assert decision.action is None
-    assert "outside the maintenance window" in decision.reason
-    assert "it next opens 2026-12-03 08:00 UTC" in decision.reason
+    assert decision.code is Code.WINDOW_CLOSED
+    assert decision.outcome.said.get("opens") == datetime(2026, 12, 3, 8, 0, tzinfo=UTC)
     assert decision.next_check_at <= driver.world.now.replace(day=3, hour=8, minute=0)
 
 

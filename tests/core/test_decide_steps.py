@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from collections.abc import Callable
 from dataclasses import replace
-from datetime import timedelta
+from datetime import UTC, datetime, timedelta
 from typing import Any
 
 import pytest
@@ -18,15 +18,22 @@ from reconciler.core.actions import (
     UpdateCertificate,
 )
 from reconciler.core.attempts import complete_attempt
-from reconciler.core.decide import decide
+from reconciler.core.codes import Code
+from reconciler.core.decide import Decision, Hold, decide
 from reconciler.core.events import EventKind
 from reconciler.core.observation import PortOutcome, ReplicationPartner
 from reconciler.core.procedure import Phase
 from reconciler.core.record import Approval
 from reconciler.core.requests import request_abort
-from tests.core.builders import NEW, NEWER, OLD, ROGUE, T0, Driver, Group, World, hooked, make_spec
+from reconciler.core.said import Said
+from tests.support.manager import NEW, NEWER, OLD, ROGUE, T0, Driver, Group, World, hooked, make_spec
 
 HOUR = timedelta(hours=1)
+
+
+def said(decision: Decision) -> Said:
+    """Why the decision is what it is: its code and facts."""
+    return decision.outcome.said
 
 
 def at(phase: Phase, driver: Driver | None = None, **spec: Any) -> Driver:
@@ -54,9 +61,10 @@ def test_step1_manual_shows_console_instructions_until_the_partner_is_gone() -> 
     driver.world.break_replication()  # the operator deletes the partnership
     decision = driver.decide()
     assert decision.phase is Phase.DISABLING_VERIFICATION
+    assert decision.code is Code.REPLICATION_BROKEN
     assert (
         decision.reason
-        == "replication with Site West is broken (observed): disabling certificate verification next"
+        == "replication with Site West is broken (observed): disable certificate verification next"
     )
     assert decision.record.facts.step_started_manager_time == driver.world.manager_time
 
@@ -68,15 +76,15 @@ def test_step1_without_declared_partners_is_done_at_once() -> None:
     driver.decide()
     decision = driver.decide()
     assert decision.phase is Phase.DISABLING_VERIFICATION
-    assert "no replication partner declared" in decision.reason
+    assert decision.code is Code.REPLICATION_BROKEN and said(decision).get("partners") == ()
 
 
 @pytest.mark.parametrize(
-    ("unknown", "words"),
-    [("replication", "the replication status could not be read"), ("manager_time", "manager's clock")],
+    ("unknown", "what"),
+    [("replication", "replication"), ("manager_time", "clock")],
     ids=["replication-unknown", "clock-unknown"],
 )
-def test_step1_holds_on_unknowns(unknown: str, words: str) -> None:
+def test_step1_holds_on_unknowns(unknown: str, what: str) -> None:
     driver = Driver(hooked(), World())
     driver.decide()
     driver.world.break_replication()
@@ -84,7 +92,7 @@ def test_step1_holds_on_unknowns(unknown: str, words: str) -> None:
     decision = driver.decide()
     assert decision.phase is Phase.BREAKING_REPLICATION
     assert decision.action is None
-    assert words in decision.reason
+    assert decision.code is Code.OBSERVATION_UNKNOWN and said(decision).get("what") == what
 
 
 # --- steps 2 and 5 -------------------------------------------------------------------------------------------------
@@ -110,7 +118,7 @@ def test_step2_patches_every_managed_group_and_records_the_change_time() -> None
     assert (
         decision.record.facts.verification_off_at == first_change
     )  # the earliest serial time: no client missed
-    assert "clients must acknowledge the change of" in decision.reason
+    assert decision.code is Code.VERIFICATION_DISABLED and said(decision).get("change_time") == first_change
 
 
 def test_step2_waits_for_the_policy_serial_to_move_and_stalls_when_it_does_not() -> None:
@@ -129,29 +137,26 @@ def test_step2_waits_for_the_policy_serial_to_move_and_stalls_when_it_does_not()
             break
         world.advance(timedelta(minutes=30))
     assert decision.phase is Phase.STALLED
-    assert decision.record.stall is not None and decision.record.stall.code == "set_verification_failed"
+    assert decision.record.stall is not None and decision.record.stall.code == "SetVerificationFailed"
     assert "policy serial did not move" in (decision.remedy or "")
     assert sum(d.action is not None for d in decisions) == 3  # api_max_attempts of the FAST tuning
 
 
 @pytest.mark.parametrize(
-    ("setup", "words"),
+    ("setup", "what"),
     [
-        (lambda w: w.unknown.add("groups"), "the client groups could not be read"),
-        (
-            lambda w: setattr(w.groups[1], "flag", None),
-            "the verification flag of My Company\\Laptops is unknown",
-        ),
+        (lambda w: w.unknown.add("groups"), "groups"),
+        (lambda w: setattr(w.groups[1], "flag", None), "flags"),
     ],
     ids=["groups-unknown", "flag-unknown"],
 )
-def test_step2_holds_on_unknown_groups(setup: object, words: str) -> None:
+def test_step2_holds_on_unknown_groups(setup: object, what: str) -> None:
     driver = at(Phase.DISABLING_VERIFICATION)
     setup(driver.world)  # type: ignore[operator]  # a lambda from the table
     decision = driver.decide()
     assert decision.phase is Phase.DISABLING_VERIFICATION
     assert decision.action is None
-    assert words in decision.reason
+    assert decision.code is Code.OBSERVATION_UNKNOWN and said(decision).get("what") == what
 
 
 def test_step2_stalls_when_no_managed_group_exists() -> None:
@@ -161,8 +166,9 @@ def test_step2_stalls_when_no_managed_group_exists() -> None:
     driver = at(Phase.DISABLING_VERIFICATION, Driver(hooked(groups=("My Company\\Nowhere",)), world))
     decision = driver.decide()
     assert decision.phase is Phase.STALLED
-    assert decision.record.stall is not None and decision.record.stall.code == "no_managed_groups"
-    assert "spec.rollout.clients.groups: My Company\\Nowhere" in decision.reason
+    assert decision.record.stall is not None and decision.record.stall.code == "NoManagedGroups"
+    assert decision.code is Code.NO_MANAGED_GROUPS
+    assert said(decision).get("chosen") == ("My Company\\Nowhere",)
 
 
 def test_step5_enables_verification_and_records_the_new_change_time() -> None:
@@ -186,14 +192,18 @@ def test_step3_waits_until_ack_ratio_reached() -> None:
     world.advance(timedelta(days=2))
     decision = driver.decide()
     assert decision.phase is Phase.WAITING_UNVERIFIED
-    assert decision.reason.startswith(
-        "step 3: waiting for clients: 1,834 / 1,900 eligible have the policy (96.5%, need 100%); minimum soak over "
-        "since"
+    assert decision.code is Code.CLIENTS_NOT_READY
+    facts = said(decision).facts
+    assert (facts["acknowledged"], facts["eligible"], facts["need"], facts["soaked"]) == (
+        1834,
+        1900,
+        1.0,
+        True,
     )
-    assert "66 offline, longest unseen 3 days" in decision.reason
-    assert (
-        "at risk if the certificate changed now: 66 (laptop-0000, laptop-0001, laptop-0002)"
-        in decision.reason
+    assert (facts["pending_offline"], facts["longest_unseen"]) == (66, timedelta(days=3))
+    assert (facts["at_risk_count"], facts["at_risk_names"]) == (
+        66,
+        ("laptop-0000", "laptop-0001", "laptop-0002"),
     )
     world.acknowledged = None
     assert driver.decide().phase is Phase.UPDATING_CERTIFICATE
@@ -207,10 +217,8 @@ def test_step3_waits_for_min_soak_on_the_manager_clock() -> None:
     world.now = change + timedelta(hours=25)  # 25 h on *our* clock, only 23 h on the manager's
     decision = driver.decide()
     assert decision.phase is Phase.WAITING_UNVERIFIED
-    assert (
-        f"minimum soak ends {(change + timedelta(hours=24)):%Y-%m-%d %H:%M} UTC (manager time)"
-        in decision.reason
-    )
+    assert decision.code is Code.SOAK_NOT_OVER
+    assert said(decision).get("soak_end") == change + timedelta(hours=24)  # on the manager's clock
     assert decision.next_check_at == world.now + timedelta(minutes=5)  # the waiting interval comes first
     world.now = change + timedelta(hours=25, minutes=58)  # manager: 2 minutes before the soak ends
     decision = driver.decide()
@@ -227,8 +235,8 @@ def test_step3_stalls_after_max_soak_with_a_remedy() -> None:
     decision = driver.decide()
     assert decision.phase is Phase.STALLED
     assert decision.record.step == 3
-    assert decision.record.stall is not None and decision.record.stall.code == "max_soak_exceeded"
-    assert "did not acknowledge the change within maxSoak (3 days)" in decision.reason
+    assert decision.record.stall is not None and decision.record.stall.code == "MaxSoakExceeded"
+    assert decision.code is Code.MAX_SOAK_EXCEEDED and said(decision).get("max_soak") == timedelta(days=3)
     assert "sepm-reconciler approve sepm-east-01 --step 4 --accept-at-risk" in (decision.remedy or "")
 
 
@@ -246,7 +254,8 @@ def test_step3_ends_on_min_soak_when_at_risk_clients_are_accepted() -> None:
     driver.world.acknowledged = 1890
     decision = driver.decide()
     assert decision.phase is Phase.UPDATING_CERTIFICATE
-    assert "10 client(s) at risk accepted by alice (10 retired laptops)" in decision.reason
+    assert decision.code is Code.AT_RISK_ACCEPTED
+    assert (said(decision).get("at_risk_count"), said(decision).get("by")) == (10, "alice")
 
 
 def test_step3_goes_back_to_step2_when_verification_is_turned_back_on() -> None:
@@ -254,26 +263,28 @@ def test_step3_goes_back_to_step2_when_verification_is_turned_back_on() -> None:
     driver.world.set_verification(True, {"g-laptops"})
     decision = driver.decide()
     assert decision.phase is Phase.DISABLING_VERIFICATION
-    assert "certificate verification was turned back on on My Company\\Laptops" in decision.reason
+    assert (
+        decision.code is Code.VERIFICATION_REVERTED and said(decision).get("groups") == "My Company\\Laptops"
+    )
     assert decision.record.facts.verification_off_at is None
 
 
 @pytest.mark.parametrize(
-    ("setup", "words"),
+    ("setup", "what"),
     [
-        (lambda w: w.unknown.add("clients"), "client acknowledgement could not be counted"),
-        (lambda w: w.unknown.add("manager_time"), "manager's clock"),
-        (lambda w: setattr(w, "ack_time_override", w.now), "clients were counted against"),
+        (lambda w: w.unknown.add("clients"), "acknowledgement"),
+        (lambda w: w.unknown.add("manager_time"), "clock"),
+        (lambda w: setattr(w, "ack_time_override", w.now), "counted"),
     ],
     ids=["clients-unknown", "clock-unknown", "counted-for-another-change"],
 )
-def test_step3_never_moves_on_unknown_acknowledgement(setup: object, words: str) -> None:
+def test_step3_never_moves_on_unknown_acknowledgement(setup: object, what: str) -> None:
     driver = at(Phase.WAITING_UNVERIFIED)
     driver.world.advance(timedelta(days=20))  # past maxSoak: still no stall on unknowns
     setup(driver.world)  # type: ignore[operator]  # a lambda from the table
     decision = driver.decide()
     assert decision.phase is Phase.WAITING_UNVERIFIED
-    assert words in decision.reason
+    assert decision.code is Code.OBSERVATION_UNKNOWN and said(decision).get("what") == what
 
 
 def test_step3_ready_waits_for_the_approval_of_step4() -> None:
@@ -281,8 +292,10 @@ def test_step3_ready_waits_for_the_approval_of_step4() -> None:
     driver.world.advance(timedelta(days=2))
     decision = driver.decide()
     assert decision.phase is Phase.WAITING_UNVERIFIED
-    assert "clients ready (" in decision.reason
-    assert "step 4 needs an approval: sepm-reconciler approve sepm-east-01 --step 4" in decision.reason
+    assert decision.code is Code.APPROVAL_MISSING
+    assert decision.outcome == Hold(decision.outcome.said)  # a hold, nothing to do
+    assert decision.outcome.said.get("step") == 4
+    assert decision.outcome.said.get("after").code is Code.CLIENTS_READY
     record = driver.record
     assert record is not None and record.rollout_id
     approval = Approval(4, "alice", "CAB-1234", driver.world.now, record.rollout_id, NEW)
@@ -297,10 +310,9 @@ def test_step3_ready_waits_for_the_window_and_looks_again_when_it_opens() -> Non
     driver.world.advance(timedelta(days=2))
     decision = driver.decide()
     assert decision.phase is Phase.WAITING_UNVERIFIED
-    assert (
-        "outside the maintenance window (sat 22:00–04:00 Europe/Madrid); it next opens 2026-12-05 21:00 UTC"
-        in (decision.reason)
-    )
+    assert decision.code is Code.WINDOW_CLOSED
+    assert said(decision).get("opens") == datetime(2026, 12, 5, 21, 0, tzinfo=UTC)
+    assert decision.next_check_at == driver.world.now + timedelta(minutes=5)  # sooner than the opening
     driver.world.now = decision.record.next_check_at
     driver.world.now = driver.world.now.replace(year=2026, month=12, day=5, hour=21, minute=0)
     assert driver.decide().phase is Phase.UPDATING_CERTIFICATE
@@ -313,10 +325,9 @@ def test_holding_on_an_unknown_quotes_the_observation_errors() -> None:
     decision = decide(
         driver.spec, NEW, observation, driver.record, now=driver.world.now, spec_revision="rev-1"
     )
-    assert decision.reason == (
-        "step 3: holding, client acknowledgement could not be counted [computers: HTTP 503 after 5 tries] "
-        "(nothing moves on an unknown observation)"
-    )
+    assert decision.code is Code.OBSERVATION_UNKNOWN
+    assert said(decision).get("errors") == ("computers: HTTP 503 after 5 tries",)
+    assert "[computers: HTTP 503 after 5 tries]" in decision.reason  # quoted as the observation said it
 
 
 def test_step6_lists_clients_that_stopped_checking_in_and_goes_back_to_5_on_revert() -> None:
@@ -324,11 +335,13 @@ def test_step6_lists_clients_that_stopped_checking_in_and_goes_back_to_5_on_reve
     driver.world.acknowledged = 1880
     driver.world.stopped_checking_in = ("kiosk-7", "laptop-0042")
     decision = driver.decide()
-    assert "stopped checking in since the change: 2 (kiosk-7, laptop-0042)" in decision.reason
+    assert said(decision).get("stopped_names") == ("kiosk-7", "laptop-0042") and said(decision).get(
+        "verifying"
+    )
     driver.world.set_verification(False, {"g-root"})
     decision = driver.decide()
     assert decision.phase is Phase.ENABLING_VERIFICATION
-    assert "turned off on My Company" in decision.reason
+    assert decision.code is Code.VERIFICATION_REVERTED and said(decision).get("groups") == "My Company"
 
 
 # --- step 4 --------------------------------------------------------------------------------------------------------
@@ -355,9 +368,11 @@ def test_step4_done_only_when_every_port_presents_the_target_and_the_api_answers
     world.install(NEW, ("clients", "console"))  # the API service was not restarted
     decision = driver.decide()
     assert decision.phase is Phase.UPDATING_CERTIFICATE
-    assert "now: clients new, console new, api old" in decision.reason
+    assert decision.code is Code.MANUAL_STEP_PENDING
+    assert said(decision).get("waiting").get("seen") == "clients new, console new, api old"
     changed = [e for e in driver.events if e.kind is EventKind.CERTIFICATE_CHANGED]
-    assert len(changed) == 1 and "the clients and console ports now present" in changed[0].reason
+    assert len(changed) == 1 and changed[0].code == "CertificateChanged"
+    assert changed[0].details["ports"] == "clients, console"
     world.install(NEW)
     world.outcomes["api"] = PortOutcome.REFUSED
     assert driver.decide().phase is Phase.UPDATING_CERTIFICATE
@@ -365,18 +380,18 @@ def test_step4_done_only_when_every_port_presents_the_target_and_the_api_answers
     world.api_reachable = False
     decision = driver.decide()
     assert decision.phase is Phase.UPDATING_CERTIFICATE
-    assert "the API does not answer" in decision.reason
+    assert said(decision).get("waiting").get("api") == "the API does not answer"
     world.api_reachable = True
     world.api_error = (
         "the manager refused the credentials of user 'admin' (HTTP 500)"  # semsrv still starting
     )
     decision = driver.decide()
     assert decision.phase is Phase.UPDATING_CERTIFICATE, "the API must authenticate us, not only answer"
-    assert "the API cannot be used: the manager refused the credentials" in decision.reason
+    assert said(decision).get("waiting").get("api").startswith("the API cannot be used: the manager refused")
     world.api_error = None
     decision = driver.decide()
     assert decision.phase is Phase.ENABLING_VERIFICATION
-    assert "and the API answers (version 14.3.10000, authenticated)" in decision.reason
+    assert decision.code is Code.CERTIFICATE_SERVED and said(decision).get("version") == "14.3.10000"
     assert len([e for e in driver.events if e.kind is EventKind.CERTIFICATE_CHANGED]) == 1
 
 
@@ -388,8 +403,10 @@ def test_an_unexpected_certificate_stalls_the_rollout(phase: Phase) -> None:
     driver.world.install(ROGUE, ("console",))
     decision = driver.decide()
     assert decision.phase is Phase.STALLED
-    assert decision.record.stall is not None and decision.record.stall.code == "unexpected_certificate"
-    assert "console presents sha256:d4d4" in decision.reason
+    assert decision.record.stall is not None and decision.record.stall.code == "UnexpectedCertificate"
+    assert decision.code is Code.UNEXPECTED_CERTIFICATE and said(decision).get("ports") == (
+        ("console", ROGUE),
+    )
 
 
 def test_step4_goes_back_to_step2_if_verification_is_on_before_the_swap() -> None:
@@ -397,7 +414,7 @@ def test_step4_goes_back_to_step2_if_verification_is_on_before_the_swap() -> Non
     driver.world.set_verification(True, {"g-root"})
     decision = driver.decide()
     assert decision.phase is Phase.DISABLING_VERIFICATION
-    assert "before the certificate changed" in decision.reason
+    assert decision.code is Code.VERIFICATION_REVERTED and said(decision).get("before_swap")
 
 
 # --- step 7 --------------------------------------------------------------------------------------------------------
@@ -411,10 +428,8 @@ def test_step7_waits_for_a_half_rotated_partner() -> None:
     decision = driver.decide()
     assert decision.phase is Phase.RESTORING_REPLICATION
     assert decision.action is None
-    assert (
-        "both partners have reached step 7: Site West (sepm-west-01) is at step 3 (waiting_unverified)"
-        in (decision.reason)
-    )
+    assert decision.code is Code.PARTNER_ROTATING
+    assert said(decision).get("waiting") == (("Site West", "sepm-west-01", 3, "waiting_unverified"),)
     driver.partners = {"Site West": replace(west, phase=Phase.RESTORING_REPLICATION)}
     assert isinstance(driver.decide().action, RestoreReplication)
 
@@ -430,7 +445,7 @@ def test_step7_restores_then_asks_for_replication_then_finishes() -> None:
     driver.world.apply(decision.action)
     decision = driver.decide()
     assert decision.phase is Phase.IN_SYNC
-    assert "complete: every port presents sha256:b2b2" in decision.reason
+    assert decision.code is Code.ROLLOUT_COMPLETE and said(decision).get("target") == NEW
     assert decision.record.rollout_id is None  # the rollout is closed; its story is in the events
 
 
@@ -445,7 +460,7 @@ def test_step7_a_success_older_than_the_restore_does_not_count() -> None:
     decision = driver.decide()
     assert decision.phase is Phase.RESTORING_REPLICATION
     assert isinstance(decision.action, ReplicateNow), "a fresh replication is asked for, then waited for"
-    assert "replicates with SUCCEEDED after" in decision.reason
+    assert decision.code is Code.ACTION_STARTED and said(decision).get("waiting").get("started") == started
 
 
 def test_step7_goes_back_to_step5_when_the_rejoin_reverted_verification() -> None:
@@ -456,7 +471,7 @@ def test_step7_goes_back_to_step5_when_the_rejoin_reverted_verification() -> Non
     driver.world.replicate("Site West")
     decision = driver.decide()
     assert decision.phase is Phase.ENABLING_VERIFICATION
-    assert "a re-join overwrites the joining site's settings" in decision.reason
+    assert decision.code is Code.VERIFICATION_REVERTED and said(decision).get("rejoin")
 
 
 def test_step7_stalls_when_replication_keeps_failing() -> None:
@@ -473,7 +488,7 @@ def test_step7_stalls_when_replication_keeps_failing() -> None:
             driver.record, _ = complete_attempt(driver.record, decision.action, now=world.now, succeeded=True)
         world.advance(timedelta(minutes=10))
     assert decision.phase is Phase.STALLED
-    assert decision.record.stall is not None and decision.record.stall.code == "replicate_now_failed"
+    assert decision.record.stall is not None and decision.record.stall.code == "ReplicateNowFailed"
     assert "(status FAILED_CONNECT)" in (decision.remedy or "")
 
 
@@ -485,7 +500,7 @@ def test_step7_done_supersedes_when_a_newer_certificate_is_desired() -> None:
     )
     decision = driver.decide()
     assert decision.phase is Phase.DRIFTED
-    assert "a new rollout follows" in decision.reason
+    assert decision.code is Code.ROLLOUT_SUPERSEDED and said(decision).get("desired") == NEWER
     decision = driver.decide()
     assert decision.phase is Phase.BREAKING_REPLICATION
     assert decision.record.target_fingerprint == NEWER
@@ -505,15 +520,15 @@ def _abort(driver: Driver) -> None:
 @pytest.mark.parametrize(
     ("phase", "prepare", "code", "step", "remedy"),
     [
-        (Phase.NEW, None, "break_replication_failed", 1, "Replication Partners) or fix the hook"),
+        (Phase.NEW, None, "BreakReplicationFailed", 1, "Replication Partners) or fix the hook"),
         (
             Phase.RESTORING_REPLICATION,
             None,
-            "restore_replication_failed",
+            "RestoreReplicationFailed",
             7,
             "add the replication partner again",
         ),
-        (Phase.WAITING_UNVERIFIED, _abort, "set_verification_failed", 0, "set 'Enable secure communications"),
+        (Phase.WAITING_UNVERIFIED, _abort, "SetVerificationFailed", 0, "set 'Enable secure communications"),
     ],
     ids=["step1-hook-keeps-failing", "step7-hook-keeps-failing", "rollback-flag-does-not-take"],
 )
@@ -549,7 +564,7 @@ def test_step6_stalls_after_max_soak_and_the_override_is_for_step_7() -> None:
     driver.world.advance(timedelta(days=3, hours=1))
     decision = driver.decide()
     assert decision.phase is Phase.STALLED and decision.record.step == 6
-    assert decision.record.stall is not None and decision.record.stall.code == "max_soak_exceeded"
+    assert decision.record.stall is not None and decision.record.stall.code == "MaxSoakExceeded"
     assert "sepm-reconciler approve sepm-east-01 --step 7 --accept-at-risk" in (decision.remedy or "")
 
 
@@ -572,8 +587,7 @@ def test_a_rollout_does_not_start_while_the_keystore_cannot_be_used() -> None:
         keystore_error=KEYSTORE_BROKEN,
     )
     assert decision.phase is Phase.DRIFTED and decision.action is None
-    assert "holding before any change: the keystore step 4 installs cannot be used" in decision.reason
-    assert KEYSTORE_BROKEN in decision.reason and "validate --check-secrets" in decision.reason
+    assert decision.code is Code.KEYSTORE_UNUSABLE and said(decision).get("error") == KEYSTORE_BROKEN
     again = decide(
         driver.spec, NEW, driver.world.observe(decision.record), decision.record, now=T0, spec_revision="rev-1",
         keystore_error=KEYSTORE_BROKEN,
@@ -594,8 +608,8 @@ def test_step_4_does_not_begin_while_the_keystore_cannot_be_used(update: str) ->
         driver.spec, NEW, driver.world.observe(record), record, now=driver.world.now, spec_revision="rev-1",
         tuning=driver.tuning, keystore_error=KEYSTORE_BROKEN,
     )  # fmt: skip
-    assert ready.phase is Phase.WAITING_UNVERIFIED and "clients ready" in ready.reason
-    assert "the keystore step 4 installs cannot be used" in ready.reason
+    assert ready.phase is Phase.WAITING_UNVERIFIED and ready.code is Code.KEYSTORE_UNUSABLE
+    assert said(ready).get("after").code is Code.CLIENTS_READY
     driver.record = (
         replace(record, phase=Phase.UPDATING_CERTIFICATE) if record else None
     )  # e.g. it broke in step 4
@@ -605,7 +619,7 @@ def test_step_4_does_not_begin_while_the_keystore_cannot_be_used(update: str) ->
     )  # fmt: skip
     assert held.phase is Phase.UPDATING_CERTIFICATE and held.action is None
     assert not [a for a in held.record.attempts if a.step == 4]
-    assert "the certificate update does not start now" in held.reason
+    assert held.code is Code.KEYSTORE_UNUSABLE and said(held).get("holds_action") is not None
 
 
 def test_once_the_certificate_changed_the_keystore_no_longer_holds_anything() -> None:

@@ -8,13 +8,14 @@ from typing import Any
 
 import pytest
 
+from reconciler.core.codes import Code
 from reconciler.core.decide import decide
 from reconciler.core.events import EventKind
 from reconciler.core.observation import PortOutcome
 from reconciler.core.procedure import Phase
 from reconciler.core.record import Request
 from reconciler.core.spec import ManagedServer
-from tests.core.builders import FAST, NEW, OLD, T0, Driver, World, hook, make_spec
+from tests.support.manager import FAST, NEW, OLD, T0, Driver, World, hook, make_spec
 
 
 def hooks(**kwargs: Any) -> ManagedServer:
@@ -30,7 +31,7 @@ def test_new_server_presenting_the_desired_certificate_is_in_sync() -> None:
     decision = driver.decide()
     assert decision.phase is Phase.IN_SYNC
     assert decision.action is None
-    assert decision.reason.startswith("in sync: every port presents sha256:b2b2")
+    assert decision.code is Code.IN_SYNC and decision.outcome.said.get("fingerprint") == NEW
     assert decision.record.rollout_id is None
     decision = driver.decide()
     assert decision.phase is Phase.IN_SYNC
@@ -58,26 +59,27 @@ def test_drift_without_holds_starts_step_1_and_records_the_start() -> None:
         Phase.NEW,
         Phase.BREAKING_REPLICATION,
     )
-    assert "drift: all ports present sha256:a1a1" in event.reason
+    assert event.code == "RolloutStarted" and decision.code is Code.ROLLOUT_STARTED
+    assert decision.outcome.said.get("drift").get("presented") == OLD
 
 
 @pytest.mark.parametrize(
-    ("outcome", "words"),
+    ("outcome", "problem"),
     [
         (PortOutcome.REFUSED, "clients port 443: refused (connection refused)"),
-        (PortOutcome.TIMEOUT, "clients port 443: timeout"),
-        (PortOutcome.HANDSHAKE_FAILED, "clients port 443: handshake failed"),
+        (PortOutcome.TIMEOUT, "clients port 443: timeout (connection refused)"),
+        (PortOutcome.HANDSHAKE_FAILED, "clients port 443: handshake failed (connection refused)"),
     ],
     ids=["refused", "timeout", "handshake-failed"],
 )
-def test_unseen_port_holds_a_new_server_and_names_the_port(outcome: PortOutcome, words: str) -> None:
+def test_unseen_port_holds_a_new_server_and_names_the_port(outcome: PortOutcome, problem: str) -> None:
     world = World()
     world.outcomes["clients"] = outcome
     decision = Driver(hooks(), world).decide()
     assert decision.phase is Phase.NEW
     assert decision.action is None
-    assert words in decision.reason
-    assert "nothing moves on an unknown observation" in decision.reason
+    assert decision.code is Code.OBSERVATION_UNKNOWN
+    assert decision.outcome.said.get("problems") == problem
     assert decision.next_check_at == world.now + FAST.waiting_interval, (
         "never seen in full: looked at again soon"
     )
@@ -89,7 +91,8 @@ def test_failed_observation_holds_mid_rollout_and_says_why() -> None:
     decision = driver.decide(observe=False, observation_error="api port 8446: connection refused")
     assert decision.phase is Phase.WAITING_UNVERIFIED
     assert decision.action is None
-    assert "not observed this time (api port 8446: connection refused)" in decision.reason
+    assert decision.code is Code.OBSERVATION_UNKNOWN
+    assert decision.outcome.said.get("error") == "api port 8446: connection refused"
     assert decision.record.observed == driver.decisions[-2].record.observed  # the last summary is kept
 
 
@@ -100,7 +103,7 @@ def test_report_mode_reports_drift_and_never_acts() -> None:
         driver.world.advance(timedelta(hours=1))
         assert decision.action is None
     assert driver.phases == [Phase.DRIFTED] * 5
-    assert "report mode (spec.rollout.mode: report): observing only, never acting" in decision.reason
+    assert decision.code is Code.REPORT_MODE
     assert driver.world.partners  # replication untouched
 
 
@@ -112,7 +115,7 @@ def test_report_mode_holds_a_rollout_in_progress_where_it_is() -> None:
     decision = driver.tick()
     assert decision.phase is Phase.WAITING_UNVERIFIED
     assert decision.action is None
-    assert "step 3 (waiting_unverified): report mode" in decision.reason
+    assert decision.code is Code.REPORT_MODE and decision.outcome.said.get("phase") == "waiting_unverified"
 
 
 def test_suspended_server_reports_drift_but_starts_nothing() -> None:
@@ -126,10 +129,7 @@ def test_suspended_server_reports_drift_but_starts_nothing() -> None:
     decision = driver.tick()
     assert decision.phase is Phase.DRIFTED
     assert decision.action is None
-    assert (
-        "suspended by bob at 2026-12-01 08:00 UTC (change freeze): sepm-reconciler resume sepm-east-01"
-        in (decision.reason)
-    )
+    assert decision.code is Code.SUSPENDED and decision.outcome.said.get("by") == "bob"
     assert driver.tick().phase is Phase.DRIFTED
 
 
@@ -138,10 +138,7 @@ def test_approval_of_step_1_holds_in_drifted_and_asks_once() -> None:
     first = driver.decide()
     second = driver.decide()
     assert first.phase is second.phase is Phase.DRIFTED
-    assert (
-        "step 1 needs an approval: sepm-reconciler approve sepm-east-01 --step 1 --by YOU --reason WHY"
-        in (second.reason)
-    )
+    assert first.code is second.code is Code.APPROVAL_MISSING and second.outcome.said.get("step") == 1
     needed = [e for e in driver.events if e.kind is EventKind.APPROVAL_NEEDED]
     assert len(needed) == 1
 
@@ -153,8 +150,8 @@ def test_undeclared_replication_partner_stalls_before_step_1() -> None:
     assert driver.decide().phase is Phase.DRIFTED
     decision = driver.decide()
     assert decision.phase is Phase.STALLED
-    assert decision.record.stall is not None and decision.record.stall.code == "undeclared_partner"
-    assert "replicates with Site North, which spec.replication.partners does not declare" in decision.reason
+    assert decision.record.stall is not None and decision.record.stall.code == "UndeclaredPartner"
+    assert decision.code is Code.UNDECLARED_PARTNER and decision.outcome.said.get("names") == ("Site North",)
     assert decision.remedy is not None and "add Site North to spec.replication.partners" in decision.remedy
     assert decision.record.step == 0
 
@@ -166,7 +163,7 @@ def test_drifted_server_converges_when_the_desired_certificate_appears() -> None
     decision = driver.decide()
     assert decision.phase is Phase.IN_SYNC
     assert decision.record.rollout_id is None
-    assert "nothing to do" in decision.reason
+    assert decision.code is Code.CONVERGED
 
 
 def test_rollout_started_with_an_unknown_procedure_version_holds() -> None:
@@ -177,7 +174,7 @@ def test_rollout_started_with_an_unknown_procedure_version_holds() -> None:
     driver.world.advance(timedelta(days=5))
     decision = driver.tick()
     assert decision.phase is Phase.WAITING_UNVERIFIED
-    assert "procedure version 9, which this sepm-reconciler does not know (it knows 1)" in decision.reason
+    assert decision.code is Code.PROCEDURE_VERSION_UNKNOWN and decision.outcome.said.get("version") == 9
 
 
 def test_decide_refuses_a_record_of_another_server_and_naive_time() -> None:

@@ -1,4 +1,5 @@
-"""The procedure table is the single source of allowed moves: the machine, the diagram and the docs follow it."""
+"""The procedure table is the single source of the procedure: the machine, its guards, the diagram and the docs'
+tables follow it."""
 
 from __future__ import annotations
 
@@ -12,18 +13,19 @@ from click.testing import CliRunner
 
 from reconciler.cli.diagram import diagram
 from reconciler.core.procedure import (
-    MOVES,
-    POINT_OF_NO_RETURN,
-    STEP_OF,
+    STANDARD,
+    STEP_TITLES,
     IllegalMove,
+    Judge,
     Phase,
-    Procedure,
-    destinations,
+    machine_for,
     mermaid,
     step_of,
 )
+from reconciler.core.procedure.gates import GateKind
+from tests.support.generated import ALL, DIAGRAM, PROCEDURE, ROOT, documents
+from tests.support.states import at
 
-DOCS = Path(__file__).resolve().parents[2] / "docs" / "procedure.md"
 SEVEN = [
     Phase.BREAKING_REPLICATION,
     Phase.DISABLING_VERIFICATION,
@@ -33,9 +35,15 @@ SEVEN = [
     Phase.WAITING_VERIFIED,
     Phase.RESTORING_REPLICATION,
 ]
+MOVES = tuple(STANDARD.moves())
+
+
+def destinations(source: Phase) -> set[Phase]:
+    return {m.dest for m in MOVES if m.source is source}
 
 
 def test_the_seven_steps_are_numbered_in_the_vendor_order() -> None:
+    assert [s.phase for s in STANDARD.steps] == SEVEN
     assert [step_of(p) for p in SEVEN] == [1, 2, 3, 4, 5, 6, 7]
     assert {p for p in Phase if step_of(p) == 0} == {
         Phase.NEW,
@@ -44,6 +52,8 @@ def test_the_seven_steps_are_numbered_in_the_vendor_order() -> None:
         Phase.STALLED,
         Phase.ROLLING_BACK,
     }
+    assert STEP_TITLES[3] == "update the certificate, restart services"
+    assert STANDARD.step_count == 7
 
 
 def test_each_step_moves_forward_to_the_next_one() -> None:
@@ -59,7 +69,7 @@ def test_every_phase_is_reachable_from_new_and_can_reach_in_sync() -> None:
         for dest in destinations(queue.popleft()) - reachable:
             reachable.add(dest)
             queue.append(dest)
-    assert reachable == set(Phase)
+    assert reachable == set(STANDARD.phases) == set(Phase)
     for phase in Phase:
         seen, todo = {phase}, deque([phase])
         while todo:
@@ -70,88 +80,98 @@ def test_every_phase_is_reachable_from_new_and_can_reach_in_sync() -> None:
 
 
 def test_no_move_goes_back_past_the_point_of_no_return() -> None:
+    point = STANDARD.point_of_no_return
+    assert point.phase is Phase.UPDATING_CERTIFICATE
     for move in MOVES:
-        for source in move.sources:
-            if STEP_OF.get(source, 0) > POINT_OF_NO_RETURN:
-                assert move.dest is not Phase.ROLLING_BACK
-                assert STEP_OF.get(move.dest, 99) >= POINT_OF_NO_RETURN or move.dest in (
-                    Phase.IN_SYNC,
-                    Phase.DRIFTED,
-                    Phase.STALLED,
-                ), move
+        if STANDARD.past_no_return(move.source):
+            assert move.dest is not Phase.ROLLING_BACK
+            assert step_of(move.dest) >= point.number or move.dest in (
+                Phase.IN_SYNC,
+                Phase.DRIFTED,
+                Phase.STALLED,
+            ), move
 
 
 def test_rollback_is_only_reachable_before_the_certificate_changes() -> None:
-    sources = {s for m in MOVES if m.dest is Phase.ROLLING_BACK for s in m.sources}
+    sources = {m.source for m in MOVES if m.dest is Phase.ROLLING_BACK}
     assert sources == {*SEVEN[:4], Phase.STALLED}
+
+
+def test_half_rotated_means_inside_steps_1_to_6() -> None:
+    rotating = [s.phase for s in STANDARD.stages if s.rotating]
+    assert rotating == SEVEN[:6]
+
+
+def test_the_entry_gates_are_approvals_window_and_keystore_as_documented() -> None:
+    approvals = {s.number: [g.step for g in s.entry if g.kind is GateKind.APPROVAL] for s in STANDARD.steps}
+    assert approvals == {n: [n] for n in range(1, 8)}
+    update = STANDARD.stage(Phase.UPDATING_CERTIFICATE)
+    assert [g.name for g in update.entry] == ["keystore", "approval_of_step_4", "window"]
+    assert [g.name for g in update.inside] == ["keystore", "window"]
+    assert STANDARD.accept_at_risk_steps == (4, 7)
 
 
 @pytest.mark.parametrize("phase", list(Phase), ids=[p.value for p in Phase])
 def test_machine_restores_at_any_persisted_phase(phase: Phase) -> None:
-    machine = Procedure(phase)
-    assert machine.phase is phase
-    expected = sorted({m.trigger for m in MOVES if phase in m.sources})
-    assert machine.triggers() == expected
+    expected = sorted({m.trigger for m in MOVES if m.source is phase})
+    assert machine_for(STANDARD).triggers(phase) == expected
+
+
+def test_the_guards_of_a_stage_are_its_named_checks_in_table_order() -> None:
+    machine = machine_for(STANDARD)
+    transitions = machine._machine.events["advance"].transitions[Phase.WAITING_UNVERIFIED.name]
+    guards = [[c.func.__name__ for c in t.conditions] for t in transitions]  # type: ignore[union-attr]
+    assert guards == [
+        ["passes_spec_reverted"],
+        ["passes_verification_went_on"],
+        [
+            "refutes_spec_reverted",
+            "refutes_verification_went_on",
+            "passes_clients_acknowledged_verification_off",
+            "passes_keystore",
+            "passes_approval_of_step_4",
+            "passes_window",
+        ],
+    ]
+    assert [t.dest for t in transitions] == [
+        "ROLLING_BACK",
+        "DISABLING_VERIFICATION",
+        "UPDATING_CERTIFICATE",
+    ]
+
+
+def test_ordered_transitions_choose_the_destination_by_their_guards() -> None:
+    machine = machine_for(STANDARD)
+    ready = at(Phase.WAITING_UNVERIFIED)
+    reverted = at(Phase.WAITING_UNVERIFIED)
+    reverted.world.set_verification(True, {"g-root"})
+    for scene, dest in ((ready, Phase.UPDATING_CERTIFICATE), (reverted, Phase.DISABLING_VERIFICATION)):
+        move = machine.fire(Phase.WAITING_UNVERIFIED, "advance", Judge(scene.given()))
+        assert move is not None and move.dest is dest
+    waiting = at(Phase.WAITING_UNVERIFIED)
+    waiting.world.acknowledged = 1834
+    assert machine.fire(Phase.WAITING_UNVERIFIED, "advance", Judge(waiting.given())) is None
 
 
 @pytest.mark.parametrize(
-    ("phase", "trigger", "to", "dest"),
+    ("phase", "trigger"),
     [
-        (Phase.BREAKING_REPLICATION, "replication_broken", None, Phase.DISABLING_VERIFICATION),
-        (Phase.WAITING_UNVERIFIED, "clients_ready", None, Phase.UPDATING_CERTIFICATE),
-        (Phase.WAITING_VERIFIED, "clients_ready", None, Phase.RESTORING_REPLICATION),
-        (Phase.RESTORING_REPLICATION, "verification_reverted", None, Phase.ENABLING_VERIFICATION),
-        (Phase.STALLED, "resume", Phase.WAITING_UNVERIFIED, Phase.WAITING_UNVERIFIED),
-        (Phase.STALLED, "resume", Phase.ROLLING_BACK, Phase.ROLLING_BACK),
-        (Phase.ROLLING_BACK, "rolled_back", Phase.DRIFTED, Phase.DRIFTED),
-        (Phase.ROLLING_BACK, "rolled_back", Phase.IN_SYNC, Phase.IN_SYNC),
+        (Phase.ENABLING_VERIFICATION, "roll_back"),
+        (Phase.WAITING_VERIFIED, "roll_back"),
+        (Phase.IN_SYNC, "stall"),
+        (Phase.NEW, "resume"),
+        (Phase.BREAKING_REPLICATION, "no_such_trigger"),
     ],
-    ids=[
-        "step1-done",
-        "step3-done",
-        "step6-done",
-        "step7-reverted",
-        "resume-3",
-        "resume-rb",
-        "rb-held",
-        "rb-sync",
-    ],
+    ids=["abort-after-5", "abort-after-6", "stall-in-sync", "resume-new", "unknown-trigger"],
 )
-def test_allowed_moves_land_where_the_table_says(
-    phase: Phase, trigger: str, to: Phase | None, dest: Phase
-) -> None:
-    assert Procedure(phase).fire(trigger, to=to) is dest
-
-
-@pytest.mark.parametrize(
-    ("phase", "trigger", "to"),
-    [
-        (Phase.ENABLING_VERIFICATION, "roll_back", None),
-        (Phase.WAITING_VERIFIED, "roll_back", None),
-        (Phase.IN_SYNC, "certificate_served", None),
-        (Phase.WAITING_UNVERIFIED, "finish", None),
-        (Phase.STALLED, "resume", Phase.IN_SYNC),
-        (Phase.BREAKING_REPLICATION, "no_such_trigger", None),
-    ],
-    ids=[
-        "abort-after-5",
-        "abort-after-6",
-        "skip-to-5",
-        "finish-from-3",
-        "resume-to-in-sync",
-        "unknown-trigger",
-    ],
-)
-def test_moves_the_table_does_not_list_are_refused(phase: Phase, trigger: str, to: Phase | None) -> None:
-    machine = Procedure(phase)
+def test_moves_the_table_does_not_list_are_refused(phase: Phase, trigger: str) -> None:
+    judge = Judge(at(Phase.WAITING_UNVERIFIED).given())
     with pytest.raises(IllegalMove):
-        machine.fire(trigger, to=to)
-    assert machine.phase is phase
+        machine_for(STANDARD).fire(phase, trigger, judge)
 
 
 def test_no_state_uses_transitions_timeouts() -> None:
-    machine = Procedure(Phase.WAITING_UNVERIFIED)
-    for state in machine._machine.states.values():
+    for state in machine_for(STANDARD)._machine.states.values():
         assert not hasattr(state, "timeout"), f"{state.name} is a Timeout state"
 
 
@@ -159,42 +179,50 @@ def test_mermaid_lists_every_move_of_the_table() -> None:
     text = mermaid()
     assert text.startswith("stateDiagram-v2\n")
     arrows = set(re.findall(r"^\s+(\w+) --> (\w+):", text, flags=re.MULTILINE))
-    assert arrows == {(s.value, m.dest.value) for m in MOVES for s in m.sources}
+    assert arrows == {(m.source.value, m.dest.value) for m in MOVES}
 
 
-MARKER = "<!-- generated by `sepm-reconciler diagram`"
-ROOT = DOCS.parents[1]
+# --- the copies in the docs ----------------------------------------------------------------------------------------
 
 
-def _embedded_diagrams(markdown: str) -> list[str]:
-    """Every ```mermaid block that follows the generated-diagram marker."""
-    return re.findall(re.escape(MARKER) + r"[^\n]*\n```mermaid\n(.*?)```", markdown, flags=re.DOTALL)
+def _embedding() -> list[tuple[Path, str]]:
+    return [
+        (path, generated.command)
+        for path in documents()
+        for generated in ALL
+        if generated.marker in path.read_text(encoding="utf-8")
+    ]
 
 
-def _documents_embedding_the_diagram() -> list[Path]:
-    candidates = [ROOT / "README.md", *sorted((ROOT / "docs").glob("*.md"))]
-    return [p for p in candidates if p.exists() and MARKER in p.read_text(encoding="utf-8")]
-
-
-def test_docs_procedure_embeds_the_diagram() -> None:
-    assert DOCS in _documents_embedding_the_diagram()
+def test_the_docs_embed_the_diagram_and_the_tables() -> None:
+    found = {(path.name, command) for path, command in _embedding()}
+    assert {
+        ("README.md", "diagram"),
+        ("README.md", "diagram --table summary"),
+        ("procedure.md", "diagram"),
+        ("procedure.md", "diagram --table steps"),
+        ("procedure.md", "diagram --table codes"),
+    } <= found
 
 
 @pytest.mark.parametrize(
-    "document", _documents_embedding_the_diagram(), ids=lambda p: str(p.relative_to(ROOT))
+    ("document", "command"),
+    _embedding(),
+    ids=lambda v: str(v.relative_to(ROOT)) if isinstance(v, Path) else v,
 )
-def test_embedded_diagram_is_not_stale(document: Path) -> None:
-    embedded = _embedded_diagrams(document.read_text(encoding="utf-8"))
-    assert embedded, f"{document.name}: the marker is not followed by a ```mermaid block"
-    for block in embedded:
-        assert block == mermaid(), (
-            f"{document.name}'s procedure diagram differs from the transition table: regenerate it with "
-            "`sepm-reconciler diagram --markdown` and paste it under the marker"
+def test_embedded_copy_is_not_stale(document: Path, command: str) -> None:
+    generated = next(g for g in ALL if g.command == command)
+    blocks = generated.blocks(document.read_text(encoding="utf-8"))
+    assert blocks, f"{document.name}: the marker of `{command}` is not followed by its block"
+    for block in blocks:
+        assert block == generated.render(), (
+            f"{document.name}'s copy of `sepm-reconciler {command}` differs from the table: regenerate it with "
+            "`.venv/bin/python -m tests.support.generated`"
         )
 
 
 def test_staleness_check_notices_a_missing_move() -> None:
-    [block] = _embedded_diagrams(DOCS.read_text(encoding="utf-8"))
+    [block] = DIAGRAM.blocks(PROCEDURE.read_text(encoding="utf-8"))
     edited = block.replace("    breaking_replication --> disabling_verification", "    %% removed")
     assert edited != mermaid()
 
@@ -208,3 +236,11 @@ def test_diagram_command_prints_the_generated_diagram(markdown: bool) -> None:
         assert result.output == f"```mermaid\n{mermaid()}```\n"
     else:
         assert result.output == mermaid()
+
+
+@pytest.mark.parametrize("table", ["summary", "steps", "codes"])
+def test_diagram_command_prints_each_table(table: str) -> None:
+    result = CliRunner().invoke(diagram, ["--table", table], standalone_mode=False)
+    assert result.exception is None and result.return_value == 0
+    generated = next(g for g in ALL if g.command == f"diagram --table {table}")
+    assert result.output == generated.render()

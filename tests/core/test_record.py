@@ -13,8 +13,8 @@ from reconciler.core.events import Event
 from reconciler.core.procedure import Phase
 from reconciler.core.record import RECORD_SCHEMA, RolloutRecord, Stall, new_record
 from reconciler.errors import StateError
-from tests.core.builders import T0
 from tests.core.strategies import events, records
+from tests.support.manager import T0
 
 JSON_TYPES = (str, int, float, bool, type(None))
 
@@ -78,7 +78,7 @@ def test_storage_times_are_utc_iso_8601_with_z() -> None:
 )
 def test_damaged_record_names_the_field(mutate: Any, message: str) -> None:
     record = replace(
-        new_record("sepm-east-01", T0), stall=Stall("max_soak_exceeded", "waited", "raise maxSoak", T0)
+        new_record("sepm-east-01", T0), stall=Stall("MaxSoakExceeded", "waited", "raise maxSoak", T0)
     )
     data = json.loads(json.dumps(record.to_storage()))
     mutate(data)
@@ -89,7 +89,7 @@ def test_damaged_record_names_the_field(mutate: Any, message: str) -> None:
 def test_record_from_a_newer_schema_is_refused() -> None:
     data = new_record("sepm-east-01", T0).to_storage()
     data["schema"] = RECORD_SCHEMA + 1
-    with pytest.raises(StateError, match=r"record schema 2; this sepm-reconciler reads up to 1: upgrade"):
+    with pytest.raises(StateError, match=r"record schema 3; this sepm-reconciler reads up to 2: upgrade"):
         RolloutRecord.from_storage(data)
 
 

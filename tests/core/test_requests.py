@@ -9,12 +9,13 @@ from typing import Any
 import pytest
 
 from reconciler.core.actions import ReplicateNow, RestoreReplication, SetVerification
+from reconciler.core.codes import Code
 from reconciler.core.events import EventKind
 from reconciler.core.procedure import Phase
 from reconciler.core.record import RolloutRecord
 from reconciler.core.requests import approve, request_abort, resume, suspend
 from reconciler.errors import PermanentError
-from tests.core.builders import NEW, NEWER, OLD, T0, Driver, World, hooked
+from tests.support.manager import NEW, NEWER, OLD, T0, Driver, World, hooked
 
 HOUR = timedelta(hours=1)
 
@@ -90,7 +91,7 @@ def test_an_approval_does_not_carry_over_to_a_new_target() -> None:
     decision = driver.decide()
     assert decision.phase is Phase.WAITING_UNVERIFIED
     assert decision.record.target_fingerprint == NEWER
-    assert "step 4 needs an approval" in decision.reason
+    assert decision.code is Code.APPROVAL_MISSING and decision.outcome.said.get("step") == 4
     assert any(e.kind is EventKind.RETARGET for e in decision.events)
 
 
@@ -190,7 +191,8 @@ def test_abort_before_step4_rolls_back_verification_then_replication() -> None:
     assert isinstance(decision.action, ReplicateNow)
     decision = driver.tick()
     assert decision.phase is Phase.DRIFTED
-    assert "rolled back (abort requested by eve (wrong certificate)" in decision.reason
+    assert decision.code is Code.ROLLED_BACK
+    assert decision.outcome.said.get("why").startswith("abort requested by eve (wrong certificate)")
     assert all(g.flag is True for g in world.groups)
     assert world.partners["Site West"].status_code == "SUCCEEDED"
     assert world.served == {"clients": OLD, "console": OLD, "api": OLD}
@@ -199,8 +201,7 @@ def test_abort_before_step4_rolls_back_verification_then_replication() -> None:
     world.advance(timedelta(days=1))
     decision = driver.tick()
     assert decision.phase is Phase.DRIFTED
-    assert "the rollout was aborted by eve" in decision.reason
-    assert "sepm-reconciler resume sepm-east-01 restarts it" in decision.reason
+    assert decision.code is Code.ABORTED and decision.outcome.said.get("by") == "eve"
     driver.record, _ = resume(record_of(driver), by="eve", now=world.now)
     assert driver.decide().phase is Phase.BREAKING_REPLICATION
 
@@ -221,7 +222,7 @@ def test_a_new_revision_restarts_an_aborted_rollout() -> None:
     driver = at(Phase.DRIFTED, approvals=(1,))
     driver.record, _ = request_abort(record_of(driver), by="eve", reason="not now", now=driver.world.now)
     decision = driver.decide()
-    assert decision.phase is Phase.DRIFTED and "rollout aborted by eve" in decision.reason
+    assert decision.phase is Phase.DRIFTED and decision.code is Code.ABORTED
     driver.spec = hooked()  # approvals removed in a new commit
     assert driver.decide().phase is Phase.DRIFTED  # same revision: still held
     driver.revision = "rev-2"
@@ -238,5 +239,6 @@ def test_an_abort_that_arrives_after_the_update_began_is_refused_by_decide() -> 
     decision = driver.decide()
     assert decision.phase is Phase.UPDATING_CERTIFICATE
     refused = [e for e in decision.events if e.kind is EventKind.ABORT_REFUSED]
-    assert len(refused) == 1 and "the certificate update has begun" in refused[0].reason
+    assert len(refused) == 1 and refused[0].code == "AbortRefused"
+    assert "the certificate update has begun" in refused[0].reason
     assert decision.record.abort_request is None

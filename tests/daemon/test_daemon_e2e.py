@@ -91,11 +91,13 @@ def test_daemon_completes_a_rollout_reports_it_and_stops_cleanly(
 
         api = wait_until(same, 20, "/api/status to equal status --output json")
         assert api["daemon"]["role"] == "leader" and api["daemon"]["specs"]["valid"] is True
+        assert {s["code"] for s in api["servers"]} == {"InSync"}
 
         metrics = daemon.get("/metrics").text
         for name in names:
             assert _metric(metrics, "sepm_reconciler_phase", server=name, phase="in_sync") == 1.0
             assert _metric(metrics, "sepm_reconciler_step", server=name) == 0.0
+            assert _metric(metrics, "sepm_reconciler_hold", server=name, code="InSync") == 1.0
             assert _metric(metrics, "sepm_reconciler_drift", server=name) == 0.0
             assert (
                 _metric(
@@ -127,6 +129,10 @@ def test_daemon_completes_a_rollout_reports_it_and_stops_cleanly(
         path, body = receiver.posts[0]
         assert path == secret_path
         assert body["text"] and body["blocks"] and body["sections"][0]["facts"]
+        done = [b for _, b in receiver.posts if "rollout_done" in b["blocks"][-1]["elements"][0]["text"]]
+        assert {b["code"] for b in done} == {"RolloutComplete"}, (
+            "notifications carry the code of their reason"
+        )
 
         code, seconds = daemon.stop(signal.SIGTERM)
         assert code == 0 and seconds < 10

@@ -58,6 +58,7 @@ async def test_endpoints_serve_health_readiness_metrics_status_and_the_page(
                 else:
                     pytest.fail(f"sepm-dmz never got in sync: {status}")
 
+                assert [s["code"] for s in status["servers"]] == ["InSync"]
                 assert (await http.get("/healthz")).json() == {"status": "ok", "role": "leader"}
                 assert (await http.get("/readyz")).json()["status"] == "ready"
                 assert (await http.head("/healthz")).status_code == 200

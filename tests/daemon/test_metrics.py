@@ -35,6 +35,7 @@ def _waiting() -> RolloutRecord:
     return replace(
         new_record("sepm-east", T0 - timedelta(hours=1)),
         phase=Phase.WAITING_UNVERIFIED,
+        code="SoakNotOver",
         rollout_id="r-1",
         desired_fingerprint=NEW,
         facts=Facts(verification_off_at=T0 - timedelta(hours=1)),
@@ -88,6 +89,12 @@ def test_server_gauges_describe_each_record_at_the_moment_of_the_scrape() -> Non
         == 1.0
     )
     assert value("step", server="sepm-east") == 3.0 and value("step", server="sepm-west") == 0.0
+    holds = {
+        dict(labels)["server"]: (dict(labels)["code"], v)
+        for (n, labels), v in samples.items()
+        if n == "sepm_reconciler_hold"
+    }
+    assert holds == {"sepm-east": ("SoakNotOver", 1.0), "sepm-west": ("InSync", 1.0)}
     assert value("seconds_in_step", server="sepm-east") == 3600.0
     assert value("ack_ratio", server="sepm-east") == 1834 / 1900
     assert value("ack_ratio", server="sepm-west") is None  # no policy change of ours is being acknowledged

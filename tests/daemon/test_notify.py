@@ -80,12 +80,14 @@ def test_events_people_act_on_become_notifications(event: Event, topic: Topic | 
     assert (notification.topic if notification else None) == topic
 
 
-def test_a_stall_notification_carries_the_remedy() -> None:
+def test_a_stall_notification_carries_the_remedy_and_the_code() -> None:
     notification = notification_for(
-        _move(Phase.WAITING_VERIFIED, Phase.STALLED, remedy="re-home the laptops")
+        _move(Phase.WAITING_VERIFIED, Phase.STALLED, remedy="re-home the laptops", code="MaxSoakExceeded")
     )
     assert notification is not None
     assert ("Remedy", "re-home the laptops") in notification.facts
+    assert ("Code", "MaxSoakExceeded") in notification.facts
+    assert notification.code == "MaxSoakExceeded" and payload(notification)["code"] == "MaxSoakExceeded"
 
 
 def test_an_approval_notification_says_how_to_approve() -> None:
@@ -94,7 +96,10 @@ def test_an_approval_notification_says_how_to_approve() -> None:
     )
     notification = notification_for(event)
     assert notification is not None
-    assert dict(notification.facts)["Approve with"].startswith("sepm-reconciler approve sepm-east --step 4")
+    assert (
+        dict(notification.facts)["Approve with"]
+        == "sepm-reconciler approve sepm-east --step 4 --by YOU --reason WHY"
+    )
 
 
 def test_the_payload_fits_slack_and_teams_and_escapes_markup() -> None:

@@ -144,7 +144,7 @@ def record(phase: Phase = Phase.IN_SYNC, **overrides: Any) -> RolloutRecord:
     return RolloutRecord(**values)
 
 
-def stalled(step_phase: Phase, code: str = "max_soak_exceeded") -> RolloutRecord:
+def stalled(step_phase: Phase, code: str = "MaxSoakExceeded") -> RolloutRecord:
     return record(
         Phase.STALLED,
         stalled_from=step_phase,

@@ -8,10 +8,11 @@ from datetime import UTC, datetime, timedelta
 import pytest
 
 from reconciler.core.drift import DriftInput, Reason, Severity
-from reconciler.core.drift.deadline import first_open, last_open, rollout_must_start_by
+from reconciler.core.drift.deadline import rollout_must_start_by
 from reconciler.core.procedure import Phase
 from reconciler.core.record import Approval
 from reconciler.core.spec import Window
+from reconciler.core.window import first_open, last_open
 from tests.drift.builders import NEW, NOW, OLD, SKEW, facts, given, make_spec, port, ports, record, seen
 
 WEEKEND_NIGHTS = {"days": ["sat", "sun"], "start": "22:00", "end": "04:00", "timezone": "UTC"}

@@ -192,7 +192,7 @@ SERVED_CASES = [
         ),
         [(Reason.CERTIFICATE_MISMATCH, W)],
         (
-            "held: suspended by alice at 2026-12-01 07:00 UTC (change freeze); sepm-reconciler resume sepm-east",
+            "held: suspended by alice at 2026-12-01 07:00 UTC (change freeze): sepm-reconciler resume sepm-east",
         ),
         id="mismatch-suspended",
     ),
@@ -240,7 +240,7 @@ SERVED_CASES = [
         id="mismatch-rollout-stalled-in-step-3",
     ),
     pytest.param(
-        given(seen=seen(ports(OLD)), record=stalled(Phase.DRIFTED, "undeclared_partner")),
+        given(seen=seen(ports(OLD)), record=stalled(Phase.DRIFTED, "UndeclaredPartner")),
         [(Reason.CERTIFICATE_MISMATCH, W)],
         ("held: the rollout is stalled (see RolloutStalled)",),
         id="mismatch-stalled-before-step-1",

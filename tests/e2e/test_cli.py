@@ -131,6 +131,9 @@ async def test_what_refuses_us_is_an_error_that_says_why_and_nothing_is_done(
         (server,) = json.loads(out)["servers"]
         assert server["error"].startswith(error) and why in server["error"]
         assert why in server["reason"], "the recorded reason says why the rollout holds"
+        assert server["code"] == (
+            "KeystoreUnusable" if case == "wrong_keystore_password" else "ObservationUnknown"
+        )
         assert server["action"] is None and rig.hook_runs() == []
         assert server["phase"] == "drifted", "drift is still seen on the ports; nothing starts"
         if case != "wrong_keystore_password":
@@ -263,7 +266,7 @@ async def test_reconcile_killed_while_its_certificate_hook_runs_never_runs_the_h
         assert code == 0, err
         (server,) = json.loads(out)["servers"]
         assert server["phase"] == "updating_certificate" and server["action"] is None
-        assert "has no result yet (it may still be running)" in server["reason"]
+        assert server["code"] == "EffectPending", server["reason"]
 
         go.touch()  # the orphaned hook finishes its work
         await _wait_for(

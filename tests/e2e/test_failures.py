@@ -8,6 +8,7 @@ from datetime import timedelta
 
 import pytest
 
+from reconciler.core.codes import Code
 from reconciler.core.events import EventKind
 from reconciler.core.procedure import Phase
 from reconciler.engine import TickResult
@@ -64,11 +65,11 @@ async def test_hook_installing_the_wrong_certificate_stalls_step_4_and_says_why(
 
         result = results[0]
         assert result.step == 4
+        assert result.code is Code.UNEXPECTED_CERTIFICATE
         assert f"presents {impostor.fingerprint[:19]}" in result.reason
-        assert "not the rollout's target" in result.reason
         assert result.remedy is not None and "sepm-reconciler resume sepm-east" in result.remedy
         record = rig.record("sepm-east")
-        assert record.stall is not None and record.stall.code == "unexpected_certificate"
+        assert record.stall is not None and record.stall.code == "UnexpectedCertificate"
         for _ in range(3):  # it stays stalled, and nothing runs again, until a human resumes it
             await rig.advance(timedelta(hours=1))
             (again,) = await rig.tick()
@@ -102,11 +103,12 @@ async def test_unreachable_manager_holds_with_backoff_and_resumes_when_it_answer
                 "nothing is done on an unknown observation"
             )
             assert result.error is not None and "cannot be reached" in result.error
-            assert "holding" in result.reason
+            assert result.code is Code.OBSERVATION_UNKNOWN
             delays.append(result.next_check_at - rig.clock.now())
             await rig.advance(result.next_check_at - rig.clock.now())
         assert delays == [timedelta(seconds=s) for s in (30, 60, 120, 240)]
         assert rig.record("sepm-east").reason == result.reason, "the reason is recorded for status"
+        assert rig.record("sepm-east").observation_failures == 4, "the backoff is counted in the record"
 
         with rig.sim.world.lock:
             east.faults.update({"restart_fails": None})

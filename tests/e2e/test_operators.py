@@ -8,6 +8,7 @@ from datetime import timedelta
 
 import pytest
 
+from reconciler.core.codes import Code
 from reconciler.core.events import EventKind
 from reconciler.core.procedure import Phase
 from reconciler.engine import TickResult
@@ -17,9 +18,9 @@ from tests.e2e.kit import Pki, cli, fleet, in_sync, manager, write_spec
 pytestmark = pytest.mark.slow
 
 
-def at(phase: Phase, *, reason: str = "") -> Callable[[list[TickResult]], bool]:
+def at(phase: Phase, *, code: Code | None = None) -> Callable[[list[TickResult]], bool]:
     def done(results: list[TickResult]) -> bool:
-        return results[0].phase_after is phase and reason in results[0].reason
+        return results[0].phase_after is phase and code in (None, results[0].code)
 
     return done
 
@@ -62,7 +63,7 @@ async def test_abort_before_step_4_restores_verification_and_replication(
             await rig.advance(timedelta(hours=4))
             (result,) = await rig.tick(["sepm-east"])
             assert result.phase_after is Phase.DRIFTED and result.action is None
-            assert "aborted by alice" in result.reason
+            assert result.code is Code.ABORTED
         rig.assert_no_orphans("sepm-east")
         rig.assert_no_orphans("sepm-west")
 
@@ -72,11 +73,12 @@ async def test_step_4_waits_for_its_approval_and_approve_lets_it_go(make_rig: Ri
     async with make_rig(fleet(manager("sepm-east", "Site East", old, offline_share=0.0))) as rig:
         write_spec(rig.specs_dir, rig.sim, "sepm-east", pki, new, rollout={"approvals": [4]})
         rig.start_engine()
-        await rig.run_until(at(Phase.WAITING_UNVERIFIED, reason="step 4 needs an approval"))
+        await rig.run_until(at(Phase.WAITING_UNVERIFIED, code=Code.APPROVAL_MISSING))
         for _ in range(3):
             await rig.advance(timedelta(hours=4))
             (result,) = await rig.tick()
             assert result.phase_after is Phase.WAITING_UNVERIFIED, "no approval, no step 4"
+            assert result.code is Code.APPROVAL_MISSING
             assert "sepm-reconciler approve sepm-east --step 4" in result.reason
         assert not [r for r in rig.hook_runs() if r["step"] == "4"]
         needed = [e for e in rig.store.events("sepm-east") if e.kind is EventKind.APPROVAL_NEEDED]
@@ -125,7 +127,7 @@ async def test_report_mode_observes_and_reports_drift_but_never_acts(make_rig: R
             (result,) = await rig.tick(["sepm-east"])
             assert result.phase_after is Phase.DRIFTED
             assert result.action is None and result.outcome is None
-            assert "report mode" in result.reason and "drift" in result.reason
+            assert result.code is Code.REPORT_MODE and "drift" in result.reason
             await rig.advance(timedelta(hours=4))
         after = rig.truth()["managers"]["sepm-east"]
         assert rig.hook_runs() == []

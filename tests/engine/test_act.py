@@ -15,7 +15,7 @@ from reconciler.engine import TickResult
 from reconciler.engine.act import ActionOutcome, hook_variables, perform_action
 from reconciler.errors import SecretError
 from reconciler.specs import LoadedServer
-from tests.core.builders import NEW, hooked
+from tests.support.manager import NEW, hooked
 
 P12 = "p12-S3cret-value"
 API = "api-S3cret-value"

@@ -13,6 +13,7 @@ import httpx
 import pytest
 
 from reconciler.core.actions import ActionKind
+from reconciler.core.codes import Code
 from reconciler.core.events import EventKind
 from reconciler.core.procedure import Phase
 from reconciler.core.record import AttemptOutcome
@@ -189,7 +190,7 @@ async def test_an_unresolvable_keystore_password_holds_step_4_before_any_attempt
             "spec.certificate.keystore.password: environment variable E2E_P12_PASSWORD is not set"
             in result.error
         )
-        assert "the keystore step 4 installs cannot be used" in result.reason
+        assert result.code is Code.KEYSTORE_UNUSABLE
         assert not [a for a in rig.record("sepm-east").attempts if a.step == 4], "no attempt is burnt"
 
         monkeypatch.setenv("E2E_P12_PASSWORD", P12_PASSWORD)
@@ -215,11 +216,9 @@ async def test_a_broken_certificate_file_holds_that_server_and_the_others_go_on(
 
         assert a.error is None and a.phase_after is Phase.BREAKING_REPLICATION
         assert b.phase_after is Phase.NEW and b.action is None and b.error is not None
-        assert (
-            b.reason.startswith("holding: desired certificate:")
-            and "fix spec.certificate of sepm-b" in b.reason
-        )
+        assert b.code is Code.CERTIFICATE_UNUSABLE and "fix spec.certificate of sepm-b" in b.reason
         assert rig.record("sepm-b").reason == b.reason, "status shows why it holds"
+        assert rig.record("sepm-b").code == "CertificateUnusable"
         assert b.observation is not None, "what it serves is still observed"
 
 
@@ -243,7 +242,7 @@ async def test_a_hung_manager_is_abandoned_after_the_observe_timeout_without_blo
         assert a.error is None and a.phase_after is Phase.BREAKING_REPLICATION
         assert b.observation is None and b.phase_after is Phase.NEW and b.action is None
         assert b.error is not None and "did not complete within 1 s" in b.error
-        assert "nothing moves on an unknown observation" in b.reason
+        assert b.code is Code.OBSERVATION_UNKNOWN
         assert b.next_check_at - rig.clock.now() >= TUNING.active_interval, "backed off"
         assert rig.record("sepm-b").reason == b.reason
         await rig.admin("sepm-b").post("faults", {"reset": True})

@@ -298,7 +298,7 @@ def fleet() -> tuple[SpecSet, list[Source], dict[str, list[Event]]]:
                 rollout_id="r-20261115T0800Z-0badf00d",
                 target_fingerprint=NEW,
                 stall=Stall(
-                    "max_soak_exceeded",
+                    "MaxSoakExceeded",
                     "step 6: clients did not acknowledge the change within maxSoak (14 days)",
                     "raise spec.rollout.clients.maxSoak and commit, or sepm-reconciler approve sepm-lab --step 7 "
                     "--accept-at-risk --by YOU --reason WHY, then run: sepm-reconciler resume sepm-lab",

@@ -14,6 +14,7 @@ import httpx
 import pytest
 
 from reconciler.sim import Simulator
+from tests.support import sim as support_sim
 
 LAPTOPS = "My Company\\Laptops"
 SERVERS = "My Company\\Servers"
@@ -24,33 +25,19 @@ SECURE_ON = {"configuration": {"general_settings": {"security_settings": {"secur
 def manager(
     name: str, site: str, *, partners: list[str] | None = None, count: int = 200, **extra: Any
 ) -> dict[str, Any]:
-    cfg: dict[str, Any] = {
-        "name": name,
-        "site": site,
-        "host": "127.0.0.1",
-        "ports": {"clients": 0, "console": 0, "api": 0},
-        "admin": {"username": "admin", "password": "admin-pass", "domain": ""},
-        "certificate": {"generate": {"commonName": f"{name}.corp.example"}},
-        "replication": {"partners": partners or [], "interval": "1h"},
-        "groups": [
-            {"name": "My Company", "inherits": False},
-            {"name": SERVERS, "inherits": True},
-            {"name": LAPTOPS, "inherits": False},
-        ],
-        "clients": {"count": count, "heartbeat": "5m", "offline": {"share": 0.0}},
-        "restart": {"downSeconds": 0.2},
-    }
-    cfg.update(extra)
-    return cfg
+    block = extra.pop("clients", None)  # a whole clients block replaces the default one
+    entry = support_sim.manager(name, site, partners=partners or [], clients=count, **extra)
+    if block is not None:
+        entry["clients"] = block
+    return entry
 
 
-def fleet(*managers: dict[str, Any], speed: float = 0, seed: int = 3) -> dict[str, Any]:
-    """A fleet with a frozen clock (speed 0) by default: time moves only when a test advances it."""
-    return {
-        "clock": {"start": "2026-12-01T08:00:00Z", "speed": speed},
-        "seed": seed,
-        "managers": list(managers),
-    }
+def fleet(
+    *managers: dict[str, Any], speed: float = 0, seed: int = 3, behaviours: Any = None
+) -> dict[str, Any]:
+    """A fleet with a frozen clock (speed 0) by default: time moves only when a test advances it. Behaviours are
+    strict unless ``behaviours`` says otherwise (fleet-wide; a manager may add its own)."""
+    return support_sim.fleet(*managers, speed=speed, seed=seed, behaviours=behaviours)
 
 
 def one_manager(**extra: Any) -> dict[str, Any]:
@@ -155,6 +142,20 @@ class Client:
             if body["lastPage"]:
                 return out
             page += 1
+
+    async def replication(self) -> dict[str, Any]:
+        """``replicationStatus``, whichever shape the manager answers (``replicationStatusShape``)."""
+        body = (await self.get("/replication/status")).json()["replicationStatus"]
+        if isinstance(body, list):
+            assert len(body) == 1, body
+            body = body[0]
+        assert isinstance(body, dict)
+        return body
+
+    async def behave(self, **changes: Any) -> dict[str, Any]:
+        """``POST /_sim/behaviours`` with ``changes``; returns the behaviours now in force."""
+        answer: dict[str, Any] = await self.admin("/behaviours", changes)
+        return answer
 
     def truth(self) -> dict[str, Any]:
         state: dict[str, Any] = self.sim.state()["managers"][self.name]

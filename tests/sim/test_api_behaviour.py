@@ -54,10 +54,23 @@ async def test_bad_paging_parameters_are_a_400_with_a_json_error(
     assert fragment in r.json()["errorMessage"] and r.json()["errorCode"] == "400"
 
 
-async def test_computers_sort_by_last_update_time_descending(east: Client) -> None:
-    page = (await east.get("/computers", pageSize=120, sort="LAST_UPDATE_TIME", order="DESC")).json()
-    times = [c["lastUpdateTime"] for c in page["content"]]
-    assert times == sorted(times, reverse=True) and len(set(times)) > 1
+async def test_computers_sort_by_computer_id_descending(east: Client) -> None:
+    page = (await east.get("/computers", pageSize=120, sort="COMPUTER_ID", order="DESC")).json()
+    ids = [c["uniqueId"] for c in page["content"]]
+    assert ids == sorted(ids, reverse=True) and len(set(ids)) == 120
+    assert page["sort"] == {"property": "COMPUTER_ID", "direction": "DESC"}
+
+
+@pytest.mark.parametrize("sort", ["COMPUTER_DOMAIN_NAME", "DOMAIN_ID", "computer_name"])
+async def test_sorts_the_swagger_lists_are_accepted_and_ties_keep_name_order(east: Client, sort: str) -> None:
+    page = (await east.get("/computers", pageSize=120, sort=sort)).json()
+    names = [c["computerName"] for c in page["content"]]
+    assert names == sorted(names) and len(names) == 120
+
+
+async def test_a_sort_the_swagger_does_not_list_is_refused(east: Client) -> None:
+    r = await east.get("/computers", sort="LAST_UPDATE_TIME")
+    assert r.status_code == 400 and "COMPUTER_ID" in r.json()["errorMessage"]
 
 
 async def test_computer_name_filter_finds_one_computer(east: Client) -> None:

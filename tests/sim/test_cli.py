@@ -258,3 +258,42 @@ def test_simulate_reports_an_unwritable_ports_file_and_stops(tmp_path: Path) -> 
     assert proc.stderr.strip().splitlines() == [
         f"error: cannot write the ports file {ports}: Not a directory"
     ]
+
+
+def test_sim_admin_copies_assigns_lists_and_switches_behaviours(
+    running: tuple[subprocess.Popen[str], Path],
+) -> None:
+    _, ports = running
+    base = "Default Management Server List"
+    copied = sim_admin(ports, "list-set", "HTTP list", "--protocol", "http", "--copy-of", base)
+    assert copied.returncode == 0, copied.stderr
+    assert json.loads(copied.stdout)["list"] == {"name": "HTTP list", "protocol": "http"}
+    assigned = sim_admin(ports, "list-assign", "HTTP list", "--all")
+    assert json.loads(assigned.stdout) == {
+        "assigned": ["My Company", "My Company\\Laptops"],
+        "list": "HTTP list",
+    }
+    one = sim_admin(ports, "list-assign", base, "--group", "My Company\\Laptops")
+    assert json.loads(one.stdout)["assigned"] == ["My Company\\Laptops"]
+    state = json.loads(sim_admin(ports, "state").stdout)["managers"]["sepm-east"]
+    assert {g["name"]: g["list"] for g in state["groups"]}["My Company"] == "HTTP list"
+
+    shown = json.loads(sim_admin(ports, "behaviours").stdout)
+    assert shown["settingsPatch"] == "replace" and shown["throttle"]["threshold"] == 50
+    changed = sim_admin(
+        ports, "behaviours", "--set", "settingsPatch=merge", "--set", 'throttle={"threshold": 99}'
+    )
+    assert changed.returncode == 0, changed.stderr
+    assert json.loads(changed.stdout)["throttle"] == {
+        "threshold": 99,
+        "windowMinutes": 1.0,
+        "retryAfter": False,
+    }
+    assert json.loads(sim_admin(ports, "behaviours", "lenient").stdout)["settingsPatch"] == "merge"
+
+    refused = sim_admin(ports, "behaviours", "--set", "colour=red")
+    assert refused.returncode == 1 and "colour: unknown behaviour" in refused.stderr
+    missing = sim_admin(ports, "list-assign", "No such list", "--all")
+    assert missing.returncode == 1 and "no management server list named 'No such list'" in missing.stderr
+    usage = sim_admin(ports, "list-assign", "HTTP list")
+    assert usage.returncode == 64 and "--group PATH (repeatable) or --all" in usage.stderr

@@ -1,9 +1,10 @@
 """The vectorised client fleet behaves exactly like clients checking in one by one.
 
-The reference below walks every check-in of every client in time order, applying the rule of the issue to one
-client at a time; the fleet under test computes the same with one numpy pass per interval. Hypothesis drives both
-through random sequences of clock advances, certificate switches, service outages, policy changes and laptops
-leaving and coming back.
+The reference below walks every check-in of every client in time order, applying the strict rule (HTTPS lists fail
+TLS on an untrusted certificate; a verifying policy fails on one; the certificate is learnt only with a policy that
+does not verify, or always with ``certificateWithPolicy``) to one client at a time; the fleet under test computes
+the same with one numpy pass per interval. Hypothesis drives both through random sequences of clock advances,
+certificate switches, service outages, policy changes (flag and list protocol) and laptops leaving and coming back.
 """
 
 from __future__ import annotations
@@ -32,6 +33,8 @@ class RefClient:
     off_start: int
     off_end: int
     orphaned: bool = False
+    reason: int = 0
+    stale: bool = False
     last_ok: int = 0
 
 
@@ -42,35 +45,44 @@ class Reference:
     heartbeat: int = 1000
     group_policy: list[int] = field(default_factory=list)
     policy_secure: list[bool] = field(default_factory=list)
+    policy_https: list[bool] = field(default_factory=list)
     served: int = 0
+    learn_with_policy: bool = False
 
     def checkin(self, c: RefClient, t: int) -> None:
         if c.orphaned or self.served < 0:
             return
-        if self.policy_secure[c.applied] and c.trusted != self.served:
+        trusts = c.trusted == self.served
+        if not trusts and (self.policy_https[c.applied] or self.policy_secure[c.applied]):
             c.orphaned = True
+            c.reason = 3 if c.stale else (2 if self.policy_https[c.applied] else 1)
             return
         c.applied = self.group_policy[c.group]
-        c.trusted = self.served
+        if self.learn_with_policy or not self.policy_secure[c.applied]:
+            c.trusted, c.stale = self.served, False
+        else:
+            c.stale = not trusts
         c.last_ok = t
 
     def sync(self, now: int) -> None:
         t0 = self.synced_to
         for c in self.clients:
-            times = []
+            times = set()  # a client checks in at most once per millisecond
             k = -(-(t0 + 1 - c.phase) // self.heartbeat)
             while (t := c.phase + k * self.heartbeat) <= now:
                 if not (c.off_start <= t < c.off_end):
-                    times.append(t)
+                    times.add(t)
                 k += 1
             if c.off_start < c.off_end and t0 < c.off_end <= now:
-                times.append(c.off_end)
+                times.add(c.off_end)
             for t in sorted(times):
                 self.checkin(c, t)
         self.synced_to = max(self.synced_to, now)
 
 
-def build(n: int, seed: int, offline_share: float) -> tuple[ClientFleet, Reference]:
+def build(
+    n: int, seed: int, offline_share: float, *, https: bool = False, learn: bool = True
+) -> tuple[ClientFleet, Reference]:
     cfg = ClientsConfig(
         count=n, heartbeat=HEARTBEAT_S, offline_share=offline_share, offline_for_min=2.0, offline_for_max=9.0
     )
@@ -81,7 +93,7 @@ def build(n: int, seed: int, offline_share: float) -> tuple[ClientFleet, Referen
         start_ms=START,
         group_weights=[(0, 0.5), (1, 0.5)],
         initial_policy=policy,
-        initial_cert=0,
+        initial_certs=0,
     )
     ref = Reference(
         clients=[
@@ -89,7 +101,7 @@ def build(n: int, seed: int, offline_share: float) -> tuple[ClientFleet, Referen
                 phase=int(fleet.phase[i]),
                 group=int(fleet.group[i]),
                 applied=int(fleet.applied[i]),
-                trusted=int(fleet.trusted[i]),
+                trusted=int(fleet.trusted[i, 0]),
                 off_start=int(fleet.off_start[i]),
                 off_end=int(fleet.off_end[i]),
                 last_ok=int(fleet.last_ok[i]),
@@ -98,6 +110,8 @@ def build(n: int, seed: int, offline_share: float) -> tuple[ClientFleet, Referen
         ],
         group_policy=[0, 1],
         policy_secure=[True, True],
+        policy_https=[https, https],
+        learn_with_policy=learn,
     )
     return fleet, ref
 
@@ -105,22 +119,27 @@ def build(n: int, seed: int, offline_share: float) -> tuple[ClientFleet, Referen
 def env_of(ref: Reference) -> Environment:
     return Environment(
         served=ref.served,
+        slot=0,
+        site_certs=np.array([ref.served], dtype=np.int16),
         group_policy=np.array(ref.group_policy, dtype=np.int32),
         policy_secure=np.array(ref.policy_secure, dtype=np.bool_),
+        policy_https=np.array(ref.policy_https, dtype=np.bool_),
+        learn_with_policy=ref.learn_with_policy,
     )
 
 
 def assert_same(fleet: ClientFleet, ref: Reference) -> None:
     assert fleet.orphaned.tolist() == [c.orphaned for c in ref.clients]
+    assert fleet.reason.tolist() == [c.reason for c in ref.clients]
     assert fleet.applied.tolist() == [c.applied for c in ref.clients]
-    assert fleet.trusted.tolist() == [c.trusted for c in ref.clients]
+    assert fleet.trusted[:, 0].tolist() == [c.trusted for c in ref.clients]
     assert fleet.last_ok.tolist() == [c.last_ok for c in ref.clients]
 
 
 operation = st.one_of(
     st.tuples(st.just("advance"), st.integers(1, 6000)),
     st.tuples(st.just("serve"), st.integers(-1, 2)),  # -1: the clients port is down
-    st.tuples(st.just("policy"), st.integers(0, 1), st.booleans()),
+    st.tuples(st.just("policy"), st.integers(0, 1), st.booleans(), st.booleans()),
     st.tuples(st.just("offline"), st.integers(0, 2**12 - 1), st.one_of(st.none(), st.integers(1, 5000))),
     st.tuples(st.just("online"), st.integers(0, 2**12 - 1)),
     st.tuples(st.just("rehome")),
@@ -131,13 +150,15 @@ operation = st.one_of(
 @given(
     seed=st.integers(0, 10_000),
     offline_share=st.sampled_from([0.0, 0.3]),
+    https=st.booleans(),
+    learn=st.booleans(),
     ops=st.lists(operation, max_size=14),
 )
 def test_vectorised_checkins_match_one_by_one_checkins(
-    seed: int, offline_share: float, ops: list[tuple[Any, ...]]
+    seed: int, offline_share: float, https: bool, learn: bool, ops: list[tuple[Any, ...]]
 ) -> None:
     n = 12
-    fleet, ref = build(n, seed, offline_share)
+    fleet, ref = build(n, seed, offline_share, https=https, learn=learn)
     now = START
     for op in ops:
         kind = op[0]
@@ -149,6 +170,7 @@ def test_vectorised_checkins_match_one_by_one_checkins(
             ref.served = op[1]
         elif kind == "policy":
             ref.policy_secure.append(op[2])
+            ref.policy_https.append(op[3])
             ref.group_policy[op[1]] = len(ref.policy_secure) - 1
         elif kind == "offline":
             mask = np.array([(op[1] >> i) & 1 == 1 for i in range(n)])
@@ -169,7 +191,7 @@ def test_vectorised_checkins_match_one_by_one_checkins(
             if ref.served >= 0:
                 for c in ref.clients:
                     if c.orphaned and not (c.off_start <= now < c.off_end):
-                        c.orphaned = False
+                        c.orphaned, c.reason, c.stale = False, 0, False
                         c.trusted = ref.served
                         ref.checkin(c, now)
         assert_same(fleet, ref)
@@ -222,11 +244,20 @@ def test_a_hundred_thousand_clients_advance_a_week_in_well_under_a_second() -> N
         start_ms=START,
         group_weights=[(0, 1.0)],
         initial_policy=np.array([0], dtype=np.int32),
-        initial_cert=0,
+        initial_certs=0,
     )
-    env = Environment(served=1, group_policy=np.array([0], dtype=np.int32), policy_secure=np.array([False]))
+    env = Environment(
+        served=1,
+        slot=0,
+        site_certs=np.array([1], dtype=np.int16),
+        group_policy=np.array([0], dtype=np.int32),
+        policy_secure=np.array([False]),
+        policy_https=np.array([False]),
+    )
     started = time.perf_counter()
     for hour in range(1, 7 * 24 + 1):
         fleet.sync(START + hour * 3_600_000, env)
     assert time.perf_counter() - started < 3.0  # 168 vectorised passes; typically ~0.3 s on the 2-core box
-    assert (fleet.trusted == 1).all()  # everyone, laptops included, checked in and took the new certificate
+    assert (
+        fleet.trusted[:, 0] == 1
+    ).all()  # everyone, laptops included, checked in and took the new certificate

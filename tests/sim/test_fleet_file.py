@@ -195,8 +195,9 @@ def test_simulate_refuses_a_bad_fleet_with_exit_1_and_one_message(tmp_path: Path
     )
     assert proc.returncode == 1
     assert proc.stderr.strip().splitlines() == [
-        f"error: {path}:2: managers[0].colour: unknown key; expected one of: admin, certificate, clients, groups, "
-        "host, maxPageSize, name, patchInheritingGroup, ports, replication, restart, site, tokenLifetime, version"
+        f"error: {path}:2: managers[0].colour: unknown key; expected one of: admin, behaviours, certificate, clients, "
+        "domains, groups, host, maxPageSize, name, patchInheritingGroup, ports, replication, restart, site, "
+        "tokenLifetime, version"
     ]
     assert not ports.exists()
 
@@ -205,10 +206,11 @@ def _population(fleet: dict[str, object]) -> list[tuple[str, str, str, str, int,
     world = World(load_fleet(fleet))
     east = world.manager("sepm-east")
     agents = [v for v, _ in east.cfg.clients.agent_versions]
+    population = east.site_obj.populations[0]
     rows = world.state(clients=True)["managers"]["sepm-east"]["client_rows"]
     return [
-        (r["name"], r["group"], agents[int(east.clients.agent[i])], r["policySerialNumber"], r["lastUpdateTime"],
-         str(r["online"]))
+        (r["name"], r["group"], agents[int(population.fleet.agent[i])], r["policySerialNumber"],
+         r["lastUpdateTime"], str(r["online"]))
         for i, r in enumerate(rows)
     ]  # fmt: skip
 

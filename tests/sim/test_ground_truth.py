@@ -29,13 +29,23 @@ async def test_the_ground_truth_has_the_documented_keys_and_agrees_with_the_rest
         east = Client(sim, "sepm-east", http)
         await east.login()
         state = (await http.get(f"{east.admin_url}/state", headers=east.admin_headers)).json()
-        assert set(state) == {"clock", "managers"} and state["clock"] == "2026-12-01T08:00:00.000Z"
+        assert set(state) == {"clock", "managers", "sites"} and state["clock"] == "2026-12-01T08:00:00.000Z"
+        assert state["sites"] == {"Site East": {"managers": ["sepm-east"]}}
         truth = state["managers"]["sepm-east"]
         assert set(truth) >= {"site", "served", "replication", "groups", "clients", "orphaned_clients"}
         assert truth["site"] == "Site East" and truth["replication"]["partners"] == []
         assert set(truth["served"]) == {"clients", "console", "api"}
         assert all(FINGERPRINT.match(fp) for fp in truth["served"].values())
+        assert truth["domains"] == ["Default"]
+        assert truth["lists"] == [{"name": "Default Management Server List", "protocol": "https"}]
+        assert set(truth["clients"]) >= {"by_list", "orphaned_by", "deleted"}
+        assert truth["clients"]["by_list"] == {"Default Management Server List": 40}
+        assert truth["clients"]["orphaned_by"] == {"verification": 0, "tls": 0, "stale_certificate": 0}
+        assert truth["clients"]["deleted"] == 0
         groups = {g["name"]: g for g in truth["groups"]}
+        assert {(g["domain"], g["list"]) for g in groups.values()} == {
+            ("Default", "Default Management Server List")
+        }
         for group in (await east.get("/groups")).json()["content"]:
             mine = groups[group["fullPathName"]]
             assert set(mine) >= {"id", "name", "secure_communications", "policySerialNumber"}
@@ -57,3 +67,9 @@ async def test_the_ground_truth_has_the_documented_keys_and_agrees_with_the_rest
         await east.advance(300)  # one heartbeat: the laptops that are on apply it, the ones away do not
         away = [c for c in laptops if c["onlineStatus"] == 0]
         assert away and east.truth()["clients"]["with_current_policy"] == 40 - len(away)
+
+        rows = sim.state(clients=True)["managers"]["sepm-east"]["client_rows"]
+        assert set(rows[0]) >= {
+            "name", "group", "online", "orphaned", "orphaned_at", "verifies", "policySerialNumber", "trusts",
+            "lastUpdateTime", "offline_until", "orphaned_by", "list", "uniqueId", "deleted", "domain", "home",
+        }  # fmt: skip

@@ -9,7 +9,7 @@ from tests.sim.conftest import LAPTOPS, Client, two_managers
 
 
 async def partner_status(client: Client) -> dict[str, str]:
-    body = (await client.get("/replication/status")).json()["replicationStatus"]
+    body = await client.replication()
     return {p["name"]: p["status_code"] for p in body["replicationPartnerStatusList"]}
 
 
@@ -34,9 +34,7 @@ async def test_replication_runs_on_schedule_and_carries_a_settings_change_to_the
         assert await partner_status(west) == {"Site East": "SUCCEEDED"}
         assert (await west.group(LAPTOPS))["policySerialNumber"] == serial
         assert {g["name"]: g["secure_communications"] for g in west.truth()["groups"]}[LAPTOPS] is False
-        status = (await west.get("/replication/status")).json()["replicationStatus"][
-            "replicationPartnerStatusList"
-        ][0]
+        status = (await west.replication())["replicationPartnerStatusList"][0]
         assert (
             status["lastSuccessfulRunTime"] == status["lastRunTime"]
             and status["nextRunTime"] > status["lastRunTime"]
@@ -109,3 +107,65 @@ async def test_replication_carries_each_newer_change_in_its_own_direction(http: 
         for side in (east, west):
             flags = {g["name"]: g["secure_communications"] for g in side.truth()["groups"]}
             assert flags == {"My Company": False, "My Company\\Servers": False, LAPTOPS: False}
+
+
+async def test_replication_status_is_an_array_unless_lenient(http: httpx.AsyncClient) -> None:
+    async with Simulator(two_managers(count=5)) as sim:
+        east, _ = await started(sim, http)
+        body = (await east.get("/replication/status")).json()
+        assert (
+            isinstance(body["replicationStatus"], list)
+            and body["replicationStatus"][0]["siteName"] == "Site East"
+        )
+        await east.behave(replicationStatusShape="object")
+        assert (await east.get("/replication/status")).json()["replicationStatus"]["siteName"] == "Site East"
+
+
+async def changes_while_apart(east: Client, west: Client) -> None:
+    """Apart: east disables verification on My Company and Laptops and creates list HTTP; later, west re-enables
+    Laptops (its newest change) and creates a list of the same name."""
+    await east.admin("/replication/partners/delete", {"partner": "Site West"})
+    await east.set_secure("My Company", False)
+    await east.set_secure(LAPTOPS, False)
+    await east.admin(
+        "/lists", {"name": "HTTP", "protocol": "http", "copyOf": "Default Management Server List"}
+    )
+    await east.advance(60)
+    await west.set_secure(LAPTOPS, False)
+    await west.set_secure(LAPTOPS, True)
+    await west.admin(
+        "/lists", {"name": "HTTP", "protocol": "http", "copyOf": "Default Management Server List"}
+    )
+    await east.advance(60)
+
+
+def flags(client: Client) -> dict[str, bool]:
+    return {g["name"]: g["secure_communications"] for g in client.truth()["groups"]}
+
+
+def lists(client: Client) -> list[str]:
+    return sorted(entry["name"] for entry in client.truth()["lists"])
+
+
+async def test_rejoining_with_merge_keeps_both_sites_changes_and_renames_the_newer_same_named_list(
+    http: httpx.AsyncClient,
+) -> None:
+    async with Simulator(two_managers(count=20, behaviours={"rejoin": "merge", "throttle": False})) as sim:
+        east, west = await started(sim, http)
+        await changes_while_apart(east, west)
+        await east.admin("/replication/partners/add", {"partner": "Site West"})
+        for side in (east, west):
+            assert flags(side) == {"My Company": False, "My Company\\Servers": False, LAPTOPS: True}
+            assert lists(side) == ["Default Management Server List", "HTTP", "HTTP ~1"]
+        assert await partner_status(east) == {"Site West": "SUCCEEDED"}
+
+
+async def test_rejoining_with_overwrite_loses_the_joining_sites_changes(http: httpx.AsyncClient) -> None:
+    async with Simulator(two_managers(count=20, behaviours={"throttle": False})) as sim:
+        east, west = await started(sim, http)
+        await changes_while_apart(east, west)
+        await east.admin("/replication/partners/add", {"partner": "Site West"})
+        for side in (east, west):
+            assert flags(side) == {"My Company": True, "My Company\\Servers": True, LAPTOPS: True}
+            assert lists(side) == ["Default Management Server List", "HTTP"]
+        assert east.truth()["lists"] == west.truth()["lists"]

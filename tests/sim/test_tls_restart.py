@@ -36,7 +36,8 @@ async def test_all_three_ports_present_the_current_certificate(http: httpx.Async
 
 
 async def test_a_certificate_update_takes_effect_only_at_the_restart(http: httpx.AsyncClient) -> None:
-    async with Simulator(one_manager(count=5)) as sim:
+    # The restart also lasts a simulated minute (frozen clock): the ports refuse until the test moves time on.
+    async with Simulator(one_manager(count=5, restart={"downSeconds": 0.2, "downFor": "1m"})) as sim:
         east = Client(sim, "sepm-east", http)
         old = await served_all(east)
         new = await stage_new_certificate(east)
@@ -48,6 +49,8 @@ async def test_a_certificate_update_takes_effect_only_at_the_restart(http: httpx
                 f"{port} should refuse connections during the restart"
             )
         assert east.truth()["served"] == dict.fromkeys(PORTS, None)
+        with sim.world.lock:  # in-process: the admin API is on the API port, which is down
+            sim.world.clock.advance(60)
         await sim.wait_services_up("sepm-east")
         assert await served_all(east) == dict.fromkeys(PORTS, new)
         truth = east.truth()

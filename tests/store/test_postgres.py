@@ -13,7 +13,7 @@ from reconciler.core.record import new_record
 from reconciler.errors import StateError
 from reconciler.store import open_store
 from reconciler.store.schema import LATEST
-from tests.core.builders import T0
+from tests.support.manager import T0
 from tests.store.pgcluster import Cluster, cluster, unavailable
 
 

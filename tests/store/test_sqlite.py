@@ -19,7 +19,7 @@ from reconciler.errors import StateError
 from reconciler.store import open_store
 from reconciler.store.schema import LATEST, SQLITE_MIGRATIONS
 from reconciler.store.sqlite import SqliteStore
-from tests.core.builders import T0
+from tests.support.manager import T0
 
 
 def url(path: Path) -> str:

@@ -15,7 +15,7 @@ from reconciler.core.events import Event, EventKind
 from reconciler.core.procedure import Phase
 from reconciler.core.record import new_record
 from reconciler.store import open_store
-from tests.core.builders import T0
+from tests.support.manager import T0
 
 
 def run(capsys: pytest.CaptureFixture[str], *argv: str) -> tuple[int, str, str]:

@@ -6,7 +6,7 @@ from collections.abc import Sequence
 from datetime import datetime
 
 from reconciler.core.events import Event, EventKind
-from reconciler.core.procedure import Phase
+from reconciler.core.phase import Phase
 
 __all__ = ["drift_began"]
 

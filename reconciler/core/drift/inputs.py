@@ -6,7 +6,8 @@ from dataclasses import dataclass
 from datetime import datetime, timedelta
 
 from reconciler.core.drift.seen import Seen
-from reconciler.core.procedure import Phase
+from reconciler.core.phase import Phase
+from reconciler.core.procedure.table import STANDARD
 from reconciler.core.record import RolloutRecord
 from reconciler.core.spec import ManagedServer, Mode
 
@@ -77,4 +78,6 @@ class DriftInput:
         record = self.record
         if record is None or not self.rollout_active:
             return False
-        return self.step >= 5 or record.facts.certificate_changed_at is not None
+        return (
+            STANDARD.past_no_return(record.working_phase) or record.facts.certificate_changed_at is not None
+        )

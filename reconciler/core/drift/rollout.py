@@ -8,7 +8,8 @@ from datetime import datetime
 from reconciler.core import wording
 from reconciler.core.drift.inputs import DriftInput
 from reconciler.core.drift.model import Finding, Reason, Severity
-from reconciler.core.procedure import Phase
+from reconciler.core.phase import Phase
+from reconciler.core.procedure.table import STANDARD
 
 __all__ = [
     "at_risk_clients",
@@ -20,15 +21,6 @@ __all__ = [
 ]
 
 _FAILING = frozenset({"FAILED_CONNECT", "CANCELED"})
-_VERIFICATION_OFF_BY_ROLLOUT = frozenset(
-    {
-        Phase.DISABLING_VERIFICATION,
-        Phase.WAITING_UNVERIFIED,
-        Phase.UPDATING_CERTIFICATE,
-        Phase.ENABLING_VERIFICATION,
-        Phase.ROLLING_BACK,
-    }
-)
 _LISTED = 10
 
 
@@ -49,7 +41,11 @@ def rollout_stalled(given: DriftInput) -> list[Finding]:
     if record is None or record.phase is not Phase.STALLED:
         return []
     stall = record.stall
-    where = f"step {record.step} of 7" if record.step else (record.working_phase.value.replace("_", " "))
+    where = (
+        f"step {record.step} of {STANDARD.step_count}"
+        if record.step
+        else record.working_phase.value.replace("_", " ")
+    )
     reason = stall.reason if stall else record.reason
     text = f"stalled in {where}" + (f" since {wording.when(stall.at)}" if stall else "") + f": {reason}"
     if stall and stall.remedy:
@@ -63,7 +59,8 @@ def _soak_end(given: DriftInput) -> datetime | None:
     if record is None or given.spec is None:
         return None
     change = record.acknowledgement_since
-    if change is None or record.working_phase not in (Phase.WAITING_UNVERIFIED, Phase.WAITING_VERIFIED):
+    phase = record.working_phase
+    if change is None or not STANDARD.has(phase) or STANDARD.stage(phase).soak is None:
         return None
     return given.on_our_clock(change + given.spec.spec.rollout.clients.min_soak)
 
@@ -76,7 +73,7 @@ def rollout_in_progress(given: DriftInput) -> list[Finding]:
     if given.rolling_back:
         where = "rolling back steps 1-3"
     else:
-        where = f"step {record.step} of 7 ({record.phase.value})"
+        where = f"step {record.step} of {STANDARD.step_count} ({record.phase.value})"
     soak_end = _soak_end(given)
     until = soak_end if soak_end is not None and soak_end > given.now else record.next_check_at
     text = f"{where} since {wording.when(record.entered_at)}: {record.reason}"
@@ -94,7 +91,10 @@ def verification_disabled(given: DriftInput) -> list[Finding]:
         return []
     record = given.record
     expected = (
-        record is not None and given.rollout_active and record.working_phase in _VERIFICATION_OFF_BY_ROLLOUT
+        record is not None
+        and given.rollout_active
+        and STANDARD.has(record.working_phase)
+        and STANDARD.stage(record.working_phase).verification_off
     )
     total = (seen.verification_on or 0) + seen.verification_off
     groups = f"{seen.verification_off} of {total} managed group{'s' if total != 1 else ''}"
@@ -198,7 +198,9 @@ def at_risk_clients(given: DriftInput) -> list[Finding]:
         if clients.at_risk_count == 0:
             return []
         names = listing(clients.at_risk_names, clients.at_risk_count)
-        change = record.acknowledgement_since if record is not None and given.step in (3, 4) else None
+        change = None
+        if record is not None and (acknowledging := STANDARD.acknowledging(record)) is not None:
+            change = None if acknowledging.verifying else record.acknowledgement_since
         if change is None:
             why = "certificate verification has not been turned off for them by a rollout yet"
         else:
@@ -225,7 +227,8 @@ def at_risk_clients(given: DriftInput) -> list[Finding]:
             )
         ]
     stopped = clients.stopped_checking_in or 0
-    if given.step in (6, 7) and stopped and record is not None:
+    acknowledging = STANDARD.acknowledging(record) if record is not None else None
+    if acknowledging is not None and acknowledging.verifying and stopped and record is not None:
         change = record.facts.verification_on_at
         after = f"since {wording.when(change)} (manager time)" if change else "since the swap"
         return [

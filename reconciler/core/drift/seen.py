@@ -10,7 +10,7 @@ from dataclasses import dataclass, field
 from datetime import datetime, timedelta
 
 from reconciler.core.observation import PORT_NAMES, PortOutcome, ServedCertificate, ServerObservation
-from reconciler.core.record import ObservedSummary
+from reconciler.core.observed import ObservedSummary
 from reconciler.core.spec import ManagedServer
 
 __all__ = ["ClientsSeen", "PortSeen", "Seen"]

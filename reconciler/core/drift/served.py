@@ -7,11 +7,15 @@ from collections.abc import Mapping
 from types import MappingProxyType
 
 from reconciler.core import wording
+from reconciler.core.codes import Code
 from reconciler.core.drift.inputs import DriftInput
 from reconciler.core.drift.model import Finding, Reason, Severity
 from reconciler.core.drift.seen import PortSeen
 from reconciler.core.observation import PortOutcome, ServedCertificate
-from reconciler.core.procedure import Phase
+from reconciler.core.phase import Phase
+from reconciler.core.procedure.gates import held_before_start
+from reconciler.core.procedure.table import STANDARD
+from reconciler.core.sentences import sentence
 
 __all__ = ["PORT_SERVICES", "certificate_expiry", "handshake_failed", "served_vs_desired", "unreachable"]
 
@@ -96,25 +100,12 @@ def _describe(cert: ServedCertificate | None, fingerprint: str) -> str:
 
 
 def _held(given: DriftInput) -> str:
-    """Why the rollout towards the desired certificate has not started (drift outside a rollout)."""
+    """Why the rollout towards the desired certificate has not started (drift outside a rollout), by the gates and in
+    the words ``decide`` uses."""
     record = given.record
-    spec = given.spec
-    if record is not None and record.suspension is not None:
-        s = record.suspension
-        return f"held: suspended by {s.by} at {wording.when(s.at)} ({s.reason}); sepm-reconciler resume {given.name}"
-    if given.report_mode:
-        return "held: report mode (spec.rollout.mode: report), the reconciler only observes"
-    if record is not None and record.aborted is not None:
-        a = record.aborted
-        return (
-            f"held: the rollout was aborted by {a.by} at {wording.when(a.at)} ({a.reason}); "
-            f"sepm-reconciler resume {given.name} or a new spec revision restarts it"
-        )
-    approvals = spec.spec.rollout.approvals if spec is not None else []
-    if 1 in approvals and (record is None or not any(a.step == 1 for a in record.current_approvals())):
-        return (
-            f"step 1 needs an approval: sepm-reconciler approve {given.name} --step 1 --by YOU --reason WHY"
-        )
+    held = held_before_start(given.spec, record) if given.spec is not None else None
+    if held is not None:
+        return sentence(held) if held.code is Code.APPROVAL_MISSING else f"held: {sentence(held)}"
     if record is not None and record.phase is Phase.STALLED:
         return "held: the rollout is stalled (see RolloutStalled)"
     if record is not None and record.phase is Phase.DRIFTED:
@@ -199,8 +190,10 @@ def _partial_message(given: DriftInput, presented: dict[str, str]) -> str:
             "none presents the desired certificate: install it and restart semsrv, semwebsrv and semapisrv"
         )
     text = f"the ports disagree: {'; '.join(parts)} — {remedy}"
-    if given.record is not None and given.record.working_phase is Phase.UPDATING_CERTIFICATE:
-        text += " (step 4 is under way: expected while the services restart)"
+    if given.record is not None and given.record.working_phase is STANDARD.point_of_no_return.phase:
+        text += (
+            f" (step {STANDARD.point_of_no_return.step} is under way: expected while the services restart)"
+        )
     return text
 
 

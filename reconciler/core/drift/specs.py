@@ -5,7 +5,8 @@ from __future__ import annotations
 from reconciler.core import wording
 from reconciler.core.drift.inputs import DriftInput
 from reconciler.core.drift.model import Finding, Reason, Severity
-from reconciler.core.procedure import Phase
+from reconciler.core.phase import Phase
+from reconciler.core.procedure.table import STANDARD
 
 __all__ = ["spec_invalid", "unmanaged_server"]
 
@@ -44,7 +45,7 @@ def unmanaged_server(given: DriftInput) -> list[Finding]:
         f"{wording.when(record.updated_at)}, phase {record.phase.value})"
     )
     if given.rollout_active:
-        where = f"step {record.step} of 7" if record.step else "rolling back"
+        where = f"step {record.step} of {STANDARD.step_count}" if record.step else "rolling back"
         text += (
             f"; it was left in the middle of a rollout ({where}): certificate verification or replication may still "
             "be changed — restore its spec to finish or roll back the rollout, or restore them by hand"

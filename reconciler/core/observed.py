@@ -1,0 +1,122 @@
+"""The last observation of a manager, reduced to what ``status`` and ``report --offline`` show without network;
+kept in the rollout record (``observed``)."""
+
+from __future__ import annotations
+
+from collections.abc import Mapping
+from dataclasses import dataclass, field
+from datetime import datetime
+from typing import Any
+
+from reconciler.core._storage import Reader, iso, iso_or_none
+from reconciler.core.observation import ServedCertificate
+
+__all__ = ["ObservedSummary"]
+
+
+@dataclass(frozen=True, slots=True)
+class ObservedSummary:
+    """The last observation, reduced to what ``status`` shows without network. ``None`` means unknown."""
+
+    observed_at: datetime
+    api_reachable: bool
+    manager_time: datetime | None = None
+    fingerprints: Mapping[str, str | None] = field(default_factory=dict)  # clients / console / api
+    port_outcomes: Mapping[str, str] = field(default_factory=dict)
+    verification_on: int | None = None  # managed groups reading true
+    verification_off: int | None = None  # managed groups reading false
+    replicated: bool | None = None
+    partner_status: Mapping[str, str | None] = field(default_factory=dict)
+    eligible: int | None = None
+    acknowledged: int | None = None
+    ack_ratio: float | None = None
+    at_risk_count: int | None = None
+    at_risk_names: tuple[str, ...] = ()
+    pending_offline: int | None = None
+    excluded_offline: int | None = None
+    stopped_checking_in: int | None = None
+    legacy_agents: int | None = None  # clients on 14.2 / 14.2.1
+    certificates: Mapping[str, ServedCertificate] = field(default_factory=dict)  # per port, when presented
+    errors: tuple[str, ...] = ()
+
+    def to_storage(self) -> dict[str, Any]:
+        return {
+            "observed_at": iso(self.observed_at),
+            "api_reachable": self.api_reachable,
+            "manager_time": iso_or_none(self.manager_time),
+            "fingerprints": dict(self.fingerprints),
+            "port_outcomes": dict(self.port_outcomes),
+            "verification_on": self.verification_on,
+            "verification_off": self.verification_off,
+            "replicated": self.replicated,
+            "partner_status": dict(self.partner_status),
+            "eligible": self.eligible,
+            "acknowledged": self.acknowledged,
+            "ack_ratio": self.ack_ratio,
+            "at_risk_count": self.at_risk_count,
+            "at_risk_names": list(self.at_risk_names),
+            "pending_offline": self.pending_offline,
+            "excluded_offline": self.excluded_offline,
+            "stopped_checking_in": self.stopped_checking_in,
+            "legacy_agents": self.legacy_agents,
+            "certificates": {port: _certificate_out(c) for port, c in self.certificates.items()},
+            "errors": list(self.errors),
+        }
+
+    @classmethod
+    def from_storage(cls, r: Reader) -> ObservedSummary:
+        outcomes = r.optional_texts("port_outcomes")
+        return cls(
+            observed_at=r.moment("observed_at"),
+            api_reachable=r.flag("api_reachable"),
+            manager_time=r.opt_moment("manager_time"),
+            fingerprints=r.optional_texts("fingerprints"),
+            port_outcomes={k: v for k, v in outcomes.items() if v is not None},
+            verification_on=r.opt_integer("verification_on"),
+            verification_off=r.opt_integer("verification_off"),
+            replicated=r.opt_flag("replicated"),
+            partner_status=r.optional_texts("partner_status"),
+            eligible=r.opt_integer("eligible"),
+            acknowledged=r.opt_integer("acknowledged"),
+            ack_ratio=r.opt_number("ack_ratio"),
+            at_risk_count=r.opt_integer("at_risk_count"),
+            at_risk_names=r.texts("at_risk_names"),
+            pending_offline=r.opt_integer("pending_offline"),
+            excluded_offline=r.opt_integer("excluded_offline"),
+            stopped_checking_in=r.opt_integer("stopped_checking_in"),
+            legacy_agents=r.opt_integer("legacy_agents"),
+            certificates=_certificates_in(r),
+            errors=r.texts("errors"),
+        )
+
+
+def _certificate_out(cert: ServedCertificate) -> dict[str, Any]:
+    return {
+        "fingerprint": cert.fingerprint,
+        "subject": cert.subject,
+        "issuer": cert.issuer,
+        "sans": list(cert.sans),
+        "serial": cert.serial,
+        "not_before": iso(cert.not_before),
+        "not_after": iso(cert.not_after),
+    }
+
+
+def _certificates_in(r: Reader) -> dict[str, ServedCertificate]:
+    """Served-certificate facts per port (absent in records written before they were kept: empty)."""
+    if not r.has("certificates"):
+        return {}
+    out: dict[str, ServedCertificate] = {}
+    outer = r.child("certificates")
+    for port in r.mapping("certificates"):
+        c = outer.child(port)
+        out[port] = ServedCertificate(
+            fingerprint=c.text("fingerprint"),
+            subject=c.text("subject"),
+            issuer=c.text("issuer"),
+            sans=c.texts("sans"),
+            serial=c.text("serial"),
+            not_before=c.moment("not_before"),
+            not_after=c.moment("not_after"),
+        )
+    return out

@@ -1,0 +1,632 @@
+"""The procedure, defined once: one table of stages the machine runs, ``decide`` interprets, ``plan`` lays on a
+timeline, the drift findings consult, and the diagram and the docs' step tables are generated from.
+
+Each :class:`Stage` declares its phase and step number, its title, who performs it, what it notes before judging,
+the reverts it watches for, its *done* check, where it goes once done (its exits, each gated by the entry gates of
+its destination), the gates its action waits on, its soak policy, how often it is looked at, and what it records on
+leaving (the done check's verdict carries it). Adding a sub-step is adding a :class:`Stage` (and its checks):
+:meth:`Procedure.insert` rewires the exits.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Iterator, Mapping
+from dataclasses import dataclass, field, replace
+from datetime import datetime
+from enum import StrEnum
+from types import MappingProxyType
+
+from reconciler.core.codes import Code
+from reconciler.core.phase import Phase
+from reconciler.core.procedure import describe, gates, steps
+from reconciler.core.procedure.describe import Described
+from reconciler.core.procedure.gates import Gate
+from reconciler.core.procedure.steps import SOAK_UNVERIFIED, SOAK_VERIFIED, SoakPolicy
+from reconciler.core.procedure.verdicts import Check, Note
+from reconciler.core.record import RolloutRecord
+from reconciler.core.spec import ServerSpec
+
+__all__ = ["STALLED_TITLE", "STANDARD", "Doc", "Exit", "Pace", "Procedure", "Revert", "Stage", "Transition"]
+
+
+class Pace(StrEnum):
+    """How soon a server is looked at again while it stays in a stage (see :class:`~.given.Tuning`)."""
+
+    ACTIVE = "active"  # acting or awaiting an action's effect
+    WAITING = "waiting"  # soaking, held, stalled, never seen in full
+    IDLE = "idle"  # in sync
+
+
+@dataclass(frozen=True, slots=True)
+class Revert:
+    """While in the stage, ``check`` passing sends the server to ``dest`` (a step before, or a stall)."""
+
+    name: str
+    check: Check
+    dest: Phase
+    text: str  # for the diagram
+
+
+@dataclass(frozen=True, slots=True)
+class Exit:
+    """Where the stage leads once its done check passes, tried in order: ``also`` must pass too, and the entry
+    gates of ``dest`` must be open — unless ``held``: then the exit is the one taken *because* the exit before it
+    is held by a gate (its reason is that gate's). ``closes``: the rollout is over (its working memory is
+    forgotten); ``then`` is noted on leaving; ``code`` the move's code when not the done check's."""
+
+    name: str
+    dest: Phase
+    text: str
+    also: tuple[Check, ...] = ()
+    code: Code | None = None
+    held: bool = False
+    closes: bool = False
+    then: Note | None = None
+
+
+@dataclass(frozen=True, slots=True)
+class Doc:
+    """The stage in the docs' tables (README: what, who, done when; docs/procedure.md: enters, does, leaves)."""
+
+    what: str = ""
+    who: str = ""
+    done_when: str = ""
+    enters: str = ""
+    does: str = ""
+    leaves: str = ""
+
+
+@dataclass(frozen=True, slots=True)
+class Stage:
+    """One row of the table. ``number`` is the user-facing step (1..7, 0 outside the procedure); a sub-step keeps
+    its step's number and has a ``sub`` letter."""
+
+    phase: Phase
+    title: str
+    done: Check
+    exits: tuple[Exit, ...]
+    number: int = 0
+    sub: str = ""
+    notes: tuple[Note, ...] = ()
+    reverts: tuple[Revert, ...] = ()
+    entry: tuple[Gate, ...] = ()  # checked before the stage is entered
+    inside: tuple[Gate, ...] = ()  # checked before an action of the stage starts
+    soak: SoakPolicy | None = None  # a wait for clients
+    acknowledges: SoakPolicy | None = None  # the change clients are counted against while here
+    pace: Pace = Pace.ACTIVE
+    reversible: bool = False  # before the point of no return: an abort rolls back
+    rotating: bool = False  # half-way: a partner does not restore replication with it yet
+    verification_off: bool = False  # the rollout keeps certificate verification off here
+    point_of_no_return: bool = False  # the stage that changes what clients see
+    stallable: bool = True
+    in_rollout: bool = True  # a rollout is under way: a suspension or report mode holds it here
+    plan: Callable[[ServerSpec], Described] = describe.nothing
+    doc: Doc = field(default_factory=Doc)
+    label_text: str = ""
+
+    @property
+    def step(self) -> str:
+        """``"4"``, ``"4b"``, or ``""`` outside the procedure."""
+        return f"{self.number}{self.sub}" if self.number else ""
+
+    @property
+    def label(self) -> str:
+        """How reasons name where a server is: ``"step 3"``, ``"rolling back"``…"""
+        return self.label_text or (f"step {self.step}" if self.number else self.phase.value.replace("_", " "))
+
+    @property
+    def heading(self) -> str:
+        """``"3 · wait for clients (verification off)"`` for a step, the title otherwise (the diagram's states)."""
+        return f"{self.step} · {self.title}" if self.number else self.title
+
+
+STALLED_TITLE = "stalled (needs a human)"
+
+
+@dataclass(frozen=True, slots=True)
+class Transition:
+    """One allowed move of the machine: ``trigger`` from ``source`` to ``dest``, named ``name`` (events, diagram).
+    ``advance`` moves are chosen by their guards in table order."""
+
+    trigger: str
+    source: Phase
+    dest: Phase
+    name: str
+    text: str
+    revert: Revert | None = None
+    exit: Exit | None = None
+
+
+@dataclass(frozen=True)
+class Procedure:
+    """The table. Immutable; :meth:`insert` returns a new one."""
+
+    stages: tuple[Stage, ...]
+    _index: Mapping[Phase, Stage] = field(init=False, repr=False, compare=False, hash=False)
+
+    def __post_init__(self) -> None:
+        object.__setattr__(self, "_index", MappingProxyType({s.phase: s for s in self.stages}))
+        if Phase.STALLED in self._index:
+            raise ValueError("stalled is not a stage: every stallable stage may move there")
+        if len(self._index) != len(self.stages):
+            raise ValueError("each phase is one stage of the procedure")
+
+    # --- reading the table -----------------------------------------------------------------------------------------
+
+    def stage(self, phase: Phase) -> Stage:
+        return self._index[phase]
+
+    def has(self, phase: Phase) -> bool:
+        return phase in self._index
+
+    @property
+    def phases(self) -> tuple[Phase, ...]:
+        """Every state of the machine, in table order (stalled after the stages it can come from)."""
+        before = [s.phase for s in self.stages if s.phase is not Phase.ROLLING_BACK]
+        after = [s.phase for s in self.stages if s.phase is Phase.ROLLING_BACK]
+        return (*before, Phase.STALLED, *after)
+
+    @property
+    def steps(self) -> tuple[Stage, ...]:
+        """The stages inside the procedure, in order."""
+        return tuple(s for s in self.stages if s.number)
+
+    @property
+    def step_count(self) -> int:
+        """The number of user-facing steps (sub-steps share their step's number)."""
+        return max((s.number for s in self.stages), default=0)
+
+    def number_of(self, phase: Phase) -> int:
+        """1..7 for the phases of the procedure, 0 outside it (and for phases this table does not know)."""
+        stage = self._index.get(phase)
+        return stage.number if stage is not None else 0
+
+    def step_of(self, record: RolloutRecord) -> int:
+        """The step of a record — a stalled rollout keeps the step it stalled in."""
+        return self.number_of(record.working_phase)
+
+    def title(self, phase: Phase) -> str:
+        if phase is Phase.STALLED:
+            return STALLED_TITLE
+        stage = self._index.get(phase)
+        return stage.heading if stage is not None else phase.value.replace("_", " ")
+
+    def after(self, phase: Phase) -> int:
+        """The step a stage's first forward exit leads to (the step an ``--accept-at-risk`` names)."""
+        for exit_ in self.stage(phase).exits:
+            number = self.number_of(exit_.dest)
+            if number:
+                return number
+        return 0
+
+    @property
+    def point_of_no_return(self) -> Stage:
+        return next(s for s in self.stages if s.point_of_no_return)
+
+    def past_no_return(self, phase: Phase) -> bool:
+        """``phase`` comes after the stage that changes what clients see."""
+        order = [s.phase for s in self.steps]
+        point = order.index(self.point_of_no_return.phase)
+        return phase in order and order.index(phase) > point
+
+    def rotating(self, record: RolloutRecord) -> bool:
+        """Half-rotated: the partner of a server in this phase does not restore their partnership yet."""
+        stage = self._index.get(record.working_phase)
+        return stage is not None and stage.rotating
+
+    def before_swap(self, record: RolloutRecord) -> bool:
+        """Inside the procedure and not past its point of no return: a certificate change is still ahead (or under
+        way)."""
+        phase = record.working_phase
+        return self.number_of(phase) > 0 and not self.past_no_return(phase)
+
+    def acknowledging(self, record: RolloutRecord) -> SoakPolicy | None:
+        """The change whose acknowledgement clients are counted against now (None: no change of ours)."""
+        stage = self._index.get(record.working_phase)
+        return stage.acknowledges if stage is not None else None
+
+    def acknowledgement_since(self, record: RolloutRecord) -> datetime | None:
+        """The change time (manager clock) clients must acknowledge now: what the adapter counts against."""
+        policy = self.acknowledging(record)
+        return policy.change_time(record.facts) if policy is not None else None
+
+    @property
+    def accept_at_risk_steps(self) -> tuple[int, ...]:
+        """The steps that follow a wait for clients: ``approve --accept-at-risk`` applies to them."""
+        return tuple(sorted({self.after(s.phase) for s in self.stages if s.soak is not None}))
+
+    def moves(self) -> Iterator[Transition]:
+        """Every allowed move, in the order the machine tries them."""
+        stallable = [s for s in self.stages if s.stallable]
+        for stage in self.stages:
+            for revert in stage.reverts:
+                yield Transition("advance", stage.phase, revert.dest, revert.name, revert.text, revert=revert)
+            for exit_ in stage.exits:
+                yield Transition("advance", stage.phase, exit_.dest, exit_.name, exit_.text, exit=exit_)
+        for stage in stallable:
+            yield Transition("stall", stage.phase, Phase.STALLED, "stall", "needs a human")
+        for stage in stallable:
+            yield Transition("resume", Phase.STALLED, stage.phase, "resume", "resume or new spec revision")
+        if self.has(Phase.ROLLING_BACK):
+            for source in (*(s.phase for s in self.stages if s.reversible), Phase.STALLED):
+                yield Transition(
+                    "roll_back", source, Phase.ROLLING_BACK, "abort", "abort (before the certificate changes)"
+                )
+
+    # --- changing the table ----------------------------------------------------------------------------------------
+
+    def insert(self, stage: Stage, *, after: Phase) -> Procedure:
+        """A table with ``stage`` right after the stage of ``after``: the exits of ``after`` that led where the new
+        stage's first exit leads now lead to the new stage."""
+        if self.has(stage.phase):
+            raise ValueError(f"{stage.phase.value} is already a stage of the procedure")
+        onward = stage.exits[0].dest
+        rows: list[Stage] = []
+        for row in self.stages:
+            if row.phase is after:
+                exits = tuple(replace(e, dest=stage.phase) if e.dest is onward else e for e in row.exits)
+                rows += [replace(row, exits=exits), stage]
+            else:
+                rows.append(row)
+        if stage not in rows:
+            raise ValueError(f"{after.value} is not a stage of the procedure")
+        return Procedure(tuple(rows))
+
+
+# --- the vendor's seven steps --------------------------------------------------------------------------------------
+
+_START_GATES = (
+    gates.not_suspended,
+    gates.enforcing,
+    gates.not_aborted,
+    gates.replication_known,
+    gates.partners_declared,
+    gates.keystore,
+    gates.approval(1),
+)
+_UNEXPECTED = steps.unexpected_certificate(before_allowed=False)
+_SPEC_REVERTED = Revert(
+    "spec_reverted",
+    steps.spec_reverted,
+    Phase.ROLLING_BACK,
+    "spec reverted to the certificate served before (before the certificate changes)",
+)
+
+
+def _stall(check: Check, text: str) -> Revert:
+    return Revert("stall", check, Phase.STALLED, text)
+
+
+def _sync_exits(*, converged: Code | None, start_held: bool) -> tuple[Exit, ...]:
+    exits = []
+    if converged is not None:
+        exits.append(
+            Exit(
+                "converged",
+                Phase.IN_SYNC,
+                "every port presents the desired certificate",
+                also=(steps.served_is_desired,),
+                code=converged,
+            )
+        )
+    exits.append(
+        Exit(
+            "start",
+            Phase.BREAKING_REPLICATION,
+            "served ≠ desired, nothing holds the rollout",
+            also=(steps.served_differs, steps.start_rollout),
+            code=Code.ROLLOUT_STARTED,
+        )
+    )
+    if start_held:
+        exits.append(
+            Exit(
+                "drift",
+                Phase.DRIFTED,
+                "served ≠ desired, rollout held",
+                also=(steps.served_differs,),
+                held=True,
+            )
+        )
+    return tuple(exits)
+
+
+STANDARD = Procedure(
+    (
+        Stage(
+            Phase.NEW,
+            "new (not observed yet)",
+            done=steps.served_seen,
+            exits=_sync_exits(converged=Code.IN_SYNC, start_held=True),
+            notes=(steps.open_rollout,),
+            pace=Pace.WAITING,
+            stallable=False,
+            in_rollout=False,
+            label_text="not in sync yet",
+        ),
+        Stage(
+            Phase.IN_SYNC,
+            "in sync",
+            done=steps.served_seen,
+            exits=_sync_exits(converged=None, start_held=True),
+            notes=(steps.open_rollout,),
+            pace=Pace.IDLE,
+            stallable=False,
+            in_rollout=False,
+        ),
+        Stage(
+            Phase.DRIFTED,
+            "drifted (rollout due, held)",
+            done=steps.served_seen,
+            exits=_sync_exits(converged=Code.CONVERGED, start_held=False),
+            notes=(steps.open_rollout,),
+            pace=Pace.WAITING,
+            in_rollout=False,
+            doc=Doc(
+                enters="a port presents something else than the spec's certificate and the rollout is held (approval "
+                "of step 1, report mode, suspension, an abort)",
+                does="nothing",
+                leaves="the hold is lifted (→ step 1), or the served certificate matches again (→ `in_sync`)",
+            ),
+        ),
+        Stage(
+            Phase.BREAKING_REPLICATION,
+            "break replication",
+            number=1,
+            done=steps.replication_broken,
+            exits=(
+                Exit("replication_broken", Phase.DISABLING_VERIFICATION, "no declared partner replicates"),
+            ),
+            notes=(steps.retarget,),
+            reverts=(_SPEC_REVERTED,),
+            entry=_START_GATES,
+            reversible=True,
+            rotating=True,
+            plan=describe.break_replication,
+            doc=Doc(
+                what="break replication with the declared partners",
+                who="hook or operator (no API)",
+                done_when="no declared partner replicates any more",
+                enters="served ≠ desired and nothing holds the rollout (the keystore step 4 installs can be used, "
+                "approval of step 1 if required); the declared partners are recorded",
+                does="hook or manual instructions: delete the replication partnership with each declared partner",
+                leaves="no declared partner appears in `GET /replication/status` any more",
+            ),
+        ),
+        Stage(
+            Phase.DISABLING_VERIFICATION,
+            "disable certificate verification",
+            number=2,
+            done=steps.verification_reads(False),
+            exits=(
+                Exit("verification_disabled", Phase.WAITING_UNVERIFIED, "every managed group reads back off"),
+            ),
+            notes=(steps.retarget, steps.start_clock, steps.verification_before),
+            reverts=(_SPEC_REVERTED,),
+            entry=(gates.approval(2),),
+            reversible=True,
+            rotating=True,
+            verification_off=True,
+            plan=describe.disable_verification,
+            doc=Doc(
+                what="disable server-certificate verification on the managed groups",
+                who="the reconciler (REST `PATCH`)",
+                done_when="every managed group reads back `false`",
+                enters="step 1 done, approval of step 2 if required; the manager's time is recorded",
+                does="`PATCH secure_communications=false` on every managed group (API)",
+                leaves="every managed group reads back `false` **and** its policy serial moved after the step began; "
+                "the change time (the earliest serial time of the managed groups) is recorded",
+            ),
+        ),
+        Stage(
+            Phase.WAITING_UNVERIFIED,
+            "wait for clients (verification off)",
+            number=3,
+            done=steps.clients_acknowledged(SOAK_UNVERIFIED),
+            exits=(
+                Exit(
+                    "clients_ready",
+                    Phase.UPDATING_CERTIFICATE,
+                    "minSoak and minAckRatio met, approved, in window",
+                ),
+            ),
+            notes=(steps.retarget,),
+            reverts=(
+                _SPEC_REVERTED,
+                Revert(
+                    "verification_reverted",
+                    steps.verification_went_back(SOAK_UNVERIFIED),
+                    Phase.DISABLING_VERIFICATION,
+                    "a managed group verifies again",
+                ),
+            ),
+            entry=(gates.approval(3),),
+            soak=SOAK_UNVERIFIED,
+            acknowledges=SOAK_UNVERIFIED,
+            pace=Pace.WAITING,
+            reversible=True,
+            rotating=True,
+            verification_off=True,
+            plan=describe.wait_unverified,
+            doc=Doc(
+                what="wait for clients to apply that policy",
+                who="—",
+                done_when="`minSoak` elapsed on the manager's clock and acknowledged / eligible ≥ `minAckRatio`",
+                enters="step 2 done",
+                does="nothing: waits",
+                leaves="`minSoak` elapsed since the change time (manager clock) **and** acknowledged / eligible ≥ "
+                "`minAckRatio`, then the keystore can be used, approval of step 4 (if required) and the window",
+            ),
+        ),
+        Stage(
+            Phase.UPDATING_CERTIFICATE,
+            "update the certificate, restart services",
+            number=4,
+            done=steps.certificate_served,
+            exits=(
+                Exit(
+                    "certificate_served",
+                    Phase.ENABLING_VERIFICATION,
+                    "every port presents the target, API answers",
+                ),
+            ),
+            notes=(steps.certificate_changed,),
+            reverts=(
+                _stall(
+                    steps.unexpected_certificate(before_allowed=True), "a port presents another certificate"
+                ),
+                Revert(
+                    "verification_reverted",
+                    steps.verification_back_before_swap,
+                    Phase.DISABLING_VERIFICATION,
+                    "a managed group verifies again",
+                ),
+            ),
+            entry=(gates.keystore, gates.approval(4), gates.window),
+            inside=(gates.keystore, gates.window),
+            acknowledges=SOAK_UNVERIFIED,
+            reversible=True,
+            rotating=True,
+            verification_off=True,
+            point_of_no_return=True,
+            plan=describe.update_certificate,
+            doc=Doc(
+                what="install the new certificate, restart `semsrv`, `semwebsrv`, `semapisrv`",
+                who="hook or operator (no API); approvals and a maintenance window can gate it",
+                done_when="every port (clients, console, API) presents the desired fingerprint and the API answers",
+                enters="step 3 done",
+                does="hook or manual instructions: install the certificate, restart `semsrv`, `semwebsrv`, "
+                "`semapisrv`",
+                leaves="every port presents the target fingerprint **and** the API answers `version` and accepts our "
+                "credentials",
+            ),
+        ),
+        Stage(
+            Phase.ENABLING_VERIFICATION,
+            "enable certificate verification",
+            number=5,
+            done=steps.verification_reads(True),
+            exits=(
+                Exit("verification_enabled", Phase.WAITING_VERIFIED, "every managed group reads back on"),
+            ),
+            notes=(steps.start_clock,),
+            reverts=(_stall(_UNEXPECTED, "a port presents another certificate"),),
+            entry=(gates.approval(5),),
+            rotating=True,
+            verification_off=True,
+            plan=describe.enable_verification,
+            doc=Doc(
+                what="re-enable verification",
+                who="the reconciler (REST `PATCH`)",
+                done_when="every managed group reads back `true`",
+                enters="step 4 done",
+                does="`PATCH secure_communications=true` on every managed group (API)",
+                leaves="every managed group reads back `true` with a policy serial newer than the step's start; the "
+                "new change time is recorded",
+            ),
+        ),
+        Stage(
+            Phase.WAITING_VERIFIED,
+            "wait for clients (verification on)",
+            number=6,
+            done=steps.clients_acknowledged(SOAK_VERIFIED),
+            exits=(Exit("clients_ready", Phase.RESTORING_REPLICATION, "minSoak and minAckRatio met"),),
+            reverts=(
+                _stall(_UNEXPECTED, "a port presents another certificate"),
+                Revert(
+                    "verification_reverted",
+                    steps.verification_went_back(SOAK_VERIFIED),
+                    Phase.ENABLING_VERIFICATION,
+                    "a managed group no longer verifies",
+                ),
+            ),
+            entry=(gates.approval(6),),
+            soak=SOAK_VERIFIED,
+            acknowledges=SOAK_VERIFIED,
+            pace=Pace.WAITING,
+            rotating=True,
+            plan=describe.wait_verified,
+            doc=Doc(
+                what="wait for clients again",
+                who="—",
+                done_when="as step 3, for the new change",
+                enters="step 5 done",
+                does="nothing: waits; clients that stopped checking in since the change are listed",
+                leaves="as step 3, for the new change time; then approval of step 7 if required",
+            ),
+        ),
+        Stage(
+            Phase.RESTORING_REPLICATION,
+            "restore replication",
+            number=7,
+            done=steps.replication_restored,
+            exits=(
+                Exit(
+                    "finish",
+                    Phase.IN_SYNC,
+                    "partners replicate SUCCEEDED, flags still on",
+                    also=(steps.target_is_desired,),
+                    closes=True,
+                ),
+                Exit(
+                    "finish_superseded",
+                    Phase.DRIFTED,
+                    "done, but a newer certificate is desired",
+                    also=(steps.target_differs,),
+                    code=Code.ROLLOUT_SUPERSEDED,
+                    closes=True,
+                ),
+            ),
+            notes=(steps.start_clock,),
+            reverts=(
+                _stall(_UNEXPECTED, "a port presents another certificate"),
+                Revert(
+                    "verification_reverted",
+                    steps.verification_off_after_rejoin,
+                    Phase.ENABLING_VERIFICATION,
+                    "a managed group no longer verifies",
+                ),
+            ),
+            entry=(gates.approval(7),),
+            inside=(gates.partners_through,),
+            acknowledges=SOAK_VERIFIED,
+            plan=describe.restore_replication,
+            doc=Doc(
+                what="restore replication",
+                who="hook or operator, then `replicatenow`",
+                done_when="partners replicate `SUCCEEDED` and the flag did not revert",
+                enters="step 6 done; the manager's time is recorded",
+                does="when every half-rotated partner has reached step 7: hook or manual instructions to add each "
+                "partnership again; then `replicatenow` per partner (API)",
+                leaves="every recorded partner replicates with `SUCCEEDED` after the step began, **then** every "
+                "managed group still reads `true` (a re-join overwrites the joining site's settings: if a flag "
+                "reverted, back to step 5), and every port presents the target",
+            ),
+        ),
+        Stage(
+            Phase.ROLLING_BACK,
+            "rolling back steps 1-3",
+            done=steps.rolled_back,
+            exits=(
+                Exit(
+                    "rolled_back",
+                    Phase.IN_SYNC,
+                    "restored; served = desired",
+                    also=(steps.served_is_desired,),
+                    closes=True,
+                ),
+                Exit(
+                    "rolled_back",
+                    Phase.DRIFTED,
+                    "restored; aborted rollout held",
+                    closes=True,
+                    then=steps.aborted_event,
+                ),
+            ),
+            notes=(steps.start_clock,),
+            inside=(gates.partners_through,),
+            verification_off=True,
+        ),
+    )
+)
+"""The vendor's seven steps, with the phases around them."""

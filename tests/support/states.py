@@ -1,0 +1,157 @@
+"""States built directly: a record standing in one stage of the procedure and a manager (:class:`World`) that shows
+what a manager in that stage shows — no rollout driven up to it. A test then changes one fact and decides once.
+
+::
+
+    scene = at(Phase.WAITING_UNVERIFIED)          # soaked for 30 h, every client acknowledged
+    scene.world.acknowledged = 1834               # … but 66 have not
+    assert scene.decide().code is Code.CLIENTS_NOT_READY
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field, replace
+from datetime import timedelta
+from typing import Any
+
+from reconciler.core.decide import Decision, decide
+from reconciler.core.observation import PORT_NAMES, ServerObservation
+from reconciler.core.procedure import STANDARD, Phase, Procedure
+from reconciler.core.procedure.given import Given
+from reconciler.core.record import Approval, Facts, RolloutRecord, Stall
+from reconciler.core.spec import ManagedServer
+from tests.support.manager import FAST, NEW, OLD, World, hooked
+
+__all__ = ["ROLLOUT", "Scene", "at"]
+
+ROLLOUT = "r-20261201T080000Z-0a1b2c3d"
+SOAKED = timedelta(hours=30)  # the change is this old when a scene is built: past the default minSoak of 24 h
+
+
+@dataclass
+class Scene:
+    """A server standing in one stage: its spec, the manager as observed, and its record."""
+
+    spec: ManagedServer
+    world: World
+    record: RolloutRecord
+    revision: str = "rev-1"
+    desired: str = NEW
+    partners: dict[str, RolloutRecord] = field(default_factory=dict)
+    procedure: Procedure = STANDARD
+
+    def observe(self) -> ServerObservation:
+        return self.world.observe(self.record)
+
+    def given(self) -> Given:
+        """The frozen input a decision on this scene reads (for asking the machine or a check directly)."""
+        return Given(
+            self.procedure,
+            self.spec,
+            self.desired,
+            self.observe(),
+            self.record,
+            self.world.now,
+            self.revision,
+            tuning=FAST,
+            partners=self.partners,
+        )
+
+    def decide(self, *, observe: bool = True, **options: Any) -> Decision:
+        """One decision on this state (the record is not replaced: decide again to see the same state)."""
+        options.setdefault("tuning", FAST)
+        options.setdefault("partners", self.partners)
+        options.setdefault("procedure", self.procedure)
+        return decide(
+            self.spec,
+            self.desired,
+            self.observe() if observe else None,
+            self.record,
+            now=self.world.now,
+            spec_revision=self.revision,
+            **options,
+        )
+
+    def then(self, decision: Decision) -> Scene:
+        """The scene after ``decision`` was persisted (its record becomes the scene's)."""
+        self.record = replace(decision.record, version=decision.record.version + 1)
+        return self
+
+    def approve(self, step: int, *, accept_at_risk: int | None = None) -> None:
+        approval = Approval(
+            step,
+            "alice",
+            "CAB-1234",
+            self.world.now,
+            self.record.rollout_id or ROLLOUT,
+            self.record.target_fingerprint or NEW,
+            accept_at_risk is not None,
+            accept_at_risk,
+        )
+        self.record = replace(self.record, approvals=(*self.record.approvals, approval))
+
+    def stall(self, code: str = "MaxSoakExceeded") -> None:
+        stall = Stall(code, f"stalled: {code}", "a remedy", self.world.now)
+        self.record = replace(self.record, phase=Phase.STALLED, stalled_from=self.record.phase, stall=stall)
+
+
+def _index(phase: Phase) -> int:
+    """How far ``phase`` is into the seven steps (0 before step 1)."""
+    return STANDARD.number_of(phase)
+
+
+def at(
+    phase: Phase, *, world: World | None = None, entered: timedelta = timedelta(hours=1), **spec: Any
+) -> Scene:
+    """A server that entered ``phase`` ``entered`` ago, everything before it done and observed as such.
+
+    Steps 1-7, ``drifted`` (a rollout opened and held) and ``rolling_back`` (from step 3). Hooks everywhere unless the
+    spec says otherwise. The change times are :data:`SOAKED` old: waits are over unless the test moves them."""
+    world = world or World()
+    server = hooked(**spec)
+    now, manager_time = world.now, world.manager_time
+    step = _index(phase if phase is not Phase.ROLLING_BACK else Phase.WAITING_UNVERIFIED)
+    off_at = manager_time - SOAKED - timedelta(hours=30) if step >= 6 else manager_time - SOAKED
+    on_at = manager_time - SOAKED
+    # what the manager shows
+    if step >= 2:
+        world.break_replication()
+    if step >= 7:
+        world.partners.clear()
+    for group in world.groups:
+        if 3 <= step <= 5:
+            group.flag, group.policy_time = False, off_at
+        elif step >= 6:
+            group.flag, group.policy_time = True, on_at
+    if step >= 5:
+        world.install(NEW)
+    # what is remembered
+    facts = Facts(
+        original_fingerprints=dict.fromkeys(PORT_NAMES, OLD),
+        partners=tuple(server.spec.replication.partners) if step >= 1 else (),
+        verification_before={g.id: True for g in world.groups} if step >= 3 else {},
+        step_started_manager_time=manager_time - entered if step else None,
+        verification_off_at=off_at if step >= 3 else None,
+        verification_on_at=on_at if step >= 6 else None,
+        certificate_changed_at=now - SOAKED if step >= 5 else None,
+    )
+    if phase is Phase.ROLLING_BACK:
+        facts = replace(facts, rollback_reason="abort requested by eve (CAB said no): undoing steps 1-3")
+    record = RolloutRecord(
+        server=server.name,
+        phase=phase,
+        entered_at=now - entered,
+        updated_at=now - entered,
+        next_check_at=now,
+        version=1,
+        reason="built by tests.support.states",
+        rollout_id=ROLLOUT,
+        target_fingerprint=NEW,
+        desired_fingerprint=NEW,
+        spec_revision="rev-1",
+        started_revision="rev-1",
+        procedure_version=1,
+        started_at=now - timedelta(days=3),
+        facts=facts,
+    )
+    return Scene(server, world, record)
