@@ -23,9 +23,9 @@ from reconciler.errors import ConflictError, FencedError, StateError
 from reconciler.store import Fence, Store, open_store
 from reconciler.store.schema import LATEST, POSTGRES_MIGRATIONS, SQLITE_MIGRATIONS
 from reconciler.store.url import sqlite_path
-from tests.support.manager import T0
 from tests.core.strategies import records
 from tests.store.pgcluster import Cluster
+from tests.support.manager import T0
 
 TTL = timedelta(seconds=30)
 

@@ -13,8 +13,8 @@ from reconciler.core.record import new_record
 from reconciler.errors import StateError
 from reconciler.store import open_store
 from reconciler.store.schema import LATEST
-from tests.support.manager import T0
 from tests.store.pgcluster import Cluster, cluster, unavailable
+from tests.support.manager import T0
 
 
 def test_two_daemons_opening_a_new_database_at_once_migrate_it_once(pg_url: str) -> None:
