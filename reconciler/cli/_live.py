@@ -87,7 +87,7 @@ def open_state_if_any(state_url: str | None) -> Store | None:
         except (OSError, ValueError) as exc:  # a name too long, a NUL byte
             reason = exc.strerror if isinstance(exc, OSError) and exc.strerror else str(exc)
             raise StateError(f"the state path {path} cannot be used: {reason}") from exc
-    return open_store(url, create=False)
+    return open_store(url, create=False, readonly=True)
 
 
 def configure_logging(verbose: int) -> None:

@@ -50,7 +50,7 @@ def history(server: str, state_url: str | None, limit: int | None, output: str) 
     Exit codes: 0 shown, 1 an unknown server or an unreadable state, 64 usage error.
     """
     try:
-        with open_state(state_url) as store:
+        with open_state(state_url, readonly=True) as store:
             events = store.events(server, limit=limit)
             if not events and store.get(server) is None:
                 known = [r.server for r in store.all()]

@@ -57,8 +57,11 @@ class DaemonConfig:
     * ``shutdown_grace`` — how long in-flight ticks may take to finish on SIGTERM before they are cancelled;
     * ``allowed_hosts`` — names the endpoints answer to besides the listen address (``Host`` header; see
       :mod:`reconciler.daemon.hosts`);
+    * ``observe_concurrency`` — how many managers are observed at once (the rest wait for a slot);
     * ``pause_scheduler_after`` — fault injection: pause the scheduler after that many ticks (a zombie scheduler,
-      to check that ``/healthz`` and the liveness probe notice it).
+      to check that ``/healthz`` and the liveness probe notice it);
+    * ``debug_hold_before_action`` — fault injection: while this file exists, a hook whose attempt was just saved
+      waits before it starts (so a test can kill or stop the leader between the save and the action).
     """
 
     specs: Path
@@ -77,6 +80,8 @@ class DaemonConfig:
     tuning: Tuning = field(default=DEFAULT_TUNING)
     pause_scheduler_after: int | None = None
     allowed_hosts: tuple[str, ...] = ()
+    observe_concurrency: int = 8
+    debug_hold_before_action: Path | None = None
 
     @property
     def lease_period(self) -> float:

@@ -2,9 +2,10 @@
 
 =================  ====================================================================================
 ``GET /healthz``   200 ``{"status": "ok"}``; 503 ``{"status": "unhealthy", "problems": [...]}`` when ticks are
-                   stale (see :mod:`reconciler.daemon.state`) — for liveness probes
-``GET /readyz``    200 when leading with valid specs in force; 503 ``{"status": "not ready", "reason"}``
-                   (standby, no valid specs, starting, stopping) — for readiness probes
+                   stale or the state file was replaced under the daemon (see :mod:`reconciler.daemon.state`) —
+                   for liveness probes
+``GET /readyz``    200 when leading with valid specs in force and a usable state; 503 ``{"status": "not ready",
+                   "reason"}`` (standby, no valid specs, state store unusable, starting, stopping) — for readiness
 ``GET /metrics``   Prometheus text exposition (``sepm_reconciler_*``)
 ``GET /api/status`` the ``status --output json`` document (from the store), plus ``"daemon"``: role, lease,
                    specs in force and the last refused commit, unmanaged servers, tick timings

@@ -29,9 +29,10 @@ The engine does not schedule: ``next_check_at`` says when to call :meth:`Engine.
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import logging
 import time
-from collections.abc import Iterable, Sequence
+from collections.abc import Callable, Iterable, Sequence
 from dataclasses import dataclass, replace
 from datetime import UTC, datetime, timedelta
 
@@ -88,7 +89,11 @@ class Engine:
     client (tests inject transports and retry policies); ``hook_runner`` runs hooks (default
     :func:`reconciler.hooks.run_hook`); ``tuning`` the loop's timings; ``observe_timeout`` bounds one observation
     (seconds, None: only the client's own timeouts); ``hook_withheld`` are secret values of the caller (the daemon's
-    webhook URL) that no hook may inherit — the specs' own secrets are withheld anyway.
+    webhook URL) that no hook may inherit — the specs' own secrets are withheld anyway; ``action_guard(server,
+    action)`` runs (in a thread) right before an action starts, after its attempt was saved — raising
+    :class:`~reconciler.errors.ConflictError` there (a daemon that no longer holds its lease) drops the action: the
+    attempt stays recorded and is judged by observation; ``observe_concurrency`` bounds how many managers are
+    observed at once (None: no bound beyond the caller's).
     """
 
     def __init__(
@@ -102,9 +107,13 @@ class Engine:
         tuning: Tuning = DEFAULT_TUNING,
         observe_timeout: float | None = None,
         hook_withheld: Sequence[str] = (),
+        action_guard: Callable[[str, Action], None] | None = None,
+        observe_concurrency: int | None = None,
     ) -> None:
         self._specs = _require_valid(spec_set)
         self._hook_withheld = tuple(hook_withheld)
+        self._action_guard = action_guard
+        self._observe_slots = asyncio.Semaphore(observe_concurrency) if observe_concurrency else None
         self._store = store
         self._clock: Clock = clock or SystemClock()
         self._client_factory = client_factory or default_client
@@ -193,16 +202,17 @@ class Engine:
         except Error as exc:
             client_error = exc
         try:
-            gathered = await gather_one(
-                server,
-                record,
-                partners,
-                client=client,
-                client_error=client_error,
-                ledger=self.ledger(name),
-                clock=self._clock,
-                observe_timeout=self._observe_timeout,
-            )
+            async with self._observe_slots or contextlib.nullcontext():
+                gathered = await gather_one(
+                    server,
+                    record,
+                    partners,
+                    client=client,
+                    client_error=client_error,
+                    ledger=self.ledger(name),
+                    clock=self._clock,
+                    observe_timeout=self._observe_timeout,
+                )
             if gathered.desired is None:
                 return await self._hold(run, gathered)
             return await self._decide_and_act(
@@ -318,6 +328,12 @@ class Engine:
         action = decision.action
         if action is None or action.performer is Performer.MANUAL:
             return result
+        if self._action_guard is not None:
+            try:
+                await asyncio.to_thread(self._action_guard, name, action)
+            except ConflictError as exc:
+                log.warning("%s: %s not started: %s", name, action.summary, exc)
+                return replace(result, reason=f"{action.summary} was not started: {exc}", conflict=True)
         outcome = await perform_action(
             action,
             server=server,
