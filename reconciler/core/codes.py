@@ -45,6 +45,7 @@ class Code(StrEnum):
     CERTIFICATE_UNUSABLE = "CertificateUnusable"
     PARTNER_ROTATING = "PartnerRotating"
     UNDECLARED_PARTNER = "UndeclaredPartner"
+    SUSPECTED_ORPHANS = "SuspectedOrphans"
     # waits
     SOAK_NOT_OVER = "SoakNotOver"
     CLIENTS_NOT_READY = "ClientsNotReady"
@@ -69,6 +70,9 @@ class Code(StrEnum):
     ABORT_REQUESTED = "AbortRequested"
     ROLLED_BACK = "RolledBack"
     RESUMED = "Resumed"
+    END_STATE_DRIFT = "EndStateDrift"
+    SWAP_OBSERVED = "SwapObserved"
+    REPLICATION_REESTABLISHED = "ReplicationReestablished"
     # stalls
     MAX_SOAK_EXCEEDED = "MaxSoakExceeded"
     BREAK_REPLICATION_FAILED = "BreakReplicationFailed"
@@ -157,6 +161,13 @@ CODES: Mapping[Code, CodeInfo] = MappingProxyType(
             "before step 1: the manager replicates with a site `spec.replication.partners` does not declare",
             "add the site to `spec.replication.partners` and commit",
         ),
+        Code.SUSPECTED_ORPHANS: CodeInfo(
+            Kind.HOLD,
+            "after the swap: clients seen within a heartbeat before it have not checked in since (probably orphaned): "
+            "the rollout does not complete",
+            "find out why the named clients are silent (a client that still verified the old certificate must be "
+            "re-enrolled, e.g. with a communication package); or accept them: `approve --step N --accept-at-risk`",
+        ),
         Code.SOAK_NOT_OVER: CodeInfo(
             Kind.WAIT, "steps 3 and 6: `minSoak` has not elapsed since the change (manager clock)"
         ),
@@ -211,6 +222,25 @@ CODES: Mapping[Code, CodeInfo] = MappingProxyType(
         ),
         Code.ROLLED_BACK: CodeInfo(Kind.MOVE, "verification and replication are as before the rollout"),
         Code.RESUMED: CodeInfo(Kind.MOVE, "a stalled rollout continues: `resume`, or a new spec revision"),
+        Code.END_STATE_DRIFT: CodeInfo(
+            Kind.MOVE,
+            "every port presents the desired certificate but a managed group does not verify, or a declared partner "
+            "does not replicate (e.g. the state was lost after step 4): resolved from observation through steps "
+            "5-7",
+            "nothing, unless it is held: then lift the hold (approval, suspension, report mode)",
+        ),
+        Code.SWAP_OBSERVED: CodeInfo(
+            Kind.MOVE,
+            "steps 1-3 (an older state, e.g. a restored backup): every port already presents the target: on to "
+            "step 4's checks, never back",
+        ),
+        Code.REPLICATION_REESTABLISHED: CodeInfo(
+            Kind.MOVE,
+            "steps 2-6: a declared partner replicates again: before the certificate changes back to step 1 (broken "
+            "again); after it, a stall",
+            "after the swap: break the partnership again in the console (Admin > Servers > Local Site > Replication "
+            f"Partners), {_RESUME}",
+        ),
         Code.MAX_SOAK_EXCEEDED: CodeInfo(
             Kind.STALL,
             "steps 3 and 6: `maxSoak` passed without `minAckRatio`",

@@ -12,6 +12,8 @@ from dataclasses import dataclass, field
 from datetime import datetime, timedelta
 from enum import StrEnum
 
+from reconciler.core.orphans import SwapAnalysis
+
 __all__ = [
     "PORT_NAMES",
     "ClientAcknowledgement",
@@ -126,6 +128,9 @@ class ClientAcknowledgement:
     longest_unseen: timedelta | None = None  # among pending-offline and excluded clients
     stopped_checking_in: tuple[str, ...] = ()  # first 100 clients whose last check-in precedes change_time
     stopped_checking_in_count: int = 0  # all of them, not only the first 100
+    swap: SwapAnalysis | None = (
+        None  # after a swap: its cohort, who returned, who is silent (probably orphaned)
+    )
 
     @property
     def ratio(self) -> float:

@@ -189,6 +189,10 @@ _UNKNOWN: Mapping[str, Callable[[Facts], str]] = {
     "still_off": lambda f: "it cannot be confirmed that certificate verification is still off",
     "verifying": lambda f: f"verification reads on for {f['groups']}",
     "served": lambda f: f"the served certificate cannot be confirmed ({f['problems']})",
+    "partial": lambda f: (
+        f"{f['parts']} could not be observed, and a rollout never starts on a partial observation"
+    ),
+    "end_state": lambda f: f"the end state cannot be confirmed: {f['parts']} could not be read",
 }
 
 
@@ -255,6 +259,49 @@ def _started(f: Facts) -> str:
     if f.get("event"):
         return f"{f['summary']}: attempt {f['number']} of {f['max']} ({f['via']}, timeout {wording.span(f['timeout'])})"
     return _then_awaited(f"{f['summary']} — attempt {f['number']} of {f['max']} ({f['via']})", f)
+
+
+def _end_state(f: Facts) -> str:
+    missing = []
+    if f.get("groups"):
+        missing.append(f"certificate verification is off on {f['groups']}")
+    if f.get("partners"):
+        missing.append(f"{_names(f['partners'])} do not replicate")
+    text = f"every port presents the desired certificate {wording.fingerprint(f['fingerprint'])}, but " + (
+        " and ".join(missing) or "the end state is not reached"
+    )
+    to = f.get("to_step")
+    if to:
+        return f"{text}: resolving it from observation from step {to} ({f.get('next', '')})"
+    return text
+
+
+def _swap_observed(f: Facts) -> str:
+    return (
+        f"every port already presents the target {wording.fingerprint(f['target'])} although the record is at "
+        f"step {f['step']} (an older state, e.g. a restored backup): the swap happened, so the rollout goes on from "
+        "step 4's checks, never back"
+    )
+
+
+def _reestablished(f: Facts) -> str:
+    text = f"replication with {_names(f['partners'])} is established again during step {f['step']}"
+    if f.get("after_swap"):
+        return (
+            f"{text}, after the certificate changed: the partner would replicate settings into a site whose clients "
+            "are half-way; it must be broken again by a person"
+        )
+    return f"{text}, before the certificate changed: breaking it again (step {f.get('to_step', 1)})"
+
+
+def _suspects(f: Facts) -> str:
+    names = f" ({_names(f['names'])})" if f.get("names") else ""
+    return (
+        f"{wording.count(f['silent'])} of {wording.count(f['cohort'])} client(s) seen within a heartbeat before the "
+        f"swap have not checked in since {wording.when(f['swap_seen'])} (manager time){names}: probably orphaned by "
+        "the swap; the rollout does not complete until they check in or a person accepts them: "
+        f"{approve_command(f['server'], f['step'], accept_at_risk=True)}"
+    )
 
 
 def _reverted(f: Facts) -> str:
@@ -447,6 +494,10 @@ _BODIES: Mapping[Code, Callable[[Facts], str]] = {
         f"every port now presents the desired certificate {wording.fingerprint(f['fingerprint'])}: nothing to do"
     ),
     Code.VERIFICATION_REVERTED: _reverted,
+    Code.END_STATE_DRIFT: _end_state,
+    Code.SWAP_OBSERVED: _swap_observed,
+    Code.REPLICATION_REESTABLISHED: _reestablished,
+    Code.SUSPECTED_ORPHANS: _suspects,
     Code.SPEC_REVERTED: lambda f: (
         f"the spec now asks for {wording.fingerprint(f['desired'])}, which every port presented before the rollout "
         f"started: undoing steps 1-{f['step']} (restoring verification, then replication)"
@@ -509,6 +560,7 @@ _LOCATED = frozenset(
         Code.REPLICATE_NOW_FAILED,
         Code.UNEXPECTED_CERTIFICATE,
         Code.NO_MANAGED_GROUPS,
+        Code.SUSPECTED_ORPHANS,
     }
 )
 """Codes whose sentence starts with where the server is (``"step 3: …"``)."""
@@ -594,6 +646,12 @@ def remedy(said: Said) -> str | None:
         return (
             "find out who installed that certificate; install the target certificate on every port and restart "
             f"the SEPM services, {_resume(f)}"
+        )
+    if code is Code.REPLICATION_REESTABLISHED:
+        return (
+            f"break the replication partnership with {_names(f['partners'])} again in the console (Admin > Servers > "
+            f"Local Site > Replication Partners) — it is restored in step 7 once every partner has reached it; "
+            + _resume(f)
         )
     if code is Code.NO_MANAGED_GROUPS:
         return (

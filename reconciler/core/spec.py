@@ -360,6 +360,7 @@ class ClientPolicy(_Model):
     exclude_offline_for: Duration = timedelta(days=7)
     min_soak: Duration = timedelta(hours=24)
     max_soak: Duration = timedelta(days=14)
+    heartbeat: Duration = timedelta(minutes=5)
 
     @field_validator("groups")
     @classmethod
@@ -376,8 +377,21 @@ class ClientPolicy(_Model):
     def _max_soak_positive(cls, value: timedelta) -> timedelta:
         return _positive(value)
 
+    @field_validator("heartbeat")
+    @classmethod
+    def _heartbeat_positive(cls, value: timedelta) -> timedelta:
+        return _positive(value)
+
     @model_validator(mode="after")
     def _soak_order(self) -> ClientPolicy:
+        if self.exclude_offline_for <= self.min_soak:
+            raise _fail(
+                "invalid_value",
+                f"excludeOfflineFor ({format_duration(self.exclude_offline_for)}) must be longer than minSoak "
+                f"({format_duration(self.min_soak)}): a client silent for the whole soak — one the change may have "
+                "cut off — would otherwise stop being waited for before the wait ends; raise excludeOfflineFor or "
+                "shorten minSoak",
+            )
         if self.max_soak < self.min_soak:
             raise _fail(
                 "invalid_value",

@@ -39,6 +39,7 @@ from dataclasses import dataclass, field
 from reconciler.core.clock import Clock
 from reconciler.core.decide import partner_records
 from reconciler.core.observation import PortOutcome, ServerObservation
+from reconciler.core.orphans import SwapWindow
 from reconciler.core.procedure import Phase
 from reconciler.core.record import RolloutRecord
 from reconciler.errors import CertificateError, Error, SpecError, UnreachableError
@@ -202,6 +203,7 @@ async def gather_one(
             client,
             ledger=ledger,
             change_time=record.acknowledgement_since if record is not None else None,
+            swap=_swap_window(server, record),
             now=clock.now(),
         )
         try:
@@ -223,6 +225,14 @@ async def gather_one(
         observation_error=observation_error,
         keystore_error=None if swapping else await asyncio.to_thread(keystore_problem, server),
     )
+
+
+def _swap_window(server: LoadedServer, record: RolloutRecord | None) -> SwapWindow | None:
+    """After a swap, the window its clients are judged against (they stay eligible; the silent ones are named)."""
+    if record is None or record.rollout_id is None:
+        return None
+    policy = server.spec.spec.rollout.clients
+    return record.facts.swap_window(policy.heartbeat, policy.exclude_offline_for)
 
 
 async def gather(

@@ -19,6 +19,7 @@ from collections.abc import Iterable
 from datetime import datetime, timedelta
 
 from reconciler.core.observation import ClientAcknowledgement
+from reconciler.core.orphans import Seen, SwapWindow, classify_ms, summarise
 from reconciler.sepm.ledger import UNKNOWN, ClientEntry
 
 __all__ = ["LIST_LIMIT", "count_acknowledgements", "is_legacy_agent"]
@@ -43,14 +44,23 @@ def count_acknowledgements(
     manager_time: datetime,
     exclude_offline_for: timedelta,
     checkin_since: datetime | None = None,
+    swap: SwapWindow | None = None,
 ) -> tuple[ClientAcknowledgement, list[str]]:
     """Count the in-scope clients (``in_scope`` group ids; None = every client) and note what looked wrong.
 
     ``checkin_since`` (default ``change_time``) selects the clients listed as having stopped checking in: eligible
-    clients whose last check-in precedes it.
+    clients whose last check-in precedes it. ``swap`` (after a certificate swap): the clients eligible at the swap
+    stay eligible whatever their silence since (the exclusion cut-off is frozen at the swap), and each client is
+    classified by :func:`reconciler.core.orphans.classify_ms` (silent ones are probably orphaned).
     """
     change_ms = _ms(change_time) if change_time is not None else None
     cutoff_ms = _ms(manager_time - exclude_offline_for)
+    if swap is not None:
+        cutoff_ms = min(cutoff_ms, _ms(swap.eligible_from))
+    window_ms = swap.in_ms() if swap is not None else None
+    now_ms = _ms(manager_time)
+    seen_counts: dict[Seen, int] = {}
+    silent: list[str] = []
     since = checkin_since if checkin_since is not None else change_time
     since_ms = _ms(since) if since is not None else None
     total = acknowledged = pending_online = pending_offline = excluded = legacy = 0
@@ -66,6 +76,12 @@ def count_acknowledgements(
             legacy += 1
         if entry.bad_serial:
             bad_serials += 1
+        if window_ms is not None:
+            last = entry.last_update_ms
+            seen = classify_ms(None if last == UNKNOWN else last, window_ms, now_ms)
+            seen_counts[seen] = seen_counts.get(seen, 0) + 1
+            if seen is Seen.SILENT:
+                silent.append(entry.name)
         if change_ms is not None and entry.serial_ms != UNKNOWN and entry.serial_ms >= change_ms:
             acknowledged += 1
             continue
@@ -107,5 +123,6 @@ def count_acknowledgements(
         longest_unseen=longest,
         stopped_checking_in=tuple(heapq.nsmallest(LIST_LIMIT, stopped)),
         stopped_checking_in_count=len(stopped),
+        swap=summarise(swap, seen_counts, silent) if swap is not None else None,
     )
     return ack, problems

@@ -22,6 +22,7 @@ from reconciler.core.observation import (
     ReplicationObservation,
     ServerObservation,
 )
+from reconciler.core.orphans import SwapWindow
 from reconciler.core.spec import ManagedServer
 from reconciler.errors import AuthenticationError, Error
 from reconciler.sepm.acknowledgement import count_acknowledgements
@@ -71,6 +72,7 @@ async def observe(
     ledger: ClientLedger | None = None,
     change_time: datetime | None = None,
     checkin_since: datetime | None = None,
+    swap: SwapWindow | None = None,
     now: datetime | None = None,
     port_timeout: float | None = None,
 ) -> ServerObservation:
@@ -79,7 +81,8 @@ async def observe(
     ``ledger`` is the per-manager client state the caller keeps between ticks (a throw-away one, hence a full scan,
     when omitted). ``change_time`` (manager clock) is the time of the policy change being waited for, None outside
     steps 3 and 6; ``checkin_since`` selects the clients reported as having stopped checking in (default:
-    ``change_time``). ``now`` is the reconciler's clock (``observed_at``).
+    ``change_time``); ``swap`` the window of a certificate swap already made (see :mod:`reconciler.core.orphans`).
+    ``now`` is the reconciler's clock (``observed_at``).
     """
     observed_at = now if now is not None else datetime.now(UTC)
     conn = server.spec.server
@@ -139,6 +142,7 @@ async def observe(
                     manager_time=manager_time,
                     exclude_offline_for=policy.exclude_offline_for,
                     checkin_since=checkin_since,
+                    swap=swap,
                 )
                 errors.extend(f"clients: {n}" for n in notes)
             log.debug("%s: client scan %s", server.name, ledger.last_scan)

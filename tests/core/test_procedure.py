@@ -122,10 +122,14 @@ def test_the_guards_of_a_stage_are_its_named_checks_in_table_order() -> None:
     transitions = machine._machine.events["advance"].transitions[Phase.WAITING_UNVERIFIED.name]
     guards = [[c.func.__name__ for c in t.conditions] for t in transitions]  # type: ignore[union-attr]
     assert guards == [
+        ["passes_certificate_already_served"],
         ["passes_spec_reverted"],
+        ["passes_replication_back_before_swap"],
         ["passes_verification_went_on"],
         [
+            "refutes_certificate_already_served",
             "refutes_spec_reverted",
+            "refutes_replication_back_before_swap",
             "refutes_verification_went_on",
             "passes_clients_acknowledged_verification_off",
             "passes_keystore",

@@ -31,6 +31,7 @@ __all__ = [
     "keystore",
     "not_aborted",
     "not_suspended",
+    "observation_complete",
     "observation_detail",
     "partners_declared",
     "partners_through",
@@ -253,10 +254,31 @@ def _partners_declared(given: Given) -> Verdict:
     return Failed(said)
 
 
+def _observation_complete(given: Given) -> Verdict:
+    """A rollout starts only on a complete observation: the groups, the clients, the replication status and the
+    manager's clock were all read (an unreadable part is unknown, never a smaller fleet)."""
+    obs = given.obs
+    parts = [
+        name
+        for name, value in (
+            ("the client groups", obs.groups),
+            ("the clients", obs.clients),
+            ("the replication status", obs.replication),
+            ("the manager's clock", obs.manager_time),
+        )
+        if value is None
+    ]
+    said = Said(
+        Code.OBSERVATION_UNKNOWN, {"what": "partial", "parts": ", ".join(parts), **observation_detail(given)}
+    )
+    return Unknown(said) if parts else Passed(said)
+
+
 not_suspended = Gate(_named("not_suspended", _not_suspended))
 enforcing = Gate(_named("enforcing", _enforcing))
 not_aborted = Gate(_named("not_aborted", _not_aborted))
 replication_known = Gate(_named("replication_known", _replication_known))
+observation_complete = Gate(_named("observation_complete", _observation_complete))
 partners_declared = Gate(_named("partners_declared", _partners_declared))
 partners_through = Gate(
     _named("partners_through", _partners_through),

@@ -23,6 +23,7 @@ from reconciler.core.procedure.gates import (
     enforcing,
     not_suspended,
     observation_detail,
+    partners_through,
 )
 from reconciler.core.procedure.given import Given
 from reconciler.core.procedure.verdicts import Change, Check, Emit, Failed, Passed, Stuck, Unknown, Verdict
@@ -156,7 +157,9 @@ def _open(given: Given) -> Change:
 def open_rollout(given: Given) -> Change:
     """Drift is seen: a rollout opens (held or not) — once in ``drifted``, where it stays open; an abort made for
     another certificate or spec revision no longer holds it."""
-    if given.observation is None or not isinstance(served_differs(given), Passed):
+    if given.observation is None:
+        return Change()
+    if not isinstance(served_differs(given), Passed) and not isinstance(end_state_missing(given), Passed):
         return Change()
     record = given.record
     change = Change()
@@ -176,6 +179,177 @@ def start_rollout(given: Given) -> Verdict:
     drift = served_differs(given)
     said = Said(Code.ROLLOUT_STARTED, {"drift": drift.said, "rollout_id": given.record.rollout_id})
     return Passed(said, Change(facts={"partners": tuple(given.spec.spec.replication.partners)}))
+
+
+# --- the end state: observed, not remembered -----------------------------------------------------------------------
+
+
+def _end_said(given: Given, **facts: Any) -> Said:
+    return Said(Code.END_STATE_DRIFT, {"fingerprint": given.desired, **facts})
+
+
+def groups_verify(given: Given) -> Verdict:
+    """End state: every managed group verifies the server certificate."""
+    flags = given.flags()
+    if flags.unknown:
+        return unknown("end_state", given, parts="the client groups")
+    if undetermined := flags.undetermined():
+        return unknown("flags", given, groups=GroupFlags.names(undetermined))
+    off = flags.not_reading(True)
+    said = _end_said(given, groups=GroupFlags.names(off) if off else "")
+    return Failed(said) if off else Passed(said)
+
+
+def partners_replicate(given: Given) -> Verdict:
+    """End state: every declared replication partner is a partner of the manager."""
+    replication = given.obs.replication
+    if replication is None:
+        return unknown("end_state", given, parts="the replication status")
+    missing = tuple(p for p in given.spec.spec.replication.partners if p not in replication.partner_names)
+    said = _end_said(given, partners=missing)
+    return Failed(said) if missing else Passed(said)
+
+
+def _negated(name: str, check: Check) -> Check:
+    """Passes where ``check`` fails (unknown stays unknown): the exits that resolve what it found missing."""
+
+    def negation(given: Given) -> Verdict:
+        verdict = check(given)
+        if isinstance(verdict, Failed):
+            return Passed(verdict.said)
+        if isinstance(verdict, Passed):
+            return Failed(verdict.said)
+        return verdict
+
+    return _named(name, negation)
+
+
+groups_not_verifying = _negated("groups_not_verifying", groups_verify)
+partners_not_replicating = _negated("partners_not_replicating", partners_replicate)
+
+
+def end_state_checks() -> tuple[Check, ...]:
+    """What "in sync" means besides the served certificate. [vendor-procedure] adds "every managed group is on
+    the original management server list" here (and its resolving exit in the table)."""
+    return (groups_verify, partners_replicate)
+
+
+def end_state_missing(given: Given) -> Verdict:
+    """The served certificate is the desired one, but the end state is not observed: drift to resolve."""
+    if not isinstance(served_is_desired(given), Passed):
+        return Failed(_end_said(given))
+    facts: dict[str, Any] = {}
+    missing = False
+    for check in end_state_checks():
+        verdict = check(given)
+        if isinstance(verdict, Unknown | Stuck):
+            return Unknown(verdict.said)
+        facts |= {k: v for k, v in verdict.said.facts.items() if v}
+        missing = missing or isinstance(verdict, Failed)
+    said = _end_said(given, **facts)
+    return Passed(said) if missing else Failed(said)
+
+
+def open_recovery(given: Given) -> Verdict:
+    """The rollout resolving end-state drift records the declared partners (restored in step 7) and that it was
+    opened from observation alone; the manager's time restarts the step's clock."""
+    return Passed(
+        end_state_missing(given).said,
+        Change(
+            facts={
+                "partners": tuple(given.spec.spec.replication.partners),
+                "recovery": True,
+                "step_started_manager_time": None,
+            }
+        ),
+    )
+
+
+def certificate_already_served(given: Given) -> Verdict:
+    """Steps 1-3 of an older state (a restored backup): every port already presents the target, which is not what
+    they presented at the start — the swap happened. On to step 4's checks (forward, never back)."""
+    record = given.record
+    target = record.target_fingerprint
+    said = Said(Code.SWAP_OBSERVED, {"target": target, "step": record.step})
+    original = set(record.facts.original_fingerprints.values())
+    if target is None or target in original or not given.served().all_are(target):
+        return Failed(said)
+    return Passed(said, Change(facts={"step_started_manager_time": given.manager_time}))
+
+
+def _partners_back(given: Given) -> tuple[str, ...] | None:
+    """The recorded partners that replicate again (None: replication unknown)."""
+    replication = given.obs.replication
+    if replication is None:
+        return None
+    return tuple(p for p in given.facts.partners if p in replication.partner_names)
+
+
+def _update_running(given: Given) -> bool:
+    record = given.record
+    return any(
+        a.kind is ActionKind.UPDATE_CERTIFICATE
+        and a.rollout_id == record.rollout_id
+        and a.outcome is AttemptOutcome.PENDING
+        for a in record.attempts
+    )
+
+
+def replication_back_before_swap(given: Given) -> Verdict:
+    """Steps 2-4, before any port changed: a recorded partner replicates again — back to step 1, which breaks it
+    again. While an update attempt may be running it holds (whether it swaps is not known yet)."""
+    said = Said(Code.REPLICATION_REESTABLISHED, {"step": given.record.step})
+    if given.facts.certificate_changed_at is not None:
+        return Failed(said)
+    back = _partners_back(given)
+    if back is None:
+        return unknown("replication", given)
+    if not back:
+        return Failed(said)
+    if _update_running(given):
+        return unknown("replication", given)
+    return Passed(said.but(partners=back), Change(facts={"step_started_manager_time": None}))
+
+
+def replication_back_after_swap(given: Given) -> Verdict:
+    """Steps 4-6, once a port changed: a recorded partner replicates again — a stall (never back past the point of
+    no return): a person breaks it again, then resumes."""
+    said = Said(
+        Code.REPLICATION_REESTABLISHED, {"step": given.record.step, "after_swap": True, "server": given.name}
+    )
+    if given.facts.certificate_changed_at is None and given.procedure.before_swap(given.record):
+        return Failed(said)
+    back = _partners_back(given)
+    if back is None:
+        return unknown("replication", given)
+    return Passed(said.but(partners=back)) if back else Failed(said)
+
+
+def suspected_orphans(given: Given) -> Verdict:
+    """After the swap: every client seen within a heartbeat before it has checked in since (or is still within its
+    heartbeats). Silent ones are probably orphaned (:mod:`reconciler.core.orphans`): Failed names them — unless a
+    person accepted at least as many clients at risk for the next step."""
+    ack = given.obs.clients
+    analysis = ack.swap if ack is not None else None
+    if ack is None or analysis is None or not analysis.suspected:
+        return Passed(Said(Code.SUSPECTED_ORPHANS, {"silent": 0}))
+    following = given.procedure.after(given.record.phase)
+    if at_risk_accepted(given.record, following, max(ack.at_risk_count, analysis.silent)) is not None:
+        return Passed(Said(Code.SUSPECTED_ORPHANS, {"silent": analysis.silent, "accepted": True}))
+    return Failed(
+        Said(
+            Code.SUSPECTED_ORPHANS,
+            {
+                "silent": analysis.silent,
+                "cohort": analysis.cohort,
+                "names": analysis.silent_names,
+                "swap_seen": analysis.swap_seen,
+                "server": given.name,
+                "step": following,
+            },
+        ),
+        until=given.later(given.tuning.waiting_interval),
+    )
 
 
 # --- a new desired certificate before the point of no return ------------------------------------------------------
@@ -395,6 +569,10 @@ def clients_acknowledged(policy: SoakPolicy) -> Check:
         facts = acknowledgement_facts(given, policy, change_time, manager_time)
         following = given.procedure.after(given.record.phase)
         leave = Change(facts={"step_started_manager_time": manager_time})
+        if given.facts.certificate_changed_at is not None:
+            orphans = suspected_orphans(given)
+            if isinstance(orphans, Failed):
+                return orphans
         if facts["soaked"] and ack.ratio >= facts["need"]:
             return Passed(Said(Code.CLIENTS_READY, facts), leave)
         if facts["soaked"]:
@@ -419,8 +597,12 @@ def clients_acknowledged(policy: SoakPolicy) -> Check:
 
 
 def certificate_changed(given: Given) -> Change:
-    """The first time a port presents another certificate than at the start: the point of no return."""
-    if given.facts.certificate_changed_at is not None:
+    """The first time a port presents another certificate than at the start: the point of no return. The manager's
+    time then, and when step 4 began, are the swap's window (its clients are judged against it afterwards)."""
+    facts = given.facts
+    if facts.certificate_changed_at is not None:
+        if facts.swap_seen is None and given.manager_time is not None:
+            return Change(facts={"swap_seen": given.manager_time})
         return Change()
     now_served = given.served()
     original = given.facts.original_fingerprints
@@ -431,9 +613,21 @@ def certificate_changed(given: Given) -> Change:
         return Change()
     said = Said(Code.CERTIFICATE_CHANGED, {"ports": changed, "of": len(now_served.fingerprints)})
     return Change(
-        facts={"certificate_changed_at": given.now},
+        facts={
+            "certificate_changed_at": given.now,
+            "swap_seen": given.manager_time,
+            "swap_from": facts.swap_from or given.manager_time,
+        },
         events=(Emit(EventKind.CERTIFICATE_CHANGED, said, {"ports": ", ".join(changed)}),),
     )
+
+
+def before_swap_seen(given: Given) -> Change:
+    """Step 4, while no port changed: the manager's time of the latest look — where the swap's window begins (its
+    cohort: the clients seen within a heartbeat before it)."""
+    if given.facts.certificate_changed_at is not None or given.manager_time is None:
+        return Change()
+    return Change(facts={"swap_from": given.manager_time})
 
 
 def unexpected_certificate(*, before_allowed: bool) -> Check:
@@ -582,6 +776,9 @@ def verification_off_after_rejoin(given: Given) -> Verdict:
 def replication_restored(given: Given) -> Verdict:
     """Step 7 is done when every partner replicates again after the step began and every port still presents the
     target (the flags are the revert's business)."""
+    through = partners_through.check(given)
+    if not isinstance(through, Passed):
+        return through
     restored = _replication_restored(given, _step(given, given.record.phase))
     if not isinstance(restored, Passed):
         return restored

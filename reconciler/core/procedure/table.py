@@ -275,11 +275,11 @@ class Procedure:
 
 # --- the vendor's seven steps --------------------------------------------------------------------------------------
 
+_HOLDS = (gates.not_suspended, gates.enforcing, gates.not_aborted)
 _START_GATES = (
-    gates.not_suspended,
-    gates.enforcing,
-    gates.not_aborted,
+    *_HOLDS,
     gates.replication_known,
+    gates.observation_complete,
     gates.partners_declared,
     gates.keystore,
     gates.approval(1),
@@ -297,6 +297,54 @@ def _stall(check: Check, text: str) -> Revert:
     return Revert("stall", check, Phase.STALLED, text)
 
 
+# Replication re-established during steps 2-6: before the certificate changes, step 1 breaks it again; after, a
+# person must (a move back past the point of no return is never in the table).
+_PARTNER_BACK = Revert(
+    "replication_reestablished",
+    steps.replication_back_before_swap,
+    Phase.BREAKING_REPLICATION,
+    "a declared partner replicates again (before the certificate changes)",
+)
+_PARTNER_BACK_AFTER_SWAP = _stall(
+    steps.replication_back_after_swap, "a declared partner replicates again (after the certificate changed)"
+)
+# An older state (a restored backup) in steps 1-3 while every port already presents the target: forward to step 4.
+_SWAP_OBSERVED = Revert(
+    "swap_observed",
+    steps.certificate_already_served,
+    Phase.UPDATING_CERTIFICATE,
+    "every port already presents the target (an older state)",
+)
+
+# "In sync" is observed, not remembered: every port presents the desired certificate AND every check of
+# ``steps.end_state_checks()`` passes (every managed group verifies, every declared partner replicates;
+# [vendor-procedure]: every managed group on the original list). Anything else is drift resolved from observation
+# alone through the steps that restore it, behind the same gates.
+_END_STATE = steps.end_state_checks()
+_RESOLVE = (
+    Exit(
+        "resolve_verification",
+        Phase.ENABLING_VERIFICATION,
+        "served = desired, a managed group does not verify",
+        also=(steps.served_is_desired, steps.groups_not_verifying, steps.open_recovery),
+        code=Code.END_STATE_DRIFT,
+    ),
+    Exit(
+        "resolve_replication",
+        Phase.RESTORING_REPLICATION,
+        "served = desired, groups verify, a declared partner does not replicate",
+        also=(
+            steps.served_is_desired,
+            steps.groups_verify,
+            steps.partners_not_replicating,
+            steps.open_recovery,
+        ),
+        code=Code.END_STATE_DRIFT,
+    ),
+    # hook point [vendor-procedure]: "resolve_original_list" → 5b when a managed group is not on the original list
+)
+
+
 def _sync_exits(*, converged: Code | None, start_held: bool) -> tuple[Exit, ...]:
     exits = []
     if converged is not None:
@@ -304,8 +352,9 @@ def _sync_exits(*, converged: Code | None, start_held: bool) -> tuple[Exit, ...]
             Exit(
                 "converged",
                 Phase.IN_SYNC,
-                "every port presents the desired certificate",
-                also=(steps.served_is_desired,),
+                "every port presents the desired certificate, every managed group verifies, every declared "
+                "partner replicates",
+                also=(steps.served_is_desired, *_END_STATE),
                 code=converged,
             )
         )
@@ -318,6 +367,7 @@ def _sync_exits(*, converged: Code | None, start_held: bool) -> tuple[Exit, ...]
             code=Code.ROLLOUT_STARTED,
         )
     )
+    exits.extend(_RESOLVE)
     if start_held:
         exits.append(
             Exit(
@@ -325,6 +375,15 @@ def _sync_exits(*, converged: Code | None, start_held: bool) -> tuple[Exit, ...]
                 Phase.DRIFTED,
                 "served ≠ desired, rollout held",
                 also=(steps.served_differs,),
+                held=True,
+            )
+        )
+        exits.append(
+            Exit(
+                "end_state_drift",
+                Phase.DRIFTED,
+                "served = desired, end state not observed, held",
+                also=(steps.end_state_missing,),
                 held=True,
             )
         )
@@ -378,7 +437,7 @@ STANDARD = Procedure(
                 Exit("replication_broken", Phase.DISABLING_VERIFICATION, "no declared partner replicates"),
             ),
             notes=(steps.retarget,),
-            reverts=(_SPEC_REVERTED,),
+            reverts=(_SWAP_OBSERVED, _SPEC_REVERTED),
             entry=_START_GATES,
             reversible=True,
             rotating=True,
@@ -402,7 +461,7 @@ STANDARD = Procedure(
                 Exit("verification_disabled", Phase.WAITING_UNVERIFIED, "every managed group reads back off"),
             ),
             notes=(steps.retarget, steps.start_clock, steps.verification_before),
-            reverts=(_SPEC_REVERTED,),
+            reverts=(_SWAP_OBSERVED, _SPEC_REVERTED, _PARTNER_BACK),
             entry=(gates.approval(2),),
             reversible=True,
             rotating=True,
@@ -432,7 +491,9 @@ STANDARD = Procedure(
             ),
             notes=(steps.retarget,),
             reverts=(
+                _SWAP_OBSERVED,
                 _SPEC_REVERTED,
+                _PARTNER_BACK,
                 Revert(
                     "verification_reverted",
                     steps.verification_went_back(SOAK_UNVERIFIED),
@@ -470,11 +531,13 @@ STANDARD = Procedure(
                     "every port presents the target, API answers",
                 ),
             ),
-            notes=(steps.certificate_changed,),
+            notes=(steps.certificate_changed, steps.before_swap_seen),
             reverts=(
                 _stall(
                     steps.unexpected_certificate(before_allowed=True), "a port presents another certificate"
                 ),
+                _PARTNER_BACK_AFTER_SWAP,
+                _PARTNER_BACK,
                 Revert(
                     "verification_reverted",
                     steps.verification_back_before_swap,
@@ -510,8 +573,8 @@ STANDARD = Procedure(
                 Exit("verification_enabled", Phase.WAITING_VERIFIED, "every managed group reads back on"),
             ),
             notes=(steps.start_clock,),
-            reverts=(_stall(_UNEXPECTED, "a port presents another certificate"),),
-            entry=(gates.approval(5),),
+            reverts=(_stall(_UNEXPECTED, "a port presents another certificate"), _PARTNER_BACK_AFTER_SWAP),
+            entry=(*_HOLDS, gates.approval(5)),
             rotating=True,
             verification_off=True,
             plan=describe.enable_verification,
@@ -533,6 +596,7 @@ STANDARD = Procedure(
             exits=(Exit("clients_ready", Phase.RESTORING_REPLICATION, "minSoak and minAckRatio met"),),
             reverts=(
                 _stall(_UNEXPECTED, "a port presents another certificate"),
+                _PARTNER_BACK_AFTER_SWAP,
                 Revert(
                     "verification_reverted",
                     steps.verification_went_back(SOAK_VERIFIED),
@@ -587,7 +651,7 @@ STANDARD = Procedure(
                     "a managed group no longer verifies",
                 ),
             ),
-            entry=(gates.approval(7),),
+            entry=(*_HOLDS, gates.approval(7)),
             inside=(gates.partners_through,),
             acknowledges=SOAK_VERIFIED,
             plan=describe.restore_replication,
