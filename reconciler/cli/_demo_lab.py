@@ -276,7 +276,7 @@ def write_specs(
     """
     specs = directory or lab.root / "specs"
     (specs / "certs").mkdir(parents=True, exist_ok=True)
-    clients = {"groups": [], "minAckRatio": 1.0, "excludeOfflineFor": "1d", "minSoak": "24h", "maxSoak": "7d"}
+    clients = {"groups": [], "minAckRatio": 1.0, "excludeOfflineFor": "2d", "minSoak": "24h", "maxSoak": "7d"}
     clients.update(policy or {})
     defaults = {
         "apiVersion": "sepm-reconciler/v1",

@@ -318,6 +318,8 @@ class Facts:
       the swap (:mod:`reconciler.core.orphans`);
     * ``swap_seen`` — (manager) when a port was first seen presenting another certificate; clients eligible then
       stay eligible for every wait after the swap;
+    * ``partners_broken`` — this rollout broke replication (step 1 done) and has not begun restoring it (step 7):
+      a partner replicating again meanwhile is a revert;
     * ``recovery`` — the rollout was opened from observation alone (the served certificate is the desired one but
       the end state is not: verification off, a partner not replicating).
     """
@@ -335,6 +337,7 @@ class Facts:
     swap_from: datetime | None = None
     swap_seen: datetime | None = None
     recovery: bool = False
+    partners_broken: bool = False
 
     def swap_window(self, heartbeat: timedelta, exclude_offline_for: timedelta) -> SwapWindow | None:
         """The window the clients of the swap are judged against, once the swap was seen (None before)."""
@@ -358,6 +361,7 @@ class Facts:
             "swap_from": iso_or_none(self.swap_from),
             "swap_seen": iso_or_none(self.swap_seen),
             "recovery": self.recovery,
+            "partners_broken": self.partners_broken,
         }
 
     @classmethod
@@ -379,6 +383,7 @@ class Facts:
             swap_from=r.opt_moment("swap_from"),
             swap_seen=r.opt_moment("swap_seen"),
             recovery=r.flag("recovery", default=False),
+            partners_broken=r.flag("partners_broken", default=False),
         )
 
 

@@ -266,7 +266,7 @@ def _end_state(f: Facts) -> str:
     if f.get("groups"):
         missing.append(f"certificate verification is off on {f['groups']}")
     if f.get("partners"):
-        missing.append(f"{_names(f['partners'])} do not replicate")
+        missing.append(f"replication with {_names(f['partners'])} is not established")
     text = f"every port presents the desired certificate {wording.fingerprint(f['fingerprint'])}, but " + (
         " and ".join(missing) or "the end state is not reached"
     )
@@ -647,7 +647,7 @@ def remedy(said: Said) -> str | None:
             "find out who installed that certificate; install the target certificate on every port and restart "
             f"the SEPM services, {_resume(f)}"
         )
-    if code is Code.REPLICATION_REESTABLISHED:
+    if code is Code.REPLICATION_REESTABLISHED and f.get("after_swap"):
         return (
             f"break the replication partnership with {_names(f['partners'])} again in the console (Admin > Servers > "
             f"Local Site > Replication Partners) — it is restored in step 7 once every partner has reached it; "

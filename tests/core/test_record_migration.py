@@ -62,7 +62,7 @@ def test_a_schema_1_record_reads_as_schema_2(name: str) -> None:
         assert record.stall.code == CODES[name].value
         assert record.stall.reason == stored["stall"]["reason"]
     again = record.to_storage()
-    assert again["schema"] == RECORD_SCHEMA == 2
+    assert again["schema"] == RECORD_SCHEMA == 3
     assert RolloutRecord.from_storage(json.loads(json.dumps(again))) == record
 
 
@@ -123,4 +123,4 @@ def test_rollouts_read_from_the_old_state_file_continue_where_they_stood(tmp_pat
     assert (ready.phase, ready.code) == (Phase.UPDATING_CERTIFICATE, Code.CLIENTS_READY), "approved in 0.1.0"
     with open_store(f"sqlite:///{copy}") as store:
         saved = store.save(replace(ready.record), ready.events)
-    assert saved.to_storage()["schema"] == 2
+    assert saved.to_storage()["schema"] == 3

@@ -97,6 +97,10 @@ SAMPLES: dict[Code, list[Said]] = {
             Code.OBSERVATION_UNKNOWN, {"what": "served", "problems": "another certificate", "where": "step 7"}
         ),
         Said(Code.OBSERVATION_UNKNOWN, {"what": "replication", "where": "drifted", "after": DRIFT}),
+        Said(
+            Code.OBSERVATION_UNKNOWN,
+            {"what": "partial", "parts": "the client groups", "where": "drifted"},
+        ),
     ],
     Code.PROCEDURE_VERSION_UNKNOWN: [
         Said(Code.PROCEDURE_VERSION_UNKNOWN, {"rollout_id": "r-1", "version": 9, "known": "1"})
@@ -347,6 +351,41 @@ SAMPLES: dict[Code, list[Said]] = {
         ),
     ],
     Code.SPEC_REVERTED: [Said(Code.SPEC_REVERTED, {"desired": OLD, "step": 3})],
+    Code.END_STATE_DRIFT: [
+        Said(Code.END_STATE_DRIFT, {"fingerprint": NEW, "groups": "My Company\\Laptops", "partners": ()}),
+        Said(
+            Code.END_STATE_DRIFT,
+            {
+                "fingerprint": NEW,
+                "groups": "My Company",
+                "partners": ("Site West",),
+                "to_step": 5,
+                "next": "enable certificate verification",
+            },
+        ),
+    ],
+    Code.SWAP_OBSERVED: [Said(Code.SWAP_OBSERVED, {"target": NEW, "step": 3, "to_step": 4})],
+    Code.REPLICATION_REESTABLISHED: [
+        Said(Code.REPLICATION_REESTABLISHED, {"step": 3, "partners": ("Site West",), "to_step": 1}),
+        Said(
+            Code.REPLICATION_REESTABLISHED,
+            {"step": 6, "partners": ("Site West",), "after_swap": True, "server": "sepm-east-01"},
+        ),
+    ],
+    Code.SUSPECTED_ORPHANS: [
+        Said(
+            Code.SUSPECTED_ORPHANS,
+            {
+                "silent": 74,
+                "cohort": 80,
+                "names": ("LAPTOP-0001", "LAPTOP-0002"),
+                "swap_seen": T,
+                "server": "sepm-east-01",
+                "step": 7,
+                "where": "step 6",
+            },
+        )
+    ],
     Code.ABORT_REQUESTED: [
         Said(Code.ABORT_REQUESTED, {"by": "eve", "reason": "CAB said no", "step": 3}),
         Said(Code.ABORT_REQUESTED, {"by": "eve", "reason": "CAB said no", "step": 3, "restoring": True}),

@@ -161,11 +161,24 @@ CASES = [
     pytest.param(
         {
             "east.yaml": spec(
-                ("    clients:\n      minAckRatio: 1.0", "    clients: {minSoak: 7d, maxSoak: 2d}\n")
+                ("    clients:\n      minAckRatio: 1.0", "    clients: {minSoak: 7d, maxSoak: 2d, excludeOfflineFor: 8d}\n")
             )
         },
         ["{d}/east.yaml:15:5: spec.rollout.clients: maxSoak (2d) must not be shorter than minSoak (7d)"],
         id="max-soak-shorter-than-min-soak",
+    ),
+    pytest.param(
+        {
+            "east.yaml": spec(
+                ("    clients:\n      minAckRatio: 1.0", "    clients: {minSoak: 24h, excludeOfflineFor: 1d}\n")
+            )
+        },
+        [
+            "{d}/east.yaml:15:5: spec.rollout.clients: excludeOfflineFor (1d) must be longer than minSoak (1d): "
+            "a client silent for the whole soak — one the change may have cut off — would otherwise stop being "
+            "waited for before the wait ends; raise excludeOfflineFor or shorten minSoak"
+        ],
+        id="exclude-offline-not-longer-than-min-soak",
     ),
     pytest.param(
         {"east.yaml": spec(("  name: sepm-east-01", "  name: SEPM_East"))},

@@ -274,11 +274,16 @@ def certificate_already_served(given: Given) -> Verdict:
     original = set(record.facts.original_fingerprints.values())
     if target is None or target in original or not given.served().all_are(target):
         return Failed(said)
-    return Passed(said, Change(facts={"step_started_manager_time": given.manager_time}))
+    return Passed(
+        said, Change(facts={"step_started_manager_time": given.manager_time, "partners_broken": False})
+    )
 
 
 def _partners_back(given: Given) -> tuple[str, ...] | None:
-    """The recorded partners that replicate again (None: replication unknown)."""
+    """The recorded partners that replicate again although this rollout broke replication and has not begun
+    restoring it (None: replication unknown)."""
+    if not given.facts.partners_broken:
+        return ()
     replication = given.obs.replication
     if replication is None:
         return None
@@ -388,6 +393,11 @@ def retarget(given: Given) -> Change:
 # --- step 1 --------------------------------------------------------------------------------------------------------
 
 
+def restoring_replication(given: Given) -> Change:
+    """Step 7 (or a rollback) restores the partnerships: from here a partner replicating is what is wanted."""
+    return Change(facts={"partners_broken": False}) if given.facts.partners_broken else Change()
+
+
 def start_clock(given: Given) -> Change:
     """The manager's time when the step was entered without one (policy serials and replication must move after)."""
     if given.facts.step_started_manager_time is None and given.manager_time is not None:
@@ -419,7 +429,10 @@ def replication_broken(given: Given) -> Verdict:
     leave = _leave(given)
     if isinstance(leave, Unknown):
         return leave
-    return Passed(Said(Code.REPLICATION_BROKEN, {"partners": partners}), leave)
+    return Passed(
+        Said(Code.REPLICATION_BROKEN, {"partners": partners}),
+        leave.then(Change(facts={"partners_broken": bool(partners)})),
+    )
 
 
 # --- steps 2 and 5 -------------------------------------------------------------------------------------------------

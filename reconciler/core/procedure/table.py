@@ -641,7 +641,7 @@ STANDARD = Procedure(
                     closes=True,
                 ),
             ),
-            notes=(steps.start_clock,),
+            notes=(steps.start_clock, steps.restoring_replication),
             reverts=(
                 _stall(_UNEXPECTED, "a port presents another certificate"),
                 Revert(
@@ -687,7 +687,7 @@ STANDARD = Procedure(
                     then=steps.aborted_event,
                 ),
             ),
-            notes=(steps.start_clock,),
+            notes=(steps.start_clock, steps.restoring_replication),
             inside=(gates.partners_through,),
             verification_off=True,
         ),
