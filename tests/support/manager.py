@@ -36,6 +36,7 @@ from reconciler.core.observation import (
     ServedCertificate,
     ServerObservation,
 )
+from reconciler.core.orphans import SwapAnalysis
 from reconciler.core.procedure import STANDARD, Phase, Procedure
 from reconciler.core.record import RolloutRecord
 from reconciler.core.spec import ManagedServer
@@ -177,6 +178,7 @@ class World:
         default_factory=set
     )  # "groups", "replication", "clients", "manager_time", "ports"
     ack_time_override: datetime | None = None
+    swap: SwapAnalysis | None = None  # what the adapter's orphan detection reports after a swap
 
     @property
     def manager_time(self) -> datetime:
@@ -214,6 +216,7 @@ class World:
             at_risk_names=tuple(f"laptop-{i:04d}" for i in range(min(3, not_yet + self.excluded_offline))),
             longest_unseen=self.longest_unseen,
             stopped_checking_in=self.stopped_checking_in,
+            swap=self.swap,
         )
         return ServerObservation(
             server=self.name,
