@@ -21,6 +21,7 @@ __all__ = [
     "observation_problem",
     "served",
     "summarize",
+    "swap_refused",
 ]
 
 
@@ -95,6 +96,20 @@ def group_flags(obs: ServerObservation) -> GroupFlags:
     if obs.groups is None:
         return GroupFlags((), unknown="the client groups could not be read")
     return GroupFlags(obs.managed_groups)
+
+
+def swap_refused(groups: tuple[GroupObservation, ...] | None) -> str | None:
+    """Why the certificate swap must not start now, on the managed groups read right before it: they could not be
+    read, or one verifies again (or its flag is unknown). None: every managed group reads off."""
+    if groups is None:
+        return "the client groups could not be read again right before the swap"
+    managed = tuple(g for g in groups if g.managed)
+    if not managed:
+        return "no managed group was found right before the swap"
+    verifying = [g.full_path_name for g in managed if g.secure_communications is not False]
+    if verifying:
+        return f"certificate verification reads on (or unknown) again for {wording.names(verifying)}"
+    return None
 
 
 def observation_problem(obs: ServerObservation | None) -> str | None:

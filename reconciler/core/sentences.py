@@ -239,6 +239,13 @@ def _partners_waiting(f: Facts) -> str:
 
 
 def _attempt_wait(f: Facts) -> str:
+    if f.get("running"):
+        group = f" (process group {f['running']})" if f["running"] is not True else ""
+        late = "past its timeout, being ended" if f.get("overdue") else "within its timeout"
+        return (
+            f"{what(f)}: attempt {f['number']} started {wording.when(f['started'])} is still running{group}, {late}; "
+            f"no other attempt starts beside it (looking again at {wording.when(f['until'])})"
+        )
     if f.get("succeeded"):
         return (
             f"{what(f)}: attempt {f['number']} reported success; waiting for its effect to be observed "

@@ -35,8 +35,8 @@ from reconciler.core.actions import (
     UpdateCertificate,
 )
 from reconciler.core.observation import GroupObservation, ServerObservation
-from reconciler.errors import Error, HookError, SecretError
-from reconciler.hooks import HookResult, run_hook
+from reconciler.errors import Error, SecretError
+from reconciler.hooks import HookResult, OnStart, run_hook
 from reconciler.sepm import SepmClient, replicate_now, set_secure_communications
 from reconciler.specs import LoadedServer, resolve_secret
 
@@ -56,6 +56,7 @@ class HookRunner(Protocol):
         timeout_s: float,
         secrets: Sequence[str] = (),
         cwd: Path | None = None,
+        on_start: OnStart | None = None,
     ) -> HookResult: ...
 
 
@@ -158,6 +159,7 @@ async def _run_hook(
     desired: str,
     runner: HookRunner,
     withheld: Sequence[str],
+    on_start: OnStart | None = None,
 ) -> ActionOutcome:
     started = time.monotonic()
     try:
@@ -167,8 +169,10 @@ async def _run_hook(
     secrets.extend(value for value in withheld if value and value not in secrets)
     timeout = action.timeout.total_seconds() if action.timeout is not None else 1800.0
     try:
-        result = await runner(action.command, variables=variables, timeout_s=timeout, secrets=secrets)
-    except HookError as exc:
+        result = await runner(
+            action.command, variables=variables, timeout_s=timeout, secrets=secrets, on_start=on_start
+        )
+    except Error as exc:  # cannot be started, or its process group could not be recorded
         return ActionOutcome(False, f"not run: {exc}", duration_s=time.monotonic() - started)
     said = _last_line(result.output_tail)
     detail = result.summary() + (f"; last output: {said}" if said else "")
@@ -237,16 +241,24 @@ async def perform_action(
     desired: str,
     runner: HookRunner = run_hook,
     withheld: Sequence[str] = (),
+    on_start: OnStart | None = None,
 ) -> ActionOutcome:
     """Run ``action`` (COMMAND or API performer) and say how it ended. Never raises for the action's failure.
 
     ``withheld``: secret values beyond ``server``'s own (the other servers' credentials, the webhook URL) that a
-    hook must not inherit and whose appearance in its output is masked."""
+    hook must not inherit and whose appearance in its output is masked. ``on_start`` gets the hook's process group
+    before the hook is let go (the engine records it in the attempt)."""
     if action.performer is Performer.MANUAL:
         return ActionOutcome(False, "manual: an operator performs it (nothing was run)")
     if action.performer is Performer.COMMAND:
         return await _run_hook(
-            server, action, rollout_id=rollout_id, desired=desired, runner=runner, withheld=withheld
+            server,
+            action,
+            rollout_id=rollout_id,
+            desired=desired,
+            runner=runner,
+            withheld=withheld,
+            on_start=on_start,
         )
     if client is None:
         return ActionOutcome(False, "not run: no connection to the manager")

@@ -23,7 +23,7 @@ from reconciler.sepm.client import (
 )
 from reconciler.sepm.connect import open_client
 from reconciler.sepm.ledger import ClientLedger, ScanStats
-from reconciler.sepm.observe import observe
+from reconciler.sepm.observe import observe, reread_groups
 from reconciler.sepm.probe import ProbeReport, run_probe
 from reconciler.sepm.serials import parse_policy_serial
 from reconciler.sepm.tls import observe_port, observe_ports
@@ -44,6 +44,7 @@ __all__ = [
     "open_client",
     "parse_policy_serial",
     "replicate_now",
+    "reread_groups",
     "run_probe",
     "set_secure_communications",
     "tls_context",

@@ -65,6 +65,14 @@ async def _groups(
     return scope, observed
 
 
+async def reread_groups(server: ManagedServer, client: SepmClient) -> tuple[GroupObservation, ...] | None:
+    """The client groups and their verification flags, read again now (None: they could not be read) — what the
+    engine checks right before it starts the certificate swap."""
+    errors: list[str] = []
+    result = await _part("groups", _groups(client, list(server.spec.rollout.clients.groups), errors), errors)
+    return None if result is None else result[1]
+
+
 async def observe(
     server: ManagedServer,
     client: SepmClient,

@@ -179,7 +179,9 @@ def test_step_7_waits_while_a_managed_partner_is_mid_rollout_even_if_replication
 
 
 @pytest.mark.parametrize("backup_at", [Phase.BREAKING_REPLICATION, Phase.WAITING_UNVERIFIED])
-def test_an_older_record_restored_into_a_manager_past_step_4_goes_forward_to_the_end_state(backup_at: Phase) -> None:
+def test_an_older_record_restored_into_a_manager_past_step_4_goes_forward_to_the_end_state(
+    backup_at: Phase,
+) -> None:
     driver = Driver(hooked(), World())
     _run(driver, backup_at)
     backup = driver.record

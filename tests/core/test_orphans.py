@@ -51,7 +51,11 @@ def test_clients_eligible_at_the_swap_stay_eligible_however_long_they_are_silent
     entries += [_entry(f"DESK-{i:04d}", T + 3 * MIN, online=True) for i in range(20)]
     later = T + timedelta(days=5)  # far beyond excludeOfflineFor (2 days)
     without, _ = count_acknowledgements(
-        entries, in_scope=None, change_time=T + 4 * MIN, manager_time=later, exclude_offline_for=timedelta(days=2)
+        entries,
+        in_scope=None,
+        change_time=T + 4 * MIN,
+        manager_time=later,
+        exclude_offline_for=timedelta(days=2),
     )
     assert without.eligible == 20, "before #17: the orphans fell out of the denominator"
     frozen, _ = count_acknowledgements(

@@ -19,7 +19,7 @@ from reconciler.core.procedure import Phase
 from reconciler.core.record import AttemptOutcome
 from reconciler.engine import Engine, TickResult
 from reconciler.errors import SpecError
-from reconciler.hooks import HookResult, run_hook
+from reconciler.hooks import HookResult, OnStart, run_hook
 from reconciler.sepm import RetryPolicy, SepmClient, SepmCredentials, tls_context
 from reconciler.specs import LoadedServer, SpecIssue, load_specs
 from reconciler.store import open_store
@@ -45,9 +45,12 @@ class CountingRunner:
         timeout_s: float,
         secrets: Sequence[str] = (),
         cwd: Path | None = None,
+        on_start: OnStart | None = None,
     ) -> HookResult:
         self.calls.append(tuple(argv))
-        return await run_hook(argv, variables=variables, timeout_s=timeout_s, secrets=secrets, cwd=cwd)
+        return await run_hook(
+            argv, variables=variables, timeout_s=timeout_s, secrets=secrets, cwd=cwd, on_start=on_start
+        )
 
 
 async def _one_server(rig: Rig, pki: Pki) -> None:

@@ -161,7 +161,10 @@ CASES = [
     pytest.param(
         {
             "east.yaml": spec(
-                ("    clients:\n      minAckRatio: 1.0", "    clients: {minSoak: 7d, maxSoak: 2d, excludeOfflineFor: 8d}\n")
+                (
+                    "    clients:\n      minAckRatio: 1.0",
+                    "    clients: {minSoak: 7d, maxSoak: 2d, excludeOfflineFor: 8d}\n",
+                )
             )
         },
         ["{d}/east.yaml:15:5: spec.rollout.clients: maxSoak (2d) must not be shorter than minSoak (7d)"],
@@ -170,7 +173,10 @@ CASES = [
     pytest.param(
         {
             "east.yaml": spec(
-                ("    clients:\n      minAckRatio: 1.0", "    clients: {minSoak: 24h, excludeOfflineFor: 1d}\n")
+                (
+                    "    clients:\n      minAckRatio: 1.0",
+                    "    clients: {minSoak: 24h, excludeOfflineFor: 1d}\n",
+                )
             )
         },
         [

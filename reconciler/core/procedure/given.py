@@ -7,6 +7,7 @@ from dataclasses import dataclass, field, replace
 from datetime import datetime, timedelta
 from typing import TYPE_CHECKING
 
+from reconciler.core.attempts import AttemptKey
 from reconciler.core.checks import GroupFlags, Served, group_flags, served
 from reconciler.core.observation import ServerObservation
 from reconciler.core.record import Facts, RolloutRecord
@@ -61,7 +62,8 @@ class Given:
     """Everything one decision reads, frozen: the procedure table it runs, the spec, what was observed, what is
     remembered and ``now``. ``record`` is the working record (the desired fingerprint and the
     observed summary already updated); ``partners`` maps each declared partner site to its manager's record when
-    that manager is managed too; ``keystore_error`` says why the keystore step 4 installs cannot be used."""
+    that manager is managed too; ``keystore_error`` says why the keystore step 4 installs cannot be used; ``alive``
+    the attempts whose hook process group was seen running."""
 
     procedure: Procedure
     spec: ManagedServer
@@ -74,6 +76,7 @@ class Given:
     partners: Mapping[str, RolloutRecord] = field(default_factory=dict)
     observation_error: str | None = None
     keystore_error: str | None = None
+    alive: frozenset[AttemptKey] = frozenset()
 
     def with_record(self, record: RolloutRecord) -> Given:
         return replace(self, record=record)
