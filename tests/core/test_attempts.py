@@ -9,7 +9,7 @@ from typing import Any
 import pytest
 
 from reconciler.core.actions import Performer, UpdateCertificate
-from reconciler.core.attempts import complete_attempt
+from reconciler.core.attempts import attempt_key, complete_attempt
 from reconciler.core.codes import Code
 from reconciler.core.events import EventKind
 from reconciler.core.procedure import Phase
@@ -64,6 +64,26 @@ def test_after_a_crash_the_hook_is_not_run_again_before_its_timeout() -> None:
     driver.world.now = decision.next_check_at
     decision = driver.decide()
     assert isinstance(decision.action, UpdateCertificate) and decision.action.attempt == 2
+
+
+def test_an_attempt_whose_process_group_still_runs_is_never_judged_lost_nor_run_beside() -> None:
+    driver = at_step4()
+    decision = driver.decide()  # attempt 1 persisted; the reconciler dies, its hook hangs on
+    assert driver.record is not None
+    (attempt,) = [a for a in driver.record.attempts if a.step == 4]
+    driver.alive = frozenset({attempt_key(attempt)})
+    for _ in range(30):  # far past its 10 min timeout + 5 min grace: it still runs, so nothing else starts
+        driver.world.advance(MINUTE * 2)
+        decision = driver.decide()
+        assert decision.action is None, "attempt 2 would run beside attempt 1"
+        assert decision.code is Code.EFFECT_PENDING and decision.outcome.said.get("running")
+    assert "is still running" in decision.reason and "past its timeout" in decision.reason
+    assert all(a.outcome is AttemptOutcome.PENDING for a in driver.record.attempts if a.step == 4)
+    driver.alive = frozenset()  # its group was ended: now it is judged lost, and attempt 2 may start
+    driver.world.advance(MINUTE)
+    decision = driver.decide()
+    assert isinstance(decision.action, UpdateCertificate) and decision.action.attempt == 2
+    assert [e.kind for e in decision.events][:1] == [EventKind.ATTEMPT_FAILED]
 
 
 def test_after_a_crash_an_observed_effect_completes_the_step_without_a_rerun() -> None:

@@ -22,7 +22,7 @@ from reconciler.core.actions import (
     SetVerification,
     UpdateCertificate,
 )
-from reconciler.core.attempts import complete_attempt
+from reconciler.core.attempts import AttemptKey, complete_attempt
 from reconciler.core.decide import Decision, Tuning, decide
 from reconciler.core.events import Event
 from reconciler.core.observation import (
@@ -307,6 +307,7 @@ class Driver:
     events: list[Event] = field(default_factory=list)
     decisions: list[Decision] = field(default_factory=list)
     procedure: Procedure = STANDARD
+    alive: frozenset[AttemptKey] = frozenset()  # attempts whose hook process group is seen running
 
     def decide(self, *, observation_error: str | None = None, observe: bool = True) -> Decision:
         observation = self.world.observe(self.record) if observe else None
@@ -321,6 +322,7 @@ class Driver:
             tuning=self.tuning,
             observation_error=observation_error,
             procedure=self.procedure,
+            alive=self.alive,
         )
         self.record = replace(decision.record, version=decision.record.version + 1)
         self.events.extend(decision.events)
