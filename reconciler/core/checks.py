@@ -150,6 +150,8 @@ def summarize(obs: ServerObservation) -> ObservedSummary:
         if ack is None
         else max(ack.stopped_checking_in_count, len(ack.stopped_checking_in)),
         legacy_agents=None if ack is None else ack.legacy_agents,
+        suspected_orphans=None if ack is None or ack.swap is None else ack.swap.silent,
+        suspected_names=() if ack is None or ack.swap is None else ack.swap.silent_names,
         certificates={
             name: port.certificate for name, port in obs.ports.items() if port.certificate is not None
         },

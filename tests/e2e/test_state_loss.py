@@ -33,8 +33,12 @@ def _pair(pki: Pki) -> tuple[dict[str, Any], dict[str, Any]]:
 
 
 def _write(rig: Rig, pki: Pki, new: dict[str, Any], **rollout: Any) -> None:
-    write_spec(rig.specs_dir, rig.sim, "sepm-east", pki, new["sepm-east"], partners=["Site West"], rollout=rollout)
-    write_spec(rig.specs_dir, rig.sim, "sepm-west", pki, new["sepm-west"], partners=["Site East"], rollout=rollout)
+    write_spec(
+        rig.specs_dir, rig.sim, "sepm-east", pki, new["sepm-east"], partners=["Site West"], rollout=rollout
+    )
+    write_spec(
+        rig.specs_dir, rig.sim, "sepm-west", pki, new["sepm-west"], partners=["Site East"], rollout=rollout
+    )
 
 
 def _end_state(rig: Rig, new: dict[str, Any]) -> Iterator[str]:
@@ -63,6 +67,15 @@ def _never_falsely_in_sync(rig: Rig, new: dict[str, Any]) -> Any:
     return done
 
 
+def _lose(state: Path, how: str) -> None:
+    for suffix in ("", "-wal", "-shm"):
+        path = Path(f"{state}{suffix}")
+        if how == "deleted":
+            path.unlink(missing_ok=True)
+        elif path.exists():
+            path.write_bytes(b"")
+
+
 async def _approve_step_5(rig: Rig) -> None:
     for name in NAMES:
         code, out, err = await cli(
@@ -80,25 +93,23 @@ async def test_state_lost_after_step_4_costs_time_never_protection(
         _write(rig, pki, new, approvals=[5])  # parks both after step 4, verification off, replication broken
         rig.start_engine()
         await rig.run_until(
-            lambda rs: all(r.phase_after is Phase.UPDATING_CERTIFICATE and r.code is Code.APPROVAL_MISSING for r in rs)
+            lambda rs: all(
+                r.phase_after is Phase.UPDATING_CERTIFICATE and r.code is Code.APPROVAL_MISSING for r in rs
+            )
         )
         parked = list(_end_state(rig, new))
         assert any("verification off" in p for p in parked) and any("replication broken" in p for p in parked)
 
         rig.store.close()  # the state is lost
-        state = tmp_path / "state.db"
-        for suffix in ("", "-wal", "-shm"):
-            path = Path(f"{state}{suffix}")
-            if loss == "deleted":
-                path.unlink(missing_ok=True)
-            elif path.exists():
-                path.write_bytes(b"")
+        _lose(tmp_path / "state.db", loss)
         rig.store = open_rig_store(tmp_path)
         rig.start_engine()
 
         held = await rig.tick()
         assert all(r.phase_after is not Phase.IN_SYNC for r in held), [(r.server, r.reason) for r in held]
-        assert {r.code for r in held} == {Code.APPROVAL_MISSING}, [r.reason for r in held]  # the same gate holds
+        assert {r.code for r in held} == {Code.APPROVAL_MISSING}, [
+            r.reason for r in held
+        ]  # the same gate holds
         await _approve_step_5(rig)
         await rig.run_until(_never_falsely_in_sync(rig, new), max_ticks=300)
         assert list(_end_state(rig, new)) == []
@@ -122,12 +133,16 @@ async def test_an_older_backup_restored_into_managers_past_step_4_goes_forward_t
             lambda rs: all(r.phase_after in (Phase.ENABLING_VERIFICATION, Phase.WAITING_VERIFIED) for r in rs)
         )
         rig.store.close()
-        code, out, err = await cli("state", "restore", "--state", rig.state_url, "--from", str(backup), "--force")
+        code, out, err = await cli(
+            "state", "restore", "--state", rig.state_url, "--from", str(backup), "--force"
+        )
         assert code == 0, (out, err)
         rig.store = open_rig_store(tmp_path)
         assert {rig.record(n).phase for n in NAMES} == {Phase.WAITING_UNVERIFIED}
         rig.start_engine()
-        results = await rig.run_until(_never_falsely_in_sync(rig, new), max_ticks=300, max_step=timedelta(hours=2))
+        results = await rig.run_until(
+            _never_falsely_in_sync(rig, new), max_ticks=300, max_step=timedelta(hours=2)
+        )
         assert in_sync(results)
         assert list(_end_state(rig, new)) == []
         for name in NAMES:

@@ -16,6 +16,7 @@ from reconciler.core.drift.rollout import (
     replication_broken,
     rollout_in_progress,
     rollout_stalled,
+    suspected_orphans,
     verification_disabled,
 )
 from reconciler.core.drift.served import certificate_expiry, handshake_failed, served_vs_desired, unreachable
@@ -55,6 +56,7 @@ DEFAULT_CHAIN = Chain(
         verification_disabled,
         replication_broken,
         at_risk_clients,
+        suspected_orphans,
         legacy_agents,
     )
 )

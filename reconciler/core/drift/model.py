@@ -27,6 +27,7 @@ class Reason(StrEnum):
     ROLLOUT_IN_PROGRESS = "RolloutInProgress"
     ROLLOUT_STALLED = "RolloutStalled"
     AT_RISK_CLIENTS = "AtRiskClients"
+    SUSPECTED_ORPHANS = "SuspectedOrphans"
     LEGACY_AGENTS = "LegacyAgents"
     UNMANAGED_SERVER = "UnmanagedServer"
     SPEC_INVALID = "SpecInvalid"

@@ -17,6 +17,7 @@ __all__ = [
     "replication_broken",
     "rollout_in_progress",
     "rollout_stalled",
+    "suspected_orphans",
     "verification_disabled",
 ]
 
@@ -241,6 +242,26 @@ def at_risk_clients(given: DriftInput) -> list[Finding]:
             )
         ]
     return []
+
+
+def suspected_orphans(given: DriftInput) -> list[Finding]:
+    """``SuspectedOrphans`` (warning): after the swap, clients seen within a heartbeat before it that have not
+    checked in since (see :mod:`reconciler.core.orphans`): probably orphaned; the rollout does not complete."""
+    seen = given.seen
+    clients = seen.clients if seen is not None else None
+    silent = clients.suspected_orphans if clients is not None else None
+    if clients is None or not silent:
+        return []
+    return [
+        Finding(
+            Reason.SUSPECTED_ORPHANS,
+            Severity.WARNING,
+            f"{wording.count(silent)} {'clients' if silent != 1 else 'client'} seen within a heartbeat before the "
+            "certificate swap have not checked in since: probably orphaned (they still verified the old "
+            "certificate); the rollout does not complete until they return or a person accepts them "
+            f"(approve --accept-at-risk): {listing(clients.suspected_names, silent)}",
+        )
+    ]
 
 
 def legacy_agents(given: DriftInput) -> list[Finding]:

@@ -55,6 +55,8 @@ class ClientsSeen:
     stopped_checking_in: int | None = None
     stopped_names: tuple[str, ...] = ()
     longest_unseen: timedelta | None = None
+    suspected_orphans: int | None = None  # after a swap: silent since it, probably orphaned
+    suspected_names: tuple[str, ...] = ()
 
     @property
     def total(self) -> int | None:
@@ -118,6 +120,8 @@ class Seen:
                 stopped_checking_in=max(ack.stopped_checking_in_count, len(ack.stopped_checking_in)),
                 stopped_names=ack.stopped_checking_in,
                 longest_unseen=ack.longest_unseen,
+                suspected_orphans=None if ack.swap is None else ack.swap.silent,
+                suspected_names=() if ack.swap is None else ack.swap.silent_names,
             )
         replication = obs.replication
         return cls(
@@ -170,6 +174,8 @@ class Seen:
                 excluded_offline=summary.excluded_offline,
                 legacy_agents=summary.legacy_agents,
                 stopped_checking_in=summary.stopped_checking_in,
+                suspected_orphans=summary.suspected_orphans,
+                suspected_names=summary.suspected_names,
             )
         replicated_known = summary.replicated is not None or bool(summary.partner_status)
         return cls(
