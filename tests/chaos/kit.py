@@ -35,7 +35,9 @@ SLOW_HOOKS = {"SEPM_TEST_SLOW_STEP": "4", "SEPM_TEST_SLOW_SECONDS": "2"}
 def _shorten_hook_timeouts(specs: Path) -> None:
     for spec in specs.glob("*.yaml"):
         text = spec.read_text(encoding="utf-8")
-        text = text.replace("timeout: 2m", f"timeout: {HOOK_TIMEOUT}").replace("maxAttempts: 3", "maxAttempts: 8")
+        text = text.replace("timeout: 2m", f"timeout: {HOOK_TIMEOUT}").replace(
+            "maxAttempts: 3", "maxAttempts: 8"
+        )
         spec.write_text(text, encoding="utf-8")
 
 
@@ -130,7 +132,9 @@ class ChaosRig:
             os.killpg(os.getpgid(int(run["pid"])), signal.SIGKILL)
 
     def wait_no_hook(self, timeout: float = 120) -> None:
-        wait_until(lambda: not self.running_hooks(), timeout, "every hook to end (their watchdogs hold the timeouts)")
+        wait_until(
+            lambda: not self.running_hooks(), timeout, "every hook to end (their watchdogs hold the timeouts)"
+        )
 
     def lose_state(self) -> None:
         """The state is gone (deleted), with no daemon running."""
@@ -191,7 +195,9 @@ class ChaosRig:
         for name in self.names:
             assert truth[name]["orphaned_clients"] == [], (name, truth[name]["orphaned_clients"][:5])
         runs = self.world.hook_runs()
-        starts = Counter((r["server"], r["step"], r["rollout"], r["attempt"]) for r in runs if r["event"] == "start")
+        starts = Counter(
+            (r["server"], r["step"], r["rollout"], r["attempt"]) for r in runs if r["event"] == "start"
+        )
         assert all(n == 1 for n in starts.values()), f"a hook ran twice for one attempt: {starts}"
         overlaps = [r for r in runs if r["event"] == "overlap"]
         assert overlaps == [], f"two runs of one step at once: {overlaps}"

@@ -126,7 +126,9 @@ class Run:
             self.faulted.append(name)
             self.wait_event(self.rng.randint(1, 3))
             chaos.kill(leader)
-            if "restart_fails" in mix:  # a failing restart lasts until someone fixes it: fixed at the next point
+            if (
+                "restart_fails" in mix
+            ):  # a failing restart lasts until someone fixes it: fixed at the next point
                 self.clear_faults()
         elif kind == "cli":
             commands = [
@@ -136,9 +138,10 @@ class Run:
             ]
             self.wait_event(1)
             chaos.kill(leader)
-            for proc in commands:
+            for proc in commands:  # they answer (a report may well find an error: exit 1), never crash
                 _, err = proc.communicate(timeout=120)
-                assert proc.returncode in (0, 2), (proc.args, proc.returncode, err.decode()[-2000:])
+                assert proc.returncode in (0, 1, 2), (proc.args, proc.returncode, err.decode()[-2000:])
+                assert b"Traceback" not in err, err.decode()[-2000:]
         elif kind == "second_daemon":
             chaos.start()  # stands by beside the leader
             self.wait_event(self.rng.randint(1, 3))

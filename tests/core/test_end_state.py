@@ -45,6 +45,7 @@ def test_state_lost_after_step_4_is_resolved_through_steps_5_to_7_never_reported
     world = _lost_after_step_4()
     driver = Driver(hooked(), world)  # no record: the state is gone
     first = driver.tick()
+    assert first.phase is not Phase.IN_SYNC, "in sync with verification off and replication broken"
     assert first.phase is Phase.ENABLING_VERIFICATION
     assert first.code is Code.END_STATE_DRIFT
     seen = [first.phase]
@@ -76,7 +77,8 @@ def test_an_in_sync_server_whose_end_state_goes_missing_is_not_in_sync(broken: s
         expected = Phase.RESTORING_REPLICATION
     world.advance(HOUR)
     decision = driver.tick()
-    assert (decision.phase, decision.code) == (expected, Code.END_STATE_DRIFT)
+    assert decision.phase is expected, decision.reason
+    assert decision.code is Code.END_STATE_DRIFT
     _run(driver, Phase.IN_SYNC)
     assert all(g.flag for g in world.groups) and "Site West" in world.partners
 
@@ -85,7 +87,7 @@ def test_end_state_drift_is_held_by_report_mode_and_approvals() -> None:
     world = _lost_after_step_4()
     report = Driver(hooked(mode="report"), world)
     decision = report.tick()
-    assert decision.phase is Phase.DRIFTED
+    assert decision.phase is Phase.DRIFTED, decision.reason
     assert decision.action is None
     approved = Driver(hooked(approvals=(5,)), _lost_after_step_4())
     held = approved.tick()
@@ -130,7 +132,8 @@ def test_replication_back_before_the_swap_goes_back_to_step_1_which_breaks_it_ag
     driver.world.restore_replication("Site West")
     driver.world.advance(HOUR)
     decision = driver.tick()
-    assert (decision.phase, decision.code) == (Phase.BREAKING_REPLICATION, Code.REPLICATION_REESTABLISHED)
+    assert decision.phase is Phase.BREAKING_REPLICATION, decision.reason
+    assert decision.code is Code.REPLICATION_REESTABLISHED
     _run(driver, Phase.IN_SYNC)
     breaks = [e for e in driver.events if e.kind is EventKind.ATTEMPT_STARTED and e.details.get("step") == 1]
     assert len(breaks) == 2
@@ -143,7 +146,8 @@ def test_replication_back_after_the_swap_stalls_with_its_code_and_remedy(phase: 
     driver.world.restore_replication("Site West")
     driver.world.advance(HOUR)
     decision = driver.tick()
-    assert (decision.phase, decision.code) == (Phase.STALLED, Code.REPLICATION_REESTABLISHED)
+    assert decision.phase is Phase.STALLED, decision.reason
+    assert decision.code is Code.REPLICATION_REESTABLISHED
     assert decision.remedy is not None and "break the replication partnership" in decision.remedy
 
 
@@ -196,12 +200,13 @@ def test_an_older_record_restored_into_a_manager_past_step_4_goes_forward_to_the
             break
     assert phases[-1] is Phase.IN_SYNC
     order = [STANDARD.number_of(p) for p in phases if STANDARD.number_of(p)]
-    swap_observed = [d for d in driver.decisions if d.code is Code.SWAP_OBSERVED]
-    assert swap_observed, "the swap is recognised from observation"
     after = order[order.index(4) :]
     assert min(after) >= 4, f"moved back past the point of no return: {order}"
     assert all(g.flag for g in driver.world.groups) and "Site West" in driver.world.partners
     assert driver.world.served["api"] == NEW
+    assert [d for d in driver.decisions if d.code is Code.SWAP_OBSERVED], (
+        "the swap is recognised from observation"
+    )
 
 
 # --- never back past the point of no return ------------------------------------------------------------------------

@@ -57,11 +57,9 @@ async def test_clients_orphaned_by_the_swap_block_completion_are_named_and_repor
         go.touch()
         await swap
 
-        codes = []
         for _ in range(120):  # far past excludeOfflineFor (2 days) after the swap
             (result,) = await rig.tick()
             assert result.phase_after is not Phase.IN_SYNC, f"reported complete: {result.reason}"
-            codes.append(result.code)
             await rig.advance(timedelta(hours=2))
         assert result.phase_after is Phase.WAITING_VERIFIED
         assert result.code is Code.SUSPECTED_ORPHANS, result.reason
