@@ -138,7 +138,9 @@ def test_the_guards_of_a_stage_are_its_named_checks_in_table_order() -> None:
         ],
     ]
     assert [t.dest for t in transitions] == [
+        "UPDATING_CERTIFICATE",
         "ROLLING_BACK",
+        "BREAKING_REPLICATION",
         "DISABLING_VERIFICATION",
         "UPDATING_CERTIFICATE",
     ]

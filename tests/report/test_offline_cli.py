@@ -17,6 +17,8 @@ import yaml
 
 from reconciler.core.decide import decide
 from reconciler.core.observation import (
+    ClientAcknowledgement,
+    GroupObservation,
     PortObservation,
     PortOutcome,
     ReplicationObservation,
@@ -66,6 +68,8 @@ def _observation(name: str, at: datetime, fingerprint: str) -> ServerObservation
             n: PortObservation(n, 443, PortOutcome.PRESENTED, cert) for n in ("clients", "console", "api")
         },
         replication=ReplicationObservation(f"Site {name}", False, ()),
+        groups=(GroupObservation("g1", "My Company", False, True, True, "1-01/01/2026 00:00:00 000", at),),
+        clients=ClientAcknowledgement(None, 0, 0, 0, 0, 0, 0, 0),
     )
 
 
