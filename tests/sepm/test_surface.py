@@ -23,7 +23,7 @@ def test_the_public_surface_is_exactly_what_the_package_exports() -> None:
         [
             "ApiError", "ClientLedger", "ProbeReport", "RetryPolicy", "ScanStats", "SepmClient",
             "SepmCredentials", "SettingResult", "UntrustedCertificateError", "observe", "observe_port",
-            "observe_ports", "open_client", "parse_policy_serial", "replicate_now", "run_probe",
+            "observe_ports", "open_client", "parse_policy_serial", "replicate_now", "reread_groups", "run_probe",
             "set_secure_communications", "tls_context",
         ]
     )  # fmt: skip
