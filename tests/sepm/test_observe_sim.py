@@ -184,7 +184,8 @@ async def test_a_429_storm_is_waited_out_as_the_manager_asks(sim: Simulator, pki
     assert obs.clients is not None and obs.clients.total == 3000
     throttled = [s for s in recorder[0].seen if s.status == 429]
     assert len(throttled) == 12
-    assert delays == [1.0] * 12  # every retry after a 429 honoured Retry-After: 1
+    # every retry after a 429 honoured Retry-After: 1; calls sent meanwhile waited behind it (never longer)
+    assert delays.count(1.0) == 12 and all(0 < d <= 1.0 for d in delays)
 
 
 @pytest.mark.parametrize(
@@ -339,8 +340,8 @@ async def test_patching_an_inheriting_group_is_refused_before_sending_anything(
         heir = next(g for g in obs.groups if g.inherits)
         recorder[0].seen.clear()
         (result,) = await set_secure_communications(client, [heir], False)
+        assert recorder[0].seen == []
     assert not result.ok and result.confirmed is None and "inherits" in (result.error or "")
-    assert recorder[0].seen == []
 
 
 async def test_replicate_now_runs_a_replication_with_the_partner(
