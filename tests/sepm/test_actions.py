@@ -119,6 +119,7 @@ async def test_a_patch_that_resets_other_fields_is_caught_restored_and_stops_bef
     )
     assert error.restored is True and "written back as it was and reads as before" in str(error)
     first, restore = server.calls("PATCH", SETTINGS)
+    assert first.json() == {"configuration": settings(False)["configuration"]}
     assert restore.json() == {"configuration": settings(True)["configuration"]}
     assert [r.path for r in server.requests if "G2" in r.path] == []  # the second group was never touched
 

@@ -145,9 +145,9 @@ async def test_assumptions_that_do_not_hold_are_reported_with_what_was_seen(
 async def test_the_list_name_the_strict_simulator_hides_cannot_be_determined(
     pki: dict[str, Issued],
 ) -> None:
-    async with Simulator(fleet(manager(EAST, "Site East", pki["east"]), start=_now())) as sim:
-        async with client_for(sim, EAST, pki["ca"]) as client:
-            report = await run_probe(spec_for(sim, EAST, pki["ca"]), client)
+    simulated = Simulator(fleet(manager(EAST, "Site East", pki["east"]), start=_now()))
+    async with simulated as sim, client_for(sim, EAST, pki["ca"]) as client:
+        report = await run_probe(spec_for(sim, EAST, pki["ca"]), client)
     listed = check(report, "settings.list_name")
     assert listed.status is Status.UNKNOWN and "not shown for 3 of 3 groups read" in listed.seen
     assert check(report, "certificate.trusted").status is Status.UNKNOWN  # the spec gives a fingerprint only
