@@ -60,6 +60,14 @@ def render_result(result: TickResult) -> list[str]:
     return lines
 
 
+async def _tick_all(engine: Engine, servers: tuple[str, ...]) -> list[TickResult]:
+    """One tick of each server, then every session logged out."""
+    try:
+        return await engine.tick_all(servers or None)
+    finally:
+        await engine.aclose()
+
+
 @click.command()
 @specs_option
 @state_option
@@ -113,7 +121,7 @@ def reconcile(
     try:
         with open_store(resolve_state_url(state_url)) as store:
             engine = Engine(spec_set, store)
-            results = asyncio.run(engine.tick_all(servers or None))
+            results = asyncio.run(_tick_all(engine, servers))
             unmanaged = [] if servers else [r for r in store.all() if r.server not in spec_set.servers]
     except Error as exc:
         click.echo(f"error: {exc}", err=True)

@@ -218,14 +218,24 @@ def _set_verification(ctx: Ctx, *, step: int, enabled: bool) -> Outcome:
         return hold_unknown(
             ctx, label, f"the verification flag of {GroupFlags.names(undetermined)} is unknown"
         )
+    # A group whose flag already read as wanted when step 2 began is a no-op: nothing is sent to it and its serial
+    # need not move; its clients acknowledge by applying its current policy (the adapter counts them so).
+    noop = (
+        {gid for gid, was in ctx.facts.verification_before.items() if was is enabled} if step == 2 else set()
+    )
     pending = tuple(
         g
         for g in flags.groups
-        if g.secure_communications is not enabled or g.policy_time is None or g.policy_time < started
+        if g.secure_communications is not enabled
+        or g.policy_time is None
+        or (g.policy_time < started and g.id not in noop)
     )
     on_off = "on" if enabled else "off"
     if not pending:
-        change_time = min(g.policy_time for g in flags.groups if g.policy_time is not None)
+        moved = [
+            g.policy_time for g in flags.groups if g.policy_time is not None and g.policy_time >= started
+        ]
+        change_time = min(moved) if moved else started
         done = (
             f"certificate verification reads {on_off} for all {len(flags.groups)} managed groups (read back); "
             f"clients must acknowledge the change of {wording.when(change_time)} (manager time)"

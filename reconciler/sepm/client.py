@@ -61,6 +61,7 @@ __all__ = [
     "DEFAULT_MAX_BODY",
     "ApiError",
     "CallListener",
+    "ClientState",
     "RetryPolicy",
     "SepmClient",
     "SepmCredentials",
@@ -154,6 +155,20 @@ class Session:
         if self.lifetime is None:
             return False
         return now >= self.issued_at + self.lifetime - seconds
+
+
+@dataclass(slots=True)
+class ClientState:
+    """What one client of a manager hands to the next one (the engine builds a client per tick): the session, the
+    manager's clock, what is known of the throttle, the page size the manager accepts. Taken over only by a client
+    of the same URL and credentials (:meth:`SepmClient.adopt`)."""
+
+    base_url: str
+    credentials: SepmCredentials
+    session: Session | None
+    clock: ManagerClock
+    throttle: ThrottleGate
+    page_size: int | None
 
 
 def tls_context(ca_bundle: str | None = None) -> ssl.SSLContext:
@@ -315,6 +330,20 @@ class SepmClient:
             if session is None or self._expiring(session):
                 session = self._session = await self._authenticate()
             return session
+
+    def carry(self) -> ClientState:
+        """What the next client of this manager should take over (see :class:`ClientState`)."""
+        return ClientState(
+            self.base_url, self.credentials, self._session, self._clock, self.throttle, self.page_size
+        )
+
+    def adopt(self, state: ClientState) -> bool:
+        """Take over ``state`` when it is this manager's with these credentials (True), else ignore it."""
+        if state.base_url != self.base_url or state.credentials != self.credentials:
+            return False
+        self._session, self._clock, self.page_size = state.session, state.clock, state.page_size
+        self.throttle = state.throttle
+        return True
 
     def monotonic(self) -> float:
         """The client's monotonic clock (what :attr:`Session.issued_at` is measured on)."""
