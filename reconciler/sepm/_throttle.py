@@ -32,6 +32,7 @@ class ThrottleGate:
     window: float = 60.0
     budget: float = 180.0
     blocked_until: float = 0.0  # no call is sent before this
+    asked: bool = False  # the block is the manager's Retry-After (not an estimate of the window)
     window_opened_at: float | None = None  # the first call admitted after the last throttled spell
     throttled: bool = False  # inside a throttled spell (a 429 since the last admitted call)
     streak: int = 0  # consecutive 429s without a known window
@@ -60,7 +61,8 @@ class ThrottleGate:
             wait = min(self.window, self.window * _FIRST_WAIT * 2.0**self.streak)
             self.streak += 1
         self.throttled = True
-        self.blocked_until = max(self.blocked_until, now + wait)
+        if now + wait >= self.blocked_until:
+            self.blocked_until, self.asked = now + wait, retry_after is not None
         wait = max(0.0, wait)
         self.waited += wait
         return wait

@@ -11,7 +11,7 @@ what the manager *confirmed*, not what was asked.
 from __future__ import annotations
 
 import time
-from collections.abc import Callable, Iterable
+from collections.abc import Callable, Iterable, Sequence
 from dataclasses import dataclass
 from typing import Any
 
@@ -20,6 +20,7 @@ from reconciler.errors import Error, TemporaryError
 from reconciler.sepm.client import SepmClient
 from reconciler.sepm.settings import (
     FLAG_PATH,
+    SCOPE,
     CollateralSettingsChange,
     SettingsCache,
     change_setting,
@@ -53,7 +54,9 @@ def secure_communications_body(enabled: bool) -> dict[str, Any]:
     return {"configuration": {"general_settings": {"security_settings": {"secure_communications": enabled}}}}
 
 
-async def _set_one(client: SepmClient, group: GroupObservation, enabled: bool) -> SettingResult:
+async def _set_one(
+    client: SepmClient, group: GroupObservation, enabled: bool, scope: Sequence[str] = SCOPE
+) -> SettingResult:
     def result(confirmed: bool | None, error: str | None = None, *, noop: bool = False) -> SettingResult:
         return SettingResult(
             group.id, group.full_path_name, group.location_id, enabled, confirmed, error, noop
@@ -67,7 +70,13 @@ async def _set_one(client: SepmClient, group: GroupObservation, enabled: bool) -
         return result(None, "the group's default location is unknown: nothing was sent")
     try:
         change = await change_setting(
-            client, group.id, group.location_id, FLAG_PATH, enabled, group_name=group.full_path_name
+            client,
+            group.id,
+            group.location_id,
+            FLAG_PATH,
+            enabled,
+            scope=scope,
+            group_name=group.full_path_name,
         )
     except CollateralSettingsChange:
         raise
@@ -91,13 +100,16 @@ async def set_secure_communications(
     deadline: float | None = None,
     cache: SettingsCache | None = None,
     monotonic: Callable[[], float] = time.monotonic,
+    scope: Sequence[str] = SCOPE,
 ) -> tuple[SettingResult, ...]:
     """Set the verification flag on ``groups`` (the managed ones), one group at a time, and read each back.
 
     Never raises for one group's failure: each result says what happened, in the order given. A PATCH that changed
     another field raises :class:`~reconciler.sepm.settings.CollateralSettingsChange` (carrying the groups done
     before) and no other group is touched. No group is started after ``deadline`` (our monotonic clock): those are
-    reported as not attempted, so a step cut short by its time limit never leaves a group half-checked.
+    reported as not attempted, so a step cut short by its time limit never leaves a group half-checked. ``scope``
+    is the object PATCHed whole (the whole ``configuration``; a narrower one only to show what a manager does with
+    a partial body).
     """
     results: list[SettingResult] = []
     for group in groups:
@@ -116,7 +128,7 @@ async def set_secure_communications(
         if cache is not None:
             cache.forget(group.id)
         try:
-            results.append(await _set_one(client, group, enabled))
+            results.append(await _set_one(client, group, enabled, scope))
         except CollateralSettingsChange as exc:
             exc.done = tuple(results)  # the groups changed cleanly before this one
             raise

@@ -469,6 +469,12 @@ class SepmClient:
         while True:
             blocked = self.throttle.wait_before_send(self._monotonic())
             if blocked > 0 and self.throttle.blocked_until > own_block:
+                if self.throttle.asked and blocked > self.retry.max_delay:
+                    raise ThrottledError(
+                        f"{method} {path}: not sent: the manager throttles (HTTP 429) and asked to come back in "
+                        f"{blocked:.0f} s",
+                        delay=blocked,
+                    )
                 throttled_for += blocked
                 if throttled_for > self.throttle.budget:
                     raise self._throttled(method, path, throttled_for, None)

@@ -25,7 +25,7 @@ from __future__ import annotations
 
 import asyncio
 import sys
-from collections.abc import ValuesView
+from collections.abc import KeysView, ValuesView
 from dataclasses import dataclass
 from datetime import datetime, timedelta
 from typing import Any, NamedTuple
@@ -151,6 +151,10 @@ class ClientLedger:
 
     def get(self, unique_id: str) -> ClientEntry | None:
         return self._entries.get(unique_id)
+
+    def unique_ids(self) -> KeysView[str]:
+        """A live, read-only view of the uniqueIds of the clients held."""
+        return self._entries.keys()
 
     def invalidate(self) -> None:
         """Forget the cursor and any scan under way: the next refresh pages the whole fleet from page 1."""

@@ -106,12 +106,23 @@ async def observe(
     throttled: list[ThrottledError] = []
     ports_task = asyncio.ensure_future(observe_ports(conn.host, conn.ports.items(), within=timeout))
     try:
-        api_version = await _part("api version", _version(client), errors, throttled)
+        api_version: str | None = None
+        answered = True
+        try:
+            api_version = await _version(client)
+        except ThrottledError as exc:
+            throttled.append(exc)
+            errors.append(f"api version: {exc}")
+        except Error as exc:
+            answered = False
+            errors.append(f"api version: {exc}")
         session: Session | None = None
         manager_time: datetime | None = None
         api_error: str | None = None
         try:
-            session = await client.ensure_session()
+            # a session carried from an earlier tick proves nothing: when GET version did not answer, the REST API
+            # must answer an authentication in this tick to count as reachable
+            session = await (client.ensure_session() if answered else client.authenticate())
             manager_time = await client.manager_time()
         except ThrottledError:
             raise

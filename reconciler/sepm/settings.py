@@ -214,7 +214,7 @@ async def change_setting(
     after = await read_settings(client, group_id, location_id)
     collateral = [f for f in diff(with_value(before.data, path, value), after.data) if f != name]
     if collateral:
-        restored = await _restore(client, before, scope)
+        restored = await _restore(client, before)
         who = f"group {group_name!r}" if group_name else f"group {group_id}"
         raise CollateralSettingsChange(
             f"PATCH {where} ({who}) to set {name}={value!r} also changed {_shown(collateral)}: the manager does not "
@@ -232,17 +232,15 @@ async def change_setting(
     return SettingChange(group_id, location_id, name, value, current, after.get(path))
 
 
-async def _restore(client: SepmClient, before: SettingsDocument, scope: Sequence[str]) -> bool:
-    """PATCH ``before`` back (the object at ``scope`` whole) and read it again: True when it reads as before."""
+async def _restore(client: SepmClient, before: SettingsDocument) -> bool:
+    """PATCH ``before`` back (the whole ``configuration``: safe whatever the semantics) and read it again: True when
+    it reads as before."""
     where = settings_path(before.group_id, before.location_id)
-    node: Any = before.data
-    for key in scope:
-        node = node.get(key) if isinstance(node, Mapping) else None
-    if not isinstance(node, Mapping):
+    body = {
+        key: copy.deepcopy(before.data[key]) for key in SCOPE if isinstance(before.data.get(key), Mapping)
+    }
+    if not body:
         return False
-    body: Any = copy.deepcopy(dict(node))
-    for key in reversed(scope):
-        body = {key: body}
     try:
         await client.request("PATCH", where, json_body=body)
         again = await read_settings(client, before.group_id, before.location_id)

@@ -165,7 +165,7 @@ async def _group(client: SepmClient, path: str) -> tuple[RawGroup, list[RawGroup
     if group.default_location_id is None:
         raise RehearsalRefused(f"group {path!r} has no defaultLocationId: its settings cannot be addressed")
     scope = resolve_scope(groups, [group.full_path_name])
-    return group, [g for g in groups if scope.source.get(g.id) == group.id]
+    return group, [g for g in groups if g.id != group.id and scope.source.get(g.id) == group.id]
 
 
 async def _clients(client: SepmClient, groups: list[RawGroup]) -> int:
