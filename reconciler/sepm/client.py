@@ -601,14 +601,17 @@ class SepmClient:
             headers=headers,
             timeout=httpx.Timeout(call_timeout) if call_timeout is not None else httpx.USE_CLIENT_DEFAULT,
         )
+        content: bytes | None = None
         try:
-            async with asyncio.timeout(
-                2 * limit
-            ):  # httpx bounds each read by ``limit``; this, a dripping answer
+            # httpx bounds each read by ``limit``; this, the whole exchange (a dripping answer)
+            async with asyncio.timeout(2 * limit):
                 response = await self._http.send(request, stream=True)
                 try:
                     self._clock.note_date(response.headers.get("date"), self._monotonic())
-                    content = await self._read_body(method, path, response)
+                    if self._announced_within_cap(response):
+                        await response.aread()  # the common case: plain, announced, small enough
+                    else:
+                        content = await self._read_body(method, path, response)
                 finally:
                     await response.aclose()
         except (httpx.TimeoutException, TimeoutError) as exc:
@@ -637,8 +640,20 @@ class SepmClient:
             response.status_code,
             (time.perf_counter() - started) * 1000,
         )
+        if content is None:
+            return response
         kept = [(k, v) for k, v in response.headers.multi_items() if k.lower() not in _DROPPED_HEADERS]
         return httpx.Response(response.status_code, headers=kept, content=content, request=request)
+
+    def _announced_within_cap(self, response: httpx.Response) -> bool:
+        """A successful, uncompressed answer whose announced length is within the cap (read as it is)."""
+        declared = response.headers.get("content-length", "")
+        return (
+            response.status_code < 400
+            and "content-encoding" not in response.headers
+            and declared.isdigit()
+            and int(declared) <= self.max_body
+        )
 
     async def _read_body(self, method: str, path: str, response: httpx.Response) -> bytes:
         """The body, at most ``max_body`` bytes (more: ProtocolError); of an error answer only what an excerpt needs."""

@@ -31,13 +31,12 @@ from datetime import datetime, timedelta
 from typing import Any, NamedTuple
 
 from reconciler.sepm._aio import discard
-from reconciler.sepm._clock import plausible_ms
+from reconciler.sepm._clock import EARLIEST, LATEST, plausible_ms
 from reconciler.sepm.client import SepmClient
 from reconciler.sepm.scan import (
     COMPUTERS,
     Attempt,
     ScanInconsistent,
-    is_deleted,
     overlap_ms,
     read_attempt,
     read_changes,
@@ -48,6 +47,7 @@ from reconciler.sepm.settings import SettingsCache
 __all__ = ["ClientEntry", "ClientLedger", "ScanInconsistent", "ScanStats"]
 
 UNKNOWN = -1  # an epoch-ms field the manager did not give (or gave nonsense)
+_MS_LO, _MS_HI = int(EARLIEST.timestamp() * 1000), int(LATEST.timestamp() * 1000)
 
 
 class ClientEntry(NamedTuple):
@@ -83,6 +83,8 @@ class ScanStats:
 
 
 def _ms(value: Any) -> int:
+    if type(value) is int and _MS_LO <= value <= _MS_HI:  # the common case, cheaply
+        return value
     return int(value) if plausible_ms(value) else UNKNOWN
 
 
@@ -179,12 +181,12 @@ class ClientLedger:
             return f"last full scan older than {self.full_scan_every}"
         return None
 
-    def _merge(self, item: dict[str, Any]) -> str | None:
+    def _merge(self, item: dict[str, Any], deleted: bool) -> str | None:
         """One record of a page into the ledger; its uniqueId (None when it has none). Hot path: once per record."""
         uid = item.get("uniqueId")
         if not isinstance(uid, str) or not uid:
             return None
-        if is_deleted(item):
+        if deleted:
             self._entries.pop(uid, None)
             self._deleted.add(uid)
             return uid

@@ -57,9 +57,8 @@ class ScanInconsistent(TemporaryError):
 
 
 Row = dict[str, Any]
-Merge = Callable[
-    [Row], str | None
-]  # merges one row into the ledger; returns its uniqueId (None: unusable row)
+# merges one row (deleted or not) into the ledger: its uniqueId, or None for a row without one
+Merge = Callable[[Row, bool], str | None]
 Change = tuple[str, Any]  # (uniqueId, creationTime) of a record that changed during the scan
 
 
@@ -107,17 +106,20 @@ class Attempt:
         self.last_total = total
         self.last_ms = _ms(page.server_time)
         live, deleted = self.live, self.deleted
-        for item in page.content:
-            uid = merge(item)
+        repeated = 0
+        for item in page.content:  # hot: once per record of the fleet
+            gone = is_deleted(item)
+            uid = merge(item, gone)
             if uid is None:
                 continue
             if uid in live or uid in deleted:
-                self.repeated += 1
-            if is_deleted(item):
+                repeated += 1
+            if gone:
                 deleted.add(uid)
                 live.discard(uid)
             else:
                 live.add(uid)
+        self.repeated += repeated
         self.next_index = page.index + 1
 
     def drift(self, changes: Iterable[Change], *, verify_fell: bool, now_ms: int | None) -> list[str]:
@@ -194,7 +196,7 @@ async def read_changes(
                 fell = True
             last_total = page.total_elements
             for item in page.content:
-                uid = merge(item)
+                uid = merge(item, is_deleted(item))
                 if uid is not None:
                     rows.append((uid, item.get("creationTime")))
     return rows, pages, fell
