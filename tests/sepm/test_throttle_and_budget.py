@@ -28,7 +28,9 @@ async def test_a_throttled_scan_without_retry_after_waits_the_window_out_and_com
     # a virtual minute lasts a real second; the client knows its window is one second
     async with Simulator(fleet(manager(EAST, "Site East", pki["east"], clients=600), speed=60,
                                behaviours={"throttle": throttle})) as sim:  # fmt: skip
-        retry = RetryPolicy(attempts=3, base_delay=0.01, max_delay=5.0, throttle_window=1.0, throttle_budget=20.0)
+        retry = RetryPolicy(
+            attempts=3, base_delay=0.01, max_delay=5.0, throttle_window=1.0, throttle_budget=20.0
+        )
         async with client_for(sim, EAST, pki["ca"], retry=retry) as client:
             ledger = ClientLedger(page_size=50)
             manager_time = await client.manager_time()
@@ -41,13 +43,17 @@ async def test_a_throttled_scan_without_retry_after_waits_the_window_out_and_com
     assert client.throttle.refusals > 0 and client.throttle.retry_after_seen == 0 and refused > 0
 
 
-async def test_a_full_scan_cut_short_by_the_throttle_resumes_at_the_page_it_reached(pki: dict[str, Issued]) -> None:
+async def test_a_full_scan_cut_short_by_the_throttle_resumes_at_the_page_it_reached(
+    pki: dict[str, Issued],
+) -> None:
     throttle = {"threshold": 8, "windowMinutes": 1, "retryAfter": False}
     # a frozen clock: a window ends only when the test moves time on
     async with Simulator(fleet(manager(EAST, "Site East", pki["east"], clients=500),
                                behaviours={"throttle": throttle})) as sim:  # fmt: skip
         recorder: list[RecordingTransport] = []
-        retry = RetryPolicy(attempts=3, base_delay=0.01, max_delay=5.0, throttle_window=0.2, throttle_budget=0.3)
+        retry = RetryPolicy(
+            attempts=3, base_delay=0.01, max_delay=5.0, throttle_window=0.2, throttle_budget=0.3
+        )
         async with client_for(sim, EAST, pki["ca"], retry=retry, recorder=recorder) as client:
             ledger = ClientLedger(page_size=50)
             manager_time = await client.manager_time()  # one call: the authentication
@@ -59,7 +65,11 @@ async def test_a_full_scan_cut_short_by_the_throttle_resumes_at_the_page_it_reac
             else:
                 raise AssertionError("the scan was not throttled")
             assert "no Retry-After" in str(cut) and not ledger.warm
-            first = [int(s.params["pageIndex"]) for s in recorder[0].seen if s.status == 200 and "pageSize" in s.params]
+            first = [
+                int(s.params["pageIndex"])
+                for s in recorder[0].seen
+                if s.status == 200 and "pageSize" in s.params
+            ]
             await Admin(sim, EAST, pki["ca"]).advance(60)  # the window ends
             recorder[0].seen.clear()
             stats = await ledger.refresh(client, manager_time=manager_time, change_time=None, now=NOW)
@@ -75,14 +85,16 @@ async def test_a_full_scan_cut_short_by_the_throttle_resumes_at_the_page_it_reac
     assert "resumed at page" in stats.reason and set(ledger.unique_ids()) == expected
 
 
-async def test_the_managers_clock_follows_its_date_header_without_a_new_session(pki: dict[str, Issued]) -> None:
-    async with Simulator(fleet(manager(EAST, "Site East", pki["east"], clients=50))) as sim:
-        async with client_for(sim, EAST, pki["ca"]) as client:
-            first = await client.manager_time()
-            await Admin(sim, EAST, pki["ca"]).advance(3600)
-            await client.get_json("version", authenticated=False)
-            later = await client.manager_time()
-            assert client.authentications == 1
+async def test_the_managers_clock_follows_its_date_header_without_a_new_session(
+    pki: dict[str, Issued],
+) -> None:
+    simulated = Simulator(fleet(manager(EAST, "Site East", pki["east"], clients=50)))
+    async with simulated as sim, client_for(sim, EAST, pki["ca"]) as client:
+        first = await client.manager_time()
+        await Admin(sim, EAST, pki["ca"]).advance(3600)
+        await client.get_json("version", authenticated=False)
+        later = await client.manager_time()
+        assert client.authentications == 1
     assert first == datetime(2026, 12, 1, 8, tzinfo=UTC)
     assert later == first + timedelta(hours=1)
 
