@@ -238,16 +238,20 @@ _SIZE_UNITS = {None: 1, "B": 1, "KiB": 2**10, "MiB": 2**20, "GiB": 2**30}
 
 def _to_bytes(value: Any) -> Any:
     if isinstance(value, int) and not isinstance(value, bool):
-        return value
-    match = _SIZE_RE.match(value) if isinstance(value, str) else None
-    if match is None:
-        raise _fail(
-            "invalid_size", f"must be a size such as 64MiB, 512KiB or a number of bytes, got {value!r}"
-        )
-    return int(match[1]) * _SIZE_UNITS[match[2]]
+        size = value
+    else:
+        match = _SIZE_RE.match(value) if isinstance(value, str) else None
+        if match is None:
+            raise _fail(
+                "invalid_size", f"must be a size such as 64MiB, 512KiB or a number of bytes, got {value!r}"
+            )
+        size = int(match[1]) * _SIZE_UNITS[match[2]]
+    if not 2**20 <= size <= 2**31:
+        raise _fail("out_of_range", f"must be between 1MiB and 2GiB, got {size} bytes")
+    return size
 
 
-ByteSize = Annotated[int, BeforeValidator(_to_bytes), Field(ge=2**20, le=2**31)]
+ByteSize = Annotated[int, BeforeValidator(_to_bytes)]
 """A size in bytes, written ``64MiB``, ``512KiB``, ``1GiB`` or a plain number of bytes."""
 
 

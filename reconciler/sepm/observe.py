@@ -95,7 +95,10 @@ async def observe(
     ``ledger`` is the per-manager client state the caller keeps between ticks (a throw-away one, hence a full scan,
     when omitted). ``change_time`` (manager clock) is the time of the policy change being waited for, None outside
     steps 3 and 6; ``checkin_since`` selects the clients reported as having stopped checking in (default:
-    ``change_time``). ``now`` is the reconciler's clock (``observed_at``).
+    ``change_time``). ``now`` is the reconciler's clock (``observed_at``). ``noop_groups``: see the module
+    docstring.
+
+    Raises :class:`~reconciler.sepm.client.ThrottledError` when the manager throttles longer than a call may wait.
     """
     observed_at = now if now is not None else datetime.now(UTC)
     conn = server.spec.server
