@@ -2,13 +2,11 @@
 
 from __future__ import annotations
 
-from typing import Any
-
 from reconciler.core import wording
 from reconciler.core.events import Event, EventKind
 from reconciler.store import Store
 
-__all__ = ["latest_rehearsals", "rehearsal_json", "rehearsal_sentence"]
+__all__ = ["latest_rehearsals", "rehearsal_sentence"]
 
 
 def latest_rehearsals(store: Store) -> dict[str, Event]:
@@ -30,12 +28,3 @@ def rehearsal_sentence(event: Event) -> str:
         f"PATCH semantics rehearsed on this manager on {wording.when(event.at)} ({where}by {event.actor}): "
         f"{summary}{verdict}"
     )
-
-
-def rehearsal_json(event: Event) -> dict[str, Any]:
-    """The ``rehearsal`` of a server in ``status --output json``."""
-    return {
-        "at": event.at.isoformat(),
-        "by": event.actor,
-        **{key: event.details.get(key) for key in ("group", "partial_body", "safe", "summary")},
-    }

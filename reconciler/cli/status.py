@@ -11,7 +11,7 @@ from rich.table import Table
 
 from reconciler.cli import EXIT_ERROR, EXIT_OK
 from reconciler.cli._options import output_option
-from reconciler.cli._rehearsals import latest_rehearsals, rehearsal_json, rehearsal_sentence
+from reconciler.cli._rehearsals import latest_rehearsals, rehearsal_sentence
 from reconciler.cli._state import open_state, state_option
 from reconciler.core.actions import Performer
 from reconciler.core.procedure import Phase
@@ -89,7 +89,7 @@ def status(state_url: str | None, output: str) -> int:
     JSON shape (--output json), documented keys first:
       {"servers": [{"name", "phase", "step", "in_sync", "stalled", "reason", "desired_fingerprint",
                     "observed_fingerprints": {"clients", "console", "api"}, "next_check_at", ...}]}
-    "step" is 0 outside the procedure and 1..7 inside it; "rehearsal" is the last probe --rehearse, or null.
+    "step" is 0 outside the procedure and 1..7 inside it.
 
     Exit codes: 0 shown, 1 the state cannot be read (missing, locked, newer, corrupt), 64 usage error.
     """
@@ -100,12 +100,10 @@ def status(state_url: str | None, output: str) -> int:
     except Error as exc:
         click.echo(f"error: {exc}", err=True)
         return EXIT_ERROR
-    if output == "json":
-        document = status_document(records)
-        for entry in document["servers"]:
-            event = rehearsals.get(entry["name"])
-            entry["rehearsal"] = None if event is None else rehearsal_json(event)
-        click.echo(json.dumps(document, indent=2))
+    if (
+        output == "json"
+    ):  # exactly the daemon's /api/status document (the rehearsals are in report --output json)
+        click.echo(json.dumps(status_document(records), indent=2))
         return EXIT_OK
     out = console()
     if not records:
