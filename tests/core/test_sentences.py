@@ -364,6 +364,20 @@ SAMPLES: dict[Code, list[Said]] = {
             },
         ),
     ],
+    Code.COLLATERAL_SETTINGS_CHANGE: [
+        Said(
+            Code.COLLATERAL_SETTINGS_CHANGE,
+            {
+                "enabled": False,
+                "group": "My Company\\Laptops",
+                "fields": ("heartbeat",),
+                "restored": True,
+                "done": 1,
+                "server": "sepm-east-01",
+                "where": "step 2",
+            },
+        )
+    ],
     Code.SWAP_OBSERVED: [Said(Code.SWAP_OBSERVED, {"target": NEW, "step": 3, "to_step": 4})],
     Code.REPLICATION_REESTABLISHED: [
         Said(Code.REPLICATION_REESTABLISHED, {"step": 3, "partners": ("Site West",), "to_step": 1}),
