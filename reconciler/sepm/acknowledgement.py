@@ -15,7 +15,7 @@ parsed is not acknowledged, a client whose last check-in or online status is unk
 from __future__ import annotations
 
 import heapq
-from collections.abc import Iterable
+from collections.abc import Iterable, Mapping
 from datetime import datetime, timedelta
 
 from reconciler.core.observation import ClientAcknowledgement
@@ -45,15 +45,19 @@ def count_acknowledgements(
     exclude_offline_for: timedelta,
     checkin_since: datetime | None = None,
     swap: SwapWindow | None = None,
+    settled: Mapping[str, datetime] | None = None,
 ) -> tuple[ClientAcknowledgement, list[str]]:
     """Count the in-scope clients (``in_scope`` group ids; None = every client) and note what looked wrong.
 
     ``checkin_since`` (default ``change_time``) selects the clients listed as having stopped checking in: eligible
     clients whose last check-in precedes it. ``swap`` (after a certificate swap): the clients eligible at the swap
     stay eligible whatever their silence since (the exclusion cut-off is frozen at the swap), and each client is
-    classified by :func:`reconciler.core.orphans.classify_ms` (silent ones are probably orphaned).
+    classified by :func:`reconciler.core.orphans.classify_ms` (silent ones are probably orphaned). ``settled`` maps
+    group ids to an earlier time than ``change_time`` at which their clients count as acknowledged (groups whose flag
+    already read as wanted, so nothing was changed: their current policy is the one to have).
     """
     change_ms = _ms(change_time) if change_time is not None else None
+    earlier = {gid: _ms(when) for gid, when in (settled or {}).items()} if change_ms is not None else {}
     cutoff_ms = _ms(manager_time - exclude_offline_for)
     if swap is not None:
         cutoff_ms = min(cutoff_ms, _ms(swap.eligible_from))
@@ -82,9 +86,11 @@ def count_acknowledgements(
             seen_counts[seen] = seen_counts.get(seen, 0) + 1
             if seen is Seen.SILENT:
                 silent.append(entry.name)
-        if change_ms is not None and entry.serial_ms != UNKNOWN and entry.serial_ms >= change_ms:
-            acknowledged += 1
-            continue
+        if change_ms is not None and entry.serial_ms != UNKNOWN:
+            needed = earlier.get(entry.group_id, change_ms) if earlier else change_ms
+            if entry.serial_ms >= needed:
+                acknowledged += 1
+                continue
         at_risk.append(entry.name)
         seen_ms = entry.last_update_ms
         if entry.online is True:
