@@ -318,6 +318,8 @@ class Facts:
       the swap (:mod:`reconciler.core.orphans`);
     * ``swap_seen`` — (manager) when a port was first seen presenting another certificate; clients eligible then
       stay eligible for every wait after the swap;
+    * ``verification_on_noop`` — the managed groups that already verified when step 5 began (nothing was sent to
+      them): their clients acknowledge by applying their group's current policy;
     * ``partners_broken`` — this rollout broke replication (step 1 done) and has not begun restoring it (step 7):
       a partner replicating again meanwhile is a revert;
     * ``recovery`` — the rollout was opened from observation alone (the served certificate is the desired one but
@@ -338,6 +340,7 @@ class Facts:
     swap_seen: datetime | None = None
     recovery: bool = False
     partners_broken: bool = False
+    verification_on_noop: tuple[str, ...] = ()
 
     def swap_window(self, heartbeat: timedelta, exclude_offline_for: timedelta) -> SwapWindow | None:
         """The window the clients of the swap are judged against, once the swap was seen (None before)."""
@@ -362,6 +365,7 @@ class Facts:
             "swap_seen": iso_or_none(self.swap_seen),
             "recovery": self.recovery,
             "partners_broken": self.partners_broken,
+            "verification_on_noop": list(self.verification_on_noop),
         }
 
     @classmethod
@@ -384,6 +388,7 @@ class Facts:
             swap_seen=r.opt_moment("swap_seen"),
             recovery=r.flag("recovery", default=False),
             partners_broken=r.flag("partners_broken", default=False),
+            verification_on_noop=r.texts("verification_on_noop") if r.has("verification_on_noop") else (),
         )
 
 

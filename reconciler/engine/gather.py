@@ -136,10 +136,13 @@ class Gathered:
 
 
 def noop_groups(record: RolloutRecord | None) -> frozenset[str]:
-    """The managed groups whose verification flag already read off when step 2 began (nothing was sent to them), while
-    clients are counted against step 2's change: their clients acknowledge by applying their group's current policy."""
+    """The managed groups whose verification flag already read as wanted when step 2 (off) or step 5 (on) began —
+    nothing was sent to them — while clients are counted against that step's change: their clients acknowledge by
+    applying their group's current policy."""
     if record is None or record.acknowledgement_since is None:
         return frozenset()
+    if record.acknowledgement_since == record.facts.verification_on_at:
+        return frozenset(record.facts.verification_on_noop)  # already verifying when step 5 began
     if record.acknowledgement_since != record.facts.verification_off_at:
         return frozenset()
     return frozenset(gid for gid, was in record.facts.verification_before.items() if was is False)

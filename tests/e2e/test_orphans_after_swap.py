@@ -61,7 +61,7 @@ async def test_clients_orphaned_by_the_swap_block_completion_are_named_and_repor
             (result,) = await rig.tick()
             assert result.phase_after is not Phase.IN_SYNC, f"reported complete: {result.reason}"
             await rig.advance(timedelta(hours=2))
-        assert result.phase_after is Phase.WAITING_VERIFIED
+        assert result.phase_after is Phase.WAITING_VERIFIED, result.reason
         assert result.code is Code.SUSPECTED_ORPHANS, result.reason
 
         orphans = set(rig.truth()["managers"]["sepm-east"]["orphaned_clients"])

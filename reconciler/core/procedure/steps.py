@@ -457,10 +457,13 @@ def verification_reads(enabled: bool) -> Check:
             return unknown("flags", given, groups=GroupFlags.names(undetermined))
         # A group whose flag already read as wanted when step 2 began is a no-op: nothing is sent to it (a manager
         # need not move the serial of an unchanged policy); its clients acknowledge by applying its current policy.
+        # Enabling, a group that already verifies is a no-op too (a state lost after step 4, a flag turned back on
+        # by hand): nothing is sent, and its clients acknowledge by applying its current policy (recorded below).
         noop = (
             {gid for gid, was in given.facts.verification_before.items() if was is enabled}
             if not enabled
-            else set()
+            else {g.id for g in flags.groups if g.secure_communications is True and g.policy_time is not None}
+            - {g.id for g in flags.groups if g.policy_time is not None and g.policy_time >= started}
         )
         pending = tuple(
             g
@@ -482,9 +485,12 @@ def verification_reads(enabled: bool) -> Check:
             g.policy_time for g in flags.groups if g.policy_time is not None and g.policy_time >= started
         ]
         change_time = min(moved) if moved else started
+        facts: dict[str, Any] = {change_fact: change_time}
+        if enabled:
+            facts["verification_on_noop"] = tuple(sorted(noop))
         return Passed(
             Said(code, {"groups": len(flags.groups), "change_time": change_time, "enabled": enabled}),
-            Change(facts={change_fact: change_time}),
+            Change(facts=facts),
         )
 
     return _named(f"verification_reads_{'on' if enabled else 'off'}", check)
