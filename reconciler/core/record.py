@@ -318,8 +318,10 @@ class Facts:
       the swap (:mod:`reconciler.core.orphans`);
     * ``swap_seen`` — (manager) when a port was first seen presenting another certificate; clients eligible then
       stay eligible for every wait after the swap;
-    * ``verification_on_noop`` — the managed groups that already verified when step 5 began (nothing was sent to
-      them): their clients acknowledge by applying their group's current policy;
+    * ``verification_off_noop`` / ``verification_on_noop`` — the managed groups whose flag already read as wanted
+      when step 2 / step 5 completed (nothing was sent to them): their clients acknowledge by applying their group's
+      current policy; ``settled_groups`` those reading as wanted when the current step 2 or 5 was entered
+      (``settled_entry``: that entry's time);
     * ``partners_broken`` — this rollout broke replication (step 1 done) and has not begun restoring it (step 7):
       a partner replicating again meanwhile is a revert;
     * ``recovery`` — the rollout was opened from observation alone (the served certificate is the desired one but
@@ -340,6 +342,9 @@ class Facts:
     swap_seen: datetime | None = None
     recovery: bool = False
     partners_broken: bool = False
+    verification_off_noop: tuple[str, ...] = ()
+    settled_groups: tuple[str, ...] = ()
+    settled_entry: datetime | None = None
     verification_on_noop: tuple[str, ...] = ()
 
     def swap_window(self, heartbeat: timedelta, exclude_offline_for: timedelta) -> SwapWindow | None:
@@ -365,6 +370,9 @@ class Facts:
             "swap_seen": iso_or_none(self.swap_seen),
             "recovery": self.recovery,
             "partners_broken": self.partners_broken,
+            "verification_off_noop": list(self.verification_off_noop),
+            "settled_groups": list(self.settled_groups),
+            "settled_entry": iso_or_none(self.settled_entry),
             "verification_on_noop": list(self.verification_on_noop),
         }
 
@@ -388,6 +396,9 @@ class Facts:
             swap_seen=r.opt_moment("swap_seen"),
             recovery=r.flag("recovery", default=False),
             partners_broken=r.flag("partners_broken", default=False),
+            verification_off_noop=r.texts("verification_off_noop") if r.has("verification_off_noop") else (),
+            settled_groups=r.texts("settled_groups") if r.has("settled_groups") else (),
+            settled_entry=r.opt_moment("settled_entry"),
             verification_on_noop=r.texts("verification_on_noop") if r.has("verification_on_noop") else (),
         )
 

@@ -145,7 +145,8 @@ def noop_groups(record: RolloutRecord | None) -> frozenset[str]:
         return frozenset(record.facts.verification_on_noop)  # already verifying when step 5 began
     if record.acknowledgement_since != record.facts.verification_off_at:
         return frozenset()
-    return frozenset(gid for gid, was in record.facts.verification_before.items() if was is False)
+    before = {gid for gid, was in record.facts.verification_before.items() if was is False}
+    return frozenset(before | set(record.facts.verification_off_noop))
 
 
 def select_servers(spec_set: SpecSet, names: Iterable[str] | None) -> list[LoadedServer]:

@@ -78,3 +78,40 @@ async def test_clients_orphaned_by_the_swap_block_completion_are_named_and_repor
         findings = json.dumps(json.loads(out))
         assert "SuspectedOrphans" in findings
         assert sorted(orphans)[0] in findings
+
+
+async def test_a_flag_turned_back_on_right_before_the_swap_keeps_the_hook_from_starting(
+    make_rig: RigFactory, pki: Pki
+) -> None:
+    old, new = pki.leaf("east-old"), pki.leaf("east-new")
+    async with make_rig(fleet(manager("sepm-east", "Site East", old, offline_share=0.0))) as rig:
+        write_spec(rig.specs_dir, rig.sim, "sepm-east", pki, new)
+        rig.start_engine()
+        await rig.run_until(lambda rs: rs[0].phase_after is Phase.UPDATING_CERTIFICATE)
+        server = rig.load().servers["sepm-east"]
+
+        async def turn_laptops_back_on() -> None:
+            client = fast_client(server)
+            try:
+                seen = await observe(server.spec, client)
+                laptops = [g for g in seen.groups or () if g.full_path_name == "My Company\\Laptops"]
+                assert laptops and all(r.ok for r in await set_secure_communications(client, laptops, True))
+            finally:
+                await client.aclose()
+
+        def guard(name: str, action: object) -> None:
+            # right after the swap's attempt was saved, before its hook starts: someone turns verification back on
+            # (this runs in a thread while the simulator serves on the test's loop)
+            if type(action).__name__ == "UpdateCertificate":
+                asyncio.run(turn_laptops_back_on())
+
+        rig.start_engine(action_guard=guard)
+        (result,) = await rig.tick()
+        assert result.outcome is not None and not result.outcome.succeeded
+        assert "verification reads on" in result.outcome.detail, result.outcome.detail
+        assert [r for r in rig.hook_runs() if r["step"] == "4"] == [], "the swap hook started anyway"
+        await rig.advance(timedelta(minutes=1))  # policy serials have a one-second resolution: time moves on
+        rig.start_engine()
+        await rig.run_until(lambda rs: rs[0].phase_after is Phase.DISABLING_VERIFICATION)  # back to step 2
+        await rig.run_until(lambda rs: rs[0].phase_after is Phase.IN_SYNC, max_ticks=300)
+        rig.assert_no_orphans("sepm-east")

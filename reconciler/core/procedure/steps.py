@@ -26,7 +26,17 @@ from reconciler.core.procedure.gates import (
     partners_through,
 )
 from reconciler.core.procedure.given import Given
-from reconciler.core.procedure.verdicts import Change, Check, Emit, Failed, Passed, Stuck, Unknown, Verdict
+from reconciler.core.procedure.verdicts import (
+    Change,
+    Check,
+    Emit,
+    Failed,
+    Note,
+    Passed,
+    Stuck,
+    Unknown,
+    Verdict,
+)
 from reconciler.core.record import AttemptOutcome, Facts
 from reconciler.core.said import Said
 from reconciler.core.sentences import sentence
@@ -455,16 +465,16 @@ def verification_reads(enabled: bool) -> Check:
             return unknown("clock", given)
         if undetermined := flags.undetermined():
             return unknown("flags", given, groups=GroupFlags.names(undetermined))
-        # A group whose flag already read as wanted when step 2 began is a no-op: nothing is sent to it (a manager
-        # need not move the serial of an unchanged policy); its clients acknowledge by applying its current policy.
-        # Enabling, a group that already verifies is a no-op too (a state lost after step 4, a flag turned back on
-        # by hand): nothing is sent, and its clients acknowledge by applying its current policy (recorded below).
+        # A group whose flag already read as wanted when the step was entered is a no-op: nothing is sent to it (a
+        # manager need not move the serial of an unchanged policy); its clients acknowledge by applying its current
+        # policy (recorded below). So are a group off before the rollout (step 2), one still off when step 2 is
+        # entered again after a revert, and one already verifying when step 5 begins (a state lost after step 4, a
+        # flag turned back on by hand). A group changed during the step must show a newer serial.
         noop = (
-            {gid for gid, was in given.facts.verification_before.items() if was is enabled}
-            if not enabled
-            else {g.id for g in flags.groups if g.secure_communications is True and g.policy_time is not None}
-            - {g.id for g in flags.groups if g.policy_time is not None and g.policy_time >= started}
+            set(given.facts.settled_groups) if given.facts.settled_entry == given.record.entered_at else set()
         )
+        if not enabled:
+            noop |= {gid for gid, was in given.facts.verification_before.items() if was is enabled}
         pending = tuple(
             g
             for g in flags.groups
@@ -485,15 +495,30 @@ def verification_reads(enabled: bool) -> Check:
             g.policy_time for g in flags.groups if g.policy_time is not None and g.policy_time >= started
         ]
         change_time = min(moved) if moved else started
-        facts: dict[str, Any] = {change_fact: change_time}
-        if enabled:
-            facts["verification_on_noop"] = tuple(sorted(noop))
+        facts: dict[str, Any] = {change_fact: change_time, f"{change_fact[:-3]}_noop": tuple(sorted(noop))}
         return Passed(
             Said(code, {"groups": len(flags.groups), "change_time": change_time, "enabled": enabled}),
             Change(facts=facts),
         )
 
     return _named(f"verification_reads_{'on' if enabled else 'off'}", check)
+
+
+def flags_on_entry(enabled: bool) -> Note:
+    """Steps 2 and 5 note, once per entry, the managed groups whose flag already reads ``enabled``: nothing is sent
+    to them (see :func:`verification_reads`)."""
+
+    def note(given: Given) -> Change:
+        if given.facts.settled_entry == given.record.entered_at:
+            return Change()
+        flags = given.flags()
+        if flags.unknown or not flags.groups:
+            return Change()
+        settled = tuple(sorted(g.id for g in flags.groups if g.secure_communications is enabled))
+        return Change(facts={"settled_groups": settled, "settled_entry": given.record.entered_at})
+
+    note.__name__ = note.__qualname__ = f"flags_{'on' if enabled else 'off'}_on_entry"
+    return note
 
 
 def verification_before(given: Given) -> Change:

@@ -460,7 +460,7 @@ STANDARD = Procedure(
             exits=(
                 Exit("verification_disabled", Phase.WAITING_UNVERIFIED, "every managed group reads back off"),
             ),
-            notes=(steps.retarget, steps.start_clock, steps.verification_before),
+            notes=(steps.retarget, steps.start_clock, steps.verification_before, steps.flags_on_entry(False)),
             reverts=(_SWAP_OBSERVED, _SPEC_REVERTED, _PARTNER_BACK),
             entry=(gates.approval(2),),
             reversible=True,
@@ -572,7 +572,7 @@ STANDARD = Procedure(
             exits=(
                 Exit("verification_enabled", Phase.WAITING_VERIFIED, "every managed group reads back on"),
             ),
-            notes=(steps.start_clock,),
+            notes=(steps.start_clock, steps.flags_on_entry(True)),
             reverts=(_stall(_UNEXPECTED, "a port presents another certificate"), _PARTNER_BACK_AFTER_SWAP),
             entry=(*_HOLDS, gates.approval(5)),
             rotating=True,
