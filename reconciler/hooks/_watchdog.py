@@ -26,6 +26,11 @@ def _say(fd: int, **what: object) -> None:
         os.write(fd, (json.dumps(what) + "\n").encode())
 
 
+def _forward(child: "subprocess.Popen[bytes]", signum: int) -> None:
+    with contextlib.suppress(OSError):
+        child.send_signal(signum)
+
+
 def main(argv: list[str]) -> int:
     signal.signal(signal.SIGPIPE, signal.SIG_IGN)
     status_fd, timeout_s, grace_s = int(argv[0]), float(argv[1]), float(argv[2])
@@ -38,6 +43,10 @@ def main(argv: list[str]) -> int:
     except OSError as exc:
         _say(status_fd, error=f"cannot start hook {command[0]!r}: {exc.strerror or exc}")
         return CANNOT_START
+    # A SIGTERM (the reconciler stopping sends it to the whole group) is passed to the hook, and the watchdog waits
+    # for it: the hook is reaped here, not left to a parent that may never reap it.
+    signal.signal(signal.SIGTERM, lambda signum, frame: _forward(child, signum))
+    signal.signal(signal.SIGINT, lambda signum, frame: _forward(child, signum))
     try:
         code = child.wait(timeout=timeout_s)
     except subprocess.TimeoutExpired:

@@ -473,8 +473,9 @@ STANDARD = Procedure(
                 done_when="every managed group reads back `false`",
                 enters="step 1 done, approval of step 2 if required; the manager's time is recorded",
                 does="`PATCH secure_communications=false` on every managed group (API)",
-                leaves="every managed group reads back `false` **and** its policy serial moved after the step began; "
-                "the change time (the earliest serial time of the managed groups) is recorded",
+                leaves="every managed group reads back `false` **and** its policy serial moved after the step began "
+                "(a group already off when the step was entered is left as it is: its clients count against its "
+                "current policy); the change time (the earliest serial time of the managed groups) is recorded",
             ),
         ),
         Stage(
@@ -584,8 +585,9 @@ STANDARD = Procedure(
                 done_when="every managed group reads back `true`",
                 enters="step 4 done",
                 does="`PATCH secure_communications=true` on every managed group (API)",
-                leaves="every managed group reads back `true` with a policy serial newer than the step's start; the "
-                "new change time is recorded",
+                leaves="every managed group reads back `true` with a policy serial newer than the step's start (a "
+                "group already verifying when the step was entered is left as it is: its clients count against its "
+                "current policy); the new change time is recorded",
             ),
         ),
         Stage(
