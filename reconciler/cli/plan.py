@@ -98,7 +98,7 @@ def render_text(console: Console, plans: list[ServerPlan], spec_set: SpecSet) ->
             for s in p.steps:
                 waits = s.waits_for + "".join(f"\n[yellow]gate[/]: {escape(g)}" for g in s.gates)
                 table.add_row(
-                    f"{_MARK[s.status]} {s.step} {s.title}",
+                    f"{_MARK[s.status]} {s.label} {s.title}",
                     s.by,
                     waits if s.status != "done" else "[dim]done[/]",
                     _when(s.earliest_end) if s.status != "done" else "",
@@ -150,7 +150,7 @@ def render_markdown(plans: list[ServerPlan], spec_set: SpecSet) -> str:
             for s in p.steps:
                 gates = "<br>".join(_cell(g) for g in s.gates) or ""
                 lines.append(
-                    f"| {_MARK[s.status]} {s.step} {s.title} | {s.by} | "
+                    f"| {_MARK[s.status]} {s.label} {s.title} | {s.by} | "
                     f"{'done' if s.status == 'done' else _cell(s.waits_for)} | {gates} | "
                     f"{'' if s.status == 'done' else _when(s.earliest_end)} |"
                 )

@@ -272,6 +272,7 @@ class Engine:
             tuning=self.tuning,
             observation_error=str(error) if error else None,
             keystore_error=gathered.keystore_error,
+            trust=gathered.trust,
             retry_after=timedelta(seconds=delay) if delay else None,
         )
         to_save = decision.record

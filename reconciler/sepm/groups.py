@@ -30,6 +30,7 @@ __all__ = [
     "RawGroup",
     "fetch_groups",
     "flag_of",
+    "list_name_of",
     "observe_groups",
     "raw_group",
     "read_secure_communications",
@@ -39,6 +40,7 @@ __all__ = [
 
 SEPARATOR = "\\"
 FLAG_PATH = ("configuration", "general_settings", "security_settings", "secure_communications")
+LIST_NAME_PATH = ("configuration", "communication_settings", "sem_server", "name")
 
 
 @dataclass(frozen=True, slots=True)
@@ -170,14 +172,26 @@ def settings_path(group_id: str, location_id: str) -> str:
     return f"groups/{group_id}/locations/{location_id}/settings"
 
 
-def flag_of(settings: Any) -> bool | None:
-    """``configuration.general_settings.security_settings.secure_communications``, or None when absent."""
+def _at(settings: Any, path: tuple[str, ...]) -> Any:
     node = settings
-    for key in FLAG_PATH:
+    for key in path:
         if not isinstance(node, dict) or key not in node:
             return None
         node = node[key]
-    return node if isinstance(node, bool) else None
+    return node
+
+
+def flag_of(settings: Any) -> bool | None:
+    """``configuration.general_settings.security_settings.secure_communications``, or None when absent."""
+    value = _at(settings, FLAG_PATH)
+    return value if isinstance(value, bool) else None
+
+
+def list_name_of(settings: Any) -> str | None:
+    """``configuration.communication_settings.sem_server.name`` — the management server list the group uses, where
+    the manager shows it (NOTES [A]) — or None."""
+    value = _at(settings, LIST_NAME_PATH)
+    return value if isinstance(value, str) and value else None
 
 
 async def read_secure_communications(client: SepmClient, group_id: str, location_id: str) -> bool | None:
@@ -188,33 +202,37 @@ async def read_secure_communications(client: SepmClient, group_id: str, location
 async def observe_groups(
     client: SepmClient, scope: GroupScope, *, concurrency: int = 8
 ) -> tuple[tuple[GroupObservation, ...], list[str]]:
-    """The in-scope groups with their effective flag; the settings of every managed group are read concurrently."""
+    """The in-scope groups with their effective flag and management server list (where the settings show it); the
+    settings of every managed group are read concurrently."""
     by_id = {g.id: g for g in scope.groups}
     limit = asyncio.Semaphore(concurrency)
     problems: list[str] = []
 
-    async def flag(gid: str) -> bool | None:
+    async def settings(gid: str) -> tuple[bool | None, str | None]:
         group = by_id[gid]
         if group.default_location_id is None:
             problems.append(
                 f"group {group.full_path_name!r} has no defaultLocationId: its flag cannot be read"
             )
-            return None
+            return None, None
         async with limit:
             try:
-                value = await read_secure_communications(client, gid, group.default_location_id)
+                document = await client.get_json(settings_path(gid, group.default_location_id))
             except Error as exc:
                 problems.append(f"settings of group {group.full_path_name!r}: {exc}")
-                return None
+                return None, None
+        value = flag_of(document)
         if value is None:
             problems.append(
                 f"settings of group {group.full_path_name!r} at location {group.default_location_id}: no "
                 f"{'.'.join(FLAG_PATH)} in the answer"
             )
-        return value
+        return value, list_name_of(document)
 
     managed = sorted(scope.managed)
-    flags = dict(zip(managed, await asyncio.gather(*(flag(g) for g in managed)), strict=True))
+    read = dict(zip(managed, await asyncio.gather(*(settings(g) for g in managed)), strict=True))
+    flags = {gid: flag for gid, (flag, _) in read.items()}
+    lists = {gid: name for gid, (_, name) in read.items()}
     observed = []
     for group in sorted(scope.groups, key=lambda g: g.full_path_name.casefold()):
         if group.id not in scope.in_scope:
@@ -232,6 +250,7 @@ async def observe_groups(
                 policy_time=parse_policy_serial(group.policy_serial) if group.policy_serial else None,
                 location_id=source_group.default_location_id if source_group else group.default_location_id,
                 domain=group.domain_name or group.domain_id,
+                list_name=lists.get(src) if src is not None else None,
             )
         )
         if group.policy_serial and observed[-1].policy_time is None:

@@ -17,6 +17,7 @@ from typing import Any, TypeVar
 
 from reconciler.core.observation import (
     ClientAcknowledgement,
+    Counting,
     GroupObservation,
     PortObservation,
     ReplicationObservation,
@@ -73,14 +74,19 @@ async def observe(
     checkin_since: datetime | None = None,
     now: datetime | None = None,
     port_timeout: float | None = None,
+    counting: Counting | None = None,
 ) -> ServerObservation:
     """Observe ``server`` through ``client``.
 
     ``ledger`` is the per-manager client state the caller keeps between ticks (a throw-away one, hence a full scan,
     when omitted). ``change_time`` (manager clock) is the time of the policy change being waited for, None outside
     steps 3 and 6; ``checkin_since`` selects the clients reported as having stopped checking in (default:
-    ``change_time``). ``now`` is the reconciler's clock (``observed_at``).
+    ``change_time``). ``counting`` (what the procedure table says for the rollout's stage) replaces ``change_time``
+    and says how the clients are counted: a policy or a check-in since, by which ``excludeOfflineFor``, and whether
+    every client is at risk. ``now`` is the reconciler's clock (``observed_at``).
     """
+    if counting is not None:
+        change_time = counting.since
     observed_at = now if now is not None else datetime.now(UTC)
     conn = server.spec.server
     policy = server.spec.rollout.clients
@@ -132,13 +138,16 @@ async def observe(
                     "clients: which clients are in scope is unknown, because the groups could not be read"
                 )
             else:
+                how = counting or Counting(since=change_time)
                 clients, notes = count_acknowledgements(
                     ledger.entries(),
                     in_scope=scope.in_scope if policy.groups and scope is not None else None,
                     change_time=change_time,
                     manager_time=manager_time,
-                    exclude_offline_for=policy.exclude_offline_for,
+                    exclude_offline_for=how.exclude_offline_for or policy.exclude_offline_for,
                     checkin_since=checkin_since,
+                    basis=how.basis,
+                    everyone_at_risk=how.everyone_at_risk,
                 )
                 errors.extend(f"clients: {n}" for n in notes)
             log.debug("%s: client scan %s", server.name, ledger.last_scan)

@@ -8,6 +8,7 @@ The public API (used by the CLI, the engine and the daemon)::
         desired_fingerprint(server)                 # CertificateError when the file is unusable
         resolve_secret(server.spec.spec.server.credentials.password, server.base_dir)   # SecretError
         check_certificates(server, now) + check_secrets(server)   # more located issues (validate uses them)
+        new_certificate_trust(server, now)          # will the desired certificate be trusted on the API port?
 
 See docs/spec.md for the format and the issue codes.
 """
@@ -18,6 +19,7 @@ from reconciler.specs._issues import Location, SpecIssue
 from reconciler.specs._loader import load_specs
 from reconciler.specs._model import LoadedServer, SpecSet
 from reconciler.specs._secrets import resolve_secret
+from reconciler.specs._trust import check_trust, new_certificate_trust
 
 __all__ = [
     "LoadedServer",
@@ -27,7 +29,9 @@ __all__ = [
     "SpecSet",
     "check_certificates",
     "check_secrets",
+    "check_trust",
     "desired_fingerprint",
     "load_specs",
+    "new_certificate_trust",
     "resolve_secret",
 ]

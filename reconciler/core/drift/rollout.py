@@ -244,8 +244,10 @@ def at_risk_clients(given: DriftInput) -> list[Finding]:
 
 
 def legacy_agents(given: DriftInput) -> list[Finding]:
-    """``LegacyAgents``: 14.2 / 14.2.1 clients on a multi-server site (replication partners or several managed
-    servers). Warning while a certificate change is ahead, info otherwise."""
+    """``LegacyAgents`` (info): 14.2 / 14.2.1 clients on a multi-server site (replication partners or several managed
+    servers). Per KB 187099 they cannot use the multi-server failover method; the procedure followed here (the
+    single-server one: HTTP list, verification off, clients fetch the certificate, verification on) handles them like
+    every other client, so there is nothing to do about them."""
     seen, spec = given.seen, given.spec
     if seen is None or spec is None or seen.clients is None or not seen.clients.legacy_agents:
         return []
@@ -254,14 +256,14 @@ def legacy_agents(given: DriftInput) -> list[Finding]:
     if not peers:
         return []
     count = seen.clients.legacy_agents
-    pending = _change_pending(given)
     return [
         Finding(
             Reason.LEGACY_AGENTS,
-            Severity.WARNING if pending else Severity.INFO,
+            Severity.INFO,
             f"{wording.count(count)} {'clients run' if count != 1 else 'client runs'} 14.2 / 14.2.1 agents on site "
-            f"{spec.spec.server.site}, which spans several servers ({wording.names(peers)}): these agents cannot use "
-            "the multi-server procedure — upgrade them before the certificate changes, or follow the vendor's "
-            "single-server procedure for them",
+            f"{spec.spec.server.site}, which spans several servers ({wording.names(peers)}): per KB 187099 these "
+            "agents cannot use the multi-server failover method; the single-server procedure the reconciler follows "
+            "(HTTP list, verification off, clients fetch the new certificate, verification on) handles them like "
+            "the others",
         )
     ]
