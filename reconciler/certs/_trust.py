@@ -9,14 +9,17 @@ bundle) is trusted as such; its names and dates still count.
 
 from __future__ import annotations
 
+import functools
 import ipaddress
 import ssl
+import warnings
 from collections.abc import Sequence
 from datetime import datetime
 from pathlib import Path
 
 from cryptography import x509
 from cryptography.hazmat.primitives.serialization import Encoding
+from cryptography.utils import CryptographyDeprecationWarning
 from cryptography.x509.verification import (
     Criticality,
     ExtensionPolicy,
@@ -42,24 +45,48 @@ class TrustAnchors:
         self.problem = problem
 
 
-def _system() -> TrustAnchors:
-    paths = ssl.get_default_verify_paths()
+def _pem_certificates(data: bytes) -> list[x509.Certificate]:
+    """Every certificate of a PEM bundle; a system store may hold old CAs that ``cryptography`` warns about (a
+    negative serial number): they are read all the same, quietly, as OpenSSL does."""
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore", CryptographyDeprecationWarning)
+        return x509.load_pem_x509_certificates(data)
+
+
+@functools.lru_cache(maxsize=4)
+def _system_store(cafile: str | None, capath: str | None, stamp: float) -> TrustAnchors:
+    """The system's anchors (``stamp``: the store's modification time, so a changed store is read again)."""
     where = "the system trust store"
     found: list[x509.Certificate] = []
-    if paths.cafile and Path(paths.cafile).is_file():
-        found += x509.load_pem_x509_certificates(Path(paths.cafile).read_bytes())
-        where = f"the system trust store ({paths.cafile})"
-    elif paths.capath and Path(paths.capath).is_dir():
-        for entry in sorted(Path(paths.capath).iterdir()):
+    if cafile:
+        try:
+            found += _pem_certificates(Path(cafile).read_bytes())
+        except (OSError, ValueError):
+            pass
+        where = f"the system trust store ({cafile})"
+    elif capath:
+        for entry in sorted(Path(capath).iterdir()):
             if entry.is_file():
                 try:
-                    found += x509.load_pem_x509_certificates(entry.read_bytes())
+                    found += _pem_certificates(entry.read_bytes())
                 except (OSError, ValueError):
                     continue  # the directory also holds links, CRLs…
-        where = f"the system trust store ({paths.capath})"
+        where = f"the system trust store ({capath})"
     if not found:
         return TrustAnchors((), where, f"no CA certificate could be read from {where}")
     return TrustAnchors(found, where)
+
+
+def _system() -> TrustAnchors:
+    paths = ssl.get_default_verify_paths()
+    cafile = paths.cafile if paths.cafile and Path(paths.cafile).is_file() else None
+    capath = paths.capath if not cafile and paths.capath and Path(paths.capath).is_dir() else None
+    where = cafile or capath
+    try:
+        stamp = Path(where).stat().st_mtime if where else 0.0
+    except OSError:
+        stamp = 0.0
+    return _system_store(cafile, capath, stamp)
 
 
 def load_anchors(ca_file: str | None) -> TrustAnchors:

@@ -18,6 +18,7 @@ from reconciler.specs import (
     SpecIssue,
     SpecSet,
     check_certificates,
+    check_procedure,
     check_secrets,
     check_trust,
     desired_fingerprint,
@@ -36,6 +37,7 @@ def run_validation(path: Path, *, check_secrets_too: bool, now: datetime) -> tup
     for server in spec_set.servers.values():
         issues += check_certificates(server, now)
         issues += check_trust(server, now, secrets=check_secrets_too)
+        issues += check_procedure(server)
         if check_secrets_too:
             issues += check_secrets(server)
     unique = {(str(i), i.code): i for i in issues}

@@ -14,7 +14,7 @@ See docs/spec.md for the format and the issue codes.
 """
 
 from reconciler.certs import Severity
-from reconciler.specs._checks import check_certificates, check_secrets, desired_fingerprint
+from reconciler.specs._checks import check_certificates, check_procedure, check_secrets, desired_fingerprint
 from reconciler.specs._issues import Location, SpecIssue
 from reconciler.specs._loader import load_specs
 from reconciler.specs._model import LoadedServer, SpecSet
@@ -28,6 +28,7 @@ __all__ = [
     "SpecIssue",
     "SpecSet",
     "check_certificates",
+    "check_procedure",
     "check_secrets",
     "check_trust",
     "desired_fingerprint",

@@ -71,10 +71,13 @@ def new_certificate_trust(server: LoadedServer, now: datetime) -> NewCertificate
     if isinstance(chain, str):
         return NewCertificateTrust(conn.host, anchors.where, problem=chain)
     leaf = chain[0]
+    # its own dates are judged apart (at the planned swap, by the procedure; cert-expired… by validate): the chain
+    # and the name are checked at a moment the certificate itself is valid
+    at = min(max(now, leaf.not_valid_before_utc), leaf.not_valid_after_utc)
     return NewCertificateTrust(
         conn.host,
         anchors.where,
-        problem=trust_problem(chain, conn.host, anchors=anchors, at=now),
+        problem=trust_problem(chain, conn.host, anchors=anchors, at=at),
         issuer=leaf.issuer.rfc4514_string(),
         not_before=leaf.not_valid_before_utc,
         not_after=leaf.not_valid_after_utc,

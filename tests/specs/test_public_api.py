@@ -14,9 +14,12 @@ def test_specs_exports_the_loader_api_and_nothing_else() -> None:
         "SpecIssue",
         "SpecSet",
         "check_certificates",
+        "check_procedure",
         "check_secrets",
+        "check_trust",
         "desired_fingerprint",
         "load_specs",
+        "new_certificate_trust",
         "resolve_secret",
     }
     assert all(hasattr(specs, name) for name in specs.__all__)
@@ -33,14 +36,17 @@ def test_certs_exports_the_inspection_api_and_nothing_else() -> None:
         "KeystoreContents",
         "KeystoreFormat",
         "Severity",
+        "TrustAnchors",
         "check_certificate",
         "check_key",
         "check_keystore",
         "covers_host",
         "describe",
         "fingerprint",
+        "load_anchors",
         "load_certificates",
         "load_keystore",
         "served_certificate",
+        "trust_problem",
     }
     assert all(hasattr(certs, name) for name in certs.__all__)

@@ -8,6 +8,7 @@ import re
 from reconciler.core import wording
 from reconciler.core.drift.inputs import DriftInput
 from reconciler.core.drift.model import Finding, Reason, Severity
+from reconciler.core.drift.rollout import change_pending
 
 __all__ = ["duplicate_lists", "list_switch_skipped"]
 
@@ -15,8 +16,9 @@ _DUPLICATE = re.compile(r"^(?P<name>.+) ~(?P<n>\d+)$")
 
 
 def list_switch_skipped(given: DriftInput) -> list[Finding]:
-    """``ListSwitchSkipped`` (warning): ``managementServerList.skip`` — the clients stay on their list through the
-    swap; on an HTTPS list they fail TLS when the certificate changes, flag or no flag."""
+    """``ListSwitchSkipped``: ``managementServerList.skip`` — the clients stay on their list through the swap; on an
+    HTTPS list they fail TLS when the certificate changes, flag or no flag. Warning while a certificate change is
+    ahead (drift, or a rollout before the swap), info once there is none: shown in every report either way."""
     spec = given.spec
     lists = spec.spec.rollout.management_server_list if spec is not None else None
     if lists is None or not lists.skip:
@@ -24,7 +26,7 @@ def list_switch_skipped(given: DriftInput) -> list[Finding]:
     return [
         Finding(
             Reason.LIST_SWITCH_SKIPPED,
-            Severity.WARNING,
+            Severity.WARNING if change_pending(given) else Severity.INFO,
             f"the management server list switch of the vendor's procedure (KB 187099) is skipped: {lists.reason} — "
             "clients on an HTTPS list keep the old certificate cached in it and fail TLS when it changes, so every "
             "client counts at risk before the swap",

@@ -13,6 +13,7 @@ from reconciler.core.procedure.table import STANDARD
 
 __all__ = [
     "at_risk_clients",
+    "change_pending",
     "legacy_agents",
     "replication_broken",
     "rollout_in_progress",
@@ -170,7 +171,7 @@ def replication_broken(given: DriftInput) -> list[Finding]:
     return findings
 
 
-def _change_pending(given: DriftInput) -> bool:
+def change_pending(given: DriftInput) -> bool:
     """A certificate change is still ahead: drift on the clients port, or a rollout not yet past step 4."""
     if given.swapped or given.rolling_back:
         return False
@@ -194,7 +195,7 @@ def at_risk_clients(given: DriftInput) -> list[Finding]:
     if clients is None:
         return []
     record = given.record
-    if _change_pending(given):
+    if change_pending(given):
         if clients.at_risk_count == 0:
             return []
         names = listing(clients.at_risk_names, clients.at_risk_count)
