@@ -177,7 +177,8 @@ def test_history_shows_every_move_with_its_actor(capsys: pytest.CaptureFixture[s
     moves = [(e["from_phase"], e["to_phase"]) for e in document["events"] if e["kind"] == "transition"]
     assert moves == [
         ("new", "breaking_replication"),
-        ("breaking_replication", "disabling_verification"),
+        ("breaking_replication", "switching_to_http_list"),
+        ("switching_to_http_list", "disabling_verification"),
         ("disabling_verification", "waiting_unverified"),
     ]
     assert all(e["actor"] == "reconciler" for e in document["events"])

@@ -16,7 +16,19 @@ import httpx
 
 from reconciler.sim import Simulator
 
-__all__ = ["GROUPS", "START", "Admin", "CertFiles", "fleet", "manager", "server_spec"]
+__all__ = [
+    "ADAPTER_LENIENT",
+    "GROUPS",
+    "HTTP_LIST",
+    "ORIGINAL_LIST",
+    "START",
+    "Admin",
+    "CertFiles",
+    "copy_http_lists",
+    "fleet",
+    "manager",
+    "server_spec",
+]
 
 START = "2026-12-01T08:00:00Z"
 GROUPS: tuple[tuple[str, bool], ...] = (
@@ -25,6 +37,24 @@ GROUPS: tuple[tuple[str, bool], ...] = (
     ("My Company\\Laptops", False),
 )
 """(full path, inherits) of the default group tree."""
+
+ORIGINAL_LIST = "Default Management Server List"
+"""The strict simulator's one list (HTTPS): what every group uses until step 2a."""
+HTTP_LIST = "Default Management Server List (HTTP)"
+"""The HTTP copy of it that :func:`copy_http_lists` makes, as an operator would before the rollout (KB 187099)."""
+
+ADAPTER_LENIENT: dict[str, Any] = {
+    "throttle": False,
+    "settingsPatch": "merge",
+    "noopPatchBumpsSerial": True,
+    "replicationStatusShape": "object",
+    "deletedRows": False,
+}
+"""The strict behaviours the SEPM adapter does not cope with yet — the throttle without ``Retry-After``, the
+replacing settings PATCH and the no-op PATCH that moves no serial, ``replicationStatus`` as an array, deleted rows:
+lenient until [adapter-probe] (#14) lands. Everything else (the HTTPS management server list, the certificate
+fetched only with a policy that does not verify, lists not shown in settings, the domain scope, re-join overwrite)
+stays strict: the procedure of [vendor-procedure] (#12) copes with those."""
 
 
 class CertFiles(Protocol):
@@ -158,3 +188,16 @@ class Admin:
 
     async def restart(self, *services: str) -> Any:
         return await self.post("services/restart", {"services": list(services)} if services else {})
+
+
+def copy_http_lists(sim: Simulator, *, protocol: str = "http") -> None:
+    """What an operator does once before the rollout (KB 187099): on every site, copy the clients' list as
+    :data:`HTTP_LIST` and set the copy to HTTP — the console operation of ``POST /_sim/lists``, done in-process so
+    that it works from a test sharing the simulator's event loop."""
+    world = sim.world
+    with world.lock:
+        for site in {
+            world.manager(name).site_obj.name: world.manager(name).site_obj
+            for name in sim.ports_info()["managers"]
+        }.values():
+            site.set_list(HTTP_LIST, protocol, ORIGINAL_LIST, world.advance(site))
