@@ -59,7 +59,7 @@ def _headline(p: ServerPlan) -> str:
     if p.phase.value == "stalled":
         return f"stalled at step {p.step}"
     where = (
-        f"step {p.step}/{STANDARD.step_count} ({p.phase.value})"
+        f"step {p.substep or p.step}/{STANDARD.step_count} ({p.phase.value})"
         if p.step
         else p.phase.value.replace("_", " ")
     )

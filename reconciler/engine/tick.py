@@ -289,6 +289,7 @@ class Engine:
             rollout_id=to_save.rollout_id,
             events=decision.events,
             action=decision.action,
+            substep=to_save.substep,
         )
         unchanged = replace(
             result,
@@ -298,6 +299,7 @@ class Engine:
             remedy=None,
             events=(),
             action=None,
+            substep=record.substep if record else None,
         )
         try:
             saved = await asyncio.to_thread(self._store.save, to_save, decision.events)
@@ -409,6 +411,7 @@ class _Run:
         rollout_id: str | None = None,
         events: tuple[Event, ...] = (),
         action: Action | None = None,
+        substep: str | None = None,
     ) -> TickResult:
         return TickResult(
             server=self.name,
@@ -426,4 +429,5 @@ class _Run:
             rollout_id=rollout_id,
             events=events,
             action=action,
+            substep=substep,
         )

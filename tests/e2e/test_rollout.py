@@ -46,7 +46,9 @@ async def test_one_server_goes_from_drift_to_in_sync_through_all_seven_steps(
         await rig.run_until(in_sync)
 
         moves = [e for e in rig.store.events("sepm-east") if e.kind is EventKind.TRANSITION]
-        assert [e.to_phase for e in moves] == STEP_PHASES, "the seven steps and their sub-steps, each entered once"
+        assert [e.to_phase for e in moves] == STEP_PHASES, (
+            "the seven steps and their sub-steps, each entered once"
+        )
         step4 = [r for r in rig.hook_runs() if r["step"] == "4"]
         assert len(step4) == 1, "the certificate hook ran exactly once"
         assert step4[0]["desired"] == new.fingerprint

@@ -73,7 +73,11 @@ def test_a_drifted_server_is_planned_through_soaks_approval_and_the_weekend_wind
     assert "opens 2026-12-05 21:00 UTC" in step4.gates[1]
     assert plan.eta == saturday_night + timedelta(hours=48)
     assert plan.to_json()["steps"][3]["earliest_end"] == "2026-12-02T08:00:00Z"
-    assert [(s["step"], s["substep"]) for s in plan.to_json()["steps"][:3]] == [(1, None), (2, "2a"), (2, "2b")]
+    assert [(s["step"], s["substep"]) for s in plan.to_json()["steps"][:3]] == [
+        (1, None),
+        (2, "2a"),
+        (2, "2b"),
+    ]
     # which evidence 2a and 5b rest on: the list read back, else a serial move and the hook's exit
     switch = plan.steps[1]
     assert switch.by == "hook" and "Default Management Server List (HTTP)" in switch.does

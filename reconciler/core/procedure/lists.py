@@ -42,6 +42,7 @@ __all__ = [
     "list_began",
     "list_configured",
     "list_needed",
+    "list_restored_in_rollback",
     "list_reverted",
     "restore_list_in_rollback",
     "sepm_major",
@@ -264,12 +265,29 @@ def _switched(given: Given) -> bool:
 
 
 def restore_list_in_rollback(given: Given) -> Verdict:
-    """Rolling back: the original list is put back when 2a switched it (or began to); else nothing to do."""
+    """Rolling back: the original list is put back when 2a switched it (or began to); else nothing to do. Once seen
+    done it stays done (:func:`list_restored_in_rollback` records it): the re-join that follows may overwrite the
+    groups' settings and serials with the partner's, which the serial evidence could not tell from an undone
+    restore."""
     lists = given.rollout.management_server_list
     said = Said(Code.LIST_RESTORED, {"server": given.name, "rollback": True})
     if lists is None or lists.skip or not _switched(given):
         return Passed(said.but(evidence=ListEvidence.NOT_NEEDED))
+    recorded = given.facts.list_restore
+    if recorded is not None and recorded is not ListEvidence.STARTED:
+        return Passed(said.but(evidence=recorded))
     return assigned(RESTORE, given, rollback=True)
+
+
+def list_restored_in_rollback(given: Given) -> Change:
+    """Rolling back: the moment the original list is seen back, how is recorded (a note, noted before the done check
+    that goes on to replication)."""
+    if given.facts.list_restore not in (None, ListEvidence.STARTED) or given.observation is None:
+        return Change()
+    verdict = restore_list_in_rollback(given)
+    if isinstance(verdict, Passed) and verdict.said.get("evidence") is not ListEvidence.NOT_NEEDED:
+        return Change(facts={"list_restore": verdict.said.get("evidence")})
+    return Change()
 
 
 # --- reverts -------------------------------------------------------------------------------------------------------

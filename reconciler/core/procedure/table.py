@@ -790,7 +790,7 @@ STANDARD = Procedure(
                     then=steps.aborted_event,
                 ),
             ),
-            notes=(steps.start_clock,),
+            notes=(steps.start_clock, lists.list_restored_in_rollback),
             inside=(gates.partners_through,),
             verification_off=True,
         ),
