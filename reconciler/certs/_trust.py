@@ -9,6 +9,7 @@ bundle) is trusted as such; its names and dates still count.
 
 from __future__ import annotations
 
+import contextlib
 import functools
 import ipaddress
 import ssl
@@ -59,10 +60,8 @@ def _system_store(cafile: str | None, capath: str | None, stamp: float) -> Trust
     where = "the system trust store"
     found: list[x509.Certificate] = []
     if cafile:
-        try:
+        with contextlib.suppress(OSError, ValueError):
             found += _pem_certificates(Path(cafile).read_bytes())
-        except (OSError, ValueError):
-            pass
         where = f"the system trust store ({cafile})"
     elif capath:
         for entry in sorted(Path(capath).iterdir()):
