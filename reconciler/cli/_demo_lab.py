@@ -2,15 +2,21 @@
 fleet file, and the specs that declare the new certificates — all written under one directory.
 
 Used by ``sepm-reconciler demo`` and by the daemon's end-to-end tests (with fewer clients and shorter soaks). The
-hooks of steps 1, 4 and 7 are the simulator hooks of ``deploy/hooks/sim/`` (they drive the simulator's admin API);
-they find the simulator through ``SEPM_SIM_PORTS_FILE``. Secrets (the API password, the keystore password) reach
-the reconciler only as environment variables named in the specs.
+hooks of steps 1, 2a, 4a, 5b and 7 are the simulator hooks of ``deploy/hooks/sim/`` (they drive the simulator's
+admin API); they find the simulator through ``SEPM_SIM_PORTS_FILE``. Secrets (the API password, the keystore
+password) reach the reconciler only as environment variables named in the specs.
+
+The fleet is strict — every client on an HTTPS management server list, the new certificate fetched only with a
+policy that does not verify, lists not shown through the API — but for the behaviours the SEPM adapter does not cope
+with yet (:data:`LENIENT_UNTIL_ADAPTER_PROBE`). Before the rollout, as an operator would (KB 187099), the HTTP copy
+of each site's list is made (:func:`copy_http_lists`).
 """
 
 from __future__ import annotations
 
 import ipaddress
 import secrets
+import ssl
 import sys
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
@@ -18,6 +24,7 @@ from datetime import UTC, datetime, timedelta
 from pathlib import Path
 from typing import Any
 
+import httpx
 import yaml
 from cryptography import x509
 from cryptography.hazmat.primitives import hashes, serialization
@@ -29,12 +36,16 @@ from reconciler.certs.generate import make_ca
 
 __all__ = [
     "DEMO_MANAGERS",
+    "HTTP_LIST",
+    "LENIENT_UNTIL_ADAPTER_PROBE",
+    "ORIGINAL_LIST",
     "P12_PASSWORD_ENV",
     "PASSWORD_ENV",
     "Lab",
     "Leaf",
     "ManagerPlan",
     "build_lab",
+    "copy_http_lists",
     "sim_hooks_dir",
     "write_specs",
 ]
@@ -43,6 +54,23 @@ PASSWORD_ENV = "SEPM_DEMO_PASSWORD"  # noqa: S105 - the name of a variable, not 
 P12_PASSWORD_ENV = "SEPM_DEMO_P12_PASSWORD"  # noqa: S105 - the name of a variable, not a password
 # The simulated manager's account: written in the fleet file, not a real secret.
 SIM_ADMIN_PASSWORD = "admin-pass"  # noqa: S105 - see above
+
+ORIGINAL_LIST = "Default Management Server List"
+"""The strict simulator's one management server list (HTTPS), which every group uses at the start."""
+HTTP_LIST = "Default Management Server List (HTTP)"
+"""Its HTTP copy, made before the rollout (:func:`copy_http_lists`) and assigned in step 2a."""
+
+LENIENT_UNTIL_ADAPTER_PROBE: dict[str, Any] = {
+    "throttle": False,
+    "settingsPatch": "merge",
+    "noopPatchBumpsSerial": True,
+    "replicationStatusShape": "object",
+    "deletedRows": False,
+}
+"""The strict behaviours the SEPM adapter does not cope with yet — the REST throttle without ``Retry-After``, the
+replacing settings PATCH and the no-op PATCH that moves no serial, ``replicationStatus`` as an array, deleted rows
+(and churn, which the demo fleet leaves out): lenient until [adapter-probe] (#14) lands. The management server lists,
+the certificate fetched only with a policy that does not verify and lists hidden from the API stay strict."""
 
 
 def sim_hooks_dir() -> Path:
@@ -219,10 +247,8 @@ def _fleet(
     return {
         "clock": {"start": start.isoformat(), "speed": speed},
         "seed": seed,
-        # The simulator is strict by default (HTTPS management server list, certificate fetched only with a policy
-        # that does not verify, replace-PATCH, throttle …) and today's procedure orphans clients on it: the demo
-        # runs lenient until [vendor-procedure] (#12) makes the reconciler safe against the strict behaviours.
-        "behaviours": "lenient",
+        # strict, but for what the adapter does not cope with yet: lenient until [adapter-probe] (#14) lands
+        "behaviours": dict(LENIENT_UNTIL_ADAPTER_PROBE),
         "managers": managers,
     }
 
@@ -276,7 +302,15 @@ def write_specs(
     """
     specs = directory or lab.root / "specs"
     (specs / "certs").mkdir(parents=True, exist_ok=True)
-    clients = {"groups": [], "minAckRatio": 1.0, "excludeOfflineFor": "1d", "minSoak": "24h", "maxSoak": "7d"}
+    clients = {
+        "groups": [],
+        "minAckRatio": 1.0,
+        "excludeOfflineFor": "1d",
+        "minSoak": "24h",
+        "maxSoak": "7d",
+        # step 4b: the clients check in (every 5 minutes) and receive the new certificate; no 24 h needed
+        "afterSwap": {"minSoak": "2h"},
+    }
     clients.update(policy or {})
     defaults = {
         "apiVersion": "sepm-reconciler/v1",
@@ -288,7 +322,13 @@ def write_specs(
                 "timeout": "10s",
                 "credentials": {"username": "admin", "password": {"env": PASSWORD_ENV}, "domain": ""},
             },
-            "rollout": {"mode": "enforce", "clients": clients, "approvals": [], "window": None},
+            "rollout": {
+                "mode": "enforce",
+                "clients": clients,
+                "approvals": [],
+                "window": None,
+                "managementServerList": {"http": HTTP_LIST, "original": ORIGINAL_LIST},
+            },
         },
     }
     (specs / "defaults.yaml").write_text(_yaml(defaults), encoding="utf-8")
@@ -306,7 +346,11 @@ def write_specs(
         leaf = lab.new[plan.name]
         public = specs / "certs" / f"{plan.name}.crt"
         public.write_bytes(leaf.cert_file.read_bytes())
-        actions: dict[str, Any] = {"updateCertificate": hook("update-certificate.py")}
+        actions: dict[str, Any] = {
+            "switchToHttpList": hook("assign-list.py"),
+            "updateCertificate": hook("update-certificate.py"),
+            "restoreOriginalList": hook("assign-list.py"),
+        }
         if plan.partners:
             actions["breakReplication"] = hook("break-replication.py")
             actions["restoreReplication"] = hook("restore-replication.py")
@@ -335,3 +379,26 @@ def write_specs(
 
 def _yaml(document: Mapping[str, Any]) -> str:
     return "# generated by sepm-reconciler demo\n" + yaml.safe_dump(dict(document), sort_keys=False)
+
+
+def copy_http_lists(lab: Lab, ports_info: Mapping[str, Any]) -> list[str]:
+    """What an operator does once before the rollout (KB 187099): on each site, copy the clients' management server
+    list as :data:`HTTP_LIST` and set the copy to HTTP — the simulator's console operation ``POST /_sim/lists``.
+    Returns the sites done (a copy that exists already is fine)."""
+    done: list[str] = []
+    for info in ports_info["managers"].values():
+        site = str(info.get("site", ""))
+        if site in done:
+            continue
+        base = str(info["api_url"]).split("/sepm/api/v1")[0]
+        response = httpx.post(
+            f"{base}/_sim/lists",
+            json={"name": HTTP_LIST, "protocol": "http", "copyOf": ORIGINAL_LIST},
+            headers={"Authorization": f"Bearer {info['admin_token']}"},
+            verify=ssl.create_default_context(cafile=str(lab.ca_file)),
+            timeout=30,
+        )
+        if response.status_code not in (200, 409):
+            response.raise_for_status()
+        done.append(site)
+    return done
