@@ -131,6 +131,11 @@ class Predictions:
                 count for (server, _), (_, count) in self._seen.items() if server == record.server
             )
 
+    def by_wait(self, server: str) -> dict[str, int]:
+        """How many were listed at risk at the end of each wait: ``{"before the swap": n, "before verification": m}``
+        (a client may be in both)."""
+        return {slot: count for (s, slot), (_, count) in self._seen.items() if s == server}
+
     def unlisted(self, server: str, clients: Iterable[str]) -> list[str]:
         """Those of ``clients`` that contradict the prediction: more than were counted, or — where the kept names
         reach (each list holds the first names in order) — a name that is not listed."""

@@ -180,15 +180,18 @@ async def _watch(
 def _print_truth(console: Console, truth: GroundTruth, predictions: Predictions) -> None:
     console.rule("Ground truth (the simulator)")
     for name in sorted(truth.served_ok):
-        predicted = predictions.counts.get(name, 0)
+        waits = predictions.by_wait(name)
+        predicted = (
+            f"{waits.get('before the swap', 0)} before the swap (4a), "
+            f"{waits.get('before verification', 0)} before verification came back (5a)"
+        )
         away, lost = truth.offline_untrusting[name], truth.orphaned[name]
         wrong = truth.end_state.get(name, [])
         console.print(
             f"[bold]{name}[/]: every port presents the desired certificate: "
             f"{'[green]yes[/]' if truth.served_ok[name] else '[red]no[/]'} · verification on, original list: "
             f"{'[red]no[/]' if wrong else '[green]yes[/]'} · orphaned clients: {len(lost)} · "
-            f"stayed offline throughout: {len(away)} · listed at risk before the swap (4a) or before "
-            f"verification (5a): {predicted}"
+            f"stayed offline throughout: {len(away)} · listed at risk: {predicted}"
         )
         for problem in wrong:
             console.print(f"   [red]not put back[/]: {escape(problem)}")
