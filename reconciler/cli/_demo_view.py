@@ -78,7 +78,9 @@ def progress_table(
     reasons = []
     budget = max(40, (width - 4) * 2)  # about two lines each
     for record in records:
-        phase = STANDARD.stage(record.phase).title if record.step and not record.stalled else record.phase.value
+        phase = (
+            STANDARD.stage(record.phase).title if record.step and not record.stalled else record.phase.value
+        )
         table.add_row(record.server, _steps(record), phase, _clients(record))
         reason = record.reason if len(record.reason) <= budget else record.reason[: budget - 1] + "…"
         line = Text(f"{record.server}: ", style="bold")
@@ -125,7 +127,9 @@ class Predictions:
             else:
                 continue
             self._seen[(record.server, slot)] = (observed.at_risk_names, observed.at_risk_count)
-            names = [n for (server, _), (kept, _) in self._seen.items() if server == record.server for n in kept]
+            names = [
+                n for (server, _), (kept, _) in self._seen.items() if server == record.server for n in kept
+            ]
             self.at_risk[record.server] = tuple(sorted(set(names)))
             self.counts[record.server] = sum(
                 count for (server, _), (_, count) in self._seen.items() if server == record.server
@@ -140,9 +144,7 @@ class Predictions:
         """Those of ``clients`` that contradict the prediction: more than were counted, or — where the kept names
         reach (each list holds the first names in order) — a name that is not listed."""
         names = set(self.at_risk.get(server, ()))
-        complete = all(
-            seen <= len(kept) for (s, _), (kept, seen) in self._seen.items() if s == server
-        )
+        complete = all(seen <= len(kept) for (s, _), (kept, seen) in self._seen.items() if s == server)
         reach = max(names, default="")
         return [c for c in clients if c not in names and (complete or c <= reach)]
 
@@ -173,7 +175,9 @@ def _end_state(manager: Mapping[str, Any], original_list: str | None) -> list[st
     """What the rollout did not put back: a group not verifying, a group not on the original list."""
     problems = [f"{g['name']} does not verify" for g in manager["groups"] if not g["secure_communications"]]
     if original_list is not None:
-        problems += [f"{g['name']} is on {g['list']}" for g in manager["groups"] if g["list"] != original_list]
+        problems += [
+            f"{g['name']} is on {g['list']}" for g in manager["groups"] if g["list"] != original_list
+        ]
     return problems
 
 
