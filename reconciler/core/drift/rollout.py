@@ -8,6 +8,7 @@ from datetime import datetime
 from reconciler.core import wording
 from reconciler.core.drift.inputs import DriftInput
 from reconciler.core.drift.model import Finding, Reason, Severity
+from reconciler.core.observation import Basis
 from reconciler.core.phase import Phase
 from reconciler.core.procedure.table import STANDARD
 
@@ -55,15 +56,16 @@ def rollout_stalled(given: DriftInput) -> list[Finding]:
 
 
 def _soak_end(given: DriftInput) -> datetime | None:
-    """When the current wait's minimum soak ends (reconciler clock), in steps 3 and 6."""
+    """When the current wait's minimum soak ends (reconciler clock), in steps 3, 4b and 6."""
     record = given.record
     if record is None or given.spec is None:
         return None
     change = record.acknowledgement_since
     phase = record.working_phase
-    if change is None or not STANDARD.has(phase) or STANDARD.stage(phase).soak is None:
+    soak = STANDARD.stage(phase).soak if STANDARD.has(phase) else None
+    if change is None or soak is None:
         return None
-    return given.on_our_clock(change + given.spec.spec.rollout.clients.min_soak)
+    return given.on_our_clock(change + soak.rules(given.spec.spec.rollout.clients).min_soak)
 
 
 def rollout_in_progress(given: DriftInput) -> list[Finding]:
@@ -86,7 +88,7 @@ def rollout_in_progress(given: DriftInput) -> list[Finding]:
 
 def verification_disabled(given: DriftInput) -> list[Finding]:
     """``VerificationDisabled``: managed groups whose clients do not verify the server certificate, and for how
-    long. Info while the rollout keeps it off (steps 2-5, rolling back), warning otherwise."""
+    long. Info while the rollout keeps it off (steps 2b-5a, rolling back), warning otherwise."""
     seen = given.seen
     if seen is None or not seen.verification_off:
         return []
@@ -188,8 +190,9 @@ def change_pending(given: DriftInput) -> bool:
 
 
 def at_risk_clients(given: DriftInput) -> list[Finding]:
-    """``AtRiskClients`` (warning): before the swap, who would be orphaned if the certificate changed now; after
-    it (steps 6-7), who has not checked in since and may be orphaned when they return."""
+    """``AtRiskClients`` (warning): before the swap, who would be orphaned if the certificate changed now; while
+    clients fetch the new certificate (4b, 5a, 5b), who has not checked in since the swap; after it (steps 6-7), who
+    has not checked in since verification came back and may be orphaned when they return."""
     seen = given.seen
     clients = seen.clients if seen is not None else None
     if clients is None:
@@ -229,6 +232,23 @@ def at_risk_clients(given: DriftInput) -> list[Finding]:
         ]
     stopped = clients.stopped_checking_in or 0
     acknowledging = STANDARD.acknowledging(record) if record is not None else None
+    if acknowledging is not None and acknowledging.basis is Basis.CHECKIN and clients.at_risk_count:
+        count = clients.at_risk_count
+        served = record.facts.certificate_served_at if record is not None else None
+        since = (
+            f"since {wording.when(served)} (manager time), when the new certificate was first served"
+            if served
+            else "since the swap"
+        )
+        return [
+            Finding(
+                Reason.AT_RISK_CLIENTS,
+                Severity.WARNING,
+                f"{wording.count(count)} {'clients have' if count != 1 else 'client has'} not checked in {since}: "
+                "they have not received the new certificate, and are orphaned when verification comes back (step "
+                f"5a) unless they check in first: {listing(clients.at_risk_names, count)}",
+            )
+        ]
     if acknowledging is not None and acknowledging.verifying and stopped and record is not None:
         change = record.facts.verification_on_at
         after = f"since {wording.when(change)} (manager time)" if change else "since the swap"
