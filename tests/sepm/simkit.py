@@ -42,8 +42,8 @@ def manager(name: str, site: str, cert: Issued, *, clients: int = 3000, **extra:
 def fleet(*managers: dict[str, Any], speed: float = 0) -> dict[str, Any]:
     """A fleet on a frozen clock (``speed`` 0) unless told otherwise: tests move time explicitly."""
     # The simulator is strict by default; the adapter does not cope yet (replicationStatus as an array, the
-    # throttle, deleted rows): lenient until [vendor-procedure] (#12) and [adapter-probe] (#14) land.
-    return support_sim.fleet(*managers, speed=speed, seed=7, behaviours="lenient")
+    # throttle, deleted rows, the replacing PATCH): those stay lenient until [adapter-probe] (#14) lands.
+    return support_sim.fleet(*managers, speed=speed, seed=7, behaviours=support_sim.ADAPTER_LENIENT)
 
 
 def spec_for(sim: Simulator, name: str, ca: Issued, **rollout: Any) -> ManagedServer:
