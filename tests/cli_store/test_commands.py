@@ -120,6 +120,10 @@ def test_status_json_has_the_documented_shape(capsys: pytest.CaptureFixture[str]
     assert south["code"] == "ManualStepPending"
     assert south["action"]["performer"] == "manual"
     assert "Manage Server Certificate" in south["action"]["instructions"]
+    # the sub-step: 4a for the manual swap, none in step 3 or in sync; how 2a was seen done
+    assert [s["substep"] for s in servers] == [None, None, "4a", None]
+    assert south["management_server_list"] == {"switch": "read_back", "restore": None}
+    assert north["management_server_list"] is None
 
 
 def test_status_text_explains_each_server(capsys: pytest.CaptureFixture[str], state: str) -> None:
@@ -127,6 +131,7 @@ def test_status_text_explains_each_server(capsys: pytest.CaptureFixture[str], st
     assert code == 0
     flat = " ".join(out.split())
     assert "rotating 3/7" in flat
+    assert "rotating 4a/7" in flat  # the manual swap: a sub-step
     assert "stalled 3/7" in flat
     assert "in sync" in flat
     assert "sepm-west-01: remedy: raise spec.rollout.clients.maxSoak" in flat
