@@ -13,6 +13,7 @@
     │   └── ProtocolError        the manager answered something we cannot understand
     ├── StateError               the state store is unusable (locked, newer schema, corrupt)
     │   └── ConflictError        another process moved the record first (compare-and-set lost)
+    │       └── FencedError      this process no longer holds the lease at its epoch: it may not write or act
     └── HookError                a user hook could not be started or was killed on timeout
 
 Third-party exceptions are translated at the adapter boundary and chained (``raise … from exc``). Messages never
@@ -26,6 +27,7 @@ __all__ = [
     "CertificateError",
     "ConflictError",
     "Error",
+    "FencedError",
     "HookError",
     "PermanentError",
     "ProtocolError",
@@ -94,6 +96,11 @@ class StateError(Error):
 
 class ConflictError(StateError):
     """Another process changed the record since it was read: the compare-and-set was lost."""
+
+
+class FencedError(ConflictError):
+    """The writer no longer holds the lease at the epoch it acted under (another daemon took over): nothing was
+    written, and no action may start on its behalf."""
 
 
 class HookError(Error):

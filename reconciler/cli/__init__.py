@@ -48,6 +48,7 @@ COMMANDS: dict[str, str] = {
     "report": "reconciler.cli.report:report",
     "plan": "reconciler.cli.plan:plan",
     "reconcile": "reconciler.cli.reconcile:reconcile",
+    "state": "reconciler.cli.state:state",
 }
 
 

@@ -11,6 +11,7 @@ from typing import Any, TypeVar
 import click
 
 from reconciler.cli._state import state_option
+from reconciler.errors import StateError
 from reconciler.specs import SpecSet, load_specs
 from reconciler.store import Store, open_store, resolve_state_url
 from reconciler.store.url import sqlite_path
@@ -78,9 +79,15 @@ def echo_spec_errors(spec_set: SpecSet) -> None:
 def open_state_if_any(state_url: str | None) -> Store | None:
     """The state for reading, or None when none exists yet (nothing was ever reconciled with it)."""
     url = resolve_state_url(state_url)
-    if url.lower().startswith("sqlite:") and not sqlite_path(url).exists():
-        return None
-    return open_store(url, create=False)
+    if url.lower().startswith("sqlite:"):
+        path = sqlite_path(url)
+        try:
+            if not path.exists():
+                return None
+        except (OSError, ValueError) as exc:  # a name too long, a NUL byte
+            reason = exc.strerror if isinstance(exc, OSError) and exc.strerror else str(exc)
+            raise StateError(f"the state path {path} cannot be used: {reason}") from exc
+    return open_store(url, create=False, readonly=True)
 
 
 def configure_logging(verbose: int) -> None:

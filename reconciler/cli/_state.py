@@ -10,6 +10,7 @@ from typing import Any, TypeVar
 
 import click
 
+from reconciler.cli._options import TEXT
 from reconciler.core.events import Event
 from reconciler.core.record import RolloutRecord
 from reconciler.errors import ConflictError, PermanentError
@@ -26,7 +27,8 @@ def state_option(command: F) -> F:
         "state_url",
         metavar="URL",
         default=None,
-        help=f"Where the state lives, sqlite:///PATH (default: ${STATE_ENV}, then {DEFAULT_STATE_URL}).",
+        help=f"Where the state lives: sqlite:///PATH or postgresql://USER@HOST:PORT/DB (default: ${STATE_ENV}, then "
+        f"{DEFAULT_STATE_URL}).",
     )(command)
 
 
@@ -42,6 +44,7 @@ def by_option(command: F) -> F:
     return click.option(
         "--by",
         "by",
+        type=TEXT,
         metavar="WHO",
         default=None,
         help="Who is asking, for the event log (default: your user name).",
@@ -52,9 +55,10 @@ def now() -> datetime:
     return datetime.now(UTC)
 
 
-def open_state(state_url: str | None) -> Store:
-    """Open an existing state (never creates one: these commands only read or amend what the reconciler wrote)."""
-    return open_store(resolve_state_url(state_url), create=False)
+def open_state(state_url: str | None, *, readonly: bool = False) -> Store:
+    """Open an existing state (never creates one: these commands only read or amend what the reconciler wrote).
+    ``readonly``: the command only reads, so it works for a read-only user and on a read-only copy."""
+    return open_store(resolve_state_url(state_url), create=False, readonly=readonly)
 
 
 def change_record(

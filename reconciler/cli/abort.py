@@ -5,16 +5,18 @@ from __future__ import annotations
 import click
 
 from reconciler.cli import EXIT_ERROR, EXIT_OK
+from reconciler.cli._options import TEXT
 from reconciler.cli._state import by_option, change_record, default_actor, now, open_state, state_option
 from reconciler.core import requests
 from reconciler.errors import Error
 
 
 @click.command()
-@click.argument("server")
+@click.argument("server", type=TEXT)
 @click.option(
     "--reason",
     "reason",
+    type=TEXT,
     metavar="TEXT",
     default="requested with sepm-reconciler abort",
     help="Why (kept in the log).",

@@ -5,16 +5,21 @@ from __future__ import annotations
 import click
 
 from reconciler.cli import EXIT_ERROR, EXIT_OK
+from reconciler.cli._options import TEXT
 from reconciler.cli._state import change_record, now, open_state, state_option
 from reconciler.core import requests
 from reconciler.errors import Error
 
 
 @click.command()
-@click.argument("server")
+@click.argument("server", type=TEXT)
 @click.option("--step", "step", type=int, required=True, help="The step to approve, 1 to 7.")
-@click.option("--by", "by", metavar="WHO", required=True, help="Who approves (kept in the permanent record).")
-@click.option("--reason", "reason", metavar="TEXT", required=True, help="Why (kept in the permanent record).")
+@click.option(
+    "--by", "by", type=TEXT, metavar="WHO", required=True, help="Who approves (kept in the permanent record)."
+)
+@click.option(
+    "--reason", "reason", type=TEXT, metavar="TEXT", required=True, help="Why (kept in the permanent record)."
+)
 @click.option(
     "--accept-at-risk",
     is_flag=True,

@@ -9,7 +9,7 @@ from rich.markup import escape
 from rich.table import Table
 
 from reconciler.cli import EXIT_ERROR, EXIT_OK
-from reconciler.cli._options import output_option
+from reconciler.cli._options import TEXT, output_option
 from reconciler.cli._state import open_state, state_option
 from reconciler.cli.status import console
 from reconciler.core.events import Event
@@ -25,9 +25,14 @@ def _move(event: Event) -> str:
 
 
 @click.command()
-@click.argument("server")
+@click.argument("server", type=TEXT)
 @state_option
-@click.option("--limit", type=click.IntRange(min=1), default=None, help="Show only the most recent N events.")
+@click.option(
+    "--limit",
+    type=click.IntRange(min=1, max=1_000_000),
+    default=None,
+    help="Show only the most recent N events.",
+)
 @output_option("text", "json")
 def history(server: str, state_url: str | None, limit: int | None, output: str) -> int:
     """Show SERVER's event log, oldest first: every move, attempt, approval, suspension and abort, with who did
@@ -45,7 +50,7 @@ def history(server: str, state_url: str | None, limit: int | None, output: str) 
     Exit codes: 0 shown, 1 an unknown server or an unreadable state, 64 usage error.
     """
     try:
-        with open_state(state_url) as store:
+        with open_state(state_url, readonly=True) as store:
             events = store.events(server, limit=limit)
             if not events and store.get(server) is None:
                 known = [r.server for r in store.all()]

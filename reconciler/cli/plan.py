@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import asyncio
 import json
-from datetime import datetime
+from datetime import datetime, timedelta
 from pathlib import Path
 from typing import Any
 
@@ -14,6 +14,7 @@ from rich.markup import escape
 from rich.table import Table
 
 from reconciler.cli import EXIT_CHANGES, EXIT_ERROR, EXIT_INTERRUPTED, EXIT_OK
+from reconciler.cli._deadline import cut_off_message, timeout_option, within_deadline
 from reconciler.cli._live import (
     configure_logging,
     echo_spec_errors,
@@ -28,10 +29,12 @@ from reconciler.cli._options import output_option
 from reconciler.cli.status import console
 from reconciler.core import wording
 from reconciler.core.procedure.table import STANDARD
-from reconciler.engine import SystemClock, gather
+from reconciler.engine import Gathered, SystemClock, gather
+from reconciler.engine.gather import select_servers
 from reconciler.engine.plan import ServerPlan, plan_server
 from reconciler.errors import Error
 from reconciler.specs import SpecSet
+from reconciler.store import Store
 
 __all__ = ["plan", "plan_exit_code", "render_markdown"]
 
@@ -164,13 +167,27 @@ def render_markdown(plans: list[ServerPlan], spec_set: SpecSet) -> str:
 # --- the command ---------------------------------------------------------------------------------------------------
 
 
-def _document(plans: list[ServerPlan], spec_set: SpecSet, code: int) -> dict[str, Any]:
+def _document(plans: list[ServerPlan], spec_set: SpecSet, code: int, timed_out: list[str]) -> dict[str, Any]:
     return {
         "revision": spec_set.revision,
         "exit_code": code,
         "spec_errors": [issue.to_json() for issue in spec_set.errors],
         "servers": [p.to_json() for p in plans],
+        "timed_out": timed_out,
     }
+
+
+async def _observe_all(
+    spec_set: SpecSet, store: Store | None, names: tuple[str, ...], clock: SystemClock, deadline: timedelta
+) -> tuple[dict[str, Gathered], list[str]]:
+    """Every server observed (each on its own, so that one that never finishes is cut off alone at the deadline)."""
+
+    def job(name: str) -> Any:
+        return lambda: gather(spec_set, store, names=[name], clock=clock)
+
+    servers = [s.name for s in select_servers(spec_set, names or None)]
+    done, cut = await within_deadline({name: job(name) for name in servers}, deadline=deadline)
+    return {name: found[name] for name, found in done.items()}, cut
 
 
 @click.command()
@@ -183,8 +200,16 @@ def _document(plans: list[ServerPlan], spec_set: SpecSet, code: int) -> dict[str
     "markdown",
     help="text for a terminal, json for tools, markdown for a pull-request comment.",
 )
+@timeout_option("observed")
 @click.option("-v", "--verbose", count=True, help="Log the observation (-v info, -vv debug) on stderr.")
-def plan(specs_path: Path, state_url: str | None, servers: tuple[str, ...], output: str, verbose: int) -> int:
+def plan(
+    specs_path: Path,
+    state_url: str | None,
+    servers: tuple[str, ...],
+    output: str,
+    timeout: timedelta,
+    verbose: int,
+) -> int:
     """Show what reconcile would do for each server and everything that remains — without acting.
 
     Every server is observed live (served certificates, replication, verification flags, client
@@ -204,7 +229,7 @@ def plan(specs_path: Path, state_url: str | None, servers: tuple[str, ...], outp
     Exit codes (as terraform plan -detailed-exitcode): 0 nothing to do (every server in sync), 2 changes
     pending or a rollout in progress, 1 error (a spec error, an unusable state, a server that cannot be observed —
     unreachable, credentials refused, API certificate not trusted — or whose certificate file or keystore cannot
-    be used), 64 usage error, 130 interrupted.
+    be used — or a server not observed within --timeout), 64 usage error, 130 interrupted.
     """
     configure_logging(verbose)
     spec_set = load(specs_path)
@@ -215,7 +240,7 @@ def plan(specs_path: Path, state_url: str | None, servers: tuple[str, ...], outp
     try:
         store = open_state_if_any(state_url)
         try:
-            gathered = asyncio.run(gather(spec_set, store, names=servers or None, clock=clock))
+            gathered, cut = asyncio.run(_observe_all(spec_set, store, servers, clock, timeout))
         finally:
             if store is not None:
                 store.close()
@@ -227,11 +252,15 @@ def plan(specs_path: Path, state_url: str | None, servers: tuple[str, ...], outp
         return EXIT_INTERRUPTED
     now = clock.now()
     plans = [plan_server(g, now=now, revision=spec_set.revision) for g in gathered.values()]
-    code = plan_exit_code(plans, len(spec_set.errors))
+    code = EXIT_ERROR if cut else plan_exit_code(plans, len(spec_set.errors))
     if output == "json":
-        click.echo(json.dumps(_document(plans, spec_set, code), indent=2))
+        click.echo(json.dumps(_document(plans, spec_set, code, cut), indent=2))
     elif output == "markdown":
         click.echo(render_markdown(plans, spec_set))
+        if cut:
+            click.echo(f"\n**Not observed within {wording.span(timeout)} (`--timeout`):** {', '.join(cut)}")
     else:
         render_text(console(), plans, spec_set)
+    if cut:
+        click.echo(cut_off_message("plan", timeout, cut), err=True)
     return code

@@ -4,11 +4,14 @@ from __future__ import annotations
 
 import asyncio
 import json
+from collections.abc import Awaitable, Callable
+from datetime import timedelta
 from pathlib import Path
 
 import click
 
 from reconciler.cli import EXIT_ERROR, EXIT_INTERRUPTED, EXIT_OK
+from reconciler.cli._deadline import RunningHooks, cut_off_message, timeout_option, within_deadline
 from reconciler.cli._live import (
     configure_logging,
     echo_spec_errors,
@@ -23,6 +26,7 @@ from reconciler.core import wording
 from reconciler.core.actions import Performer
 from reconciler.core.procedure.table import STANDARD
 from reconciler.engine import Engine, TickResult
+from reconciler.engine.gather import select_servers
 from reconciler.errors import Error
 from reconciler.store import open_store, resolve_state_url
 
@@ -68,9 +72,15 @@ def render_result(result: TickResult) -> list[str]:
 @output_option(
     "text", "json", help='text: what each server did and why; json: {"revision", "servers": [...]}.'
 )
+@timeout_option("handled")
 @click.option("-v", "--verbose", count=True, help="Log what the engine does (-v info, -vv debug) on stderr.")
 def reconcile(
-    specs_path: Path, state_url: str | None, servers: tuple[str, ...], output: str, verbose: int
+    specs_path: Path,
+    state_url: str | None,
+    servers: tuple[str, ...],
+    output: str,
+    timeout: timedelta,
+    verbose: int,
 ) -> int:
     """Observe every server once and move each one step forward where its facts allow — acting.
 
@@ -85,6 +95,10 @@ def reconcile(
     file, secrets or keystore cannot be used, holds where it is (the reason says which, file:line:field); the
     others go on. A server that is in the state but no longer in the specs is left as it is, and named.
 
+    --timeout bounds the whole command: a server still being observed or decided at the deadline is cut off (as
+    Ctrl-C would: what was saved stays, the next reconcile observes again) and named; a hook already running is
+    never cut short by it — only by its own timeout.
+
     \b
     Examples:
       sepm-reconciler reconcile                                 # ./specs, ./.sepm-reconciler/state.db
@@ -93,8 +107,8 @@ def reconcile(
 
     \b
     Exit codes: 0 done (whatever the servers' phases), 1 an error (invalid specs, unusable state, or a server
-    that could not be handled: unreachable, credentials refused, certificate, secret or keystore problem), 64 usage
-    error (e.g. unknown --server), 130 interrupted (Ctrl-C: decisions made are saved; a running hook is stopped
+    that could not be handled: unreachable, credentials refused, certificate, secret or keystore problem, or not
+    handled within --timeout), 64 usage error (e.g. unknown --server), 130 interrupted (Ctrl-C: decisions made are saved; a running hook is stopped
     and judged by observation later).
     """
     configure_logging(verbose)
@@ -113,8 +127,17 @@ def reconcile(
         return EXIT_OK
     try:
         with open_store(resolve_state_url(state_url)) as store:
-            engine = Engine(spec_set, store)
-            results = asyncio.run(engine.tick_all(servers or None))
+            hooks = RunningHooks()
+            engine = Engine(spec_set, store, hook_runner=hooks)
+            names = [s.name for s in select_servers(spec_set, servers or None)]
+            done, cut = asyncio.run(
+                within_deadline(
+                    {name: _tick(engine, name) for name in names},
+                    deadline=timeout,
+                    spare=hooks.servers.__contains__,
+                )
+            )
+            results = [done[name] for name in names if name in done]
             unmanaged = [] if servers else [r for r in store.all() if r.server not in spec_set.servers]
     except Error as exc:
         click.echo(f"error: {exc}", err=True)
@@ -132,6 +155,7 @@ def reconcile(
             "revision": spec_set.revision,
             "servers": [r.to_json() for r in results],
             "unmanaged": [{"name": r.server, "phase": r.phase.value, "step": r.step} for r in unmanaged],
+            "timed_out": cut,
         }
         click.echo(json.dumps(document, indent=2))
     else:
@@ -143,4 +167,16 @@ def reconcile(
                 f"{record.server}: in the state but no longer in the specs: left as it is, "
                 f"{record.phase.value}{step} (status and report still show it)"
             )
+        for name in cut:
+            click.echo(
+                f"{name}: not handled within {wording.span(timeout)} (--timeout): its tick was cut off — what it had "
+                "saved stays, nothing half-done is trusted; the next reconcile observes again"
+            )
+    if cut:
+        click.echo(cut_off_message("reconcile", timeout, cut), err=True)
+        return EXIT_ERROR
     return EXIT_ERROR if any(r.error for r in results) else EXIT_OK
+
+
+def _tick(engine: Engine, name: str) -> Callable[[], Awaitable[TickResult]]:
+    return lambda: engine.tick(name)

@@ -51,7 +51,7 @@ def _open(state_url: str | None, *, required: bool) -> tuple[Store | None, list[
         path = sqlite_path(url)
         if not path.exists():
             return None, [f"no state at {path}: rollout progress is not shown (pass --state URL to read one)"]
-    return open_store(url, create=False), []
+    return open_store(url, create=False, readonly=True), []
 
 
 def _write(path: Path, text: str) -> None:

@@ -5,14 +5,17 @@ from __future__ import annotations
 import click
 
 from reconciler.cli import EXIT_ERROR, EXIT_OK
+from reconciler.cli._options import TEXT
 from reconciler.cli._state import by_option, change_record, default_actor, now, open_state, state_option
 from reconciler.core import requests
 from reconciler.errors import Error
 
 
 @click.command()
-@click.argument("server")
-@click.option("--reason", "reason", metavar="TEXT", default="", help="Why (kept in the event log).")
+@click.argument("server", type=TEXT)
+@click.option(
+    "--reason", "reason", type=TEXT, metavar="TEXT", default="", help="Why (kept in the event log)."
+)
 @by_option
 @state_option
 def resume(server: str, reason: str, by: str | None, state_url: str | None) -> int:

@@ -61,6 +61,16 @@ def _default(delta: timedelta) -> str:
     "by default; in a container use 0.0.0.0:9370. Port 0 picks a free port.",
 )
 @click.option(
+    "--allowed-host",
+    "allowed_hosts",
+    multiple=True,
+    metavar="NAME",
+    envvar="SEPM_RECONCILER_ALLOWED_HOSTS",
+    help="A name the endpoints also answer to (the Host header of a reverse proxy or a Service, e.g. "
+    "sepm-reconciler.corp.example; *.corp.example for all names under it); repeat, or separate with commas. "
+    "Requests for any other Host than the --listen address get 421 (DNS rebinding cannot read the status).",
+)
+@click.option(
     "--log-format",
     type=click.Choice(["text", "json"]),
     default="text",
@@ -133,11 +143,38 @@ def _default(delta: timedelta) -> str:
     show_default=True,
     help="On SIGTERM, how long in-flight ticks may run before they are cancelled.",
 )
+@click.option(
+    "--observe-concurrency",
+    type=click.IntRange(min=1, max=256),
+    default=8,
+    show_default=True,
+    help="How many managers are observed at once; the others wait for a slot (a full observation of a large "
+    "manager pages through every client).",
+)
+@click.option(
+    "--effect-grace",
+    type=DURATION,
+    default=_default(DEFAULT_TUNING.effect_grace),
+    show_default=True,
+    help="How long an action's effect may take to be observed after it ended (or after its timeout, when its "
+    "result was lost in a crash) before the attempt counts as failed.",
+)
+@click.option(
+    "--retry-base",
+    type=DURATION,
+    default=_default(DEFAULT_TUNING.retry_base),
+    show_default=True,
+    help="The first wait before retrying a failed action (doubled after each failure).",
+)
 @click.option("--debug-pause-scheduler-after", type=click.IntRange(min=1), default=None, hidden=True)
+@click.option(
+    "--debug-hold-before-action", type=click.Path(path_type=Path, dir_okay=False), default=None, hidden=True
+)
 def run(
     specs_path: Path,
     state_url: str | None,
     listen: str,
+    allowed_hosts: tuple[str, ...],
     log_format: str,
     log_level: str,
     tick_timeout: timedelta,
@@ -150,28 +187,38 @@ def run(
     jitter: timedelta,
     health_grace: timedelta,
     shutdown_grace: timedelta,
+    observe_concurrency: int,
+    effect_grace: timedelta,
+    retry_base: timedelta,
     debug_pause_scheduler_after: int | None,
+    debug_hold_before_action: Path | None,
 ) -> int:
     """Run the reconciler continuously: every server of the specs is observed on its own schedule and walked
     through the seven-step procedure, one safe action at a time.
 
     \b
     Specs are reloaded when the directory changes and on SIGHUP; an invalid commit is reported and the last
-    valid specs stay in force. One daemon acts per state: another one started on the same state waits as a
-    standby and takes over when the first stops or its lease expires. SIGTERM/SIGINT stop it cleanly.
+    valid specs stay in force. One daemon acts per state: another one started on the same state (SQLite on one
+    host, or PostgreSQL from any host) waits as a standby and takes over when the first stops or its lease
+    expires; a leader that lost its lease can no longer write or start an action (the lease's epoch fences every
+    write). SIGTERM/SIGINT stop it cleanly.
 
     \b
     Endpoints (read-only):  /healthz  /readyz  /metrics  /api/status  /  (the status page)
+    They answer only a Host header naming this daemon (the --listen address, localhost on loopback, any IP
+    address when listening on 0.0.0.0, and the --allowed-host names); others get 421.
 
     \b
     Examples:
       sepm-reconciler run --specs specs/ --state sqlite:////var/lib/sepm-reconciler/state.db
+      PGPASSWORD=… sepm-reconciler run --state postgresql://reconciler@db.example:5432/sepm
       SEPM_RECONCILER_WEBHOOK_URL=https://hooks.slack.com/… sepm-reconciler run --log-format json
 
     Exit codes: 0 stopped cleanly (SIGTERM, SIGINT), 1 could not start (state unusable, specs path missing,
     address in use, --webhook-url-env naming an unset variable), 64 usage error.
     """
     from reconciler.daemon.config import DEFAULT_WEBHOOK_ENV, DaemonConfig, parse_listen
+    from reconciler.daemon.hosts import parse_allowed_hosts
     from reconciler.daemon.logs import configure_logging
     from reconciler.daemon.loop import Daemon
 
@@ -179,6 +226,11 @@ def run(
         host, port = parse_listen(listen)
     except ValueError as exc:
         click.echo(f"error: --listen: {exc}", err=True)
+        return EXIT_USAGE
+    try:
+        names = parse_allowed_hosts(allowed_hosts)
+    except ValueError as exc:
+        click.echo(f"error: --allowed-host: {exc}", err=True)
         return EXIT_USAGE
     configure_logging("json" if log_format == "json" else "text", level=getattr(logging, log_level.upper()))
     env_name = webhook_url_env or DEFAULT_WEBHOOK_ENV
@@ -200,6 +252,8 @@ def run(
         active_interval=active_interval,
         waiting_interval=waiting_interval,
         idle_interval=idle_interval,
+        effect_grace=effect_grace,
+        retry_base=retry_base,
     )
     config = DaemonConfig(
         specs=specs_path,
@@ -214,6 +268,9 @@ def run(
         shutdown_grace=shutdown_grace.total_seconds(),
         tuning=tuning,
         pause_scheduler_after=debug_pause_scheduler_after,
+        allowed_hosts=names,
+        observe_concurrency=observe_concurrency,
+        debug_hold_before_action=debug_hold_before_action,
     )
     return asyncio.run(Daemon(config, webhook_url=webhook_url).run())
 

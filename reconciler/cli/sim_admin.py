@@ -19,10 +19,12 @@ import click
 import httpx
 
 from reconciler.cli import EXIT_ERROR, EXIT_OK
+from reconciler.cli._options import TEXT
 
 __all__ = ["sim_admin"]
 
 
+_MAX_PORTS_FILE = 1024 * 1024  # a ports file is a few hundred bytes
 _FLEET_WIDE = frozenset({"state", "clock-advance", "clock-set"})  # commands about the whole fleet
 
 
@@ -34,18 +36,24 @@ class _Target:
     def __init__(self, ports_file: Path, manager: str | None, *, fleet_wide: bool = False) -> None:
         written_by = f"written by `sepm-reconciler simulate --ports-file {ports_file}` while it runs"
         try:
-            info = json.loads(ports_file.read_text(encoding="utf-8"))
+            with ports_file.open("rb") as handle:
+                info = json.loads(handle.read(_MAX_PORTS_FILE))
         except OSError as exc:
             raise click.UsageError(
                 f"cannot read the ports file {ports_file}: {exc.strerror or exc} (it is {written_by})"
             ) from exc
-        except ValueError as exc:
+        except (
+            ValueError,
+            RecursionError,
+        ) as exc:  # not JSON, not UTF-8, cut at the size limit, nested absurdly
+            reason = "nested too deeply" if isinstance(exc, RecursionError) else str(exc)[:200]
             raise click.UsageError(
-                f"{ports_file} is not a simulator ports file ({written_by}): {exc}"
+                f"{ports_file} is not a simulator ports file ({written_by}): {reason}"
             ) from exc
         managers = info.get("managers") if isinstance(info, dict) else None
         if not isinstance(managers, dict) or not all(
-            isinstance(m, dict) and {"api_url", "admin_token"} <= set(m) for m in managers.values()
+            isinstance(m, dict) and isinstance(m.get("api_url"), str) and "admin_token" in m
+            for m in managers.values()
         ):
             raise click.UsageError(
                 f"{ports_file} is not a simulator ports file ({written_by}): no managers with api_url and admin_token"
@@ -269,7 +277,7 @@ def rehome(ctx: click.Context) -> int:
 
 
 @sim_admin.command("partner-add")
-@click.argument("site")
+@click.argument("site", type=TEXT)
 @click.pass_context
 def partner_add(ctx: click.Context, site: str) -> int:
     """Join SITE as a replication partner (this site's group settings are overwritten with SITE's)."""
@@ -277,7 +285,7 @@ def partner_add(ctx: click.Context, site: str) -> int:
 
 
 @sim_admin.command("partner-delete")
-@click.argument("site")
+@click.argument("site", type=TEXT)
 @click.pass_context
 def partner_delete(ctx: click.Context, site: str) -> int:
     """Delete the replication partnership with SITE (on both sides)."""

@@ -95,7 +95,7 @@ def status(state_url: str | None, output: str) -> int:
     Exit codes: 0 shown, 1 the state cannot be read (missing, locked, newer, corrupt), 64 usage error.
     """
     try:
-        with open_state(state_url) as store:
+        with open_state(state_url, readonly=True) as store:
             records = store.all()
     except Error as exc:
         click.echo(f"error: {exc}", err=True)

@@ -5,15 +5,21 @@ from __future__ import annotations
 import click
 
 from reconciler.cli import EXIT_ERROR, EXIT_OK
+from reconciler.cli._options import TEXT
 from reconciler.cli._state import by_option, change_record, default_actor, now, open_state, state_option
 from reconciler.core import requests
 from reconciler.errors import Error
 
 
 @click.command()
-@click.argument("server")
+@click.argument("server", type=TEXT)
 @click.option(
-    "--reason", "reason", metavar="TEXT", required=True, help="Why (shown in status and the event log)."
+    "--reason",
+    "reason",
+    type=TEXT,
+    metavar="TEXT",
+    required=True,
+    help="Why (shown in status and the event log).",
 )
 @by_option
 @state_option

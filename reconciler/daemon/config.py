@@ -18,6 +18,8 @@ LEASE_NAME = "daemon"
 def parse_listen(text: str) -> tuple[str, int]:
     """``HOST:PORT`` / ``[V6]:PORT`` → ``(host, port)``; raises ValueError with what to write instead."""
     value = text.strip()
+    if not value.isprintable():
+        raise ValueError(f"invalid listen address {text!r}: write HOST:PORT, e.g. {DEFAULT_LISTEN}")
     host, sep, port_text = value.rpartition(":")
     if not sep or not port_text.isdigit():
         raise ValueError(
@@ -53,8 +55,13 @@ class DaemonConfig:
     * ``max_interval`` — never wait longer than this between two ticks of a server (None: as the record says);
     * ``health_grace`` — how late a tick may be before ``/healthz`` fails;
     * ``shutdown_grace`` — how long in-flight ticks may take to finish on SIGTERM before they are cancelled;
+    * ``allowed_hosts`` — names the endpoints answer to besides the listen address (``Host`` header; see
+      :mod:`reconciler.daemon.hosts`);
+    * ``observe_concurrency`` — how many managers are observed at once (the rest wait for a slot);
     * ``pause_scheduler_after`` — fault injection: pause the scheduler after that many ticks (a zombie scheduler,
-      to check that ``/healthz`` and the liveness probe notice it).
+      to check that ``/healthz`` and the liveness probe notice it);
+    * ``debug_hold_before_action`` — fault injection: while this file exists, a hook whose attempt was just saved
+      waits before it starts (so a test can kill or stop the leader between the save and the action).
     """
 
     specs: Path
@@ -72,6 +79,9 @@ class DaemonConfig:
     page_refresh: int = 10
     tuning: Tuning = field(default=DEFAULT_TUNING)
     pause_scheduler_after: int | None = None
+    allowed_hosts: tuple[str, ...] = ()
+    observe_concurrency: int = 8
+    debug_hold_before_action: Path | None = None
 
     @property
     def lease_period(self) -> float:

@@ -20,7 +20,7 @@ from typing import Self
 from reconciler.core.events import Event
 from reconciler.core.record import Attempt, AttemptOutcome, RolloutRecord
 from reconciler.errors import ConflictError
-from reconciler.store import Lease, Store
+from reconciler.store import Fence, FencedStore, Lease
 
 __all__ = ["GatedStore"]
 
@@ -30,11 +30,12 @@ def _key(a: Attempt) -> tuple[str, int, str, int, str]:
 
 
 class GatedStore:
-    """Delegates to ``inner``; while :meth:`shut` is in effect, a save that adds a pending attempt raises
-    :class:`ConflictError` and the server is remembered in :attr:`refused` (the daemon reports the tick as
-    abandoned)."""
+    """Delegates to ``inner`` (the daemon's fenced store); while :meth:`shut` is in effect, a save that adds a
+    pending attempt raises :class:`ConflictError` and the server is remembered in :attr:`refused` (the daemon
+    reports the tick as abandoned). The fence (in ``inner``) refuses every write once another daemon holds the
+    lease; this gate adds the refusals only this process knows about: stopping, or not trusting its lease."""
 
-    def __init__(self, inner: Store) -> None:
+    def __init__(self, inner: FencedStore) -> None:
         self.inner = inner
         self._lock = threading.Lock()
         self._closed: str | None = None
@@ -77,13 +78,18 @@ class GatedStore:
     def url(self) -> str:
         return self.inner.url
 
+    def schema_version(self) -> int:
+        return self.inner.schema_version()
+
     def get(self, server: str) -> RolloutRecord | None:
         return self.inner.get(server)
 
     def all(self) -> list[RolloutRecord]:
         return self.inner.all()
 
-    def save(self, record: RolloutRecord, events: Sequence[Event] = ()) -> RolloutRecord:
+    def save(
+        self, record: RolloutRecord, events: Sequence[Event] = (), *, fence: Fence | None = None
+    ) -> RolloutRecord:
         reason = self._closed
         if reason is not None:
             attempt = self._starts_action(record)
@@ -94,15 +100,20 @@ class GatedStore:
                     f"{record.server}: {attempt.kind.value} (step {attempt.step}, attempt {attempt.number}) not "
                     f"started: {reason}"
                 )
-        return self.inner.save(record, events)
+        return self.inner.save(record, events, fence=fence)
 
-    def append(self, events: Sequence[Event]) -> None:
-        self.inner.append(events)
+    def append(self, events: Sequence[Event], *, fence: Fence | None = None) -> None:
+        self.inner.append(events, fence=fence)
 
     def events(
-        self, server: str | None = None, *, since: datetime | None = None, limit: int | None = None
+        self,
+        server: str | None = None,
+        *,
+        since: datetime | None = None,
+        limit: int | None = None,
+        after_id: int | None = None,
     ) -> list[Event]:
-        return self.inner.events(server, since=since, limit=limit)
+        return self.inner.events(server, since=since, limit=limit, after_id=after_id)
 
     def acquire_lease(self, name: str, holder: str, *, ttl: timedelta, now: datetime) -> Lease | None:
         return self.inner.acquire_lease(name, holder, ttl=ttl, now=now)
@@ -115,6 +126,12 @@ class GatedStore:
 
     def lease(self, name: str) -> Lease | None:
         return self.inner.lease(name)
+
+    def check_fence(self, fence: Fence) -> None:
+        self.inner.check_fence(fence)
+
+    def verify(self) -> None:
+        self.inner.verify()
 
     def close(self) -> None:
         self.inner.close()

@@ -2,14 +2,18 @@
 
 =================  ====================================================================================
 ``GET /healthz``   200 ``{"status": "ok"}``; 503 ``{"status": "unhealthy", "problems": [...]}`` when ticks are
-                   stale (see :mod:`reconciler.daemon.state`) — for liveness probes
-``GET /readyz``    200 when leading with valid specs in force; 503 ``{"status": "not ready", "reason"}``
-                   (standby, no valid specs, starting, stopping) — for readiness probes
+                   stale or the state file was replaced under the daemon (see :mod:`reconciler.daemon.state`) —
+                   for liveness probes
+``GET /readyz``    200 when leading with valid specs in force and a usable state; 503 ``{"status": "not ready",
+                   "reason"}`` (standby, no valid specs, state store unusable, starting, stopping) — for readiness
 ``GET /metrics``   Prometheus text exposition (``sepm_reconciler_*``)
 ``GET /api/status`` the ``status --output json`` document (from the store), plus ``"daemon"``: role, lease,
                    specs in force and the last refused commit, unmanaged servers, tick timings
 ``GET /``          the status page (HTML, refreshes itself, no script, no external asset)
 =================  ====================================================================================
+
+Every request must name this daemon in its ``Host`` header (:mod:`reconciler.daemon.hosts`: the listen address, and
+the names of ``--allowed-host``); any other gets ``421 Misdirected Request`` — DNS rebinding cannot read the status.
 """
 
 from __future__ import annotations
@@ -19,6 +23,7 @@ from datetime import datetime, timedelta
 from typing import Protocol
 
 from starlette.applications import Starlette
+from starlette.middleware import Middleware
 from starlette.requests import Request
 from starlette.responses import HTMLResponse, JSONResponse, Response
 from starlette.routing import Route
@@ -26,6 +31,7 @@ from starlette.routing import Route
 from reconciler.core.events import Event
 from reconciler.core.record import RolloutRecord
 from reconciler.core.status import status_document
+from reconciler.daemon.hosts import HostCheck, HostPolicy
 from reconciler.daemon.metrics import CONTENT_TYPE, DaemonMetrics, Snapshot
 from reconciler.daemon.page import ServerInfo, render_page
 from reconciler.daemon.state import DaemonState
@@ -77,7 +83,9 @@ def _store_unavailable(exc: StateError) -> JSONResponse:
     return JSONResponse({"error": f"the state cannot be read: {exc}"}, status_code=503)
 
 
-def build_app(source: StatusSource) -> Starlette:
+def build_app(source: StatusSource, hosts: HostPolicy | None = None) -> Starlette:
+    """The endpoints over ``source``; ``hosts`` the ``Host`` names they answer to (default: loopback only)."""
+
     async def healthz(request: Request) -> Response:
         problems = source.state.health(source.now(), source.health_grace)
         if problems:
@@ -136,4 +144,5 @@ def build_app(source: StatusSource) -> Starlette:
         Route("/api/status", api_status, methods=["GET", "HEAD"]),
         Route("/", page, methods=["GET", "HEAD"]),
     ]
-    return Starlette(routes=routes)
+    policy = hosts or HostPolicy("127.0.0.1")
+    return Starlette(routes=routes, middleware=[Middleware(HostCheck, policy=policy)])

@@ -37,10 +37,12 @@ import httpx
 import uvicorn
 
 from reconciler.core import wording
+from reconciler.core.actions import Action, Performer
 from reconciler.core.events import Event
 from reconciler.core.record import RolloutRecord
 from reconciler.daemon.config import LEASE_NAME, DaemonConfig
 from reconciler.daemon.gate import GatedStore
+from reconciler.daemon.hosts import HostPolicy
 from reconciler.daemon.http import build_app
 from reconciler.daemon.jobs import TickJobs, tick_timeout
 from reconciler.daemon.metrics import DaemonMetrics, Snapshot
@@ -50,9 +52,9 @@ from reconciler.daemon.server import QuietServer, bind
 from reconciler.daemon.specwatch import ReloadKind, ReloadOutcome, SpecWatcher
 from reconciler.daemon.state import DaemonState, Role
 from reconciler.engine import ClientFactory, Engine, HookRunner
-from reconciler.errors import ConflictError, StateError
+from reconciler.errors import ConflictError, FencedError, StateError
 from reconciler.hooks import run_hook
-from reconciler.store import open_store, redact
+from reconciler.store import Fence, FencedStore, Store, open_store, redact, scheme_of
 
 __all__ = ["Daemon"]
 
@@ -61,7 +63,6 @@ log = logging.getLogger("reconciler.daemon")
 EXIT_OK = 0
 EXIT_ERROR = 1
 
-_EVENTS_WINDOW = timedelta(minutes=10)
 _EVENTS_BATCH = 500
 
 
@@ -102,7 +103,9 @@ class Daemon:
         )
         self._client_factory = client_factory
         self._hook_runner = hook_runner
+        self._hook_withheld = (webhook_url,) if webhook_url else ()  # a secret: no hook inherits it
         self._store: GatedStore | None = None
+        self._fenced: FencedStore | None = None
         self._engine: Engine | None = None
         self._jobs: TickJobs | None = None
         self._stop = asyncio.Event()
@@ -170,6 +173,8 @@ class Daemon:
             records=tuple(records),
             managed=frozenset(current.servers) if current is not None else frozenset(),
             last_tick=dict(self._jobs.last_tick) if self._jobs else {},
+            lease_renewed_at=self._state.lease_renewed_at,
+            lease_epoch=self._state.lease_epoch,
         )
 
     @property
@@ -205,12 +210,15 @@ class Daemon:
             )
             return EXIT_ERROR
         try:
-            store = await asyncio.to_thread(open_store, cfg.state_url)
+            store = await asyncio.to_thread(self._open_checked, cfg.state_url)
         except StateError as exc:
             sock.close()
             log.error("cannot open the state: %s", exc, extra={"state": redact(cfg.state_url)})
             return EXIT_ERROR
-        self._store = GatedStore(store)
+        self._fenced = FencedStore(
+            store, Fence(LEASE_NAME, self._holder, 0)
+        )  # epoch 0: no write until leading
+        self._store = GatedStore(self._fenced)
         self._store.shut("this daemon does not hold the lease yet")
         self._jobs = TickJobs(
             cfg,
@@ -224,7 +232,7 @@ class Daemon:
         self._bound_port = sock.getsockname()[1]
         server = QuietServer(
             uvicorn.Config(
-                build_app(self),
+                build_app(self, HostPolicy(cfg.host, cfg.allowed_hosts)),
                 log_config=None,
                 access_log=False,
                 lifespan="off",
@@ -253,6 +261,20 @@ class Daemon:
         await self._stop.wait()
         await self._shutdown(loops, server, http_task)
         return EXIT_OK
+
+    @staticmethod
+    def _open_checked(url: str) -> Store:
+        """Open the state and check it whole once (a damaged SQLite file is an error at start, not a daemon that
+        starts healthy and can do nothing)."""
+        store = open_store(url)
+        check = getattr(store, "check_integrity", None)
+        try:
+            if check is not None:
+                check()
+        except StateError:
+            store.close()
+            raise
+        return store
 
     def _install_signals(self) -> None:
         loop = asyncio.get_running_loop()
@@ -314,7 +336,7 @@ class Daemon:
                 log.info("lease released")
         except StateError as exc:
             log.warning("could not release the lease (it expires by itself): %s", exc)
-        self.metrics.leader.set(0)
+        self.metrics.leader.labels(self._holder).set(0)
         await self._notifier.close(drain=1.0)
         server.should_exit = True
         with contextlib.suppress(TimeoutError):
@@ -329,15 +351,18 @@ class Daemon:
         now = self.now()
         ttl = timedelta(seconds=self.config.lease_ttl)
         try:
+            await asyncio.to_thread(store.verify)
             if self._state.role is Role.LEADER:
                 try:
                     lease = await asyncio.to_thread(
                         store.renew_lease, LEASE_NAME, self._holder, ttl=ttl, now=now
                     )
                 except ConflictError as exc:
+                    self._store_ok()
                     self._become_standby(f"lost the lease: {exc}")
                     return
                 self._state.lease_expires_at = lease.expires_at
+                self._state.lease_renewed_at, self._state.lease_epoch = lease.renewed_at, lease.epoch
                 self._state.role_reason = f"holds the lease until {wording.when(lease.expires_at)}"
             else:
                 acquired = await asyncio.to_thread(
@@ -348,8 +373,14 @@ class Daemon:
                         acquired.holder,
                         acquired.expires_at,
                     )
+                    self._state.lease_renewed_at, self._state.lease_epoch = (
+                        acquired.renewed_at,
+                        acquired.epoch,
+                    )
+                    self._require_fenced().hold(acquired.fence)
                     latest = await asyncio.to_thread(lambda: store.events(limit=1))
                     self._last_event_id = (latest[-1].id or 0) if latest else 0  # notify from now on
+                    self._store_ok()
                     self._become_leader()
                 else:
                     current = await asyncio.to_thread(store.lease, LEASE_NAME)
@@ -357,18 +388,97 @@ class Daemon:
                     until = wording.when(current.expires_at) if current else "soon"
                     self._state.lease_holder = current.holder if current else None
                     self._state.lease_expires_at = current.expires_at if current else None
+                    self._state.lease_renewed_at = current.renewed_at if current else None
+                    self._state.lease_epoch = current.epoch if current else None
+                    self._store_ok()
                     self._become_standby(
                         f"another daemon ({holder}) holds the lease on this state until {until} unless it renews it; "
                         "this one takes over when it stops or the lease expires"
                     )
+            self._store_ok()
         except StateError as exc:
-            log.warning("the lease could not be checked: %s", exc)
+            self._store_failed(exc)
             expires = self._state.lease_expires_at
             if self._state.role is Role.LEADER and (expires is None or now >= expires):
                 self._become_standby(f"the lease could not be renewed before it expired: {exc}")
             return
         finally:
             self._state.lease_checked_at = now
+
+    def _debug_hold(self, server: str, action: Action) -> None:
+        """``--debug-hold-before-action FILE``: while FILE exists, a hook action whose attempt is saved waits here,
+        before the guard — so a test can kill or stop the daemon exactly between the save and the action. A FILE
+        with lines ``SERVER STEP`` holds only those actions."""
+        gate = self.config.debug_hold_before_action
+        if gate is None or action.performer is not Performer.COMMAND:
+            return
+
+        def holds() -> bool:
+            try:
+                lines = gate.read_text(encoding="utf-8").split("\n")
+            except OSError:
+                return False
+            wanted = {line.strip() for line in lines if line.strip()}
+            return not wanted or f"{server} {action.step}" in wanted
+
+        if not holds():
+            return
+        log.warning(
+            "debug: holding before starting an action",
+            extra={"server": server, "step": action.step, "attempt": action.attempt},
+        )
+        deadline = time.monotonic() + 120
+        while holds() and time.monotonic() < deadline:
+            time.sleep(0.05)
+
+    def _require_fenced(self) -> FencedStore:
+        if self._fenced is None:
+            raise StateError("the state store is not open yet")
+        return self._fenced
+
+    def _store_failed(self, exc: StateError) -> None:
+        """The state cannot be used (the database unreachable, the file replaced…): act on nothing until it can."""
+        reason = str(exc)
+        broken = scheme_of(self.config.state_url) == "sqlite"  # a replaced or damaged file needs a restart
+        if self._state.store_problem != reason:
+            log.error(
+                "the state store is unusable: %s — no action starts until it is usable again%s",
+                reason,
+                " (restart the daemon once the state is restored)" if broken else "",
+                extra={"state": redact(self.config.state_url)},
+            )
+        self._state.store_problem = reason
+        self._state.store_broken = broken
+        self._require_store().shut(f"the state store is unusable: {reason}")
+
+    def _store_ok(self) -> None:
+        if self._state.store_problem is None:
+            return
+        if self._state.store_broken:
+            return  # a file that was replaced under us stays suspect until a restart
+        log.info("the state store is usable again", extra={"state": redact(self.config.state_url)})
+        self._state.store_problem = None
+        if self._state.role is Role.LEADER and not self._stopping:
+            self._require_store().reopen()
+
+    def _guard_action(self, server: str, action: Action) -> None:
+        """Right before an action starts (its attempt is saved): this daemon must still lead — its lease not
+        expired on its own clock, the database still showing it as the holder at its epoch — else the action is
+        not started (the attempt is judged by observation later, by whoever leads)."""
+        self._debug_hold(server, action)
+        if self._stopping or self._state.role is not Role.LEADER:
+            raise FencedError(f"{server}: this daemon is {self._state.role.value}: no action starts")
+        if self._state.store_problem is not None:
+            raise FencedError(f"{server}: the state store is unusable: no action starts")
+        expires = self._state.lease_expires_at
+        if expires is None or self.now() >= expires:
+            raise FencedError(f"{server}: this daemon's lease expired (on its own clock): no action starts")
+        try:
+            self._require_fenced().confirm()
+        except FencedError:
+            raise
+        except StateError as exc:
+            raise FencedError(f"{server}: the lease cannot be checked ({exc}): no action starts") from exc
 
     def _become_leader(self) -> None:
         if self._state.role is Role.LEADER or self._stopping:
@@ -377,8 +487,9 @@ class Daemon:
         self._state.role_reason = (
             f"holds the lease until {wording.when(self._state.lease_expires_at or self.now())}"
         )
-        self.metrics.leader.set(1)
-        self._require_store().reopen()
+        self.metrics.leader.labels(self._holder).set(1)
+        if self._state.store_problem is None:
+            self._require_store().reopen()
         log.info("leading: this daemon holds the lease and acts", extra={"holder": self._holder})
         if self._watcher.status.errors:
             self._notify_invalid()
@@ -392,7 +503,7 @@ class Daemon:
         if was is Role.STANDBY or self._stopping:
             return
         self._state.role = Role.STANDBY
-        self.metrics.leader.set(0)
+        self.metrics.leader.labels(self._holder).set(0)
         self._require_store().shut("this daemon is on standby (it does not hold the lease)")
         self._require_jobs().remove_all()
         log.warning("standby: %s", reason, extra={"holder": self._holder})
@@ -433,7 +544,7 @@ class Daemon:
     def _report_invalid(self, outcome: ReloadOutcome) -> None:
         status = self._watcher.status
         self.metrics.spec_reload_failures.inc()
-        self.metrics.specs_valid.set(0)
+        self.metrics.show_specs(status.revision, status.rejected_revision, valid=False)
         kept = (
             f"the specs of revision {status.revision} stay in force"
             if status.revision
@@ -461,11 +572,14 @@ class Daemon:
                 hook_runner=self._hook_runner,
                 tuning=self.config.tuning,
                 observe_timeout=self.config.tick_timeout,
+                hook_withheld=self._hook_withheld,
+                action_guard=self._guard_action,
+                observe_concurrency=self.config.observe_concurrency,
             )
         else:
             self._engine.update_specs(spec_set)
         self.metrics.spec_reloads.inc()
-        self.metrics.specs_valid.set(1)
+        self.metrics.show_specs(spec_set.revision, None, valid=True)
         log.info(
             "specs loaded",
             extra={
@@ -495,8 +609,8 @@ class Daemon:
         store = self._require_store()
         if self._last_event_id is None:
             return
-        since = self.now() - _EVENTS_WINDOW
-        events = await asyncio.to_thread(lambda: store.events(since=since, limit=_EVENTS_BATCH))
+        after = self._last_event_id
+        events = await asyncio.to_thread(lambda: store.events(after_id=after, limit=_EVENTS_BATCH))
         for event in events:
             if event.id is None or event.id <= self._last_event_id:
                 continue

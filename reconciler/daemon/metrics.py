@@ -44,6 +44,8 @@ class Snapshot:
     records: Sequence[RolloutRecord] = ()
     managed: frozenset[str] = frozenset()  # servers in the specs in force
     last_tick: Mapping[str, datetime] = field(default_factory=dict)
+    lease_renewed_at: datetime | None = None  # the lease's last renewal (by whoever holds it), as last read
+    lease_epoch: int | None = None
 
 
 def _drifted(record: RolloutRecord) -> bool:
@@ -123,6 +125,20 @@ class _ServersCollector:
             next_check,
         )
         yield from (last_tick, not_after)
+        if snap.lease_renewed_at is not None:
+            age = GaugeMetricFamily(
+                P + "lease_age_seconds",
+                "Seconds since the daemon lease was last renewed by its holder (as this daemon last read it); "
+                "above the TTL the leader is gone and a standby takes over",
+            )
+            age.add_metric([], max(0.0, (snap.now - snap.lease_renewed_at).total_seconds()))
+            yield age
+        if snap.lease_epoch is not None:
+            epoch = GaugeMetricFamily(
+                P + "lease_epoch", "The daemon lease's epoch: how many times it changed hands (fencing token)"
+            )
+            epoch.add_metric([], float(snap.lease_epoch))
+            yield epoch
 
 
 def _gauge(name: str, documentation: str, *labels: str) -> GaugeMetricFamily:
@@ -163,8 +179,18 @@ class DaemonMetrics:
             registry=r,
         )
         self.specs_valid = Gauge(P + "specs_valid", "1 when the last spec load was valid", registry=r)
+        self.specs_info = Gauge(
+            P + "specs_info",
+            "1 for the spec revision in force (status=in_force) and, while the last reload was refused, for the "
+            'refused one (status=rejected; revision="unknown" when it could not be determined)',
+            ["revision", "status"],
+            registry=r,
+        )
         self.leader = Gauge(
-            P + "leader", "1 when this daemon holds the lease and acts, 0 on standby", registry=r
+            P + "leader",
+            "1 when this daemon (holder: its lease holder id) holds the lease and acts, 0 on standby",
+            ["holder"],
+            registry=r,
         )
         self.notifications = Counter(
             P + "notifications",
@@ -174,6 +200,16 @@ class DaemonMetrics:
         )
         self._servers = _ServersCollector()
         r.register(self._servers)
+
+    def show_specs(self, in_force: str | None, rejected: str | None, *, valid: bool) -> None:
+        """The spec gauges after a load attempt: ``in_force`` revision (None: none), ``rejected`` (the refused
+        revision while the last attempt was refused, else None)."""
+        self.specs_valid.set(1 if valid else 0)
+        self.specs_info.clear()
+        if in_force is not None:
+            self.specs_info.labels(in_force, "in_force").set(1)
+        if not valid:
+            self.specs_info.labels(rejected or "unknown", "rejected").set(1)
 
     def count_event(self, event: Event) -> None:
         """Action counters from the event log (attempts are recorded there by whoever acts)."""

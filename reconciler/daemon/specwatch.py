@@ -11,6 +11,7 @@ Everything here is synchronous file I/O: the daemon calls :meth:`SpecWatcher.pol
 from __future__ import annotations
 
 import hashlib
+import logging
 import os
 from collections.abc import Callable
 from dataclasses import dataclass, field
@@ -21,6 +22,8 @@ from pathlib import Path
 from reconciler.specs import SpecIssue, SpecSet, load_specs
 
 __all__ = ["ReloadKind", "ReloadOutcome", "SpecWatcher", "SpecsStatus", "specs_digest"]
+
+log = logging.getLogger("reconciler.daemon")
 
 
 def specs_digest(path: Path) -> str:
@@ -121,7 +124,17 @@ class SpecWatcher:
         if digest == "missing":
             message = f"{self.path}: the specs path does not exist (or is a dangling link)"
             return self._reject((message,), None)
-        loaded = self._loader(self.path)
+        try:
+            loaded = self._loader(self.path)
+        except (
+            Exception
+        ) as exc:  # the loader reports bad input as issues; anything else is a bug, still refused
+            log.exception("internal error while loading the specs")
+            message = (
+                f"{self.path}: the specs could not be loaded (internal error {type(exc).__name__}; see the log): "
+                "refused like an invalid commit"
+            )
+            return self._reject((message,), None)
         warnings = _messages([i for i in loaded.issues if not i.is_error])
         if loaded.errors:
             return self._reject(_messages(loaded.errors), loaded.revision, warnings)

@@ -79,6 +79,12 @@ class DaemonState:
     lease_holder: str | None = None
     lease_expires_at: datetime | None = None
     lease_checked_at: datetime | None = None
+    lease_renewed_at: datetime | None = None
+    lease_epoch: int | None = None
+    store_problem: str | None = None  # why the state store cannot be used now (readiness fails)
+    store_broken: bool = (
+        False  # ...and it will not heal by itself (the file replaced or damaged: health fails)
+    )
     specs_checked_at: datetime | None = None
     servers: dict[str, ServerRuntime] = field(default_factory=dict)
 
@@ -91,6 +97,8 @@ class DaemonState:
         problems: list[str] = []
         if self.role is Role.STOPPING:
             return ["stopping"]
+        if self.store_broken and self.store_problem:
+            problems.append(f"the state store is unusable: {self.store_problem}")
         loops = (
             ("the lease loop", self.lease_checked_at, self.lease_period),
             ("the spec watcher", self.specs_checked_at, self.watch_period),
@@ -117,7 +125,9 @@ class DaemonState:
         return problems
 
     def readiness(self) -> str | None:
-        """Why the daemon is not ready — None when it is (leader, valid specs in force)."""
+        """Why the daemon is not ready — None when it is (leader, valid specs in force, the state usable)."""
+        if self.store_problem is not None and self.role is not Role.STOPPING:
+            return f"the state store is unusable: {self.store_problem}"
         if self.role is Role.STANDBY:
             return f"standby: {self.role_reason}"
         if self.role is not Role.LEADER:
@@ -142,7 +152,10 @@ class DaemonState:
             "lease": {
                 "holder": self.lease_holder,
                 "expires_at": None if self.lease_expires_at is None else self.lease_expires_at.isoformat(),
+                "renewed_at": None if self.lease_renewed_at is None else self.lease_renewed_at.isoformat(),
+                "epoch": self.lease_epoch,
             },
+            "store_problem": self.store_problem,
             "specs": self.specs.to_json(),
             "unmanaged": unmanaged,
             "ticks": {name: rt.to_json() for name, rt in sorted(self.servers.items())},

@@ -12,15 +12,17 @@ The hook environment (documented in :mod:`reconciler.hooks` and docs/operations.
     _LIST (2a, 5b: the management server list to assign), _DESIRED_FINGERPRINT, and for step 4:
     _KEYSTORE_FILE, _KEYSTORE_KEY_FILE, _KEYSTORE_PASSWORD
 
-Secrets (the keystore password) travel only in that environment; every secret value the spec references (the
-keystore password, the API password) is masked in the captured output before it is kept.
+Least secret per hook: the keystore password reaches step 4's hook as ``_KEYSTORE_PASSWORD`` and nothing else
+secret reaches any hook. Every secret value the specs reference (the API credentials and keystore passwords of
+every server) and whatever the caller adds (the daemon's webhook URL) is withheld from the environment the hook
+inherits — under whatever variable name holds it — and masked in the captured output before it is kept.
 """
 
 from __future__ import annotations
 
 import asyncio
 import time
-from collections.abc import Mapping, Sequence
+from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Protocol
@@ -42,7 +44,7 @@ from reconciler.hooks import HookResult, run_hook
 from reconciler.sepm import SepmClient, replicate_now, set_secure_communications
 from reconciler.specs import LoadedServer, resolve_secret
 
-__all__ = ["ActionOutcome", "HookRunner", "hook_variables", "perform_action"]
+__all__ = ["ActionOutcome", "HookRunner", "hook_variables", "perform_action", "spec_secrets"]
 
 _DETAIL_OUTPUT = 300  # characters of hook output kept in the attempt's detail (the record keeps 500 in all)
 
@@ -86,6 +88,15 @@ def _secret_values(server: LoadedServer) -> list[str]:
             values.append(resolve_secret(ref, server.base_dir))
         except SecretError:
             continue
+    return values
+
+
+def spec_secrets(servers: Iterable[LoadedServer]) -> list[str]:
+    """Every secret value the specs of ``servers`` reference that resolves now (API credentials, keystore
+    passwords): withheld from every hook's inherited environment and masked in its output."""
+    values: list[str] = []
+    for server in servers:
+        values.extend(v for v in _secret_values(server) if v not in values)
     return values
 
 
@@ -146,13 +157,20 @@ def _last_line(text: str) -> str:
 
 
 async def _run_hook(
-    server: LoadedServer, action: Action, *, rollout_id: str, desired: str, runner: HookRunner
+    server: LoadedServer,
+    action: Action,
+    *,
+    rollout_id: str,
+    desired: str,
+    runner: HookRunner,
+    withheld: Sequence[str],
 ) -> ActionOutcome:
     started = time.monotonic()
     try:
         variables, secrets = hook_variables(server, action, rollout_id=rollout_id, desired=desired)
     except SecretError as exc:
         return ActionOutcome(False, f"not run: {exc}", duration_s=time.monotonic() - started)
+    secrets.extend(value for value in withheld if value and value not in secrets)
     timeout = action.timeout.total_seconds() if action.timeout is not None else 1800.0
     try:
         result = await runner(action.command, variables=variables, timeout_s=timeout, secrets=secrets)
@@ -224,12 +242,18 @@ async def perform_action(
     rollout_id: str,
     desired: str,
     runner: HookRunner = run_hook,
+    withheld: Sequence[str] = (),
 ) -> ActionOutcome:
-    """Run ``action`` (COMMAND or API performer) and say how it ended. Never raises for the action's failure."""
+    """Run ``action`` (COMMAND or API performer) and say how it ended. Never raises for the action's failure.
+
+    ``withheld``: secret values beyond ``server``'s own (the other servers' credentials, the webhook URL) that a
+    hook must not inherit and whose appearance in its output is masked."""
     if action.performer is Performer.MANUAL:
         return ActionOutcome(False, "manual: an operator performs it (nothing was run)")
     if action.performer is Performer.COMMAND:
-        return await _run_hook(server, action, rollout_id=rollout_id, desired=desired, runner=runner)
+        return await _run_hook(
+            server, action, rollout_id=rollout_id, desired=desired, runner=runner, withheld=withheld
+        )
     if client is None:
         return ActionOutcome(False, "not run: no connection to the manager")
     started = time.monotonic()

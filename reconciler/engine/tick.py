@@ -29,9 +29,10 @@ The engine does not schedule: ``next_check_at`` says when to call :meth:`Engine.
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import logging
 import time
-from collections.abc import Iterable
+from collections.abc import Callable, Iterable, Sequence
 from dataclasses import dataclass, replace
 from datetime import UTC, datetime, timedelta
 
@@ -47,7 +48,7 @@ from reconciler.core.phase import Phase
 from reconciler.core.record import RolloutRecord, new_record
 from reconciler.core.said import Said
 from reconciler.core.sentences import sentence
-from reconciler.engine.act import ActionOutcome, HookRunner, perform_action
+from reconciler.engine.act import ActionOutcome, HookRunner, perform_action, spec_secrets
 from reconciler.engine.gather import ClientFactory, Gathered, default_client, gather_one, select_servers
 from reconciler.engine.result import TickResult
 from reconciler.errors import ConflictError, Error, SpecError, StateError, TemporaryError
@@ -87,7 +88,12 @@ class Engine:
     ``clock`` (default: the system clock) is the reconciler's time; ``client_factory`` builds each server's REST
     client (tests inject transports and retry policies); ``hook_runner`` runs hooks (default
     :func:`reconciler.hooks.run_hook`); ``tuning`` the loop's timings; ``observe_timeout`` bounds one observation
-    (seconds, None: only the client's own timeouts).
+    (seconds, None: only the client's own timeouts); ``hook_withheld`` are secret values of the caller (the daemon's
+    webhook URL) that no hook may inherit — the specs' own secrets are withheld anyway; ``action_guard(server,
+    action)`` runs (in a thread) right before an action starts, after its attempt was saved — raising
+    :class:`~reconciler.errors.ConflictError` there (a daemon that no longer holds its lease) drops the action: the
+    attempt stays recorded and is judged by observation; ``observe_concurrency`` bounds how many managers are
+    observed at once (None: no bound beyond the caller's).
     """
 
     def __init__(
@@ -100,8 +106,14 @@ class Engine:
         hook_runner: HookRunner = run_hook,
         tuning: Tuning = DEFAULT_TUNING,
         observe_timeout: float | None = None,
+        hook_withheld: Sequence[str] = (),
+        action_guard: Callable[[str, Action], None] | None = None,
+        observe_concurrency: int | None = None,
     ) -> None:
         self._specs = _require_valid(spec_set)
+        self._hook_withheld = tuple(hook_withheld)
+        self._action_guard = action_guard
+        self._observe_slots = asyncio.Semaphore(observe_concurrency) if observe_concurrency else None
         self._store = store
         self._clock: Clock = clock or SystemClock()
         self._client_factory = client_factory or default_client
@@ -190,16 +202,17 @@ class Engine:
         except Error as exc:
             client_error = exc
         try:
-            gathered = await gather_one(
-                server,
-                record,
-                partners,
-                client=client,
-                client_error=client_error,
-                ledger=self.ledger(name),
-                clock=self._clock,
-                observe_timeout=self._observe_timeout,
-            )
+            async with self._observe_slots or contextlib.nullcontext():
+                gathered = await gather_one(
+                    server,
+                    record,
+                    partners,
+                    client=client,
+                    client_error=client_error,
+                    ledger=self.ledger(name),
+                    clock=self._clock,
+                    observe_timeout=self._observe_timeout,
+                )
             if gathered.desired is None:
                 return await self._hold(run, gathered)
             return await self._decide_and_act(
@@ -318,6 +331,12 @@ class Engine:
         action = decision.action
         if action is None or action.performer is Performer.MANUAL:
             return result
+        if self._action_guard is not None:
+            try:
+                await asyncio.to_thread(self._action_guard, name, action)
+            except ConflictError as exc:
+                log.warning("%s: %s not started: %s", name, action.summary, exc)
+                return replace(result, reason=f"{action.summary} was not started: {exc}", conflict=True)
         outcome = await perform_action(
             action,
             server=server,
@@ -326,6 +345,7 @@ class Engine:
             rollout_id=saved.rollout_id or "",
             desired=desired,
             runner=self._hook_runner,
+            withheld=[*spec_secrets(self._specs.servers.values()), *self._hook_withheld],
         )
         log.info(
             "%s: %s — attempt %d %s (%s)",

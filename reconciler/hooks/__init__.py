@@ -20,6 +20,12 @@ secret on its command line:
 ``SEPM_RECONCILER_KEYSTORE_PASSWORD``    its password, resolved (step 4, if set) — the only secret, env only
 ===============================  ===========================================================================
 
+Least secret: a hook inherits the reconciler's environment **minus** every ``SEPM_RECONCILER_*`` variable and
+every variable whose value is one of the ``secrets`` it is given (the caller passes every secret it knows: the API
+credentials and keystore passwords of every server, the notification webhook URL), then gets the variables above.
+So the keystore password reaches step 4's hook as ``SEPM_RECONCILER_KEYSTORE_PASSWORD`` only, and the API password
+and the webhook URL reach no hook at all, whatever the variables holding them are called.
+
 The hook's exit status is recorded, but only observation completes a step. Its output goes to a temporary file (not
 a pipe: a hook survives the death of the reconciler that started it); the last 4 KiB are kept, with every secret
 value replaced by ``***``, for ``history`` and the status page. A hook still running when its timeout expires gets
@@ -36,13 +42,13 @@ import os
 import signal
 import tempfile
 import time
-from collections.abc import Mapping, Sequence
+from collections.abc import Collection, Mapping, Sequence
 from dataclasses import dataclass
 from pathlib import Path
 
 from reconciler.errors import HookError
 
-__all__ = ["ENV_PREFIX", "HookResult", "run_hook"]
+__all__ = ["ENV_PREFIX", "HookResult", "hook_environment", "run_hook"]
 
 ENV_PREFIX = "SEPM_RECONCILER_"
 OUTPUT_TAIL_BYTES = 4096
@@ -80,8 +86,11 @@ def _scrub(text: str, secrets: Sequence[str]) -> str:
     return text
 
 
-def _hook_environment(variables: Mapping[str, str]) -> dict[str, str]:
-    env = {k: v for k, v in os.environ.items() if not k.startswith(ENV_PREFIX)}
+def hook_environment(variables: Mapping[str, str], withheld: Collection[str] = ()) -> dict[str, str]:
+    """The environment of a hook: the reconciler's, minus every ``SEPM_RECONCILER_*`` variable and every variable
+    whose value is in ``withheld`` (secrets: they never reach a hook by inheritance), plus ``variables``."""
+    hidden = {value for value in withheld if value}
+    env = {k: v for k, v in os.environ.items() if not k.startswith(ENV_PREFIX) and v not in hidden}
     for key, value in variables.items():
         name = key if key.startswith(ENV_PREFIX) else ENV_PREFIX + key
         env[name] = value
@@ -100,7 +109,8 @@ async def run_hook(
     environment; kill its whole process group when ``timeout_s`` expires (SIGTERM, then SIGKILL after 5 s).
 
     Raises :class:`~reconciler.errors.HookError` when the program cannot be started. ``secrets`` are values to mask
-    in the captured output (the keystore password, say): they are passed only through ``variables``.
+    in the captured output and to withhold from the inherited environment (see :func:`hook_environment`): a secret
+    the hook needs (the keystore password, say) is passed only through ``variables``.
     """
     if not argv:
         raise HookError("the hook command is empty")
@@ -115,7 +125,7 @@ async def run_hook(
                 stdin=asyncio.subprocess.DEVNULL,
                 stdout=capture,
                 stderr=asyncio.subprocess.STDOUT,
-                env=_hook_environment(variables),
+                env=hook_environment(variables, secrets),
                 cwd=cwd,
                 start_new_session=True,  # its own process group, so a timeout kills its children too
             )

@@ -39,14 +39,25 @@ _MANAGER_KEYS = {
 _SITE_OWNED = ("groups", "replication")  # written on the first manager of a site only
 
 
+MAX_FLEET_FILE = 256 * 1024  # bytes: a fleet file is a page of YAML; PyYAML parses hostile ones slowly
+
+
 def read_fleet(fleet: Mapping[str, Any] | str | Path) -> FleetConfig:
     if isinstance(fleet, Mapping):
         return _Reader(Located(dict(fleet), {}, "<fleet>"), Path.cwd()).fleet()
     path = Path(fleet)
     try:
-        text = path.read_text(encoding="utf-8")
+        with path.open("rb") as handle:
+            data = handle.read(MAX_FLEET_FILE + 1)
     except OSError as exc:
         raise FleetError(f"cannot read the fleet file: {exc.strerror}", location=str(path)) from exc
+    if len(data) > MAX_FLEET_FILE:
+        raise FleetError(f"too large for a fleet file (at most {MAX_FLEET_FILE} bytes)", location=str(path))
+    try:
+        text = data.decode("utf-8")
+    except UnicodeDecodeError as exc:
+        line = data[: exc.start].count(b"\n") + 1
+        raise FleetError("not UTF-8 text: save it as UTF-8", location=f"{path}:{line}") from exc
     return _Reader(load_located(text, str(path)), path.parent).fleet()
 
 

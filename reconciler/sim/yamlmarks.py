@@ -13,6 +13,8 @@ __all__ = ["Located", "load_located"]
 
 Path = tuple[str | int, ...]
 
+MAX_PATHS = 200_000  # positions remembered per file: an alias bomb must not expand without end
+
 
 class Located:
     """A parsed YAML document plus the line (1-based) of every mapping key and sequence item."""
@@ -41,6 +43,10 @@ def dotted(path: Path) -> str:
     return out
 
 
+class _TooBig(Exception):
+    pass
+
+
 def _walk(node: yaml.Node, path: Path) -> Iterator[tuple[Path, int]]:
     yield path, node.start_mark.line + 1
     if isinstance(node, yaml.MappingNode):
@@ -57,17 +63,31 @@ def _walk(node: yaml.Node, path: Path) -> Iterator[tuple[Path, int]]:
 
 def load_located(text: str, source: str) -> Located:
     """Parse ``text`` (one YAML document) with the safe loader; YAML syntax errors become :class:`FleetError`."""
+    lines: dict[Path, int] = {}
     try:
         node = yaml.compose(text, Loader=yaml.SafeLoader)
         data = yaml.safe_load(text)
+        for count, (path, line) in enumerate(_walk(node, ()) if node is not None else ()):
+            if count >= MAX_PATHS:
+                raise _TooBig
+            lines.setdefault(path, line)
     except yaml.MarkedYAMLError as exc:
         mark = exc.problem_mark
         location = f"{source}:{mark.line + 1}" if mark is not None else source
         raise FleetError(f"not valid YAML: {exc.problem}", location=location) from exc
+    except yaml.reader.ReaderError as exc:  # a NUL byte, a control character
+        line = text[: exc.position].count("\n") + 1
+        raise FleetError(
+            f"YAML cannot contain character #x{exc.character:04x}", location=f"{source}:{line}"
+        ) from exc
     except yaml.YAMLError as exc:
         raise FleetError(f"not valid YAML: {exc}", location=source) from exc
-    lines: dict[Path, int] = {}
-    if node is not None:
-        for path, line in _walk(node, ()):
-            lines.setdefault(path, line)
+    except RecursionError as exc:  # hostile input: PyYAML composes recursively
+        raise FleetError("not a fleet file: nested hundreds of levels deep", location=source) from exc
+    except _TooBig as exc:
+        raise FleetError(
+            f"not a fleet file: expands to more than {MAX_PATHS} YAML nodes (aliases?)", location=source
+        ) from exc
+    except ValueError as exc:  # an integer of thousands of digits, a date that does not exist
+        raise FleetError(f"not valid YAML: {str(exc).split(';')[0]}", location=source) from exc
     return Located(data, lines, source)

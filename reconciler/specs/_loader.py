@@ -28,7 +28,8 @@ from reconciler.specs._yaml import DataPath, YamlDocument, dotted_path, parse_do
 __all__ = ["SPEC_SUFFIXES", "load_specs"]
 
 SPEC_SUFFIXES = (".yaml", ".yml")
-MAX_SPEC_FILE = 4 * 1024 * 1024
+MAX_SPEC_FILE = 1024 * 1024  # bytes of one spec file (a spec is a few KB; PyYAML reads ~1 MB/s)
+MAX_SPECS_TOTAL = 16 * 1024 * 1024  # bytes of all the files of one load
 KINDS = ("ManagedServer", "Defaults")
 
 _FILE_FIELDS: tuple[DataPath, ...] = (
@@ -59,6 +60,9 @@ class _Loader:
         self.issues: list[SpecIssue] = []
         self.contents: list[tuple[Path, bytes]] = []
         self.files: list[Path] = []
+        self.total = 0  # bytes read so far
+        self.exists = False
+        self.is_dir = False
 
     def error(self, where: Location, field: str | None, message: str, code: str) -> None:
         self.issues.append(SpecIssue.at(where, field, message, code=code))
@@ -67,7 +71,13 @@ class _Loader:
 
     def discover(self) -> list[Path]:
         path = self.path
-        if not path.exists():
+        try:
+            self.exists, self.is_dir = path.exists(), path.is_dir()
+        except (OSError, ValueError) as exc:  # a name too long, a NUL byte
+            reason = exc.strerror if isinstance(exc, OSError) and exc.strerror else str(exc)
+            self.error(Location(str(path)), None, f"cannot be used as a specs path: {reason}", "not-found")
+            return []
+        if not self.exists:
             self.error(
                 Location(str(path)),
                 None,
@@ -75,7 +85,7 @@ class _Loader:
                 "not-found",
             )
             return []
-        if not path.is_dir():
+        if not self.is_dir:
             return [path]
 
         def unreadable(exc: OSError) -> None:
@@ -119,10 +129,34 @@ class _Loader:
             size = info.st_size
             if size > MAX_SPEC_FILE:
                 self.error(
-                    Location(display), None, f"is {size} bytes: too large for a spec file", "unreadable"
+                    Location(display),
+                    None,
+                    f"is {size} bytes: too large for a spec file (at most {MAX_SPEC_FILE}); not read",
+                    "unreadable",
                 )
                 return None
-            data = file.read_bytes()
+            if self.total + size > MAX_SPECS_TOTAL:
+                self.error(
+                    Location(display),
+                    None,
+                    f"not read: the spec files read before it already hold {self.total} bytes, and all of them "
+                    f"together may hold at most {MAX_SPECS_TOTAL}; point --specs at the specs only",
+                    "unreadable",
+                )
+                return None
+            with file.open(
+                "rb"
+            ) as handle:  # the size may have grown since stat: read one byte past the limit
+                data = handle.read(MAX_SPEC_FILE + 1)
+            if len(data) > MAX_SPEC_FILE:
+                self.error(
+                    Location(display),
+                    None,
+                    f"is too large for a spec file (at most {MAX_SPEC_FILE} bytes)",
+                    "unreadable",
+                )
+                return None
+            self.total += len(data)
         except OSError as exc:
             self.error(Location(display), None, f"cannot read: {exc.strerror or exc}", "unreadable")
             return None
@@ -247,7 +281,7 @@ class _Loader:
     def run(self) -> SpecSet:
         docs: list[_Doc] = []
         files = self.discover()
-        in_directory = self.path.is_dir()
+        in_directory = self.is_dir
         for file in files:
             text = self.read(file, found_in_directory=in_directory)
             if text is None:
@@ -321,7 +355,7 @@ class _Loader:
             path=self.path,
             servers=loaded,
             issues=issues,
-            revision=spec_revision(self.path, self.contents) if self.path.exists() else "none",
+            revision=spec_revision(self.path, self.contents) if self.exists else "none",
             files=tuple(self.files),
         )
 

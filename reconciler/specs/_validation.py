@@ -63,7 +63,8 @@ def describe_value(value: Any) -> str:
         return "a mapping"
     if isinstance(value, list):
         return "a list"
-    return str(value)
+    text = str(value)  # a number of thousands of digits, a !!binary blob: shown cut
+    return text if len(text) <= 80 else text[:77] + "..."
 
 
 def _walk(loc: tuple[int | str, ...], data: Any) -> DataPath:

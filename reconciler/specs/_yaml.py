@@ -4,6 +4,11 @@ PyYAML composes node trees (which carry marks); we build the plain Python data f
 can (a) remember where each path is written, (b) refuse duplicate keys, which YAML would silently resolve by
 keeping the last one, and (c) keep unquoted ``22:00`` a string instead of YAML 1.1's base-60 integer 1320.
 Merge keys (``<<: *anchor``) and aliases work; explicit keys win over merged ones.
+
+Hostile input is refused with a located issue, never an exception: nesting deeper than :data:`MAX_DEPTH` levels
+(PyYAML composes recursively: a 2 KB file of brackets would overflow the stack), more than :data:`MAX_NODES` nodes
+in a file, or a document whose aliases expand to more than :data:`MAX_NODES` ("billion laughs"), and scalars that
+cannot be constructed (an integer of thousands of digits, a date that does not exist).
 """
 
 from __future__ import annotations
@@ -12,6 +17,7 @@ from dataclasses import dataclass, field
 from typing import Any
 
 import yaml
+from yaml.events import AliasEvent
 from yaml.nodes import MappingNode, Node, ScalarNode, SequenceNode
 
 from reconciler.specs._issues import Location, SpecIssue
@@ -23,7 +29,8 @@ DataPath = tuple[str | int, ...]
 _MERGE_TAG = "tag:yaml.org,2002:merge"
 _NULL_TAG = "tag:yaml.org,2002:null"  # an empty document composes to a null scalar
 _NUMBER_TAGS = {"tag:yaml.org,2002:int", "tag:yaml.org,2002:float"}
-MAX_NODES = 100_000  # per document: guards against alias bombs ("billion laughs")
+MAX_NODES = 20_000  # per file as written, and per document once aliases are expanded ("billion laughs")
+MAX_DEPTH = 64  # levels of nesting; a spec needs fewer than ten
 
 
 @dataclass
@@ -50,6 +57,51 @@ class _TooBig(Exception):
     pass
 
 
+class _Refused(Exception):
+    """The composer met a limit: parsing of the file stops here."""
+
+    def __init__(self, mark: yaml.Mark | None, message: str) -> None:
+        super().__init__(message)
+        self.mark = mark
+        self.message = message
+
+
+class _LimitedLoader(yaml.SafeLoader):
+    """The safe loader, refusing to compose more than :data:`MAX_NODES` nodes or nest deeper than :data:`MAX_DEPTH`
+    (checked before recursing, so the limit is met long before Python's recursion limit)."""
+
+    def __init__(self, stream: str) -> None:
+        super().__init__(stream)
+        self._depth = 0
+        self._composed = 0
+
+    def compose_node(self, parent: Node | None, index: Any) -> Node | None:
+        if self.check_event(AliasEvent):  # no new node: expansion is counted (and bounded) by the builder
+            return super().compose_node(parent, index)
+        self._composed += 1
+        self._depth += 1
+        try:
+            if self._depth > MAX_DEPTH:
+                raise _Refused(
+                    self._next_mark(),
+                    f"nested deeper than {MAX_DEPTH} levels: a spec is only a few levels deep; refusing the file",
+                )
+            if self._composed > MAX_NODES:
+                raise _Refused(
+                    self._next_mark(),
+                    f"more than {MAX_NODES} YAML nodes in one file: split the specs into files (one per server); "
+                    "refusing the rest of the file",
+                )
+            return super().compose_node(parent, index)
+        finally:
+            self._depth -= 1
+
+    def _next_mark(self) -> yaml.Mark | None:
+        event = self.peek_event()  # type: ignore[no-untyped-call]  # PyYAML's stubs leave the parser untyped
+        mark: yaml.Mark | None = getattr(event, "start_mark", None)
+        return mark
+
+
 class _Builder:
     def __init__(self, loader: yaml.SafeLoader, file: str, issues: list[SpecIssue]) -> None:
         self.loader = loader
@@ -67,7 +119,7 @@ class _Builder:
 
     def build(self, node: Node, path: DataPath) -> Any:
         self.nodes += 1
-        if self.nodes > MAX_NODES:
+        if self.nodes > MAX_NODES or len(path) > MAX_DEPTH:
             raise _TooBig
         self.doc.values.setdefault(path, self.at(node))
         if id(node) in self.stack:
@@ -93,7 +145,10 @@ class _Builder:
             return self.loader.construct_object(node, deep=True)
         except yaml.constructor.ConstructorError as exc:
             self.error(node, f"unsupported YAML value: {exc.problem}", "yaml", path)
-            return node.value  # validate the text as written, so that this is the only error about it
+        except (ValueError, OverflowError) as exc:  # 5,000 digits (int), 2026-02-30 (timestamp)…
+            reason = str(exc).split(";")[0].split(":")[0]
+            self.error(node, f"cannot read this value ({reason}): quote it if it is text", "yaml", path)
+        return node.value  # validate the text as written, so that this is the only error about it
 
     def key(self, node: Node, path: DataPath) -> str | None:
         """Keys are text as written: ``1:`` is the key "1" and ``on:`` the key "on" (not YAML 1.1's true)."""
@@ -169,7 +224,7 @@ def parse_documents(text: str, file: str) -> tuple[list[YamlDocument], list[Spec
     documents: list[YamlDocument] = []
     issues: list[SpecIssue] = []
     try:
-        loader = yaml.SafeLoader(text)
+        loader = _LimitedLoader(text)
     except yaml.reader.ReaderError as exc:
         line, col = _line_col(text, exc.position)
         issues.append(
@@ -192,12 +247,16 @@ def parse_documents(text: str, file: str) -> tuple[list[YamlDocument], list[Spec
                     SpecIssue.at(
                         builder.doc.start,
                         None,
-                        f"the document expands to more than {MAX_NODES} YAML nodes (aliases?): refusing it",
+                        f"the document expands to more than {MAX_NODES} YAML nodes or {MAX_DEPTH} levels "
+                        "(aliases?): refusing it",
                         code="yaml",
                     )
                 )
                 continue
             documents.append(builder.doc)
+    except _Refused as exc:
+        line, col = (exc.mark.line + 1, exc.mark.column + 1) if exc.mark else (0, 0)
+        issues.append(SpecIssue(file, line, col, None, exc.message, code="yaml"))
     except yaml.MarkedYAMLError as exc:
         mark = exc.problem_mark or exc.context_mark
         line, col = (mark.line + 1, mark.column + 1) if mark else (0, 0)

@@ -3,32 +3,32 @@
 Every write runs in ``BEGIN IMMEDIATE`` (the write lock is taken up front, so two writers serialise instead of
 failing half-way) with ``synchronous=FULL``: an attempt recorded before a hook runs is on disk before the hook
 starts. A writer waits up to ``timeout`` seconds for another one, then fails with a clear :class:`StateError`.
+
+The file is checked, not trusted: its header must be SQLite's before SQLite opens it (8 KiB of garbage is an error,
+not an empty state that a WAL file papers over), and :meth:`SqliteStore.verify` notices when the file under an open
+store was deleted, replaced, truncated or made unreadable — the writes of this process would otherwise go to a file
+nobody will ever read again. ``readonly=True`` opens without ever writing (``status`` by a read-only user, or on a
+read-only copy). :meth:`SqliteStore.backup` takes a consistent copy with SQLite's online backup API.
 """
 
 from __future__ import annotations
 
-import json
 import os
 import sqlite3
 import threading
 from collections.abc import Iterator, Sequence
 from contextlib import contextmanager
-from dataclasses import replace
-from datetime import UTC, datetime, timedelta
 from pathlib import Path
-from types import TracebackType
-from typing import Any, Self
+from typing import Any
+from urllib.parse import quote
 
-from reconciler.core._storage import iso
-from reconciler.core.events import Event
-from reconciler.core.record import RolloutRecord
-from reconciler.errors import ConflictError, StateError
-from reconciler.store.base import Lease
-from reconciler.store.schema import LATEST, MIGRATIONS
+from reconciler.errors import StateError
+from reconciler.store._sql import Cursor, SqlStore, Tx
+from reconciler.store.schema import SQLITE_MIGRATIONS, Migration
 
-__all__ = ["SqliteStore"]
+__all__ = ["SQLITE_HEADER", "SqliteStore", "check_header"]
 
-_SELECT_LEASE = "SELECT name, holder, acquired_at, renewed_at, expires_at FROM leases WHERE name = ?"
+SQLITE_HEADER = b"SQLite format 3\x00"
 
 
 def _create_private(path: Path) -> None:
@@ -42,12 +42,57 @@ def _create_private(path: Path) -> None:
     path.chmod(0o600)  # whatever the umask
 
 
-class SqliteStore:
+def check_header(path: Path, *, allow_empty: bool = True) -> None:
+    """Raise :class:`StateError` unless ``path`` starts with SQLite's header and is at least as long as the header
+    says it is (or is empty, a state about to be created, when ``allow_empty``)."""
+    try:
+        with path.open("rb") as handle:
+            head = handle.read(100)
+            size = os.fstat(handle.fileno()).st_size
+    except FileNotFoundError as exc:
+        raise StateError(f"the state file {path} is gone (deleted or moved)") from exc
+    except OSError as exc:
+        raise StateError(f"the state file {path} cannot be read: {exc.strerror or exc}") from exc
+    if size == 0 and allow_empty:
+        return
+    if size == 0:
+        raise StateError(
+            f"the state file {path} was truncated to 0 bytes; restore it (sepm-reconciler state restore)"
+        )
+    if not head.startswith(SQLITE_HEADER):
+        raise StateError(
+            f"the state file {path} is corrupt or not a SQLite database (its first bytes are not SQLite's "
+            "header); restore it from a backup (sepm-reconciler state restore) or point --state elsewhere"
+        )
+    if len(head) == 100:
+        page_size = int.from_bytes(head[16:18], "big")
+        page_size = 65536 if page_size == 1 else page_size
+        pages = int.from_bytes(head[28:32], "big")
+        valid = head[24:28] == head[92:96]  # the in-header size is valid only if written by a recent SQLite
+        if valid and page_size and pages and size < pages * page_size:
+            raise StateError(
+                f"the state file {path} is truncated ({size} bytes, its header says {pages * page_size}); restore "
+                "it from a backup (sepm-reconciler state restore)"
+            )
+
+
+class _SqliteTx:
+    def __init__(self, conn: sqlite3.Connection) -> None:
+        self._conn = conn
+
+    def run(self, sql: str, params: Sequence[Any] = ()) -> Cursor:
+        return self._conn.execute(sql, tuple(params))
+
+
+class SqliteStore(SqlStore):
     """:class:`~reconciler.store.base.Store` on a SQLite file. Thread-safe (one connection behind a lock)."""
 
-    def __init__(self, path: Path, *, create: bool = True, timeout: float = 5.0) -> None:
+    def __init__(
+        self, path: Path, *, create: bool = True, timeout: float = 5.0, readonly: bool = False
+    ) -> None:
         self._path = path
         self._timeout = timeout
+        self._readonly = readonly
         self._lock = threading.RLock()
         try:
             is_dir, exists = path.is_dir(), path.exists()
@@ -61,45 +106,91 @@ class SqliteStore:
                 f"the state {path} is a directory, not a SQLite file: name a file, e.g. sqlite:///{path / 'state.db'}"
             )
         if not exists:
-            if not create:
+            if not create or readonly:
                 raise StateError(
                     f"no state at {path}: nothing has been reconciled with this state yet (run "
                     "sepm-reconciler reconcile or the daemon first), or pass --state / set SEPM_RECONCILER_STATE"
                 )
-            try:
-                _create_private(path)
-            except (FileExistsError, NotADirectoryError) as exc:
-                blocker = next((p for p in path.parents if p.exists() and not p.is_dir()), path.parent)
-                raise StateError(
-                    f"cannot create the state database {path}: {blocker} is a file, not a directory; point --state "
-                    "elsewhere"
-                ) from exc
-            except OSError as exc:
-                raise StateError(
-                    f"cannot create the state database {path}: {exc.strerror or exc}; point --state (or "
-                    "$SEPM_RECONCILER_STATE) at a writable place"
-                ) from exc
-        try:
-            self._conn = sqlite3.connect(path, timeout=timeout, isolation_level=None, check_same_thread=False)
-        except sqlite3.Error as exc:
-            raise StateError(f"cannot open the state database {path}: {exc}") from exc
+            self._create(path)
+        check_header(path)
+        self._conn = self._connect()
         try:
             with self._errors("opening it"):
-                self._conn.execute("PRAGMA foreign_keys = ON")
-                mode = self._conn.execute("PRAGMA journal_mode = WAL").fetchone()[0]
-                if str(mode).lower() != "wal":
-                    raise StateError(f"the state database {path} cannot use WAL journaling (got {mode})")
-                self._conn.execute("PRAGMA synchronous = FULL")
-                self._migrate()
+                if readonly:
+                    with self._read("reading its schema") as tx:
+                        current = self._current_schema(tx)
+                    if current is None:
+                        raise StateError(
+                            f"{path} is not a sepm-reconciler state (it has no schema_migrations)"
+                        )
+                    self._refuse_newer(current)
+                else:
+                    self._conn.execute("PRAGMA foreign_keys = ON")
+                    mode = self._conn.execute("PRAGMA journal_mode = WAL").fetchone()[0]
+                    if str(mode).lower() != "wal":
+                        raise StateError(f"the state database {path} cannot use WAL journaling (got {mode})")
+                    self._conn.execute("PRAGMA synchronous = FULL")
+                    self._migrate()
+            self._identity = self._stat_identity()
         except BaseException:
             self._conn.close()
             raise
+
+    @staticmethod
+    def _create(path: Path) -> None:
+        try:
+            _create_private(path)
+        except (FileExistsError, NotADirectoryError) as exc:
+            blocker = next((p for p in path.parents if p.exists() and not p.is_dir()), path.parent)
+            raise StateError(
+                f"cannot create the state database {path}: {blocker} is a file, not a directory; point --state "
+                "elsewhere"
+            ) from exc
+        except OSError as exc:
+            raise StateError(
+                f"cannot create the state database {path}: {exc.strerror or exc}; point --state (or "
+                "$SEPM_RECONCILER_STATE) at a writable place"
+            ) from exc
+
+    def _connect(self) -> sqlite3.Connection:
+        path = self._path
+        try:
+            if not self._readonly:
+                return sqlite3.connect(
+                    path, timeout=self._timeout, isolation_level=None, check_same_thread=False
+                )
+            uri = f"file:{quote(str(path.resolve()))}?mode=ro"
+            conn = sqlite3.connect(
+                uri, uri=True, timeout=self._timeout, isolation_level=None, check_same_thread=False
+            )
+            try:
+                conn.execute("SELECT 1 FROM sqlite_master LIMIT 1").fetchall()
+            except sqlite3.OperationalError:
+                # A read-only WAL database needs its -shm file: when it cannot be created (a read-only directory)
+                # and no -wal holds anything, the main file is the whole state — read it as immutable.
+                conn.close()
+                if Path(f"{path}-wal").exists():
+                    raise
+                conn = sqlite3.connect(
+                    f"{uri}&immutable=1",
+                    uri=True,
+                    timeout=self._timeout,
+                    isolation_level=None,
+                    check_same_thread=False,
+                )
+            return conn
+        except sqlite3.Error as exc:
+            raise StateError(f"cannot open the state database {path}: {exc}") from exc
 
     # --- plumbing --------------------------------------------------------------------------------------------------
 
     @property
     def url(self) -> str:
         return f"sqlite:///{self._path}"
+
+    @property
+    def where(self) -> str:
+        return str(self._path)
 
     @property
     def path(self) -> Path:
@@ -117,273 +208,108 @@ class SqliteStore:
                     f"while {doing}: another sepm-reconciler is writing to it; try again, or check for a stuck "
                     "process"
                 ) from exc
+            if "readonly" in text:
+                raise StateError(
+                    f"the state database {self._path} is read-only for this user while {doing}: commands that "
+                    "change the state must run as the user that owns it (status, history and report only read)"
+                ) from exc
             raise StateError(f"the state database {self._path} failed while {doing}: {text}") from exc
         except sqlite3.DatabaseError as exc:
             raise StateError(
                 f"the state database {self._path} is corrupt or not a SQLite database ({exc}) — found while "
-                f"{doing}; restore it from a backup or point --state elsewhere"
+                f"{doing}; restore it from a backup (sepm-reconciler state restore) or point --state elsewhere"
             ) from exc
 
     @contextmanager
-    def _write(self, doing: str) -> Iterator[sqlite3.Connection]:
+    def _write(self, doing: str) -> Iterator[Tx]:
         """One write transaction (BEGIN IMMEDIATE … COMMIT), rolled back on any error."""
         with self._lock, self._errors(doing):
+            if self._readonly:
+                raise StateError(f"the state {self._path} was opened read-only: not {doing}")
             self._conn.execute("BEGIN IMMEDIATE")
             try:
-                yield self._conn
+                yield _SqliteTx(self._conn)
             except BaseException:
                 self._conn.execute("ROLLBACK")
                 raise
             self._conn.execute("COMMIT")
 
-    def _read(self, doing: str, sql: str, params: Sequence[Any] = ()) -> list[tuple[Any, ...]]:
+    @contextmanager
+    def _read(self, doing: str) -> Iterator[Tx]:
+        """One read transaction: every statement in it sees the same snapshot (WAL)."""
         with self._lock, self._errors(doing):
-            return list(self._conn.execute(sql, params).fetchall())
-
-    def _current_schema(self) -> int | None:
-        """The highest applied migration, or None for a database that has no ``schema_migrations`` table."""
-        tables = {row[0] for row in self._conn.execute("SELECT name FROM sqlite_master WHERE type = 'table'")}
-        if "schema_migrations" not in tables:
-            return None
-        return int(
-            self._conn.execute("SELECT COALESCE(MAX(version), 0) FROM schema_migrations").fetchone()[0]
-        )
-
-    def _migrate(self) -> None:
-        with self._lock, self._errors("reading its schema"):
-            current = self._current_schema()
-        if current == LATEST:  # the usual case: no write lock needed, so readers never wait for the daemon
-            return
-        with self._write("upgrading its schema") as conn:
-            tables = {row[0] for row in conn.execute("SELECT name FROM sqlite_master WHERE type = 'table'")}
-            if "schema_migrations" not in tables:
-                foreign = sorted(t for t in tables if not t.startswith("sqlite_"))
-                if foreign:
-                    raise StateError(
-                        f"{self._path} is a SQLite database but not a sepm-reconciler state (it has the tables "
-                        f"{', '.join(foreign)}): point --state to another file"
-                    )
-                conn.execute(
-                    "CREATE TABLE schema_migrations (version INTEGER PRIMARY KEY, description TEXT NOT NULL, "
-                    "applied_at TEXT NOT NULL)"
-                )
-            current = conn.execute("SELECT COALESCE(MAX(version), 0) FROM schema_migrations").fetchone()[0]
-            if current > LATEST:
-                raise StateError(
-                    f"the state database {self._path} has schema version {current}, written by a newer "
-                    f"sepm-reconciler (this one knows up to {LATEST}): upgrade sepm-reconciler; it is never "
-                    "downgraded"
-                )
-            for migration in MIGRATIONS:
-                if migration.version <= current:
-                    continue
-                for statement in migration.statements:
-                    conn.execute(statement)
-                conn.execute(
-                    "INSERT INTO schema_migrations (version, description, applied_at) VALUES (?, ?, ?)",
-                    (migration.version, migration.description, iso(datetime.now(UTC))),
-                )
-
-    def schema_version(self) -> int:
-        return int(self._read("reading its schema", "SELECT MAX(version) FROM schema_migrations")[0][0])
-
-    # --- records ---------------------------------------------------------------------------------------------------
-
-    def _record(self, body: str, version: int) -> RolloutRecord:
-        try:
-            data = json.loads(body)
-        except json.JSONDecodeError as exc:
-            raise StateError(f"corrupt record in {self._path}: its body is not JSON ({exc})") from exc
-        return replace(RolloutRecord.from_storage(data), version=version)
-
-    def get(self, server: str) -> RolloutRecord | None:
-        rows = self._read("reading a record", "SELECT body, version FROM records WHERE server = ?", (server,))
-        return self._record(rows[0][0], rows[0][1]) if rows else None
-
-    def all(self) -> list[RolloutRecord]:
-        rows = self._read("reading records", "SELECT body, version FROM records ORDER BY server")
-        return [self._record(body, version) for body, version in rows]
-
-    def save(self, record: RolloutRecord, events: Sequence[Event] = ()) -> RolloutRecord:
-        new = replace(record, version=record.version + 1)
-        body = json.dumps(new.to_storage(), sort_keys=True, separators=(",", ":"))
-        values = (
-            new.version,
-            new.phase.value,
-            new.step,
-            new.rollout_id,
-            iso(new.updated_at),
-            iso(new.next_check_at),
-        )
-        with self._write(f"saving {record.server}") as conn:
-            if record.version == 0:
-                try:
-                    conn.execute(
-                        "INSERT INTO records (version, phase, step, rollout_id, updated_at, next_check_at, body, "
-                        "server) VALUES (?, ?, ?, ?, ?, ?, ?, ?)",
-                        (*values, body, record.server),
-                    )
-                except sqlite3.IntegrityError as exc:
-                    raise ConflictError(
-                        f"{record.server} was stored by another process meanwhile (this one expected to create "
-                        "it): read it again and decide again"
-                    ) from exc
-            else:
-                cursor = conn.execute(
-                    "UPDATE records SET version = ?, phase = ?, step = ?, rollout_id = ?, updated_at = ?, "
-                    "next_check_at = ?, body = ? WHERE server = ? AND version = ?",
-                    (*values, body, record.server, record.version),
-                )
-                if cursor.rowcount != 1:
-                    row = conn.execute(
-                        "SELECT version FROM records WHERE server = ?", (record.server,)
-                    ).fetchone()
-                    now = f"now version {row[0]}" if row else "now gone"
-                    raise ConflictError(
-                        f"{record.server} changed since it was read (read at version {record.version}, {now}): "
-                        "another process moved it first; read it again and decide again"
-                    )
-            self._insert_events(conn, events)
-        return new
-
-    # --- events ----------------------------------------------------------------------------------------------------
-
-    @staticmethod
-    def _insert_events(conn: sqlite3.Connection, events: Sequence[Event]) -> None:
-        conn.executemany(
-            "INSERT INTO events (at, server, rollout_id, kind, from_phase, to_phase, actor, reason, details) "
-            "VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?)",
-            [
-                (
-                    (data := e.to_storage())["at"],
-                    data["server"],
-                    data["rollout_id"],
-                    data["kind"],
-                    data["from_phase"],
-                    data["to_phase"],
-                    data["actor"],
-                    data["reason"],
-                    json.dumps(data["details"], sort_keys=True),
-                )
-                for e in events
-            ],
-        )
-
-    def append(self, events: Sequence[Event]) -> None:
-        if events:
-            with self._write("appending events") as conn:
-                self._insert_events(conn, events)
-
-    def events(
-        self, server: str | None = None, *, since: datetime | None = None, limit: int | None = None
-    ) -> list[Event]:
-        where, params = [], []
-        if server is not None:
-            where.append("server = ?")
-            params.append(server)
-        if since is not None:
-            where.append("at >= ?")
-            params.append(iso(since))
-        sql = "SELECT id, at, server, rollout_id, kind, from_phase, to_phase, actor, reason, details FROM events"
-        if where:
-            sql += " WHERE " + " AND ".join(where)
-        sql += " ORDER BY id DESC"
-        if limit is not None:
-            sql += f" LIMIT {int(limit)}"
-        rows = self._read("reading events", sql, params)
-        events = []
-        for event_id, at, srv, rollout, kind, from_phase, to_phase, actor, reason, details in reversed(rows):
+            self._conn.execute("BEGIN")
             try:
-                parsed = json.loads(details)
-            except json.JSONDecodeError as exc:
-                raise StateError(f"corrupt event {event_id} in {self._path}: details are not JSON") from exc
-            events.append(
-                Event.from_storage(
-                    {
-                        "at": at,
-                        "server": srv,
-                        "rollout_id": rollout,
-                        "kind": kind,
-                        "from_phase": from_phase,
-                        "to_phase": to_phase,
-                        "actor": actor,
-                        "reason": reason,
-                        "details": parsed,
-                    },
-                    event_id=event_id,
-                )
+                yield _SqliteTx(self._conn)
+            finally:
+                self._conn.execute("COMMIT")
+
+    def _tables(self, tx: Tx) -> set[str]:
+        return {row[0] for row in tx.run("SELECT name FROM sqlite_master WHERE type = 'table'").fetchall()}
+
+    def _migrations(self) -> tuple[Migration, ...]:
+        return SQLITE_MIGRATIONS
+
+    def _clear(self, tx: Tx) -> None:
+        tx.run("DROP TRIGGER events_no_delete")
+        tx.run("DELETE FROM events")
+        tx.run("DELETE FROM records")
+        tx.run(next(s for s in SQLITE_MIGRATIONS[0].statements if "events_no_delete" in s))
+
+    # --- the file under us -------------------------------------------------------------------------------------------
+
+    def _stat_identity(self) -> tuple[int, int]:
+        st = self._path.stat()
+        return st.st_dev, st.st_ino
+
+    def verify(self) -> None:
+        path = self._path
+        try:
+            identity = self._stat_identity()
+        except FileNotFoundError as exc:
+            raise StateError(
+                f"the state file {path} was deleted while this process had it open: what it writes now would be "
+                "lost; restore the state (sepm-reconciler state restore) and restart"
+            ) from exc
+        except OSError as exc:
+            raise StateError(f"the state file {path} cannot be reached: {exc.strerror or exc}") from exc
+        if identity != self._identity:
+            raise StateError(
+                f"the state file {path} was replaced by another file while this process had it open (inode "
+                f"{self._identity[1]} → {identity[1]}): restart to use the new file deliberately"
             )
-        return events
+        check_header(path, allow_empty=False)
+        with self._read("checking it"):
+            pass
 
-    # --- leases ----------------------------------------------------------------------------------------------------
-
-    @staticmethod
-    def _lease(row: tuple[Any, ...]) -> Lease:
-        name, holder, acquired, renewed, expires = row
-        return Lease(
-            name=name,
-            holder=holder,
-            acquired_at=datetime.fromisoformat(acquired),
-            renewed_at=datetime.fromisoformat(renewed),
-            expires_at=datetime.fromisoformat(expires),
-        )
-
-    def lease(self, name: str) -> Lease | None:
-        rows = self._read("reading a lease", _SELECT_LEASE, (name,))
-        return self._lease(rows[0]) if rows else None
-
-    def acquire_lease(self, name: str, holder: str, *, ttl: timedelta, now: datetime) -> Lease | None:
-        expires = now + ttl
-        with self._write(f"acquiring the lease {name}") as conn:
-            row = conn.execute(_SELECT_LEASE, (name,)).fetchone()
-            if row is None:
-                conn.execute(
-                    "INSERT INTO leases (name, holder, acquired_at, renewed_at, expires_at) VALUES (?, ?, ?, ?, ?)",
-                    (name, holder, iso(now), iso(now), iso(expires)),
-                )
-                return Lease(name, holder, now, now, expires)
-            current = self._lease(row)
-            if current.holder == holder:
-                conn.execute(
-                    "UPDATE leases SET renewed_at = ?, expires_at = ? WHERE name = ?",
-                    (iso(now), iso(expires), name),
-                )
-                return replace(current, renewed_at=now, expires_at=expires)
-            if current.valid_at(now):
-                return None
-            conn.execute(
-                "UPDATE leases SET holder = ?, acquired_at = ?, renewed_at = ?, expires_at = ? WHERE name = ?",
-                (holder, iso(now), iso(now), iso(expires), name),
+    def check_integrity(self) -> None:
+        """``PRAGMA quick_check`` over the whole file (the daemon runs it once at start)."""
+        with self._read("checking its integrity") as tx:
+            rows = [r[0] for r in tx.run("PRAGMA quick_check").fetchall()]
+        if rows != ["ok"]:
+            raise StateError(
+                f"the state file {self._path} is damaged ({'; '.join(rows[:3])}); restore it from a backup "
+                "(sepm-reconciler state restore)"
             )
-            return Lease(name, holder, now, now, expires)
 
-    def renew_lease(self, name: str, holder: str, *, ttl: timedelta, now: datetime) -> Lease:
-        with self._write(f"renewing the lease {name}") as conn:
-            row = conn.execute(_SELECT_LEASE, (name,)).fetchone()
-            if row is None or row[1] != holder:
-                other = f"it is held by {row[1]} until {row[4]}" if row else "it was released"
-                raise ConflictError(f"{holder} lost the lease {name}: {other}")
-            conn.execute(
-                "UPDATE leases SET renewed_at = ?, expires_at = ? WHERE name = ?",
-                (iso(now), iso(now + ttl), name),
-            )
-            return replace(self._lease(row), renewed_at=now, expires_at=now + ttl)
-
-    def release_lease(self, name: str, holder: str) -> bool:
-        with self._write(f"releasing the lease {name}") as conn:
-            cursor = conn.execute("DELETE FROM leases WHERE name = ? AND holder = ?", (name, holder))
-            return cursor.rowcount == 1
-
-    # --- lifetime --------------------------------------------------------------------------------------------------
+    def backup(self, target: Path) -> None:
+        """A consistent copy of the whole state into a new file ``target`` (mode 0600), with SQLite's online
+        backup API: safe while a daemon writes; the copy includes what is still in the ``-wal``."""
+        if target.exists():
+            raise StateError(f"{target} exists: name a new file, or remove it first")
+        self._create(target)
+        try:
+            dest = sqlite3.connect(target)
+            try:
+                with self._lock, self._errors("backing it up"):
+                    self._conn.backup(dest)
+                dest.execute("PRAGMA journal_mode = DELETE")
+            finally:
+                dest.close()
+        except BaseException:
+            target.unlink(missing_ok=True)
+            raise
 
     def close(self) -> None:
         with self._lock:
             self._conn.close()
-
-    def __enter__(self) -> Self:
-        return self
-
-    def __exit__(
-        self, exc_type: type[BaseException] | None, exc: BaseException | None, tb: TracebackType | None
-    ) -> None:
-        self.close()

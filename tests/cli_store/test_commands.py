@@ -167,7 +167,7 @@ def test_status_without_a_state_fails_clearly_and_creates_nothing(
 def test_status_of_an_unusable_state_url_is_an_error(capsys: pytest.CaptureFixture[str]) -> None:
     code, _, err = run(capsys, "status", "--state", "postgresql://u:topsecret@db/x")
     assert code == 1
-    assert "unsupported state URL 'postgresql://u:***@db/x'" in err
+    assert "the state URL 'postgresql://u:***@db/x' holds a password" in err
     assert "topsecret" not in err
 
 

@@ -141,7 +141,8 @@ class Rig:
     def start_daemon(
         self, *extra: str, name: str = "daemon", env: dict[str, str] | None = None
     ) -> DaemonProcess:
-        port = free_port()
+        """Start ``sepm-reconciler run`` listening on a port the system picks (``--listen 127.0.0.1:0``: no race
+        for a port between picking it and binding it); its URL is read from its "daemon started" log line."""
         log_file = self.directory / f"{name}-{len(self.daemons)}.log"
         argv = [
             sys.executable,
@@ -153,7 +154,7 @@ class Rig:
             "--state",
             self.state_url,
             "--listen",
-            f"127.0.0.1:{port}",
+            "127.0.0.1:0",
             "--log-format",
             "json",
             *FAST,
@@ -163,7 +164,23 @@ class Rig:
             proc = subprocess.Popen(
                 argv, stdout=log, stderr=subprocess.STDOUT, env={**self.env, **(env or {})}
             )
-        daemon = DaemonProcess(proc, f"http://127.0.0.1:{port}", log_file)
+
+        def listening() -> str | None:
+            if proc.poll() is not None:
+                text = log_file.read_text(encoding="utf-8", errors="replace")
+                raise AssertionError(f"the daemon exited with {proc.returncode}:\n{text[-3000:]}")
+            for line in log_file.read_text(encoding="utf-8", errors="replace").splitlines():
+                if '"daemon started"' in line:
+                    return str(json.loads(line)["listen"])
+            return None
+
+        try:
+            url = wait_until(listening, 60, "the daemon to listen")
+        except BaseException:
+            proc.kill()
+            proc.wait(timeout=10)
+            raise
+        daemon = DaemonProcess(proc, url, log_file)
         self.daemons.append(daemon)
         daemon.wait_listening()
         return daemon

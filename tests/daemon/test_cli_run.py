@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import os
 import shutil
 import socket
 import subprocess
@@ -76,12 +77,29 @@ def test_a_missing_specs_path_exits_1_before_anything_starts(tmp_path: Path) -> 
     assert not (tmp_path / "s.db").exists()
 
 
-def test_an_unusable_state_exits_1(tmp_path: Path) -> None:
-    proc = _run(
-        "--specs", str(REPO / "specs"), "--state", "postgresql://u:pw@db/x", "--listen", "127.0.0.1:0"
-    )
+@pytest.mark.parametrize(
+    ("state", "message"),
+    [
+        pytest.param("mysql://u:pw@db/x", "unsupported state URL 'mysql://u:***@db/x'", id="unsupported"),
+        pytest.param(
+            "postgresql://u:pw@db/x",
+            "the state URL 'postgresql://u:***@db/x' holds a password",
+            id="password",
+        ),
+        pytest.param(
+            "postgresql://u:{env:SEPM_TEST_PG_PASSWORD}@127.0.0.1:1/x",
+            "cannot connect to the PostgreSQL state postgresql://u:***@127.0.0.1:1/x: ",
+            id="postgres-unreachable",
+        ),
+    ],
+)
+def test_an_unusable_state_exits_1_naming_the_redacted_url_and_the_cause(state: str, message: str) -> None:
+    env = {**os.environ, "SEPM_TEST_PG_PASSWORD": "pw"}
+    proc = _run("--specs", str(REPO / "specs"), "--state", state, "--listen", "127.0.0.1:0", env=env)
     assert proc.returncode == 1
-    assert "unsupported state URL" in proc.stderr and "pw@" not in proc.stderr
+    assert message in proc.stderr and "pw@" not in proc.stderr and ":pw" not in proc.stderr
+    if "unreachable" in state or "127.0.0.1:1" in state:
+        assert "refused" in proc.stderr.lower()
 
 
 def test_an_address_in_use_exits_1(tmp_path: Path) -> None:

@@ -116,3 +116,18 @@ def test_without_records_only_the_daemon_counters_are_exposed() -> None:
     samples = _samples(Snapshot(now=T0))
     assert not [n for n, labels in samples if ("server", "sepm-east") in labels]
     assert samples[("sepm_reconciler_spec_reload_failures_total", ())] == 0.0
+
+
+def test_the_lease_is_exposed_with_its_holder_age_and_epoch() -> None:
+    metrics = DaemonMetrics()
+    metrics.leader.labels("host-a:41:abc").set(1)
+    snapshot = Snapshot(now=T0, lease_renewed_at=T0 - timedelta(seconds=7), lease_epoch=5)
+    samples = {
+        (s.name, tuple(sorted(s.labels.items()))): s.value
+        for family in text_string_to_metric_families(metrics.render(snapshot).decode())
+        for s in family.samples
+    }
+    assert samples[("sepm_reconciler_leader", (("holder", "host-a:41:abc"),))] == 1.0
+    assert samples[("sepm_reconciler_lease_age_seconds", ())] == 7.0
+    assert samples[("sepm_reconciler_lease_epoch", ())] == 5.0
+    assert ("sepm_reconciler_lease_age_seconds", ()) not in _samples(Snapshot(now=T0))  # no lease read yet

@@ -23,7 +23,8 @@ from reconciler.cli import cli
 from reconciler.cli._live import SPECS_ENV
 from reconciler.daemon.config import DEFAULT_WEBHOOK_ENV, parse_listen
 from reconciler.daemon.http import build_app
-from reconciler.store import STATE_ENV
+from reconciler.store import STATE_ENV, redact
+from reconciler.store.url import postgres_conninfo
 
 REPO = Path(__file__).resolve().parents[2]
 DEPLOY = REPO / "deploy"
@@ -263,9 +264,12 @@ def test_the_ci_examples_call_commands_and_options_that_exist(name: str) -> None
 # --- .ci/run --------------------------------------------------------------------------------------------------------
 
 
-def _ci_run(tmp_path: Path, *, tools: dict[str, str]) -> tuple[subprocess.CompletedProcess[str], list[str]]:
+def _ci_run(
+    tmp_path: Path, *, tools: dict[str, str], postgresql: bool = True
+) -> tuple[subprocess.CompletedProcess[str], list[str]]:
     """Run ``.ci/run`` with a PATH of stubs: each of ``tools`` records its argv (then runs its shell snippet);
-    ``dirname`` is the real one."""
+    ``dirname`` is the real one. ``postgresql``: whether Debian's PostgreSQL binaries are there (a stand-in
+    directory for ``/usr/lib/postgresql``)."""
     bin_dir = tmp_path / "bin"
     bin_dir.mkdir()
     calls = tmp_path / "calls"
@@ -275,13 +279,17 @@ def _ci_run(tmp_path: Path, *, tools: dict[str, str]) -> tuple[subprocess.Comple
         stub.write_text(f'#!/bin/sh\necho "{tool} $*" >> "{calls}"\n{then}\n', encoding="utf-8")
         stub.chmod(0o755)
     (bin_dir / "dirname").symlink_to(shutil.which("dirname") or "/usr/bin/dirname")
+    debian = tmp_path / "usr-lib-postgresql"
+    if postgresql:
+        (debian / "15" / "bin").mkdir(parents=True)
+        (debian / "15" / "bin" / "pg_ctl").touch(mode=0o755)
     proc = subprocess.run(
         ["/bin/bash", str(REPO / ".ci" / "run")],
         capture_output=True,
         text=True,
         timeout=30,
         check=False,
-        env={"PATH": str(bin_dir), "HOME": str(tmp_path)},
+        env={"PATH": str(bin_dir), "HOME": str(tmp_path), "SEPM_CI_POSTGRESQL_DIR": str(debian)},
     )
     return proc, calls.read_text(encoding="utf-8").splitlines()
 
@@ -303,4 +311,104 @@ def test_ci_run_without_root_says_the_browser_test_will_be_skipped(tmp_path: Pat
     proc, calls = _ci_run(tmp_path, tools={"make": "", "apt-get": "", "id": "echo 1000"})
     assert proc.returncode == 0, proc.stderr
     assert calls == ["id -u", "make test"]
-    assert "installing it needs root: the browser test will be skipped" in proc.stderr
+    assert "installing it needs root: the status-page browser test will be skipped" in proc.stderr
+
+
+def test_ci_run_installs_postgresql_as_root_when_it_is_missing(tmp_path: Path) -> None:
+    proc, calls = _ci_run(
+        tmp_path, tools={"make": "", "apt-get": "", "chromium": "", "id": "echo 0"}, postgresql=False
+    )
+    assert proc.returncode == 0, proc.stderr
+    assert calls == ["id -u", "apt-get install -y -q --no-install-recommends postgresql", "make test"]
+    assert "installing postgresql for the PostgreSQL store and failover tests" in proc.stderr
+
+
+def test_ci_run_finds_postgresql_on_the_path_too(tmp_path: Path) -> None:
+    tools = {"make": "", "apt-get": "", "chromium": "", "id": "echo 0", "pg_ctl": "", "initdb": ""}
+    proc, calls = _ci_run(tmp_path, tools=tools, postgresql=False)
+    assert proc.returncode == 0, proc.stderr
+    assert calls == ["make test"]
+
+
+def test_ci_run_without_root_says_the_postgresql_tests_will_be_skipped(tmp_path: Path) -> None:
+    proc, calls = _ci_run(
+        tmp_path, tools={"make": "", "apt-get": "", "chromium": "", "id": "echo 1000"}, postgresql=False
+    )
+    assert proc.returncode == 0, proc.stderr
+    assert calls == ["id -u", "make test"]
+    assert (
+        "postgresql is missing and installing it needs root: the PostgreSQL store and failover tests"
+        in proc.stderr
+    )
+
+
+# --- high availability on PostgreSQL ------------------------------------------------------------------------------
+
+
+def _yaml_file(path: Path) -> dict[str, Any]:
+    loaded: dict[str, Any] = yaml.safe_load(path.read_text(encoding="utf-8"))
+    return loaded
+
+
+def test_the_kubernetes_ha_overlay_runs_two_replicas_on_two_nodes_on_postgresql() -> None:
+    overlay = DEPLOY / "kubernetes-ha"
+    kustomization = _yaml_file(overlay / "kustomization.yaml")
+    assert kustomization["resources"] == ["../kubernetes"]
+    patches = kustomization["patches"]
+    assert {"path": "deployment-patch.yaml"} in patches
+    deleted = [yaml.safe_load(p["patch"]) for p in patches if "patch" in p]
+    base_pvc = _manifests()["PersistentVolumeClaim"]["metadata"]["name"]
+    assert [(d["$patch"], d["kind"], d["metadata"]["name"]) for d in deleted] == [
+        ("delete", "PersistentVolumeClaim", base_pvc)
+    ]
+    patch = _yaml_file(overlay / "deployment-patch.yaml")
+    base = _manifests()["Deployment"]
+    assert patch["metadata"]["name"] == base["metadata"]["name"]
+    assert patch["spec"]["replicas"] == 2 and patch["spec"]["strategy"]["type"] == "RollingUpdate"
+    pod = patch["spec"]["template"]["spec"]
+    anti = pod["affinity"]["podAntiAffinity"]["requiredDuringSchedulingIgnoredDuringExecution"][0]
+    assert anti["topologyKey"] == "kubernetes.io/hostname"
+    assert anti["labelSelector"]["matchLabels"] == base["spec"]["selector"]["matchLabels"]
+    container = pod["containers"][0]
+    env = {e["name"]: e for e in container["env"]}
+    url = env[STATE_ENV]["value"]
+    assert url.startswith("postgresql://sepm_reconciler@") and redact(url) == url  # no password in it
+    assert postgres_conninfo(url, {}) == url
+    assert env["PGPASSWORD"]["valueFrom"]["secretKeyRef"]["name"] == "sepm-postgres"
+    secret = _yaml_file(overlay / "secret.example.yaml")
+    assert secret["metadata"]["name"] == "sepm-postgres" and {"password", "ca.crt"} <= set(
+        secret["stringData"]
+    )
+    ca_mount = next(m for m in container["volumeMounts"] if m["name"] == "postgres-ca")
+    assert f"sslrootcert={ca_mount['mountPath']}/ca.crt" in url
+    # a standby is not "ready" on /readyz: readiness must be liveness, or every rolling update stalls
+    assert container["readinessProbe"]["httpGet"]["path"] == "/healthz"
+    state = next(v for v in pod["volumes"] if v["name"] == "state")
+    assert state == {"name": "state", "persistentVolumeClaim": None, "emptyDir": {}}
+    if shutil.which("kubectl") is not None:
+        rendered = subprocess.run(
+            ["kubectl", "kustomize", str(overlay)], capture_output=True, text=True, timeout=60, check=True
+        ).stdout
+        kinds = sorted(d["kind"] for d in yaml.safe_load_all(rendered) if d)
+        assert "PersistentVolumeClaim" not in kinds
+
+
+def test_the_compose_file_runs_two_daemons_on_one_postgresql() -> None:
+    compose = _yaml_file(DEPLOY / "docker" / "compose.yaml")
+    services = compose["services"]
+    assert set(services) == {"postgres", "reconciler-a", "reconciler-b"}
+    assert services["postgres"]["healthcheck"]["test"][1] == "pg_isready"
+    ports = []
+    for name in ("reconciler-a", "reconciler-b"):
+        service = services[name]
+        ctx = _command(service["command"])
+        assert parse_listen(ctx.params["listen"])[1] == 9370
+        url = service["environment"][STATE_ENV]
+        assert url.startswith("postgresql://") and redact(url) == url and "@postgres:5432/" in url
+        assert "postgres.env" in service["env_file"]
+        assert service["depends_on"]["postgres"]["condition"] == "service_healthy"
+        assert service["build"]["dockerfile"] == "deploy/docker/Dockerfile"
+        ports.append(service["ports"][0])
+    assert ports == ["127.0.0.1:9370:9370", "127.0.0.1:9371:9370"]
+    text = (DEPLOY / "docker" / "compose.yaml").read_text(encoding="utf-8")
+    assert "PGPASSWORD" in text and "POSTGRES_PASSWORD=" in text  # how postgres.env is made

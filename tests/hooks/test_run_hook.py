@@ -85,7 +85,7 @@ def _dead(pid: int) -> bool:
     return stat.rsplit(")", 1)[1].split()[0] == "Z"
 
 
-async def _gone(pid: int, within: float = 5.0) -> bool:
+async def _gone(pid: int, within: float = 30.0) -> bool:
     deadline = time.monotonic() + within
     while time.monotonic() < deadline:
         if _dead(pid):
@@ -106,7 +106,7 @@ async def test_timeout_kills_the_hook_and_its_children(tmp_path: Path) -> None:
     assert result.timed_out
     assert result.exit_code is None
     assert not result.succeeded
-    assert time.monotonic() - started < 15
+    assert time.monotonic() - started < 40  # the 1.5 s timeout and 5 s of grace, not the 60 s sleep
     assert await _gone(int(pid_file.read_text())), "the hook's child process survived the timeout"
     assert "killed after its timeout" in result.summary()
 
@@ -142,7 +142,9 @@ async def test_an_interrupted_reconciler_stops_the_hook_group_gently_then_for_go
     task.cancel()  # what Ctrl-C (asyncio.run) and a stopping daemon do to a tick
     with pytest.raises(asyncio.CancelledError):
         await task
-    assert time.monotonic() - started < 4.5  # SIGTERM, at most 2 s of grace, SIGKILL, reaped
+    assert (
+        time.monotonic() - started < 30
+    )  # SIGTERM, at most 2 s of grace, SIGKILL, reaped — not the 60 s sleep
     assert await _gone(child), "the hook's child survived: the whole group must be stopped"
     assert cleaned.exists() is (stopped_by == "SIGTERM"), "SIGTERM first: a hook may clean up"
 

@@ -221,8 +221,10 @@ async def test_a_connection_dropped_after_a_post_is_retried_on_a_new_one(
 
 async def test_a_hung_call_times_out_and_is_retried(server: ScriptedServer, make_client: MakeClient) -> None:
     server.on("POST", AUTH, auth_reply())
-    server.on("GET", f"{API}/groups", Reply(200, {"content": []}, delay=1.0), Reply(200, {"content": [7]}))
-    async with make_client(server.url, timeout=0.3) as client:
+    # The first answer comes far too late; the retry's answer comes at once (the generous timeout leaves room for a
+    # loaded machine to answer it: only the hung call must exceed it).
+    server.on("GET", f"{API}/groups", Reply(200, {"content": []}, delay=60.0), Reply(200, {"content": [7]}))
+    async with make_client(server.url, timeout=3.0) as client:
         assert await client.get_json("groups") == {"content": [7]}
 
 

@@ -265,11 +265,20 @@ async def test_ports_refuse_during_a_restart_then_present_again(
 ) -> None:
     spec = spec_for(sim, EAST, pki["ca"])
     retry = RetryPolicy(attempts=2, base_delay=0.01, max_delay=0.01)
+    east = sim.world.manager(EAST)
+    with (
+        sim.world.lock
+    ):  # a restart that leaves the services down: they stay down however slowly this test runs
+        east.faults.restart_fails = "down"
     await sim.restart_services(EAST)
+    await sim.wait_services_up(EAST, within=60)  # the restart is over; its services did not come back
     async with client_for(sim, EAST, pki["ca"], retry=retry) as client:
-        down = await observe(spec, client, port_timeout=1)
-        await sim.wait_services_up(EAST)
-        up = await observe(spec, client, port_timeout=1)
+        down = await observe(spec, client, port_timeout=10)
+        with sim.world.lock:
+            east.faults.restart_fails = None
+        await sim.restart_services(EAST)
+        await sim.wait_services_up(EAST, within=60)
+        up = await observe(spec, client, port_timeout=10)
     assert {p.outcome for p in down.ports.values()} == {PortOutcome.REFUSED}
     assert not down.api_reachable and down.clients is None
     assert any("cannot connect" in e for e in down.errors)

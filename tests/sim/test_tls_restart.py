@@ -36,7 +36,8 @@ async def test_all_three_ports_present_the_current_certificate(http: httpx.Async
 
 
 async def test_a_certificate_update_takes_effect_only_at_the_restart(http: httpx.AsyncClient) -> None:
-    # The restart also lasts a simulated minute (frozen clock): the ports refuse until the test moves time on.
+    # The services stay down until the (frozen) simulated clock has moved a minute: the ports are checked while
+    # they are surely down, however slowly this test runs, and come back only when the test moves the clock.
     async with Simulator(one_manager(count=5, restart={"downSeconds": 0.2, "downFor": "1m"})) as sim:
         east = Client(sim, "sepm-east", http)
         old = await served_all(east)
@@ -49,9 +50,9 @@ async def test_a_certificate_update_takes_effect_only_at_the_restart(http: httpx
                 f"{port} should refuse connections during the restart"
             )
         assert east.truth()["served"] == dict.fromkeys(PORTS, None)
-        with sim.world.lock:  # in-process: the admin API is on the API port, which is down
+        with sim.world.lock:  # /_sim is served on the API port, down now: move the fleet's clock directly
             sim.world.clock.advance(60)
-        await sim.wait_services_up("sepm-east")
+        await sim.wait_services_up("sepm-east", within=60)
         assert await served_all(east) == dict.fromkeys(PORTS, new)
         truth = east.truth()
         assert truth["served"] == dict.fromkeys(PORTS, new) and truth["staged"] is None

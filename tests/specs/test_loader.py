@@ -160,8 +160,70 @@ def test_an_alias_bomb_is_refused_without_expanding_it(tmp_path: Path) -> None:
     write_files(tmp_path, {"bomb.yaml": "\n".join(lines) + "\n"})
     spec_set = load_specs(tmp_path)
     assert [str(i).replace(str(tmp_path), "{d}") for i in spec_set.issues] == [
-        "{d}/bomb.yaml:1:1: the document expands to more than 100000 YAML nodes (aliases?): refusing it"
+        "{d}/bomb.yaml:1:1: the document expands to more than 20000 YAML nodes or 64 levels (aliases?): refusing it"
     ]
+
+
+def _deep_aliases() -> str:
+    """Each anchor nests the previous one 40 levels deeper: 30 lines that expand 1,200 levels deep."""
+    lines = ["a0: &a0 x"]
+    lines += [f"a{i}: &a{i} " + "[" * 40 + f"*a{i - 1}" + "]" * 40 for i in range(1, 31)]
+    return "\n".join(lines) + "\n"
+
+
+@pytest.mark.parametrize(
+    ("text", "expected"),
+    [
+        pytest.param(
+            "[" * 1000 + "]" * 1000 + "\n",
+            "{d}/a.yaml:1:65: nested deeper than 64 levels: a spec is only a few levels deep; refusing the file",
+            id="deep-flow-sequences",
+        ),
+        pytest.param(
+            "".join("  " * i + "k:\n" for i in range(1000)),
+            "{d}/a.yaml:64:127: nested deeper than 64 levels: a spec is only a few levels deep; refusing the file",
+            id="deep-block-mappings",
+        ),
+        pytest.param(
+            _deep_aliases(),
+            "{d}/a.yaml:1:1: the document expands to more than 20000 YAML nodes or 64 levels (aliases?): refusing it",
+            id="aliases-nesting-deeper-and-deeper",
+        ),
+        pytest.param(
+            "k: [" + "1, " * 30_000 + "1]\n",
+            "{d}/a.yaml:1:59996: more than 20000 YAML nodes in one file: split the specs into files (one per "
+            "server); refusing the rest of the file",
+            id="too-many-nodes",
+        ),
+        pytest.param(
+            "apiVersion: " + "9" * 5000 + "\n",
+            "{d}/a.yaml:1:13: apiVersion: cannot read this value (Exceeds the limit (4300 digits) for integer string "
+            "conversion): quote it if it is text",
+            id="integer-of-5000-digits",
+        ),
+        pytest.param(
+            "apiVersion: 2026-02-30\n",
+            "{d}/a.yaml:1:13: apiVersion: cannot read this value (day is out of range for month): quote it if it is "
+            "text",
+            id="a-date-that-does-not-exist",
+        ),
+    ],
+)
+def test_hostile_yaml_is_a_located_issue_never_an_exception(tmp_path: Path, text: str, expected: str) -> None:
+    write_files(tmp_path, {"a.yaml": text})
+    spec_set = load_specs(tmp_path)
+    located = [str(i).replace(str(tmp_path), "{d}") for i in spec_set.errors if i.code == "yaml"]
+    assert located == [expected]
+    assert not spec_set.valid and spec_set.servers == {}
+
+
+def test_a_spec_file_over_one_mebibyte_is_not_read(tmp_path: Path) -> None:
+    write_files(tmp_path, {"a.yaml": spec(), "big.yaml": "# " + "x" * (1024 * 1024) + "\n"})
+    spec_set = load_specs(tmp_path)
+    assert [str(i).replace(str(tmp_path), "{d}") for i in spec_set.errors] == [
+        "{d}/big.yaml: is 1048579 bytes: too large for a spec file (at most 1048576); not read"
+    ]
+    assert list(spec_set.servers) == ["sepm-east-01"]
 
 
 @pytest.mark.parametrize(

@@ -2,26 +2,23 @@
 
 from __future__ import annotations
 
-import itertools
+import json
+import shutil
 import sqlite3
 import stat
-import threading
-from collections.abc import Iterator
 from dataclasses import replace
 from datetime import timedelta
 from pathlib import Path
 
 import pytest
-from hypothesis import HealthCheck, given, settings
 
 from reconciler.core.events import Event, EventKind
 from reconciler.core.procedure import Phase
-from reconciler.core.record import RolloutRecord, new_record
-from reconciler.errors import ConflictError, StateError
+from reconciler.core.record import new_record
+from reconciler.errors import StateError
 from reconciler.store import open_store
-from reconciler.store.schema import LATEST, MIGRATIONS
+from reconciler.store.schema import LATEST, SQLITE_MIGRATIONS
 from reconciler.store.sqlite import SqliteStore
-from tests.core.strategies import records
 from tests.support.manager import T0
 
 
@@ -68,189 +65,136 @@ def test_read_only_commands_do_not_create_a_state(state: Path) -> None:
     assert not state.exists()
 
 
-def test_saved_record_comes_back_with_its_version(state: Path) -> None:
-    with open_store(url(state)) as store:
-        assert store.get("sepm-east-01") is None
-        saved = store.save(new_record("sepm-east-01", T0), [event("sepm-east-01", "first")])
-        assert saved.version == 1
-        again = store.save(replace(saved, reason="second"))
-        assert again.version == 2
-        assert store.get("sepm-east-01") == again
-        assert [r.server for r in store.all()] == ["sepm-east-01"]
-        [logged] = store.events("sepm-east-01")
-        assert logged.reason == "first" and logged.id is not None
-
-
-@pytest.fixture(scope="module")
-def shared_store(tmp_path_factory: pytest.TempPathFactory) -> Iterator[SqliteStore]:
-    store = SqliteStore(tmp_path_factory.mktemp("hypothesis") / "state.db")
-    yield store
-    store.close()
-
-
-SERIAL = itertools.count()
-
-
-@settings(max_examples=60, suppress_health_check=[HealthCheck.too_slow], deadline=None)
-@given(records)
-def test_any_record_round_trips_through_the_store(shared_store: SqliteStore, record: RolloutRecord) -> None:
-    name = f"hyp-{next(SERIAL)}-{record.server}"
-    saved = shared_store.save(replace(record, server=name, version=0))
-    assert shared_store.get(name) == replace(record, server=name, version=saved.version)
-
-
-def test_compare_and_set_lets_only_one_of_two_processes_advance(state: Path) -> None:
-    with open_store(url(state)) as first:
-        first.save(new_record("sepm-east-01", T0))
-    with open_store(url(state)) as a, open_store(url(state)) as b:
-        read_a = a.get("sepm-east-01")
-        read_b = b.get("sepm-east-01")
-        assert read_a is not None and read_b is not None
-        a.save(replace(read_a, phase=Phase.BREAKING_REPLICATION), [event("sepm-east-01", "a moved")])
-        with pytest.raises(
-            ConflictError, match=r"changed since it was read \(read at version 1, now version 2\)"
-        ):
-            b.save(replace(read_b, phase=Phase.DRIFTED), [event("sepm-east-01", "b moved")])
-        stored = b.get("sepm-east-01")
-        assert stored is not None and stored.phase is Phase.BREAKING_REPLICATION
-        assert [e.reason for e in b.events("sepm-east-01")] == ["a moved"]  # b's events were not written
-
-
-def test_two_processes_creating_the_same_server_conflict(state: Path) -> None:
-    with open_store(url(state)) as a, open_store(url(state)) as b:
-        a.save(new_record("sepm-east-01", T0))
-        with pytest.raises(ConflictError, match="was stored by another process meanwhile"):
-            b.save(new_record("sepm-east-01", T0))
-
-
-def test_concurrent_writers_never_lose_an_update(state: Path) -> None:
-    with open_store(url(state)) as store:
-        store.save(new_record("sepm-east-01", T0))
-    wins: list[int] = []
-
-    def writer(n: int) -> None:
-        with open_store(url(state), timeout=10) as mine:
-            for _ in range(20):
-                current = mine.get("sepm-east-01")
-                assert current is not None
-                try:
-                    mine.save(replace(current, reason=f"writer {n}"))
-                    wins.append(n)
-                except ConflictError:
-                    pass
-
-    threads = [threading.Thread(target=writer, args=(n,)) for n in range(4)]
-    for t in threads:
-        t.start()
-    for t in threads:
-        t.join()
-    with open_store(url(state)) as store:
-        final = store.get("sepm-east-01")
-    assert final is not None and final.version == 1 + len(wins)
-
-
-def test_a_failing_save_writes_nothing(state: Path) -> None:
-    with open_store(url(state)) as store:
-        saved = store.save(new_record("sepm-east-01", T0))
-        naive = replace(event("sepm-east-01", "bad"), at=T0.replace(tzinfo=None))
-        with pytest.raises(ValueError, match="naive datetime"):
-            store.save(replace(saved, reason="should not stick"), [event("sepm-east-01", "ok"), naive])
-        stored = store.get("sepm-east-01")
-        assert stored is not None and stored.version == 1 and stored.reason == saved.reason
-        assert store.events() == []
-
-
-def test_event_log_is_append_only(state: Path) -> None:
-    with open_store(url(state)) as store:
-        store.append([event("sepm-east-01", "kept")])
-    with sqlite3.connect(state) as raw:
-        with pytest.raises(sqlite3.IntegrityError, match="append-only"):
-            raw.execute("UPDATE events SET reason = 'rewritten'")
-        with pytest.raises(sqlite3.IntegrityError, match="append-only"):
-            raw.execute("DELETE FROM events")
-
-
-def test_events_filter_by_server_time_and_limit(state: Path) -> None:
-    with open_store(url(state)) as store:
-        store.append([event("east", f"e{i}", minutes=i) for i in range(5)] + [event("west", "w0", minutes=2)])
-        assert [e.reason for e in store.events("east")] == ["e0", "e1", "e2", "e3", "e4"]
-        assert [e.reason for e in store.events("east", limit=2)] == ["e3", "e4"]
-        assert [e.reason for e in store.events(since=T0 + timedelta(minutes=2))] == ["e2", "e3", "e4", "w0"]
-        ids = [e.id or 0 for e in store.events()]
-        assert 0 not in ids and ids == sorted(ids)
-
-
-def test_lease_has_one_holder_until_it_expires(state: Path) -> None:
-    ttl = timedelta(seconds=30)
-    with open_store(url(state)) as a, open_store(url(state)) as b:
-        lease = a.acquire_lease("daemon", "host-a:1", ttl=ttl, now=T0)
-        assert lease is not None and lease.expires_at == T0 + ttl
-        assert b.acquire_lease("daemon", "host-b:2", ttl=ttl, now=T0 + timedelta(seconds=10)) is None
-        renewed = a.renew_lease("daemon", "host-a:1", ttl=ttl, now=T0 + timedelta(seconds=20))
-        assert renewed.expires_at == T0 + timedelta(seconds=50)
-        assert b.acquire_lease("daemon", "host-b:2", ttl=ttl, now=T0 + timedelta(seconds=49)) is None
-        taken = b.acquire_lease("daemon", "host-b:2", ttl=ttl, now=T0 + timedelta(seconds=51))
-        assert taken is not None and taken.holder == "host-b:2"
-        with pytest.raises(ConflictError, match="host-a:1 lost the lease daemon: it is held by host-b:2"):
-            a.renew_lease("daemon", "host-a:1", ttl=ttl, now=T0 + timedelta(seconds=52))
-        assert not a.release_lease("daemon", "host-a:1")
-        assert b.release_lease("daemon", "host-b:2")
-        assert a.lease("daemon") is None
-        with pytest.raises(ConflictError, match="it was released"):
-            b.renew_lease("daemon", "host-b:2", ttl=ttl, now=T0 + timedelta(seconds=53))
-
-
-def test_fresh_state_records_every_migration(state: Path) -> None:
-    with open_store(url(state)):
-        pass
-    with sqlite3.connect(state) as raw:
-        rows = raw.execute("SELECT version, description FROM schema_migrations ORDER BY version").fetchall()
-    assert rows == [(m.version, m.description) for m in MIGRATIONS]
-    assert rows[-1][0] == LATEST
-
-
-def test_an_older_state_is_migrated_in_place(state: Path) -> None:
+@pytest.mark.parametrize("known", [1, 2], ids=["schema-1", "schema-2"])
+def test_an_older_state_is_migrated_in_place_keeping_its_records_events_and_lease(
+    state: Path, known: int
+) -> None:
     state.parent.mkdir()
-    body = new_record("sepm-east-01", T0)
-    with sqlite3.connect(state) as raw:  # a state written by the version that knew migration 1 only
+    body = json.dumps(new_record("sepm-east-01", T0).to_storage())
+    with sqlite3.connect(state) as raw:  # a state written by the version that knew migrations up to `known`
         raw.execute(
             "CREATE TABLE schema_migrations (version INTEGER PRIMARY KEY, description TEXT, applied_at TEXT)"
         )
-        for statement in MIGRATIONS[0].statements:
-            raw.execute(statement)
-        raw.execute("INSERT INTO schema_migrations VALUES (1, 'old', '2026-01-01T00:00:00Z')")
+        for migration in SQLITE_MIGRATIONS[:known]:
+            for statement in migration.statements:
+                raw.execute(statement)
+            raw.execute(
+                "INSERT INTO schema_migrations VALUES (?, 'old', '2026-01-01T00:00:00Z')",
+                (migration.version,),
+            )
+        raw.execute(
+            "INSERT INTO records VALUES ('sepm-east-01', 4, 'new', 0, NULL, '2026-12-01T08:00:00Z', "
+            "'2026-12-01T08:00:00Z', ?)",
+            (body,),
+        )
+        for reason in ("one", "two"):
+            raw.execute(
+                "INSERT INTO events (at, server, kind, actor, reason, details) VALUES "
+                "('2026-12-01T08:00:00Z', 'sepm-east-01', 'transition', 'reconciler', ?, '{}')",
+                (reason,),
+            )
+        if known >= 2:
+            raw.execute(
+                "INSERT INTO leases VALUES ('daemon', 'old-host:1', '2026-12-01T08:00:00Z', "
+                "'2026-12-01T08:00:00Z', '2026-12-01T08:00:30Z')"
+            )
     with open_store(url(state)) as store:
-        store.save(body)
-        assert store.acquire_lease("daemon", "me", ttl=timedelta(seconds=5), now=T0) is not None
         assert isinstance(store, SqliteStore) and store.schema_version() == LATEST
-        assert store.get("sepm-east-01") is not None
+        record = store.get("sepm-east-01")
+        assert record is not None and record.version == 4
+        store.append([event("sepm-east-01", "three")])
+        assert [(e.id, e.reason) for e in store.events()] == [(1, "one"), (2, "two"), (3, "three")]
+        if known >= 2:
+            old = store.lease("daemon")
+            assert old is not None and old.holder == "old-host:1" and old.epoch == 1
+        taken = store.acquire_lease("daemon", "me", ttl=timedelta(seconds=5), now=T0 + timedelta(hours=1))
+        assert taken is not None and taken.epoch == (2 if known >= 2 else 1)
 
 
-def test_a_state_from_a_newer_version_is_refused(state: Path) -> None:
-    with open_store(url(state)):
-        pass
-    with sqlite3.connect(state) as raw:
-        raw.execute("INSERT INTO schema_migrations VALUES (99, 'future', '2030-01-01T00:00:00Z')")
+@pytest.mark.parametrize(
+    "content",
+    [
+        pytest.param(b"this is not a database, it is a text file\n" * 200, id="text"),
+        pytest.param(bytes(range(256)) * 32, id="8KiB-garbage"),
+        pytest.param(b"\0" * 8192, id="8KiB-zeros"),
+    ],
+)
+def test_a_corrupt_file_is_refused_clearly(state: Path, content: bytes) -> None:
+    state.parent.mkdir()
+    state.write_bytes(content)
+    with pytest.raises(StateError, match="is corrupt or not a SQLite database"):
+        open_store(url(state))
+    with pytest.raises(StateError, match="is corrupt or not a SQLite database"):
+        open_store(url(state), create=False, readonly=True)
+
+
+def test_garbage_over_a_state_whose_wal_still_holds_everything_is_refused_at_start(state: Path) -> None:
+    """A daemon killed with its records in the -wal, then 8 KiB of garbage over the main file: SQLite alone would
+    read page 1 from the WAL and start as if nothing happened."""
+    store = SqliteStore(state)
+    for n in range(20):
+        store.save(new_record(f"sepm-{n:02d}", T0))
+    assert Path(f"{state}-wal").stat().st_size > 0
+    with state.open("r+b") as handle:  # the daemon is still running: its WAL is not checkpointed
+        handle.write(bytes(range(256)) * 32)
+    with pytest.raises(StateError, match="its first bytes are not SQLite's header"):
+        open_store(url(state))
+    store.close()
+
+
+def test_verify_notices_the_file_deleted_replaced_truncated_or_unreadable_under_an_open_store(
+    state: Path,
+) -> None:
+    store = SqliteStore(state)
+    saved = store.save(new_record("sepm-east-01", T0))
+    store.verify()
+    # deleted: SQLite goes on writing into the unlinked inode, which nobody will ever read
+    moved = state.with_name("moved.db")
+    state.rename(moved)
+    with pytest.raises(StateError, match=r"state\.db was deleted while this process had it open"):
+        store.verify()
+    store.save(replace(saved, reason="still writes somewhere"))  # what makes this dangerous
+    # replaced: another file (a restored copy) now has the name
+    shutil.copyfile(moved, state)
     with pytest.raises(
-        StateError, match=r"schema version 99, written by a newer sepm-reconciler \(this one knows up to 2\)"
+        StateError, match=r"was replaced by another file while this process had it open \(inode"
     ):
-        open_store(url(state))
+        store.verify()
+    store.close()
+    # truncated, or overwritten, under a store that opened it
+    store = SqliteStore(state)
+    size = state.stat().st_size
+    with state.open("r+b") as handle:
+        handle.truncate(size // 2)
+    with pytest.raises(StateError, match=r"is truncated \(\d+ bytes, its header says \d+\)"):
+        store.verify()
+    with state.open("r+b") as handle:
+        handle.truncate(0)
+        handle.write(b"\0" * 4096)
+    with pytest.raises(StateError, match="its first bytes are not SQLite's header"):
+        store.verify()
+    store.close()
 
 
-def test_a_corrupt_file_is_refused_clearly(state: Path) -> None:
-    state.parent.mkdir()
-    state.write_bytes(b"this is not a database, it is a text file\n" * 200)
-    with pytest.raises(StateError, match="is corrupt or not a SQLite database") as error:
-        open_store(url(state))
-    assert isinstance(error.value.__cause__, sqlite3.DatabaseError)
-
-
-def test_another_applications_database_is_refused(state: Path) -> None:
-    state.parent.mkdir()
-    with sqlite3.connect(state) as raw:
-        raw.execute("CREATE TABLE invoices (id INTEGER)")
-    with pytest.raises(StateError, match=r"not a sepm-reconciler state \(it has the tables invoices\)"):
-        open_store(url(state))
+def test_a_backup_is_a_consistent_single_file_copy_even_while_the_wal_holds_the_records(
+    state: Path, tmp_path: Path
+) -> None:
+    store = SqliteStore(state)
+    for n in range(5):
+        store.save(new_record(f"sepm-{n}", T0), [event(f"sepm-{n}", "made")])
+    copy = tmp_path / "naive-copy.db"
+    shutil.copyfile(state, copy)  # what `cp` of a running daemon's file gets: the records are in the -wal
+    with SqliteStore(copy) as naive:
+        assert naive.all() == []
+    target = tmp_path / "backup" / "state-backup.db"
+    store.backup(target)
+    assert mode(target) == 0o600
+    assert not Path(f"{target}-wal").exists()
+    with SqliteStore(target, create=False, readonly=True) as backup:
+        assert backup.all() == store.all() and backup.events() == store.events()
+    with pytest.raises(StateError, match="exists: name a new file"):
+        store.backup(target)
+    store.close()
 
 
 def test_a_locked_state_gives_a_clear_error(state: Path) -> None:

@@ -4,7 +4,8 @@
 Each run appends two JSON lines to ``$SEPM_TEST_MARKERS`` ("start" and "end" with the exit code): server, step,
 rollout id, attempt, pid, hook name, and the arguments it got (so a test can check no secret is among them).
 ``$SEPM_TEST_SLOW_STEP`` / ``$SEPM_TEST_SLOW_SECONDS`` make the hook of that step wait first, so a test can signal
-the daemon while a hook runs.
+the daemon while a hook runs. With ``$SEPM_TEST_RECORD_ENV`` set, the "start" line also carries the hook's whole
+environment (a test checks which secrets reached it).
 """
 
 from __future__ import annotations
@@ -38,7 +39,7 @@ def mark(event: str, **extra: Any) -> None:
 
 
 target = Path(sys.argv[1])
-mark("start")
+mark("start", **({"env": dict(os.environ)} if os.environ.get("SEPM_TEST_RECORD_ENV") else {}))
 if os.environ.get("SEPM_TEST_SLOW_STEP") == os.environ.get("SEPM_RECONCILER_STEP"):
     time.sleep(float(os.environ.get("SEPM_TEST_SLOW_SECONDS", "3")))
 sys.argv = [str(target)]
