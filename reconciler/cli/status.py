@@ -11,6 +11,7 @@ from rich.table import Table
 
 from reconciler.cli import EXIT_ERROR, EXIT_OK
 from reconciler.cli._options import output_option
+from reconciler.cli._rehearsals import latest_rehearsals, rehearsal_sentence
 from reconciler.cli._state import open_state, state_option
 from reconciler.core.actions import Performer
 from reconciler.core.procedure import Phase
@@ -77,7 +78,8 @@ def status(state_url: str | None, output: str) -> int:
     """Show every managed server: phase, step k/7, why it waits and until when — from the state store only.
 
     Nothing is contacted: this reads what the last reconcile or the daemon recorded (see "observed_at").
-    Manual steps show their console instructions; stalled servers show the remedy.
+    Manual steps show their console instructions; stalled servers show the remedy; a settings-PATCH rehearsal
+    (probe --rehearse) shows what it measured.
 
     \b
     Examples:
@@ -97,15 +99,20 @@ def status(state_url: str | None, output: str) -> int:
     try:
         with open_state(state_url, readonly=True) as store:
             records = store.all()
+            rehearsals = latest_rehearsals(store)
     except Error as exc:
         click.echo(f"error: {exc}", err=True)
         return EXIT_ERROR
-    if output == "json":
+    if (
+        output == "json"
+    ):  # exactly the daemon's /api/status document (the rehearsals are in report --output json)
         click.echo(json.dumps(status_document(records), indent=2))
         return EXIT_OK
     out = console()
     if not records:
         out.print("no servers in the state yet")
-        return EXIT_OK
-    _render(out, records)
+    else:
+        _render(out, records)
+    for name, event in sorted(rehearsals.items()):
+        out.print(f"[bold]{escape(name)}[/]: {escape(rehearsal_sentence(event))}", soft_wrap=True)
     return EXIT_OK

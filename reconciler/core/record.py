@@ -305,7 +305,9 @@ class Facts:
       (:class:`ListEvidence`), or that they began;
     * ``list_switched_at`` / ``list_restored_at`` — (manager) the change times of 2a and 5b clients must have too;
     * ``certificate_served_at`` — (manager) when every port was first seen presenting the target: step 4b counts
-      the clients that checked in since.
+      the clients that checked in since;
+    * ``verification_unchanged`` — the managed groups (ids) 2b sent nothing to when it last passed, their flag
+      already off: their clients count against their group's current policy in step 3.
     """
 
     original_fingerprints: Mapping[str, str | None] = field(default_factory=dict)
@@ -323,6 +325,7 @@ class Facts:
     list_switched_at: datetime | None = None
     list_restored_at: datetime | None = None
     certificate_served_at: datetime | None = None
+    verification_unchanged: tuple[str, ...] = ()
 
     def to_storage(self) -> dict[str, Any]:
         return {
@@ -341,6 +344,7 @@ class Facts:
             "list_switched_at": iso_or_none(self.list_switched_at),
             "list_restored_at": iso_or_none(self.list_restored_at),
             "certificate_served_at": iso_or_none(self.certificate_served_at),
+            "verification_unchanged": list(self.verification_unchanged),
         }
 
     @classmethod
@@ -364,6 +368,7 @@ class Facts:
             list_switched_at=r.opt_moment("list_switched_at"),
             list_restored_at=r.opt_moment("list_restored_at"),
             certificate_served_at=r.opt_moment("certificate_served_at"),
+            verification_unchanged=r.texts("verification_unchanged"),
         )
 
 

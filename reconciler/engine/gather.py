@@ -15,8 +15,8 @@ The entry point other layers call (the tick, ``plan``, ``report``)::
         g.keystore_error    # why the keystore step 4 installs cannot be used, located in the spec, or None
         g.trust             # whether the desired certificate will be trusted on the API port (NewCertificateTrust)
 
-``gather`` never acts and never writes the store: it reads the records, opens one REST client per server (closed
-before it returns), and observes. Per-server problems (an unreadable certificate file, an unresolvable password, a
+``gather`` never acts and never writes the store: it reads the records, opens one REST client per server (its
+session logged out and closed before it returns), and observes. Per-server problems (an unreadable certificate file, an unresolvable password, a
 manager that cannot be reached) are carried in that server's :class:`Gathered`; they never stop the others. Only a
 store that cannot be read (:class:`~reconciler.errors.StateError`) or a name that is not in the specs
 (:class:`~reconciler.errors.SpecError`) raises.
@@ -56,6 +56,7 @@ __all__ = [
     "gather",
     "gather_one",
     "keystore_problem",
+    "noop_groups",
     "select_servers",
 ]
 
@@ -137,6 +138,20 @@ class Gathered:
         return None
 
 
+def noop_groups(record: RolloutRecord | None) -> frozenset[str]:
+    """The managed groups whose verification flag already read off when step 2b began (nothing was sent to them; also
+    those recorded as such when 2b passed again after a list went back), while clients are counted against step 2's
+    change: their clients acknowledge by applying their group's current policy."""
+    if record is None or record.acknowledgement_since is None:
+        return frozenset()
+    if record.acknowledgement_since != record.facts.verification_off_at:
+        return frozenset()
+    facts = record.facts
+    return frozenset(gid for gid, was in facts.verification_before.items() if was is False) | frozenset(
+        facts.verification_unchanged
+    )
+
+
 def select_servers(spec_set: SpecSet, names: Iterable[str] | None) -> list[LoadedServer]:
     """The servers named (all of them, by name, when ``names`` is None); a name not in the specs is a SpecError."""
     if names is None:
@@ -207,6 +222,7 @@ async def gather_one(
             ledger=ledger,
             counting=STANDARD.counting(record, server.spec),
             now=clock.now(),
+            noop_groups=noop_groups(record),
         )
         try:
             observation = await asyncio.wait_for(work, timeout=observe_timeout)
@@ -259,7 +275,9 @@ async def gather(
     async def one(server: LoadedServer) -> Gathered:
         ledger = None
         if ledgers is not None:
-            ledger = ledgers.setdefault(server.name, ClientLedger())
+            ledger = ledgers.setdefault(
+                server.name, ClientLedger(page_size=server.spec.spec.server.api.page_size)
+            )
         partners = partner_records(server.spec, specs, records)
         async with limit:
             client: SepmClient | None = None
@@ -281,7 +299,7 @@ async def gather(
                 )
             finally:
                 if client is not None:
-                    await client.aclose()
+                    await client.close()  # a one-shot look: end the session
 
     results = await asyncio.gather(*(one(s) for s in servers))
     return {g.name: g for g in results}

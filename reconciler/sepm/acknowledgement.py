@@ -17,7 +17,7 @@ parsed is not acknowledged, a client whose last check-in or online status is unk
 from __future__ import annotations
 
 import heapq
-from collections.abc import Iterable
+from collections.abc import Iterable, Mapping
 from datetime import datetime, timedelta
 
 from reconciler.core.observation import Basis, ClientAcknowledgement
@@ -47,13 +47,17 @@ def count_acknowledgements(
     checkin_since: datetime | None = None,
     basis: Basis = Basis.POLICY,
     everyone_at_risk: bool = False,
+    settled: Mapping[str, datetime] | None = None,
 ) -> tuple[ClientAcknowledgement, list[str]]:
     """Count the in-scope clients (``in_scope`` group ids; None = every client) and note what looked wrong.
 
     ``checkin_since`` (default ``change_time``) selects the clients listed as having stopped checking in: eligible
     clients whose last check-in precedes it. ``basis`` says what acknowledges the change (see the module docstring).
+    ``settled`` maps group ids to an earlier time than ``change_time`` at which their clients count as acknowledged
+    (groups whose flag already read as wanted, so nothing was changed: their current policy is the one to have).
     """
     change_ms = _ms(change_time) if change_time is not None else None
+    earlier = {gid: _ms(when) for gid, when in (settled or {}).items()} if change_ms is not None else {}
     cutoff_ms = _ms(manager_time - exclude_offline_for)
     since = checkin_since if checkin_since is not None else change_time
     since_ms = _ms(since) if since is not None else None
@@ -71,11 +75,13 @@ def count_acknowledgements(
         if entry.bad_serial:
             bad_serials += 1
         seen_at = entry.last_update_ms if basis is Basis.CHECKIN else entry.serial_ms
-        if change_ms is not None and seen_at != UNKNOWN and seen_at >= change_ms:
-            acknowledged += 1
-            if everyone_at_risk:
-                at_risk.append(entry.name)
-            continue
+        if change_ms is not None and seen_at != UNKNOWN:
+            needed = earlier.get(entry.group_id, change_ms) if earlier else change_ms
+            if seen_at >= needed:
+                acknowledged += 1
+                if everyone_at_risk:
+                    at_risk.append(entry.name)
+                continue
         at_risk.append(entry.name)
         seen_ms = entry.last_update_ms
         if entry.online is True:

@@ -241,3 +241,39 @@ def test_a_list_reverted_by_the_rejoin_is_restored_and_waited_for_again() -> Non
         Phase.IN_SYNC,
     ]
     assert all(g.list_name == ORIGINAL_LIST for g in world.groups)
+
+
+def test_a_list_reverted_while_waiting_unverified_is_switched_again_without_touching_the_flags() -> None:
+    """3 → 2a → 2b: the flags are still off and the list switch moved every serial after they were, so 2b sends
+    nothing (a manager need not move the serial of a no-op PATCH) and step 3 waits for the re-switch's policy."""
+    driver = Driver(hooked(), World())
+    driver.run_until(Phase.WAITING_UNVERIFIED, step=HOUR)
+    world = driver.world
+    world.groups[1].list_name = ORIGINAL_LIST  # an administrator put one group back on the HTTPS list
+    world.advance(HOUR)
+    actions: list[Action] = []
+    for _ in range(100):
+        decision = driver.decide()
+        if decision.action is not None:
+            actions.append(decision.action)
+            world.apply(decision.action)
+            assert driver.record is not None
+            driver.record, _ = complete_attempt(driver.record, decision.action, now=world.now, succeeded=True)
+        if decision.phase is Phase.UPDATING_CERTIFICATE:
+            break
+        world.advance(HOUR)
+    assert transitions(driver)[-4:] == [
+        Phase.SWITCHING_TO_HTTP_LIST,
+        Phase.DISABLING_VERIFICATION,
+        Phase.WAITING_UNVERIFIED,
+        Phase.UPDATING_CERTIFICATE,
+    ]
+    assert [a.kind.value for a in actions] == ["switch_to_http_list"]  # the flags were not PATCHed again
+    assert driver.record is not None
+    facts = driver.record.facts
+    # 2b sent nothing: the change is its start, and every group's clients count against its current policy (the one
+    # the list switch saved for the group switched again, the earlier one for the others)
+    assert facts.list_switched_at is not None and facts.verification_off_at is not None
+    assert facts.verification_off_at >= facts.list_switched_at
+    assert set(facts.verification_unchanged) == {g.id for g in world.groups if g.managed}
+    assert all(g.list_name == HTTP_LIST and g.flag is False for g in world.groups)

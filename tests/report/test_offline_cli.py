@@ -49,7 +49,10 @@ def _spec(
             "certificate": certificate or {"fingerprint": NEW},
             "rollout": {
                 "approvals": approvals or [],
-                "managementServerList": {"http": "Default Management Server List (HTTP)", "original": "Default Management Server List"},
+                "managementServerList": {
+                    "http": "Default Management Server List (HTTP)",
+                    "original": "Default Management Server List",
+                },
             },
         },
     }

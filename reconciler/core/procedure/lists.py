@@ -177,11 +177,14 @@ def _change_time(groups: tuple[GroupObservation, ...]) -> datetime | None:
     return min(times) if times else None
 
 
-def _passed(step: ListStep, said: Said, evidence: ListEvidence, change: datetime | None = None) -> Passed:
-    return Passed(
-        said.but(evidence=evidence),
-        Change(facts={step.evidence: evidence, step.change: change}),
-    )
+def _passed(
+    step: ListStep, said: Said, evidence: ListEvidence, change: datetime | None = None, *, given: Given
+) -> Passed:
+    facts: dict[str, object] = {step.evidence: evidence, step.change: change}
+    if step.to_http and given.manager_time is not None:
+        # 2b measures its own policy serials from now: the list switch's serial is not the verification change's
+        facts["step_started_manager_time"] = given.manager_time
+    return Passed(said.but(evidence=evidence), Change(facts=facts))
 
 
 def assigned(
@@ -193,15 +196,15 @@ def assigned(
     if lists is None:
         if not list_needed(given):
             version = given.obs.api_version
-            return _passed(step, base.but(version=version), ListEvidence.NOT_NEEDED)
+            return _passed(step, base.but(version=version), ListEvidence.NOT_NEEDED, given=given)
         if not step.to_http and not _switched(given):
             return _passed(
-                step, base, ListEvidence.NOT_NEEDED
+                step, base, ListEvidence.NOT_NEEDED, given=given
             )  # a rollout that never switched (begun before 2a)
         return Stuck(Said(Code.MANAGEMENT_SERVER_LIST_MISSING, {"server": given.name, "stalls": True}))
     if lists.skip:
         said = Said(Code.LIST_SWITCH_SKIPPED, {"reason": lists.reason}) if step.to_http else base
-        return _passed(step, said, ListEvidence.SKIPPED)
+        return _passed(step, said, ListEvidence.SKIPPED, given=given)
     name = step.list_name(lists)
     flags = given.flags()
     if flags.unknown:
@@ -226,10 +229,10 @@ def assigned(
     }
     said = base.but(**facts)
     if not wrong and not hidden:
-        return _passed(step, said, ListEvidence.READ_BACK, _change_time(flags.groups))
+        return _passed(step, said, ListEvidence.READ_BACK, _change_time(flags.groups), given=given)
     confirmed = _confirmation(given, step) if not wrong and not unmoved else None
     if confirmed is not None:
-        return _passed(step, said, confirmed, _change_time(flags.groups))
+        return _passed(step, said, confirmed, _change_time(flags.groups), given=given)
     how = (
         given.rollout.actions.switch_to_http_list
         if step.to_http

@@ -274,10 +274,23 @@ def verification_reads(enabled: bool) -> Check:
             return unknown("clock", given)
         if undetermined := flags.undetermined():
             return unknown("flags", given, groups=GroupFlags.names(undetermined))
+        # A group whose flag already read as wanted when step 2 began is a no-op: nothing is sent to it (a manager
+        # need not move the serial of an unchanged policy); its clients acknowledge by applying its current policy.
+        noop = (
+            {gid for gid, was in given.facts.verification_before.items() if was is enabled}
+            if not enabled
+            else set()
+        )
+        if not enabled and given.facts.verification_off_at is not None:
+            # 2b again after a list went back (3 or 4a → 2a → 2b): the flags read off since 2b last passed, and every
+            # serial saved since (2a's again) carries them off: nothing is sent to a group still reading off
+            noop |= {g.id for g in flags.groups if g.secure_communications is False}
         pending = tuple(
             g
             for g in flags.groups
-            if g.secure_communications is not enabled or g.policy_time is None or g.policy_time < started
+            if g.secure_communications is not enabled
+            or g.policy_time is None
+            or (g.policy_time < started and g.id not in noop)
         )
         if pending:
             stuck = tuple(g for g in pending if g.secure_communications is enabled)
@@ -288,9 +301,20 @@ def verification_reads(enabled: bool) -> Check:
                     given, step, enabled=enabled, groups=pending, started=started, stuck=stuck
                 ),
             )
-        change_time = min(g.policy_time for g in flags.groups if g.policy_time is not None)
+        moved = [
+            g.policy_time for g in flags.groups if g.policy_time is not None and g.policy_time >= started
+        ]
+        change_time = min(moved) if moved else started
         # the next sub-step (5b) measures its own policy serials from now
-        leave = {"step_started_manager_time": given.manager_time or started}
+        leave: dict[str, object] = {"step_started_manager_time": given.manager_time or started}
+        if not enabled:  # the groups nothing was sent to: their clients count against their current policy
+            leave["verification_unchanged"] = tuple(
+                sorted(
+                    g.id
+                    for g in flags.groups
+                    if g.id in noop and g.policy_time is not None and g.policy_time < started
+                )
+            )
         return Passed(
             Said(code, {"groups": len(flags.groups), "change_time": change_time, "enabled": enabled}),
             Change(facts={change_fact: change_time, **leave}),
