@@ -85,7 +85,7 @@ def _desired_chain(server: LoadedServer) -> Sequence[x509.Certificate] | None:
 def _record(state_url: str | None, result: Rehearsal, by: str | None) -> str:
     """Append the rehearsal to the state's event log; a sentence saying where (or why not)."""
     try:
-        store = open_state_if_any(state_url)
+        store = open_state_if_any(state_url, readonly=False)
     except Error as exc:
         return f"Not recorded: the state cannot be opened ({exc})."
     if store is None:

@@ -211,7 +211,7 @@ def _collateral(action: SetVerification, exc: CollateralSettingsChange) -> Actio
         Code.COLLATERAL_SETTINGS_CHANGE,
         {
             "enabled": action.enabled,
-            "group": exc.group_id,
+            "group": next((t.path for t in action.groups if t.id == exc.group_id), exc.group_id),
             "fields": exc.fields,
             "restored": exc.restored,
             "done": len(exc.done),

@@ -86,7 +86,7 @@ async def test_a_patch_that_changed_other_settings_stalls_the_rollout_before_the
         record = rig.record(EAST)
         assert record.stall is not None and record.stall.code == "CollateralSettingsChange"
         assert "configuration.general_settings.tamper_protection.enabled" in record.stall.reason
-        assert "was written back as it was and reads as before" in record.stall.reason
+        assert "its document was written back as it was" in record.stall.reason
         assert f"sepm-reconciler resume {EAST}" in record.stall.remedy
         patched = [p for t in dropping for p in t.patches]
         assert len(patched) == 2 and len(set(patched)) == 1, "one group: the change, then the document back"

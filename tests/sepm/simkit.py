@@ -24,12 +24,14 @@ GROUPS = [
 ]
 
 
-def manager(name: str, site: str, cert: Issued, *, clients: int = 3000, **extra: Any) -> dict[str, Any]:
+def manager(
+    name: str, site: str, cert: Issued, *, clients: int = 3000, groups: Any = GROUPS, **extra: Any
+) -> dict[str, Any]:
     return support_sim.manager(
         name,
         site,
         cert=cert,
-        groups=GROUPS,
+        groups=groups,
         clients=clients,
         offline_share=0.1,
         offline_for=("1d", "10d"),
