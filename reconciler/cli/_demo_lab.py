@@ -6,10 +6,12 @@ hooks of steps 1, 2a, 4a, 5b and 7 are the simulator hooks of ``deploy/hooks/sim
 admin API); they find the simulator through ``SEPM_SIM_PORTS_FILE``. Secrets (the API password, the keystore
 password) reach the reconciler only as environment variables named in the specs.
 
-The fleet is strict — every client on an HTTPS management server list, the new certificate fetched only with a
-policy that does not verify, lists not shown through the API — but for the behaviours the SEPM adapter does not cope
-with yet (:data:`LENIENT_UNTIL_ADAPTER_PROBE`). Before the rollout, as an operator would (KB 187099), the HTTP copy
-of each site's list is made (:func:`copy_http_lists`).
+The fleet is the strict simulator, every behaviour at its strict value — every client on an HTTPS management server
+list, the new certificate fetched only with a policy that does not verify, lists not shown through the API, a settings
+PATCH that replaces the objects it names, no serial move for a no-op PATCH, ``replicationStatus`` as an array, deleted
+rows, the REST throttle without ``Retry-After`` — and its clients churn (machines added, removed and re-imaged every
+day: :data:`DEMO_CHURN`). Before the rollout, as an operator would (KB 187099), the HTTP copy of each site's list is
+made (:func:`copy_http_lists`).
 """
 
 from __future__ import annotations
@@ -35,9 +37,9 @@ from cryptography.x509.oid import ExtendedKeyUsageOID, NameOID
 from reconciler.certs.generate import make_ca
 
 __all__ = [
+    "DEMO_CHURN",
     "DEMO_MANAGERS",
     "HTTP_LIST",
-    "LENIENT_UNTIL_ADAPTER_PROBE",
     "ORIGINAL_LIST",
     "P12_PASSWORD_ENV",
     "PASSWORD_ENV",
@@ -60,17 +62,8 @@ ORIGINAL_LIST = "Default Management Server List"
 HTTP_LIST = "Default Management Server List (HTTP)"
 """Its HTTP copy, made before the rollout (:func:`copy_http_lists`) and assigned in step 2a."""
 
-LENIENT_UNTIL_ADAPTER_PROBE: dict[str, Any] = {
-    "throttle": False,
-    "settingsPatch": "merge",
-    "noopPatchBumpsSerial": True,
-    "replicationStatusShape": "object",
-    "deletedRows": False,
-}
-"""The strict behaviours the SEPM adapter does not cope with yet — the REST throttle without ``Retry-After``, the
-replacing settings PATCH and the no-op PATCH that moves no serial, ``replicationStatus`` as an array, deleted rows
-(and churn, which the demo fleet leaves out): lenient until [adapter-probe] (#14) lands. The management server lists,
-the certificate fetched only with a policy that does not verify and lists hidden from the API stay strict."""
+DEMO_CHURN: Mapping[str, int] = {"addPerDay": 24, "removePerDay": 12, "reimagePerDay": 6}
+"""Per manager and simulated day: machines installed (with the site's current certificate), removed, re-imaged."""
 
 
 def sim_hooks_dir() -> Path:
@@ -93,6 +86,7 @@ class ManagerPlan:
     legacy_share: float = 0.02
     # (path, whether it inherits its policy from My Company); the clients are spread evenly over them
     groups: tuple[tuple[str, bool], ...] = (("My Company\\Laptops", False), ("My Company\\Servers", True))
+    churn: Mapping[str, int] | None = field(default_factory=lambda: dict(DEMO_CHURN))
 
 
 DEMO_MANAGERS = (
@@ -238,6 +232,7 @@ def _fleet(
                 else {"14.3.9816.7000": 1.0},
                 "groups": share,
                 "namePrefix": plan.name.split("-")[-1].upper() + "-PC",
+                **({"churn": dict(plan.churn)} if plan.churn else {}),
             },
             "restart": {"downSeconds": 0.3},
         }
@@ -247,8 +242,7 @@ def _fleet(
     return {
         "clock": {"start": start.isoformat(), "speed": speed},
         "seed": seed,
-        # strict, but for what the adapter does not cope with yet: lenient until [adapter-probe] (#14) lands
-        "behaviours": dict(LENIENT_UNTIL_ADAPTER_PROBE),
+        "behaviours": "strict",  # every behaviour: the simulator's default, said here for the reader
         "managers": managers,
     }
 

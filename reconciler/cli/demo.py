@@ -2,11 +2,11 @@
 
 1. generate a private CA, each manager's current and new certificate (PEM + PKCS#12 keystore) in a temporary
    directory;
-2. start the SEPM simulator as a subprocess — strict: every client on an HTTPS management server list, the new
-   certificate fetched only with a policy that does not verify (the adapter-related behaviours lenient until
-   [adapter-probe] lands, see ``_demo_lab``) — three managers (two of them replication partners), a few thousand
-   clients — some laptops away for days, a few 14.2 agents —, its clock running fast; then, as an operator would
-   (KB 187099), copy each site's list as an HTTP list;
+2. start the SEPM simulator as a subprocess — strict in every behaviour: every client on an HTTPS management server
+   list, the new certificate fetched only with a policy that does not verify, a replacing settings PATCH, the REST
+   throttle, machines added, removed and re-imaged every day (see ``_demo_lab``) — three managers (two of them
+   replication partners), a few thousand clients — some laptops away for days, a few 14.2 agents —, its clock
+   running fast; then, as an operator would (KB 187099), copy each site's list as an HTTP list;
 3. write the specs declaring the new certificates (the vendor's 24 h minimum soak, measured on the managers' clock);
 4. run the daemon — the same run loop as ``sepm-reconciler run``, with the simulator hooks of
    ``deploy/hooks/sim/`` for steps 1, 2a, 4a, 5b and 7 — and show its progress live;

@@ -1,6 +1,6 @@
 """The demo's lab: the specs it writes are valid, keep the vendor's 24 h minimum soak, name the management server
 lists, hold no secret, and run the simulator hooks for steps 2a, 4a and 5b — and 1 and 7 only where there is
-replication to break. Its fleet is strict but for what the adapter does not cope with yet."""
+replication to break. Its fleet is the strict simulator, every behaviour, with churning clients."""
 
 from __future__ import annotations
 
@@ -9,13 +9,15 @@ from pathlib import Path
 import yaml
 
 from reconciler.cli._demo_lab import (
+    DEMO_CHURN,
     DEMO_MANAGERS,
     HTTP_LIST,
-    LENIENT_UNTIL_ADAPTER_PROBE,
     build_lab,
     sim_hooks_dir,
     write_specs,
 )
+from reconciler.sim.behaviours import STRICT
+from reconciler.sim.fleet import load_fleet
 from reconciler.specs import load_specs
 
 
@@ -64,11 +66,10 @@ def test_the_demo_specs_are_valid_and_keep_the_vendors_24h_soak(tmp_path: Path) 
     assert sum(p.clients for p in lab.plans) == 3800
 
 
-def test_the_demo_fleet_is_strict_but_for_what_the_adapter_does_not_cope_with_yet(tmp_path: Path) -> None:
+def test_the_demo_fleet_is_fully_strict_and_churns(tmp_path: Path) -> None:
     lab = build_lab(tmp_path, DEMO_MANAGERS)
     fleet = yaml.safe_load(lab.fleet_file.read_text(encoding="utf-8"))
-    # lenient only for [adapter-probe] (#14): the lists, the certificate with the policy, hidden lists are strict
-    assert fleet["behaviours"] == LENIENT_UNTIL_ADAPTER_PROBE
-    assert not {"managementServerLists", "certificateWithPolicy", "listNameInSettings"} & set(
-        fleet["behaviours"]
-    )
+    assert fleet["behaviours"] == "strict"
+    loaded = load_fleet(fleet)
+    assert all(m.behaviours == STRICT for m in loaded.managers)
+    assert all(m["clients"]["churn"] == DEMO_CHURN for m in fleet["managers"])

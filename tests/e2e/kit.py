@@ -104,10 +104,10 @@ def manager(
 
 def fleet(*managers: dict[str, Any], behaviours: Any = None) -> dict[str, Any]:
     """The strict simulator — the HTTPS management server list, the certificate fetched only with a policy that
-    does not verify, lists not shown in settings — but for the behaviours the adapter does not cope with yet
-    (:data:`tests.support.sim.ADAPTER_LENIENT`: lenient until [adapter-probe] (#14) lands); ``behaviours``
-    changes more."""
-    chosen = {**support_sim.ADAPTER_LENIENT, **(behaviours or {})}
+    does not verify, lists not shown in settings, the replacing settings PATCH, no serial move for a no-op PATCH,
+    ``replicationStatus`` as an array, deleted rows — but for its throttle, on this frozen clock
+    (:data:`tests.support.sim.FROZEN_CLOCK`); ``behaviours`` changes more."""
+    chosen = {**support_sim.FROZEN_CLOCK, **(behaviours or {})}
     return support_sim.fleet(*managers, seed=11, start=SIM_START.isoformat(), behaviours=chosen)
 
 

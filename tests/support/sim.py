@@ -17,7 +17,7 @@ import httpx
 from reconciler.sim import Simulator
 
 __all__ = [
-    "ADAPTER_LENIENT",
+    "FROZEN_CLOCK",
     "GROUPS",
     "HTTP_LIST",
     "ORIGINAL_LIST",
@@ -43,18 +43,11 @@ ORIGINAL_LIST = "Default Management Server List"
 HTTP_LIST = "Default Management Server List (HTTP)"
 """The HTTP copy of it that :func:`copy_http_lists` makes, as an operator would before the rollout (KB 187099)."""
 
-ADAPTER_LENIENT: dict[str, Any] = {
-    "throttle": False,
-    "settingsPatch": "merge",
-    "noopPatchBumpsSerial": True,
-    "replicationStatusShape": "object",
-    "deletedRows": False,
-}
-"""The strict behaviours the SEPM adapter does not cope with yet — the throttle without ``Retry-After``, the
-replacing settings PATCH and the no-op PATCH that moves no serial, ``replicationStatus`` as an array, deleted rows:
-lenient until [adapter-probe] (#14) lands. Everything else (the HTTPS management server list, the certificate
-fetched only with a policy that does not verify, lists not shown in settings, the domain scope, re-join overwrite)
-stays strict: the procedure of [vendor-procedure] (#12) copes with those."""
+FROZEN_CLOCK: dict[str, Any] = {"throttle": False}
+"""The strict simulator, every behaviour, but its throttle — for fleets on a frozen virtual clock (``speed`` 0), where
+a throttle window (50 calls per simulated minute, no ``Retry-After``) would never end: time moves only when a test
+moves it. The throttle has its own tests (``tests/sim/test_throttle.py``, ``tests/sepm/test_throttle_and_budget.py``)
+and runs in the demo's and the daemon tests' fleets, whose clocks move."""
 
 
 class CertFiles(Protocol):
