@@ -52,6 +52,7 @@ from reconciler.core.said import Said
 from reconciler.core.sentences import remedy as remedy_of
 from reconciler.core.sentences import sentence
 from reconciler.core.spec import ManagedServer
+from reconciler.core.trust import NewCertificateTrust
 
 __all__ = [
     "DEFAULT_TUNING",
@@ -137,6 +138,7 @@ def decide(
     keystore_error: str | None = None,
     retry_after: timedelta | None = None,
     procedure: Procedure = STANDARD,
+    trust: NewCertificateTrust | None = None,
 ) -> Decision:
     """Decide the next phase and action of ``spec``'s manager. Pure: every input is an argument.
 
@@ -144,7 +146,9 @@ def decide(
     :func:`partner_records`). ``observation`` None means the observation failed (``observation_error`` says why);
     ``retry_after`` is how long the manager asked not to be called again. ``keystore_error`` says why the keystore
     that step 4 installs (``spec.certificate.keystore``) cannot be used — it cannot be opened, or does not hold the
-    desired certificate: a rollout then does not start, and step 4 does not begin, until it is fixed.
+    desired certificate: a rollout then does not start, and step 4 does not begin, until it is fixed. ``trust``
+    says whether the desired certificate will be trusted on the API port once served (from the spec's files): when
+    it would not be, the rollout does not start and step 4a does not begin (``NewCertificateUntrusted``).
     """
     now = require_aware(now, "now")
     previous = record or new_record(spec.name, now)
@@ -167,6 +171,7 @@ def decide(
         partners=partners or {},
         observation_error=observation_error,
         keystore_error=keystore_error,
+        trust=trust,
     )
     outcome, draft = interpret(given)
     return _finish(given, previous, outcome, draft, retry_after)

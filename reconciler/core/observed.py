@@ -38,6 +38,9 @@ class ObservedSummary:
     legacy_agents: int | None = None  # clients on 14.2 / 14.2.1
     certificates: Mapping[str, ServedCertificate] = field(default_factory=dict)  # per port, when presented
     errors: tuple[str, ...] = ()
+    group_lists: Mapping[str, str | None] = field(
+        default_factory=dict
+    )  # managed group → its list (None: not shown)
 
     def to_storage(self) -> dict[str, Any]:
         return {
@@ -61,6 +64,7 @@ class ObservedSummary:
             "legacy_agents": self.legacy_agents,
             "certificates": {port: _certificate_out(c) for port, c in self.certificates.items()},
             "errors": list(self.errors),
+            "group_lists": dict(self.group_lists),
         }
 
     @classmethod
@@ -87,6 +91,7 @@ class ObservedSummary:
             legacy_agents=r.opt_integer("legacy_agents"),
             certificates=_certificates_in(r),
             errors=r.texts("errors"),
+            group_lists=r.optional_texts("group_lists"),
         )
 
 

@@ -48,6 +48,7 @@ __all__ = [
     "Attempt",
     "AttemptOutcome",
     "Facts",
+    "ListEvidence",
     "ObservedSummary",
     "PendingAction",
     "Request",
@@ -134,7 +135,7 @@ class Attempt:
 @dataclass(frozen=True, slots=True)
 class Approval:
     """A permanent record: ``by`` approved ``step`` of rollout ``rollout_id`` towards ``fingerprint``, because
-    ``reason``. With ``accept_at_risk`` (steps 4 and 7 only) the person accepted that up to ``at_risk_accepted``
+    ``reason``. With ``accept_at_risk`` (steps 4, 5 and 7 only) the person accepted that up to ``at_risk_accepted``
     clients may be orphaned: the wait before that step may end on ``minSoak`` alone."""
 
     step: int
@@ -269,6 +270,22 @@ class PendingAction:
         )
 
 
+class ListEvidence(StrEnum):
+    """How a list sub-step (2a, 5b) was seen done — what ``plan``, ``status`` and the log say it rests on."""
+
+    STARTED = "started"  # the sub-step began; it is not done yet
+    READ_BACK = "read_back"  # every managed group reads the list back in its settings
+    SERIAL_AND_HOOK = "serial_and_hook"  # the settings do not show lists: serials moved and the hook exited 0
+    SERIAL_AND_CONFIRMED = "serial_and_confirmed"  # … serials moved and an operator confirmed (approve)
+    SKIPPED = "skipped"  # spec.rollout.managementServerList.skip
+    NOT_NEEDED = "not_needed"  # a manager before SEPM 14 (KB 187099 is for 14 and later)
+
+    @property
+    def switched(self) -> bool:
+        """The clients' list was (or may have been) changed: a rollback puts the original back."""
+        return self not in (ListEvidence.SKIPPED, ListEvidence.NOT_NEEDED)
+
+
 @dataclass(frozen=True, slots=True)
 class Facts:
     """What happened during the rollout that cannot be observed afterwards. Times marked (manager) are on the
@@ -283,7 +300,14 @@ class Facts:
     * ``certificate_changed_at`` — when a port was first seen presenting another certificate: the point of no return;
     * ``replicate_requested`` — (manager) when ``replicatenow`` was last asked, per partner;
     * ``approvals_announced`` — steps whose "approval needed" event was already emitted;
-    * ``rollback_reason`` — why the rollout is being rolled back.
+    * ``rollback_reason`` — why the rollout is being rolled back;
+    * ``list_switch`` / ``list_restore`` — how step 2a (the HTTP list) and 5b (the original list) were seen done
+      (:class:`ListEvidence`), or that they began;
+    * ``list_switched_at`` / ``list_restored_at`` — (manager) the change times of 2a and 5b clients must have too;
+    * ``certificate_served_at`` — (manager) when every port was first seen presenting the target: step 4b counts
+      the clients that checked in since;
+    * ``verification_unchanged`` — the managed groups (ids) 2b sent nothing to when it last passed, their flag
+      already off: their clients count against their group's current policy in step 3.
     """
 
     original_fingerprints: Mapping[str, str | None] = field(default_factory=dict)
@@ -296,6 +320,12 @@ class Facts:
     replicate_requested: Mapping[str, datetime] = field(default_factory=dict)
     approvals_announced: tuple[int, ...] = ()
     rollback_reason: str | None = None
+    list_switch: ListEvidence | None = None
+    list_restore: ListEvidence | None = None
+    list_switched_at: datetime | None = None
+    list_restored_at: datetime | None = None
+    certificate_served_at: datetime | None = None
+    verification_unchanged: tuple[str, ...] = ()
 
     def to_storage(self) -> dict[str, Any]:
         return {
@@ -309,6 +339,12 @@ class Facts:
             "replicate_requested": {key: iso(value) for key, value in self.replicate_requested.items()},
             "approvals_announced": list(self.approvals_announced),
             "rollback_reason": self.rollback_reason,
+            "list_switch": None if self.list_switch is None else self.list_switch.value,
+            "list_restore": None if self.list_restore is None else self.list_restore.value,
+            "list_switched_at": iso_or_none(self.list_switched_at),
+            "list_restored_at": iso_or_none(self.list_restored_at),
+            "certificate_served_at": iso_or_none(self.certificate_served_at),
+            "verification_unchanged": list(self.verification_unchanged),
         }
 
     @classmethod
@@ -327,6 +363,12 @@ class Facts:
             replicate_requested=r.moments("replicate_requested"),
             approvals_announced=tuple(announced),
             rollback_reason=r.opt_text("rollback_reason"),
+            list_switch=r.opt_enum("list_switch", ListEvidence),
+            list_restore=r.opt_enum("list_restore", ListEvidence),
+            list_switched_at=r.opt_moment("list_switched_at"),
+            list_restored_at=r.opt_moment("list_restored_at"),
+            certificate_served_at=r.opt_moment("certificate_served_at"),
+            verification_unchanged=r.texts("verification_unchanged"),
         )
 
 
@@ -366,10 +408,18 @@ class RolloutRecord:
 
     @property
     def step(self) -> int:
-        """1..7 inside the procedure — a stalled rollout keeps the step it stalled in — and 0 outside it."""
+        """1..7 inside the procedure — a stalled rollout keeps the step it stalled in — and 0 outside it (a sub-step
+        has its step's number: see :attr:`substep`)."""
         from reconciler.core.procedure.table import STANDARD  # the table reads records: imported on use
 
         return STANDARD.step_of(self)
+
+    @property
+    def substep(self) -> str | None:
+        """``"2a"``, ``"4b"``…: the sub-step of the step the rollout is in (looking through a stall), or None."""
+        from reconciler.core.procedure.table import STANDARD  # the table reads records: imported on use
+
+        return STANDARD.substep_of(self)
 
     @property
     def in_sync(self) -> bool:

@@ -28,6 +28,8 @@ class Reason(StrEnum):
     ROLLOUT_STALLED = "RolloutStalled"
     AT_RISK_CLIENTS = "AtRiskClients"
     LEGACY_AGENTS = "LegacyAgents"
+    LIST_SWITCH_SKIPPED = "ListSwitchSkipped"
+    DUPLICATE_LIST = "DuplicateManagementServerList"
     UNMANAGED_SERVER = "UnmanagedServer"
     SPEC_INVALID = "SpecInvalid"
 
