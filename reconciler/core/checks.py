@@ -156,4 +156,5 @@ def summarize(obs: ServerObservation) -> ObservedSummary:
             name: port.certificate for name, port in obs.ports.items() if port.certificate is not None
         },
         errors=obs.errors,
+        group_lists={} if groups is None else {g.full_path_name: g.list_name for g in groups},
     )

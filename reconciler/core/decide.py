@@ -52,6 +52,7 @@ from reconciler.core.said import Said
 from reconciler.core.sentences import remedy as remedy_of
 from reconciler.core.sentences import sentence
 from reconciler.core.spec import ManagedServer
+from reconciler.core.trust import NewCertificateTrust
 
 __all__ = [
     "DEFAULT_TUNING",
@@ -138,6 +139,7 @@ def decide(
     retry_after: timedelta | None = None,
     procedure: Procedure = STANDARD,
     alive: frozenset[AttemptKey] = frozenset(),
+    trust: NewCertificateTrust | None = None,
 ) -> Decision:
     """Decide the next phase and action of ``spec``'s manager. Pure: every input is an argument.
 
@@ -145,8 +147,11 @@ def decide(
     :func:`partner_records`). ``observation`` None means the observation failed (``observation_error`` says why);
     ``retry_after`` is how long the manager asked not to be called again. ``keystore_error`` says why the keystore
     that step 4 installs (``spec.certificate.keystore``) cannot be used — it cannot be opened, or does not hold the
-    desired certificate: a rollout then does not start, and step 4 does not begin, until it is fixed. ``alive``:
-    the attempts whose hook process group the caller saw running (never judged lost, no attempt beside them).
+    desired certificate: a rollout then does not start, and step 4 does not begin, until it is fixed. ``trust``
+    says whether the desired certificate will be trusted on the API port once served (from the spec's files): when
+    it would not be, the rollout does not start and step 4a does not begin (``NewCertificateUntrusted``).
+    ``alive``: the attempts whose hook process group the caller saw running (never judged lost, no attempt beside
+    them).
     """
     now = require_aware(now, "now")
     previous = record or new_record(spec.name, now)
@@ -170,6 +175,7 @@ def decide(
         observation_error=observation_error,
         keystore_error=keystore_error,
         alive=alive,
+        trust=trust,
     )
     outcome, draft = interpret(given)
     return _finish(given, previous, outcome, draft, retry_after)

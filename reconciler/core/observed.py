@@ -40,6 +40,9 @@ class ObservedSummary:
     suspected_names: tuple[str, ...] = ()  # the first 100
     certificates: Mapping[str, ServedCertificate] = field(default_factory=dict)  # per port, when presented
     errors: tuple[str, ...] = ()
+    group_lists: Mapping[str, str | None] = field(
+        default_factory=dict
+    )  # managed group → its list (None: not shown)
 
     def to_storage(self) -> dict[str, Any]:
         return {
@@ -65,6 +68,7 @@ class ObservedSummary:
             "suspected_names": list(self.suspected_names),
             "certificates": {port: _certificate_out(c) for port, c in self.certificates.items()},
             "errors": list(self.errors),
+            "group_lists": dict(self.group_lists),
         }
 
     @classmethod
@@ -93,6 +97,7 @@ class ObservedSummary:
             suspected_names=r.texts("suspected_names") if r.has("suspected_names") else (),
             certificates=_certificates_in(r),
             errors=r.texts("errors"),
+            group_lists=r.optional_texts("group_lists"),
         )
 
 

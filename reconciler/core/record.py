@@ -53,6 +53,7 @@ __all__ = [
     "AttemptOutcome",
     "Facts",
     "HookProcess",
+    "ListEvidence",
     "ObservedSummary",
     "PendingAction",
     "Request",
@@ -164,7 +165,7 @@ class Attempt:
 @dataclass(frozen=True, slots=True)
 class Approval:
     """A permanent record: ``by`` approved ``step`` of rollout ``rollout_id`` towards ``fingerprint``, because
-    ``reason``. With ``accept_at_risk`` (steps 4 and 7 only) the person accepted that up to ``at_risk_accepted``
+    ``reason``. With ``accept_at_risk`` (steps 4, 5 and 7 only) the person accepted that up to ``at_risk_accepted``
     clients may be orphaned: the wait before that step may end on ``minSoak`` alone."""
 
     step: int
@@ -299,6 +300,22 @@ class PendingAction:
         )
 
 
+class ListEvidence(StrEnum):
+    """How a list sub-step (2a, 5b) was seen done — what ``plan``, ``status`` and the log say it rests on."""
+
+    STARTED = "started"  # the sub-step began; it is not done yet
+    READ_BACK = "read_back"  # every managed group reads the list back in its settings
+    SERIAL_AND_HOOK = "serial_and_hook"  # the settings do not show lists: serials moved and the hook exited 0
+    SERIAL_AND_CONFIRMED = "serial_and_confirmed"  # … serials moved and an operator confirmed (approve)
+    SKIPPED = "skipped"  # spec.rollout.managementServerList.skip
+    NOT_NEEDED = "not_needed"  # a manager before SEPM 14 (KB 187099 is for 14 and later)
+
+    @property
+    def switched(self) -> bool:
+        """The clients' list was (or may have been) changed: a rollback puts the original back."""
+        return self not in (ListEvidence.SKIPPED, ListEvidence.NOT_NEEDED)
+
+
 @dataclass(frozen=True, slots=True)
 class Facts:
     """What happened during the rollout that cannot be observed afterwards. Times marked (manager) are on the
@@ -325,7 +342,14 @@ class Facts:
     * ``partners_broken`` — this rollout broke replication (step 1 done) and has not begun restoring it (step 7):
       a partner replicating again meanwhile is a revert;
     * ``recovery`` — the rollout was opened from observation alone (the served certificate is the desired one but
-      the end state is not: verification off, a partner not replicating).
+      the end state is not: verification off, a partner not replicating);
+    * ``list_switch`` / ``list_restore`` — how step 2a (the HTTP list) and 5b (the original list) were seen done
+      (:class:`ListEvidence`), or that they began;
+    * ``list_switched_at`` / ``list_restored_at`` — (manager) the change times of 2a and 5b clients must have too;
+    * ``certificate_served_at`` — (manager) when every port was first seen presenting the target: step 4b counts
+      the clients that checked in since;
+    * ``verification_unchanged`` — the managed groups (ids) 2b sent nothing to when it last passed, their flag
+      already off: their clients count against their group's current policy in step 3.
     """
 
     original_fingerprints: Mapping[str, str | None] = field(default_factory=dict)
@@ -346,6 +370,13 @@ class Facts:
     settled_groups: tuple[str, ...] = ()
     settled_entry: datetime | None = None
     verification_on_noop: tuple[str, ...] = ()
+
+    list_switch: ListEvidence | None = None
+    list_restore: ListEvidence | None = None
+    list_switched_at: datetime | None = None
+    list_restored_at: datetime | None = None
+    certificate_served_at: datetime | None = None
+    verification_unchanged: tuple[str, ...] = ()
 
     def swap_window(self, heartbeat: timedelta, exclude_offline_for: timedelta) -> SwapWindow | None:
         """The window the clients of the swap are judged against, once the swap was seen (None before)."""
@@ -374,6 +405,12 @@ class Facts:
             "settled_groups": list(self.settled_groups),
             "settled_entry": iso_or_none(self.settled_entry),
             "verification_on_noop": list(self.verification_on_noop),
+            "list_switch": None if self.list_switch is None else self.list_switch.value,
+            "list_restore": None if self.list_restore is None else self.list_restore.value,
+            "list_switched_at": iso_or_none(self.list_switched_at),
+            "list_restored_at": iso_or_none(self.list_restored_at),
+            "certificate_served_at": iso_or_none(self.certificate_served_at),
+            "verification_unchanged": list(self.verification_unchanged),
         }
 
     @classmethod
@@ -400,6 +437,12 @@ class Facts:
             settled_groups=r.texts("settled_groups") if r.has("settled_groups") else (),
             settled_entry=r.opt_moment("settled_entry"),
             verification_on_noop=r.texts("verification_on_noop") if r.has("verification_on_noop") else (),
+            list_switch=r.opt_enum("list_switch", ListEvidence),
+            list_restore=r.opt_enum("list_restore", ListEvidence),
+            list_switched_at=r.opt_moment("list_switched_at"),
+            list_restored_at=r.opt_moment("list_restored_at"),
+            certificate_served_at=r.opt_moment("certificate_served_at"),
+            verification_unchanged=r.texts("verification_unchanged"),
         )
 
 
@@ -439,10 +482,18 @@ class RolloutRecord:
 
     @property
     def step(self) -> int:
-        """1..7 inside the procedure — a stalled rollout keeps the step it stalled in — and 0 outside it."""
+        """1..7 inside the procedure — a stalled rollout keeps the step it stalled in — and 0 outside it (a sub-step
+        has its step's number: see :attr:`substep`)."""
         from reconciler.core.procedure.table import STANDARD  # the table reads records: imported on use
 
         return STANDARD.step_of(self)
+
+    @property
+    def substep(self) -> str | None:
+        """``"2a"``, ``"4b"``…: the sub-step of the step the rollout is in (looking through a stall), or None."""
+        from reconciler.core.procedure.table import STANDARD  # the table reads records: imported on use
+
+        return STANDARD.substep_of(self)
 
     @property
     def in_sync(self) -> bool:

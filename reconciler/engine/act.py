@@ -1,4 +1,5 @@
-"""Carrying out the one action a decision asks for: a user hook (steps 1, 4, 7) or a SEPM REST call (2, 5, 7).
+"""Carrying out the one action a decision asks for: a user hook (steps 1, 2a, 4a, 5b, 7) or a SEPM REST call (2b,
+5a, 7).
 
 Manual actions are not performed here: their instructions are in the decision's reason and the record's pending
 action, and the step completes when its effect is observed. Whatever happens, :func:`perform_action` returns an
@@ -7,8 +8,9 @@ result. Success only means "the command said so" — observation completes a ste
 
 The hook environment (documented in :mod:`reconciler.hooks` and docs/operations.md)::
 
-    SEPM_RECONCILER_SERVER, _STEP, _STEP_NAME, _ROLLOUT_ID, _ATTEMPT, _API_URL, _SITE, _PARTNERS,
-    _DESIRED_FINGERPRINT, and for step 4: _KEYSTORE_FILE, _KEYSTORE_KEY_FILE, _KEYSTORE_PASSWORD
+    SEPM_RECONCILER_SERVER, _STEP, _STEP_NAME, _ROLLOUT_ID, _ATTEMPT, _API_URL, _SITE, _PARTNERS (1, 7),
+    _LIST (2a, 5b: the management server list to assign), _DESIRED_FINGERPRINT, and for step 4:
+    _KEYSTORE_FILE, _KEYSTORE_KEY_FILE, _KEYSTORE_PASSWORD
 
 Least secret per hook: the keystore password reaches step 4's hook as ``_KEYSTORE_PASSWORD`` and nothing else
 secret reaches any hook. Every secret value the specs reference (the API credentials and keystore passwords of
@@ -30,8 +32,10 @@ from reconciler.core.actions import (
     BreakReplication,
     Performer,
     ReplicateNow,
+    RestoreOriginalList,
     RestoreReplication,
     SetVerification,
+    SwitchToHttpList,
     UpdateCertificate,
 )
 from reconciler.core.codes import Code
@@ -129,6 +133,8 @@ def hook_variables(
     }
     if isinstance(action, BreakReplication | RestoreReplication):
         variables["SEPM_RECONCILER_PARTNERS"] = ",".join(action.partners)
+    if isinstance(action, SwitchToHttpList | RestoreOriginalList):
+        variables["SEPM_RECONCILER_LIST"] = action.list_name
     secrets = _secret_values(server)
     if isinstance(action, UpdateCertificate):
         variables["SEPM_RECONCILER_DESIRED_FINGERPRINT"] = action.fingerprint

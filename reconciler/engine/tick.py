@@ -328,6 +328,7 @@ class Engine:
             tuning=self.tuning,
             observation_error=str(error) if error else None,
             keystore_error=gathered.keystore_error,
+            trust=gathered.trust,
             retry_after=timedelta(seconds=delay) if delay else None,
         )
         to_save = decision.record
@@ -344,6 +345,7 @@ class Engine:
             rollout_id=to_save.rollout_id,
             events=decision.events,
             action=decision.action,
+            substep=to_save.substep,
         )
         unchanged = replace(
             result,
@@ -353,6 +355,7 @@ class Engine:
             remedy=None,
             events=(),
             action=None,
+            substep=record.substep if record else None,
         )
         try:
             saved = await asyncio.to_thread(self._store.save, to_save, decision.events)
@@ -594,6 +597,7 @@ class _Run:
         rollout_id: str | None = None,
         events: tuple[Event, ...] = (),
         action: Action | None = None,
+        substep: str | None = None,
     ) -> TickResult:
         return TickResult(
             server=self.name,
@@ -611,4 +615,5 @@ class _Run:
             rollout_id=rollout_id,
             events=events,
             action=action,
+            substep=substep,
         )

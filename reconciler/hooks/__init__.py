@@ -1,17 +1,19 @@
-"""User hooks: the steps SEPM's REST API cannot do (1, 4, 7), run as a subprocess.
+"""User hooks: the steps SEPM's REST API cannot do (1, 2a, 4a, 5b, 7), run as a subprocess.
 
 A hook is the spec's ``command`` (an argv list, never a shell string). It gets a documented environment and nothing
 secret on its command line:
 
 ===============================  ===========================================================================
 ``SEPM_RECONCILER_SERVER``       the server's ``metadata.name``
-``SEPM_RECONCILER_STEP``         the step number: 1, 4 or 7 (a rollback's restore of replication is 7)
-``SEPM_RECONCILER_STEP_NAME``    ``break_replication`` / ``update_certificate`` / ``restore_replication`` / …
+``SEPM_RECONCILER_STEP``         the step number: 1, 2, 4, 5 or 7 (a rollback's restores are 5 and 7)
+``SEPM_RECONCILER_STEP_NAME``    ``break_replication`` / ``switch_to_http_list`` / ``update_certificate`` /
+                                 ``restore_original_list`` / ``restore_replication``
 ``SEPM_RECONCILER_ROLLOUT_ID``   the rollout's id (stable across retries: use it for idempotency)
 ``SEPM_RECONCILER_ATTEMPT``      1 for the first attempt, then 2, 3…
 ``SEPM_RECONCILER_API_URL``      the spec's ``apiUrl``
 ``SEPM_RECONCILER_SITE``         the spec's ``server.site``
 ``SEPM_RECONCILER_PARTNERS``     the replication partners, comma-separated (steps 1 and 7)
+``SEPM_RECONCILER_LIST``         the management server list to assign to every group and location (2a, 5b)
 ``SEPM_RECONCILER_DESIRED_FINGERPRINT``  ``sha256:…`` of the desired certificate
 ``SEPM_RECONCILER_KEYSTORE_FILE``        absolute path of ``certificate.keystore.file`` (step 4, if set)
 ``SEPM_RECONCILER_KEYSTORE_KEY_FILE``    absolute path of ``certificate.keystore.keyFile`` (step 4, if set)

@@ -49,7 +49,13 @@ def _spec(
                 "credentials": {"username": "admin", "password": {"env": "UNSET_REPORT_TEST_PASSWORD"}},
             },
             "certificate": certificate or {"fingerprint": NEW},
-            "rollout": {"approvals": approvals or []},
+            "rollout": {
+                "approvals": approvals or [],
+                "managementServerList": {
+                    "http": "Default Management Server List (HTTP)",
+                    "original": "Default Management Server List",
+                },
+            },
         },
     }
 

@@ -9,6 +9,7 @@ from dataclasses import dataclass
 from reconciler.core.clock import require_aware
 from reconciler.core.drift.deadline import rollout_must_start_by
 from reconciler.core.drift.inputs import DriftInput
+from reconciler.core.drift.lists import duplicate_lists, list_switch_skipped
 from reconciler.core.drift.model import SEVERITY_ORDER, Finding
 from reconciler.core.drift.rollout import (
     at_risk_clients,
@@ -57,6 +58,8 @@ DEFAULT_CHAIN = Chain(
         replication_broken,
         at_risk_clients,
         suspected_orphans,
+        list_switch_skipped,
+        duplicate_lists,
         legacy_agents,
     )
 )

@@ -29,6 +29,8 @@ class Reason(StrEnum):
     AT_RISK_CLIENTS = "AtRiskClients"
     SUSPECTED_ORPHANS = "SuspectedOrphans"
     LEGACY_AGENTS = "LegacyAgents"
+    LIST_SWITCH_SKIPPED = "ListSwitchSkipped"
+    DUPLICATE_LIST = "DuplicateManagementServerList"
     UNMANAGED_SERVER = "UnmanagedServer"
     SPEC_INVALID = "SpecInvalid"
 

@@ -81,6 +81,9 @@ class Seen:
     partners: Mapping[str, str | None] | None = None  # replication partner site → status code; None = unknown
     clients: ClientsSeen | None = None
     errors: tuple[str, ...] = field(default_factory=tuple)
+    group_lists: Mapping[str, str | None] = field(
+        default_factory=dict
+    )  # managed group → list it reads (None: hidden)
 
     def port(self, name: str) -> PortSeen | None:
         return next((p for p in self.ports if p.name == name), None)
@@ -139,6 +142,7 @@ class Seen:
             partners=None if replication is None else {p.name: p.status_code for p in replication.partners},
             clients=clients,
             errors=obs.errors,
+            group_lists={g.full_path_name: g.list_name for g in groups or ()},
         )
 
     @classmethod
@@ -190,6 +194,7 @@ class Seen:
             partners=dict(summary.partner_status) if replicated_known else None,
             clients=clients,
             errors=summary.errors,
+            group_lists=dict(summary.group_lists),
         )
 
 

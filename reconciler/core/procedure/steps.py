@@ -14,7 +14,7 @@ from reconciler.core.actions import ActionKind
 from reconciler.core.checks import GroupFlags
 from reconciler.core.codes import Code
 from reconciler.core.events import EventKind
-from reconciler.core.observation import ReplicationPartner
+from reconciler.core.observation import Basis, ReplicationPartner
 from reconciler.core.phase import PROCEDURE_VERSION, Phase
 from reconciler.core.procedure import work
 from reconciler.core.procedure.gates import (
@@ -26,6 +26,7 @@ from reconciler.core.procedure.gates import (
     partners_through,
 )
 from reconciler.core.procedure.given import Given
+from reconciler.core.procedure.lists import restore_list_in_rollback
 from reconciler.core.procedure.verdicts import (
     Change,
     Check,
@@ -40,14 +41,19 @@ from reconciler.core.procedure.verdicts import (
 from reconciler.core.record import AttemptOutcome, Facts
 from reconciler.core.said import Said
 from reconciler.core.sentences import sentence
+from reconciler.core.spec import ClientPolicy, ClientRules
 
 __all__ = [
+    "SOAK_FETCHED",
+    "SOAK_UNVERIFIED",
+    "SOAK_VERIFIED",
     "SoakPolicy",
     "certificate_changed",
     "certificate_served",
     "clients_acknowledged",
     "open_rollout",
     "replication_broken",
+    "replication_rejoined",
     "replication_restored",
     "retarget",
     "rolled_back",
@@ -473,6 +479,10 @@ def verification_reads(enabled: bool) -> Check:
         noop = (
             set(given.facts.settled_groups) if given.facts.settled_entry == given.record.entered_at else set()
         )
+        if not enabled and given.facts.verification_off_at is not None:
+            # 2b again after a list went back (3 or 4a → 2a → 2b): the flags read off since 2b last passed, and every
+            # serial saved since (2a's again) carries them off: nothing is sent to a group still reading off
+            noop |= {g.id for g in flags.groups if g.secure_communications is False}
         if not enabled:
             noop |= {gid for gid, was in given.facts.verification_before.items() if was is enabled}
         pending = tuple(
@@ -495,10 +505,21 @@ def verification_reads(enabled: bool) -> Check:
             g.policy_time for g in flags.groups if g.policy_time is not None and g.policy_time >= started
         ]
         change_time = min(moved) if moved else started
-        facts: dict[str, Any] = {change_fact: change_time, f"{change_fact[:-3]}_noop": tuple(sorted(noop))}
+        # the next sub-step (5b) measures its own policy serials from now
+        leave: dict[str, object] = {"step_started_manager_time": given.manager_time or started}
+        if not enabled:  # the groups nothing was sent to: their clients count against their current policy
+            leave["verification_unchanged"] = tuple(
+                sorted(
+                    g.id
+                    for g in flags.groups
+                    if g.id in noop and g.policy_time is not None and g.policy_time < started
+                )
+            )
         return Passed(
             Said(code, {"groups": len(flags.groups), "change_time": change_time, "enabled": enabled}),
-            Change(facts=facts),
+            Change(
+                facts={change_fact: change_time, f"{change_fact[:-3]}_noop": tuple(sorted(noop)), **leave}
+            ),
         )
 
     return _named(f"verification_reads_{'on' if enabled else 'off'}", check)
@@ -537,18 +558,30 @@ def verification_before(given: Given) -> Change:
 @dataclass(frozen=True, slots=True)
 class SoakPolicy:
     """A wait for clients: ``change`` names the fact holding the change time they must acknowledge (manager clock);
-    ``verifying`` whether that change turned verification on."""
+    ``also`` the facts of changes made before it that they must have too (the wait counts from the latest that is
+    recorded); ``verifying`` whether the change turned verification on; ``basis`` what counts as acknowledged (a
+    policy applied since, or a check-in since); ``after_swap``: the rules of ``rollout.clients.afterSwap``."""
 
     change: str
     verifying: bool
+    also: tuple[str, ...] = ()
+    basis: Basis = Basis.POLICY
+    after_swap: bool = False
 
     def change_time(self, facts: Facts) -> datetime | None:
         value = getattr(facts, self.change)
-        return value if isinstance(value, datetime) else None
+        if not isinstance(value, datetime):
+            return None
+        earlier = [v for name in self.also if isinstance(v := getattr(facts, name), datetime)]
+        return max([value, *earlier])
+
+    def rules(self, policy: ClientPolicy) -> ClientRules:
+        return policy.rules_after_swap if self.after_swap else policy.rules
 
 
-SOAK_UNVERIFIED = SoakPolicy("verification_off_at", verifying=False)
-SOAK_VERIFIED = SoakPolicy("verification_on_at", verifying=True)
+SOAK_UNVERIFIED = SoakPolicy("verification_off_at", verifying=False, also=("list_switched_at",))
+SOAK_FETCHED = SoakPolicy("certificate_served_at", verifying=False, basis=Basis.CHECKIN, after_swap=True)
+SOAK_VERIFIED = SoakPolicy("verification_on_at", verifying=True, also=("list_restored_at",))
 
 
 def verification_went_back(policy: SoakPolicy) -> Check:
@@ -580,21 +613,22 @@ def acknowledgement_facts(
     """What the sentence of a wait for clients says: who has the change, the soak, who is offline, at risk."""
     ack = given.obs.clients
     assert ack is not None  # noqa: S101 - the caller checked
-    clients = given.rollout.clients
+    rules = policy.rules(given.rollout.clients)
     return {
         "verifying": policy.verifying,
+        "fetched": policy.basis is Basis.CHECKIN,
         "acknowledged": ack.acknowledged,
         "eligible": ack.eligible,
         "ratio": ack.ratio,
-        "need": clients.min_ack_ratio,
-        "soak_end": change_time + clients.min_soak,
-        "soaked": manager_time >= change_time + clients.min_soak,
-        "give_up": change_time + clients.max_soak,
-        "max_soak": clients.max_soak,
+        "need": rules.min_ack_ratio,
+        "soak_end": change_time + rules.min_soak,
+        "soaked": manager_time >= change_time + rules.min_soak,
+        "give_up": change_time + rules.max_soak,
+        "max_soak": rules.max_soak,
         "pending_offline": ack.pending_offline,
         "longest_unseen": ack.longest_unseen,
         "excluded_offline": ack.excluded_offline,
-        "exclude_offline_for": clients.exclude_offline_for,
+        "exclude_offline_for": rules.exclude_offline_for,
         "at_risk_count": ack.at_risk_count,
         "at_risk_names": ack.at_risk_names,
         "stopped": max(ack.stopped_checking_in_count, len(ack.stopped_checking_in)),
@@ -604,8 +638,9 @@ def acknowledgement_facts(
 
 
 def clients_acknowledged(policy: SoakPolicy) -> Check:
-    """Steps 3 and 6: ``minSoak`` elapsed since the change (manager clock) and acknowledged / eligible ≥
-    ``minAckRatio`` — or, once the soak is over, a person accepted the clients at risk for the next step."""
+    """Steps 3, 4b and 6: ``minSoak`` elapsed since the change (manager clock) and acknowledged / eligible ≥
+    ``minAckRatio`` — or, once the soak is over, a person accepted the clients at risk for the next step. In 4b
+    "acknowledged" means checked in since the swap, with the rules of ``afterSwap``."""
 
     def check(given: Given) -> Verdict:
         flags = given.flags()
@@ -620,7 +655,7 @@ def clients_acknowledged(policy: SoakPolicy) -> Check:
         ack = given.obs.clients
         if ack is None:
             return unknown("acknowledgement", given)
-        if ack.change_time != change_time:
+        if ack.change_time != change_time or ack.basis is not policy.basis:
             return unknown("counted", given, counted=ack.change_time, change=change_time)
         facts = acknowledgement_facts(given, policy, change_time, manager_time)
         following = given.procedure.after(given.record.phase)
@@ -645,7 +680,14 @@ def clients_acknowledged(policy: SoakPolicy) -> Check:
         code = Code.CLIENTS_NOT_READY if facts["soaked"] else Code.SOAK_NOT_OVER
         return Failed(Said(code, facts), until=max(given.now, min(candidates)))
 
-    name = f"clients_acknowledged_{'verification_on' if policy.verifying else 'verification_off'}"
+    what = (
+        "certificate_fetched"
+        if policy.basis is Basis.CHECKIN
+        else "verification_on"
+        if policy.verifying
+        else "verification_off"
+    )
+    name = f"clients_acknowledged_{what}"
     return _named(name, check)
 
 
@@ -738,7 +780,8 @@ def verification_back_before_swap(given: Given) -> Verdict:
 
 
 def certificate_served(given: Given) -> Verdict:
-    """Step 4 is done when every port presents the target and the REST API answers and accepts our credentials."""
+    """Step 4a is done when every port presents the target and the REST API answers and accepts our credentials;
+    the manager's time then is when the new certificate was first seen served (step 4b counts from it)."""
     obs = given.obs
     target = given.target
     now_served = given.served()
@@ -746,7 +789,11 @@ def certificate_served(given: Given) -> Verdict:
         leave = _leave(given)
         if isinstance(leave, Unknown):
             return leave
-        return Passed(Said(Code.CERTIFICATE_SERVED, {"target": target, "version": obs.api_version}), leave)
+        served_at = Change(facts={"certificate_served_at": given.manager_time})  # 4b counts check-ins since
+        return Passed(
+            Said(Code.CERTIFICATE_SERVED, {"target": target, "version": obs.api_version}),
+            leave.then(served_at),
+        )
     if now_served.complete:
         seen = ", ".join(
             f"{name} {'new' if fp == target else 'old'}" for name, fp in now_served.fingerprints.items()
@@ -810,6 +857,11 @@ def _replication_restored(given: Given, step: int) -> Verdict:
     )
 
 
+def replication_rejoined(given: Given) -> Verdict:
+    """Every recorded partner replicates again since the step began (a re-join may have changed the settings)."""
+    return _replication_restored(given, _step(given, given.record.phase))
+
+
 def verification_off_after_rejoin(given: Given) -> Verdict:
     """Once replication succeeded, a managed group reads off again (a re-join overwrites the joining site's
     settings): back to step 5."""
@@ -859,8 +911,9 @@ def target_differs(given: Given) -> Verdict:
 
 
 def rolled_back(given: Given) -> Verdict:
-    """Rolling back: verification on again where it was on before step 2, then the partnerships restored (and
-    replicated), then the served certificate seen in full."""
+    """Rolling back: verification on again where it was on before step 2, the original management server list back
+    where 2a switched it, then the partnerships restored (and replicated), then the served certificate seen in
+    full."""
     before = given.facts.verification_before
     if any(before.values()):
         flags = given.flags()
@@ -877,6 +930,9 @@ def rolled_back(given: Given) -> Verdict:
                     given, step, enabled=True, groups=restore, started=given.manager_time, again=True
                 ),
             )
+    listed = restore_list_in_rollback(given)
+    if not isinstance(listed, Passed):
+        return listed
     restored = _replication_restored(given, _step(given, Phase.RESTORING_REPLICATION))
     if not isinstance(restored, Passed):
         return restored
