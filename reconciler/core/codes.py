@@ -48,11 +48,17 @@ class Code(StrEnum):
     SUSPECTED_ORPHANS = "SuspectedOrphans"
     NEW_CERTIFICATE_UNTRUSTED = "NewCertificateUntrusted"
     MANAGEMENT_SERVER_LIST_MISSING = "ManagementServerListMissing"
+    SITE_PEER_DOWN = "SitePeerDown"
+    SITE_ROLLOUT_BUSY = "SiteRolloutBusy"
+    EARLIER_WAVE_PENDING = "EarlierWavePending"
     # waits
     SOAK_NOT_OVER = "SoakNotOver"
     CLIENTS_NOT_READY = "ClientsNotReady"
     EFFECT_PENDING = "EffectPending"
     RETRY_PENDING = "RetryPending"
+    SITE_STEP_ON_PEER = "SiteStepOnPeer"
+    SITE_SWAP_TURN = "SiteSwapTurn"
+    SITE_SWAPS_PENDING = "SiteSwapsPending"
     # actions
     ACTION_STARTED = "ActionStarted"
     MANUAL_STEP_PENDING = "ManualStepPending"
@@ -79,6 +85,7 @@ class Code(StrEnum):
     END_STATE_DRIFT = "EndStateDrift"
     SWAP_OBSERVED = "SwapObserved"
     REPLICATION_REESTABLISHED = "ReplicationReestablished"
+    SITE_STEP_DONE_ON_PEER = "SiteStepDoneOnPeer"
     # stalls
     MAX_SOAK_EXCEEDED = "MaxSoakExceeded"
     BREAK_REPLICATION_FAILED = "BreakReplicationFailed"
@@ -165,6 +172,23 @@ CODES: Mapping[Code, CodeInfo] = MappingProxyType(
             "replication is restored only when every managed partner has reached the same step",
             "nothing: the partner's rollout continues",
         ),
+        Code.SITE_PEER_DOWN: CodeInfo(
+            Kind.HOLD,
+            "before step 4a: another server of the site did not answer its last look — its clients could not fail "
+            "over to it while this server restarts",
+            "bring the other server back (its services, its network); the swap begins once it answers",
+        ),
+        Code.SITE_ROLLOUT_BUSY: CodeInfo(
+            Kind.HOLD,
+            "before step 1: another server of the site is past step 3 of the site's rollout; this server starts with "
+            "the next one (a site rollout is never forked)",
+            "nothing: the site's rollout finishes first",
+        ),
+        Code.EARLIER_WAVE_PENDING: CodeInfo(
+            Kind.HOLD,
+            "before step 4a: a server of an earlier `rollout.wave` has not passed step 4b",
+            "nothing: the earlier wave's rollout continues (see its status)",
+        ),
         Code.UNDECLARED_PARTNER: CodeInfo(
             Kind.STALL,
             "before step 1: the manager replicates with a site `spec.replication.partners` does not declare",
@@ -206,6 +230,21 @@ CODES: Mapping[Code, CodeInfo] = MappingProxyType(
         ),
         Code.RETRY_PENDING: CodeInfo(
             Kind.WAIT, "an attempt failed; the next one starts after the backoff (the reason says when)"
+        ),
+        Code.SITE_STEP_ON_PEER: CodeInfo(
+            Kind.WAIT,
+            "a policy step of a site with several managed servers is done once, on the API of the site's lead (the "
+            "first server of the site inside the procedure that answers): the other servers wait for it",
+        ),
+        Code.SITE_SWAP_TURN: CodeInfo(
+            Kind.WAIT,
+            "before step 4a: `rollout.site.swapConcurrency` other servers of the site are swapping (one at a time by "
+            "default, so clients fail over to a server that still answers)",
+        ),
+        Code.SITE_SWAPS_PENDING: CodeInfo(
+            Kind.WAIT,
+            "step 4b done; step 5a begins when every server of the site inside the procedure has finished its swap "
+            "and its own step 4b",
         ),
         Code.ACTION_STARTED: CodeInfo(Kind.ACT, "a hook or a REST action was started (an attempt)"),
         Code.MANUAL_STEP_PENDING: CodeInfo(
@@ -281,6 +320,10 @@ CODES: Mapping[Code, CodeInfo] = MappingProxyType(
             Kind.MOVE,
             "steps 1-3 (an older state, e.g. a restored backup): every port already presents the target: on to "
             "step 4's checks, never back",
+        ),
+        Code.SITE_STEP_DONE_ON_PEER: CodeInfo(
+            Kind.MOVE,
+            "a policy step of the site was done on the API of the site's lead: this server follows it",
         ),
         Code.REPLICATION_REESTABLISHED: CodeInfo(
             Kind.MOVE,

@@ -51,6 +51,7 @@ from reconciler.core.record import Facts, PendingAction, RolloutRecord, Stall, n
 from reconciler.core.said import Said
 from reconciler.core.sentences import remedy as remedy_of
 from reconciler.core.sentences import sentence
+from reconciler.core.site import SiteView
 from reconciler.core.spec import ManagedServer
 from reconciler.core.trust import NewCertificateTrust
 
@@ -140,6 +141,7 @@ def decide(
     procedure: Procedure = STANDARD,
     alive: frozenset[AttemptKey] = frozenset(),
     trust: NewCertificateTrust | None = None,
+    site: SiteView | None = None,
 ) -> Decision:
     """Decide the next phase and action of ``spec``'s manager. Pure: every input is an argument.
 
@@ -151,7 +153,8 @@ def decide(
     says whether the desired certificate will be trusted on the API port once served (from the spec's files): when
     it would not be, the rollout does not start and step 4a does not begin (``NewCertificateUntrusted``).
     ``alive``: the attempts whose hook process group the caller saw running (never judged lost, no attempt beside
-    them).
+    them). ``site``: the server's site and the earlier waves (:func:`reconciler.core.site.site_view`); None: a
+    site of its own, in the first wave.
     """
     now = require_aware(now, "now")
     previous = record or new_record(spec.name, now)
@@ -176,6 +179,7 @@ def decide(
         keystore_error=keystore_error,
         alive=alive,
         trust=trust,
+        site=site,
     )
     outcome, draft = interpret(given)
     return _finish(given, previous, outcome, draft, retry_after)
@@ -348,11 +352,15 @@ def _finish(
 def partner_records(
     server: ManagedServer, specs: Iterable[ManagedServer], records: Mapping[str, RolloutRecord]
 ) -> dict[str, RolloutRecord]:
-    """``{partner site: record}`` for the declared partners of ``server`` that are managed (by site name)."""
-    by_site = {s.spec.server.site: s.name for s in specs if s.name != server.name}
+    """``{partner site: record}`` for the declared partners of ``server`` that are managed (by site name). A partner
+    site served by several managed servers is represented by one of them that is half-rotated, if any."""
+    by_site: dict[str, list[str]] = {}
+    for s in specs:
+        if s.name != server.name:
+            by_site.setdefault(s.spec.server.site, []).append(s.name)
     found: dict[str, RolloutRecord] = {}
     for site in server.spec.replication.partners:
-        name = by_site.get(site)
-        if name is not None and name in records:
-            found[site] = records[name]
+        known = [records[n] for n in sorted(by_site.get(site, ())) if n in records]
+        if known:
+            found[site] = next((r for r in known if STANDARD.rotating(r)), known[0])
     return found

@@ -331,6 +331,32 @@ def _partners_waiting(f: Facts) -> str:
     return f"replication is restored only when both partners have reached step {f.get('step', 7)}: {waiting}"
 
 
+def _at(pairs: Any) -> str:
+    return "; ".join(f"{name} is at {where}" for name, where in pairs)
+
+
+def _site_step(f: Facts, *, done: bool) -> str:
+    if done:
+        return f"step {f['step']} was done for site {f['site']!r} on the API of {f['lead']}"
+    return (
+        f"done once for site {f['site']!r}, on the API of {f['lead']} (now at {f['lead_at']}): this server follows "
+        "it and acts on nothing here"
+    )
+
+
+def _swap_turn(f: Facts) -> str:
+    return (
+        f"{_names(f['swapping'])} of site {f['site']!r} is swapping its certificate; at most "
+        f"{f['concurrency']} server(s) of a site swap at once (rollout.site.swapConcurrency), so that clients fail "
+        "over to a server that still answers"
+    )
+
+
+def _waves_waiting(f: Facts) -> str:
+    waiting = "; ".join(f"{name} (wave {wave}) is at {where}" for name, wave, where in f["waiting"])
+    return f"wave {f['wave']} swaps only when every earlier wave has passed step 4b: {waiting}"
+
+
 def _attempt_wait(f: Facts) -> str:
     if f.get("running"):
         group = f" (process group {f['running']})" if f["running"] is not True else ""
@@ -560,6 +586,22 @@ _BODIES: Mapping[Code, Callable[[Facts], str]] = {
         "server until then"
     ),
     Code.PARTNER_ROTATING: _partners_waiting,
+    Code.SITE_STEP_ON_PEER: lambda f: _site_step(f, done=False),
+    Code.SITE_STEP_DONE_ON_PEER: lambda f: _site_step(f, done=True),
+    Code.SITE_SWAP_TURN: _swap_turn,
+    Code.SITE_PEER_DOWN: lambda f: (
+        f"{_names(f['down'])} of site {f['site']!r} did not answer its last look: {f['server']} does not swap while "
+        "its clients could not fail over"
+    ),
+    Code.SITE_SWAPS_PENDING: lambda f: (
+        f"step 5a waits until every server of site {f['site']!r} has swapped and its clients fetched the new "
+        f"certificate: {_at(f['waiting'])}"
+    ),
+    Code.SITE_ROLLOUT_BUSY: lambda f: (
+        f"site {f['site']!r} is past step 3 of its rollout ({_at(f['ahead'])}): {f['server']} starts with the "
+        "site's next rollout"
+    ),
+    Code.EARLIER_WAVE_PENDING: _waves_waiting,
     Code.NEW_CERTIFICATE_UNTRUSTED: _untrusted,
     Code.MANAGEMENT_SERVER_LIST_MISSING: _list_missing,
     Code.LIST_SWITCHED: lambda f: _list_done(f, to_http=True),
@@ -678,6 +720,7 @@ _LOCATED = frozenset(
         Code.ACTION_STARTED,
         Code.MANUAL_STEP_PENDING,
         Code.PARTNER_ROTATING,
+        Code.SITE_STEP_ON_PEER,
         Code.MAX_SOAK_EXCEEDED,
         Code.BREAK_REPLICATION_FAILED,
         Code.SWITCH_LIST_FAILED,

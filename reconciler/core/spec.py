@@ -59,6 +59,7 @@ __all__ = [
     "Ports",
     "Replication",
     "Rollout",
+    "SiteRollout",
     "SecretRef",
     "ServerConnection",
     "ServerSpec",
@@ -637,10 +638,19 @@ class ManagementServerList(_Model):
         return self
 
 
+class SiteRollout(_Model):
+    """How the servers of one site (the specs naming the same ``spec.server.site``) rotate together: the policy
+    steps are done once for the site, the swap (4a) per server, at most ``swapConcurrency`` servers at a time."""
+
+    swap_concurrency: int = Field(default=1, ge=1, le=64, strict=True)
+
+
 class Rollout(_Model):
     """How the procedure is run."""
 
     mode: Mode = Mode.ENFORCE
+    wave: int = Field(default=1, ge=1, le=1000, strict=True)
+    site: SiteRollout = SiteRollout()
     clients: ClientPolicy = ClientPolicy()
     approvals: list[Annotated[int, Field(strict=True)]] = Field(default_factory=list)
     window: Window | None = None

@@ -9,6 +9,7 @@ The entry point other layers call (the tick, ``plan``, ``report``)::
         g.desired           # "sha256:…", or None with g.desired_error (a CertificateError) saying why
         g.record            # RolloutRecord from the store, or None (never reconciled, or no store given)
         g.partners          # {partner site: RolloutRecord} of the declared partners that are managed too
+        g.site              # SiteView: the other managed servers of its site (their records), the earlier waves
         g.observation       # ServerObservation, or None with g.observation_error (an Error) saying why
         g.error             # the first of desired_error / observation_error, as one sentence, or None
         g.problem           # g.error, or why the manager could not be reached or its REST API used, or None
@@ -44,6 +45,7 @@ from reconciler.core.observation import PortOutcome, ServerObservation
 from reconciler.core.orphans import SwapWindow
 from reconciler.core.procedure import STANDARD, Phase
 from reconciler.core.record import RolloutRecord
+from reconciler.core.site import SiteView, site_view
 from reconciler.core.trust import NewCertificateTrust
 from reconciler.errors import CertificateError, Error, SpecError, UnreachableError
 from reconciler.sepm import ClientLedger, SepmClient, observe, open_client
@@ -83,6 +85,7 @@ class Gathered:
     observation_error: Error | None = None
     keystore_error: str | None = None
     trust: NewCertificateTrust | None = None
+    site: SiteView | None = None
 
     @property
     def name(self) -> str:
@@ -206,6 +209,7 @@ async def gather_one(
     ledger: ClientLedger | None,
     clock: Clock,
     observe_timeout: float | None = None,
+    site: SiteView | None = None,
 ) -> Gathered:
     """Observe one server with an open ``client`` (or report ``client_error`` when none could be built).
 
@@ -247,6 +251,7 @@ async def gather_one(
         observation_error=observation_error,
         keystore_error=None if swapping else await asyncio.to_thread(keystore_problem, server),
         trust=None if swapping else await asyncio.to_thread(new_certificate_trust, server, clock.now()),
+        site=site,
     )
 
 
@@ -308,6 +313,7 @@ async def gather(
                     ledger=ledger,
                     clock=clock,
                     observe_timeout=observe_timeout,
+                    site=site_view(server.spec, specs, records),
                 )
             finally:
                 if client is not None:

@@ -52,6 +52,7 @@ from reconciler.core.observation import ServerObservation
 from reconciler.core.phase import Phase
 from reconciler.core.record import AttemptOutcome, HookProcess, RolloutRecord, new_record
 from reconciler.core.said import Said
+from reconciler.core.site import site_view
 from reconciler.core.sentences import sentence
 from reconciler.engine.act import ActionOutcome, HookRunner, StallRequest, perform_action, spec_secrets
 from reconciler.engine.gather import ClientFactory, Gathered, default_client, gather_one, select_servers
@@ -200,8 +201,11 @@ class Engine:
         return list(await asyncio.gather(*(one(n) for n in servers)))
 
     async def tick(self, name: str) -> TickResult:
-        """One tick of ``name``. Never raises for the server's own problems: they are in the result's ``error``."""
-        lock = self._locks.setdefault(name, asyncio.Lock())
+        """One tick of ``name``. Never raises for the server's own problems: they are in the result's ``error``.
+        The ticks of the servers of one site run one at a time (each decides on the others' saved records)."""
+        server = self._specs.servers.get(name)
+        key = f"site:{server.spec.spec.server.site}" if server is not None else name
+        lock = self._locks.setdefault(key, asyncio.Lock())
         async with lock:
             return await self._tick(name)
 
@@ -230,7 +234,8 @@ class Engine:
                 next_check_at=run.started + self.tuning.idle_interval,
                 error=f"{name} is not in the specs at {spec_set.path}",
             )
-        partners = partner_records(server.spec, [s.spec for s in spec_set.servers.values()], records)
+        all_specs = [s.spec for s in spec_set.servers.values()]
+        partners = partner_records(server.spec, all_specs, records)
         client: SepmClient | None = None
         client_error: Error | None = None
         try:
@@ -251,6 +256,7 @@ class Engine:
                     ledger=self.ledger(name),
                     clock=self._clock,
                     observe_timeout=self._observe_timeout,
+                    site=site_view(server.spec, all_specs, records),
                 )
             if gathered.desired is None:
                 return await self._hold(run, gathered)
@@ -325,6 +331,7 @@ class Engine:
             now=now,
             spec_revision=revision,
             partners=gathered.partners,
+            site=gathered.site,
             tuning=self.tuning,
             observation_error=str(error) if error else None,
             keystore_error=gathered.keystore_error,

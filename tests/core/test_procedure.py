@@ -129,10 +129,21 @@ def test_the_entry_gates_are_approvals_window_keystore_trust_and_lists_as_docume
         "new_certificate_trusted",
         "approval_of_step_4",
         "window",
+        "earlier_waves_passed",
+        "site_swap_turn",
     ]
-    assert [g.name for g in update.inside] == ["keystore", "new_certificate_trusted", "window"]
+    assert [g.name for g in update.inside] == [
+        "keystore",
+        "new_certificate_trusted",
+        "window",
+        "earlier_waves_passed",
+        "site_swap_turn",
+    ]
+    assert [g.name for g in STANDARD.stage(Phase.ENABLING_VERIFICATION).entry][-1] == "site_swapped"
     start = STANDARD.stage(Phase.BREAKING_REPLICATION).entry
-    assert {"new_certificate_trusted", "management_server_list_configured"} <= {g.name for g in start}
+    assert {"new_certificate_trusted", "management_server_list_configured", "site_joinable"} <= {
+        g.name for g in start
+    }
     assert STANDARD.accept_at_risk_steps == (4, 5, 7)  # after 3, 4b and 6
 
 
@@ -167,6 +178,8 @@ def test_the_guards_of_a_stage_are_its_named_checks_in_table_order() -> None:
             "passes_new_certificate_trusted",
             "passes_approval_of_step_4",
             "passes_window",
+            "passes_earlier_waves_passed",
+            "passes_site_swap_turn",
         ],
     ]
     assert [t.dest for t in transitions] == [

@@ -206,6 +206,61 @@ SAMPLES: dict[Code, list[Said]] = {
             },
         ),
     ],
+    Code.SITE_STEP_ON_PEER: [
+        Said(
+            Code.SITE_STEP_ON_PEER,
+            {"site": "Site One", "lead": "sepm-a", "step": "2b", "lead_at": "step 2a", "where": "step 2b"},
+        ),
+    ],
+    Code.SITE_STEP_DONE_ON_PEER: [
+        Said(
+            Code.SITE_STEP_DONE_ON_PEER,
+            {
+                "site": "Site One",
+                "lead": "sepm-a",
+                "step": "3",
+                "lead_at": "step 4a",
+                "next": "update the certificate, restart services",
+                "forward": True,
+            },
+        ),
+    ],
+    Code.SITE_SWAP_TURN: [
+        Said(
+            Code.SITE_SWAP_TURN,
+            {
+                "server": "sepm-b",
+                "site": "Site One",
+                "swapping": ("sepm-a",),
+                "concurrency": 1,
+                "where": "step 3",
+            },
+        ),
+    ],
+    Code.SITE_PEER_DOWN: [
+        Said(
+            Code.SITE_PEER_DOWN,
+            {"server": "sepm-b", "site": "Site One", "down": ("sepm-a",), "where": "step 3"},
+        ),
+    ],
+    Code.SITE_SWAPS_PENDING: [
+        Said(
+            Code.SITE_SWAPS_PENDING,
+            {"server": "sepm-a", "site": "Site One", "waiting": (("sepm-b", "step 4a"),), "where": "step 4b"},
+        ),
+    ],
+    Code.SITE_ROLLOUT_BUSY: [
+        Said(
+            Code.SITE_ROLLOUT_BUSY,
+            {"server": "sepm-b", "site": "Site One", "ahead": (("sepm-a", "step 5a"),), "where": "drifted"},
+        ),
+    ],
+    Code.EARLIER_WAVE_PENDING: [
+        Said(
+            Code.EARLIER_WAVE_PENDING,
+            {"server": "sepm-west", "wave": 2, "waiting": (("sepm-east", 1, "step 4a"),), "where": "step 3"},
+        ),
+    ],
     Code.UNDECLARED_PARTNER: [
         Said(
             Code.UNDECLARED_PARTNER,

@@ -11,6 +11,7 @@ from reconciler.core.attempts import AttemptKey
 from reconciler.core.checks import GroupFlags, Served, group_flags, served
 from reconciler.core.observation import ServerObservation
 from reconciler.core.record import Facts, RolloutRecord
+from reconciler.core.site import SiteView
 from reconciler.core.spec import ManagedServer, Rollout
 from reconciler.core.trust import NewCertificateTrust
 
@@ -65,7 +66,8 @@ class Given:
     observed summary already updated); ``partners`` maps each declared partner site to its manager's record when
     that manager is managed too; ``keystore_error`` says why the keystore step 4 installs cannot be used; ``trust``
     whether the desired certificate will be trusted on the API port (None: not established — the tests of pure
-    decisions; the engine always gives it); ``alive`` the attempts whose hook process group was seen running."""
+    decisions; the engine always gives it); ``alive`` the attempts whose hook process group was seen running;
+    ``site`` the server's site (its other servers' records, the earlier waves), None: a site of its own."""
 
     procedure: Procedure
     spec: ManagedServer
@@ -80,6 +82,7 @@ class Given:
     keystore_error: str | None = None
     trust: NewCertificateTrust | None = None
     alive: frozenset[AttemptKey] = frozenset()
+    site: SiteView | None = None
 
     def with_record(self, record: RolloutRecord) -> Given:
         return replace(self, record=record)

@@ -19,7 +19,7 @@ from types import MappingProxyType
 from reconciler.core.codes import Code
 from reconciler.core.observation import Counting
 from reconciler.core.phase import Phase
-from reconciler.core.procedure import describe, gates, lists, steps
+from reconciler.core.procedure import describe, gates, lists, site, steps
 from reconciler.core.procedure.describe import Described
 from reconciler.core.procedure.gates import Gate
 from reconciler.core.procedure.lists import RESTORE, SWITCH
@@ -28,7 +28,18 @@ from reconciler.core.procedure.verdicts import Check, Note
 from reconciler.core.record import ListEvidence, RolloutRecord
 from reconciler.core.spec import ManagedServer, ServerSpec
 
-__all__ = ["STALLED_TITLE", "STANDARD", "Doc", "Exit", "Pace", "Procedure", "Revert", "Stage", "Transition"]
+__all__ = [
+    "STALLED_TITLE",
+    "STANDARD",
+    "Doc",
+    "Exit",
+    "Pace",
+    "Procedure",
+    "Revert",
+    "Stage",
+    "Transition",
+    "Unit",
+]
 
 
 class Pace(StrEnum):
@@ -37,6 +48,15 @@ class Pace(StrEnum):
     ACTIVE = "active"  # acting or awaiting an action's effect
     WAITING = "waiting"  # soaking, held, stalled, never seen in full
     IDLE = "idle"  # in sync
+
+
+class Unit(StrEnum):
+    """What a stage is done once for when several managed servers serve one site (one SEPM database): the site
+    (on the API of its lead, :func:`~.site.site_wide`), each server, or each replication partnership of the site."""
+
+    SITE = "site"
+    SERVER = "server"
+    PARTNERSHIP = "partnership"
 
 
 @dataclass(frozen=True, slots=True)
@@ -103,6 +123,7 @@ class Stage:
     confirmed_by_approval: bool = False  # a manual action here is confirmed with ``approve --step N``
     stallable: bool = True
     in_rollout: bool = True  # a rollout is under way: a suspension or report mode holds it here
+    unit: Unit = Unit.SERVER  # SITE/PARTNERSHIP: done once for the site, its done check wrapped in site_wide
     plan: Callable[[ServerSpec], Described] = describe.nothing
     doc: Doc = field(default_factory=Doc)
     label_text: str = ""
@@ -314,6 +335,7 @@ _START_GATES = (
     gates.trusted,
     lists.list_configured,
     gates.approval(1),
+    site.site_joinable,
 )
 _UNEXPECTED = steps.unexpected_certificate(before_allowed=False)
 _SPEC_REVERTED = Revert(
@@ -463,7 +485,8 @@ STANDARD = Procedure(
             Phase.BREAKING_REPLICATION,
             "break replication",
             number=1,
-            done=steps.replication_broken,
+            done=site.site_wide(steps.replication_broken),
+            unit=Unit.PARTNERSHIP,
             exits=(
                 Exit("replication_broken", Phase.SWITCHING_TO_HTTP_LIST, "no declared partner replicates"),
             ),
@@ -488,7 +511,8 @@ STANDARD = Procedure(
             "switch clients to the HTTP management server list",
             number=2,
             sub="a",
-            done=lists.list_assigned(SWITCH),
+            done=site.site_wide(lists.list_assigned(SWITCH)),
+            unit=Unit.SITE,
             exits=(
                 Exit(
                     "http_list_assigned",
@@ -523,7 +547,8 @@ STANDARD = Procedure(
             "disable certificate verification",
             number=2,
             sub="b",
-            done=steps.verification_reads(False),
+            done=site.site_wide(steps.verification_reads(False)),
+            unit=Unit.SITE,
             exits=(
                 Exit("verification_disabled", Phase.WAITING_UNVERIFIED, "every managed group reads back off"),
             ),
@@ -559,7 +584,8 @@ STANDARD = Procedure(
             Phase.WAITING_UNVERIFIED,
             "wait for clients (verification off)",
             number=3,
-            done=steps.clients_acknowledged(SOAK_UNVERIFIED),
+            done=site.site_wide(steps.clients_acknowledged(SOAK_UNVERIFIED)),
+            unit=Unit.SITE,
             exits=(
                 Exit(
                     "clients_ready",
@@ -637,8 +663,15 @@ STANDARD = Procedure(
                     "a managed group left the HTTP list",
                 ),
             ),
-            entry=(gates.keystore, gates.trusted, gates.approval(4), gates.window),
-            inside=(gates.keystore, gates.trusted, gates.window),
+            entry=(
+                gates.keystore,
+                gates.trusted,
+                gates.approval(4),
+                gates.window,
+                *site.WAVE_GATES,
+                site.swap_turn,
+            ),
+            inside=(gates.keystore, gates.trusted, gates.window, *site.WAVE_GATES, site.swap_turn),
             acknowledges=SOAK_UNVERIFIED,
             reversible=True,
             rotating=True,
@@ -692,7 +725,8 @@ STANDARD = Procedure(
             "enable certificate verification",
             number=5,
             sub="a",
-            done=steps.verification_reads(True),
+            done=site.site_wide(steps.verification_reads(True)),
+            unit=Unit.SITE,
             exits=(
                 Exit(
                     "verification_enabled", Phase.RESTORING_ORIGINAL_LIST, "every managed group reads back on"
@@ -700,7 +734,8 @@ STANDARD = Procedure(
             ),
             notes=(steps.start_clock, steps.flags_on_entry(True)),
             reverts=(_stall(_UNEXPECTED, "a port presents another certificate"), _PARTNER_BACK_AFTER_SWAP),
-            entry=(*_HOLDS, gates.approval(5)),
+            entry=(*_HOLDS, gates.approval(5), site.site_swapped),
+            inside=(site.site_swapped,),
             acknowledges=SOAK_FETCHED,
             rotating=True,
             verification_off=True,
@@ -721,7 +756,8 @@ STANDARD = Procedure(
             "restore the original management server list",
             number=5,
             sub="b",
-            done=lists.list_assigned(RESTORE),
+            done=site.site_wide(lists.list_assigned(RESTORE)),
+            unit=Unit.SITE,
             exits=(
                 Exit(
                     "original_list_assigned",
@@ -749,7 +785,8 @@ STANDARD = Procedure(
             Phase.WAITING_VERIFIED,
             "wait for clients (verification on)",
             number=6,
-            done=steps.clients_acknowledged(SOAK_VERIFIED),
+            done=site.site_wide(steps.clients_acknowledged(SOAK_VERIFIED)),
+            unit=Unit.SITE,
             exits=(Exit("clients_ready", Phase.RESTORING_REPLICATION, "minSoak and minAckRatio met"),),
             reverts=(
                 _stall(_UNEXPECTED, "a port presents another certificate"),
@@ -787,7 +824,8 @@ STANDARD = Procedure(
             Phase.RESTORING_REPLICATION,
             "restore replication",
             number=7,
-            done=steps.replication_restored,
+            done=site.site_wide(steps.replication_restored),
+            unit=Unit.PARTNERSHIP,
             exits=(
                 Exit(
                     "finish",

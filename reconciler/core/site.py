@@ -1,0 +1,84 @@
+"""Sites and waves as data: which managed servers share one SEPM database (the specs naming the same
+``spec.server.site``), what is remembered of each, and which servers belong to earlier waves.
+
+A site is the unit of the policy steps (2a/2b, 3, 4b, 5a/5b, 6; steps 1 and 7 per site partnership): they are done
+once, on one server's API — the *lead*. The server is the unit of the swap (4a): one server of a site at a time by
+default. ``rollout.wave`` orders sites across the fleet. The checks that read this live in
+:mod:`reconciler.core.procedure.site`; the engine builds one :class:`SiteView` per decision with :func:`site_view`.
+Pure: no I/O, no clock.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterable, Mapping
+from dataclasses import dataclass, field
+
+from reconciler.core.phase import Phase
+from reconciler.core.record import RolloutRecord
+from reconciler.core.spec import ManagedServer
+
+__all__ = ["SiteView", "healthy", "rotating", "site_members", "site_view"]
+
+
+@dataclass(frozen=True, slots=True)
+class SiteView:
+    """What one decision knows of its server's site and of the earlier waves.
+
+    * ``name`` — the site (``spec.server.site``); ``members`` — every managed server of it, sorted by name;
+    * ``peers`` — the records of the other members (a member never reconciled has none);
+    * ``swap_concurrency`` — how many servers of the site may be in step 4a at once;
+    * ``wave`` — this server's wave; ``earlier`` — ``{server: (wave, record or None)}`` of the servers of earlier
+      waves (their swap must have passed 4b before this one begins 4a).
+    """
+
+    name: str
+    members: tuple[str, ...]
+    peers: Mapping[str, RolloutRecord] = field(default_factory=dict)
+    swap_concurrency: int = 1
+    wave: int = 1
+    earlier: Mapping[str, tuple[int, RolloutRecord | None]] = field(default_factory=dict)
+
+    @property
+    def shared(self) -> bool:
+        """More than one managed server serves this site."""
+        return len(self.members) > 1
+
+
+def rotating(record: RolloutRecord | None) -> bool:
+    """A rollout is open and inside the procedure (steps 1-7, or stalled in one)."""
+    if record is None or record.rollout_id is None:
+        return False
+    return record.working_phase not in (Phase.NEW, Phase.IN_SYNC, Phase.DRIFTED, Phase.ROLLING_BACK)
+
+
+def healthy(record: RolloutRecord | None) -> bool:
+    """The server's last observation was complete (a server never observed is not)."""
+    return record is not None and record.observed is not None and record.observation_failures == 0
+
+
+def site_members(server: ManagedServer, specs: Iterable[ManagedServer]) -> tuple[str, ...]:
+    """The names of every managed server of ``server``'s site (itself included), sorted."""
+    site = server.spec.server.site
+    return tuple(sorted({s.name for s in specs if s.spec.server.site == site} | {server.name}))
+
+
+def site_view(
+    server: ManagedServer, specs: Iterable[ManagedServer], records: Mapping[str, RolloutRecord]
+) -> SiteView:
+    """The :class:`SiteView` of ``server`` given every spec and every record (by server name)."""
+    all_specs = list(specs)
+    members = site_members(server, all_specs)
+    wave = server.spec.rollout.wave
+    earlier = {
+        s.name: (s.spec.rollout.wave, records.get(s.name))
+        for s in all_specs
+        if s.spec.rollout.wave < wave and s.spec.server.site != server.spec.server.site
+    }
+    return SiteView(
+        name=server.spec.server.site,
+        members=members,
+        peers={n: records[n] for n in members if n != server.name and n in records},
+        swap_concurrency=server.spec.rollout.site.swap_concurrency,
+        wave=wave,
+        earlier=dict(sorted(earlier.items())),
+    )
