@@ -59,10 +59,10 @@ __all__ = [
     "Ports",
     "Replication",
     "Rollout",
-    "SiteRollout",
     "SecretRef",
     "ServerConnection",
     "ServerSpec",
+    "SiteRollout",
     "Weekday",
     "Window",
 ]

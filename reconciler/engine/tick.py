@@ -52,8 +52,8 @@ from reconciler.core.observation import ServerObservation
 from reconciler.core.phase import Phase
 from reconciler.core.record import AttemptOutcome, HookProcess, RolloutRecord, new_record
 from reconciler.core.said import Said
-from reconciler.core.site import site_view
 from reconciler.core.sentences import sentence
+from reconciler.core.site import site_view
 from reconciler.engine.act import ActionOutcome, HookRunner, StallRequest, perform_action, spec_secrets
 from reconciler.engine.gather import ClientFactory, Gathered, default_client, gather_one, select_servers
 from reconciler.engine.result import TickResult
