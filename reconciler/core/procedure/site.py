@@ -120,7 +120,7 @@ def site_wide(check: Check) -> Check:
             if manager_time is not None:
                 copied["step_started_manager_time"] = manager_time
             return Passed(Said(Code.SITE_STEP_DONE_ON_PEER, facts), Change(facts=copied))
-        return Failed(Said(Code.SITE_STEP_ON_PEER, facts), until=given.later(given.tuning.active_interval))
+        return Failed(Said(Code.SITE_STEP_ON_PEER, facts))  # looked at again at the stage's pace
 
     return _named(check.__name__, wrapped)
 
@@ -180,7 +180,7 @@ def _site_swapped(given: Given) -> Verdict:
         if rotating(record) and not passed_4b(given, record)
     )
     if waiting:
-        return Failed(said.but(waiting=waiting), until=given.later(given.tuning.active_interval))
+        return Failed(said.but(waiting=waiting))  # at the pace of 4b (waiting)
     return Passed(said)
 
 
