@@ -169,7 +169,9 @@ async def test_a_manager_down_during_the_swap_of_the_other_makes_the_site_wait_a
         assert truth[other]["clients"]["orphaned"] == 0 and truth[first]["clients"]["orphaned"] == 0
         assert all(not g["secure_communications"] for g in truth[first]["groups"]), "verification stays off"
 
-        await down.faults(reset=True)
+        world = rig.sim.world
+        with world.lock:  # in-process: its /_sim port is down too
+            world.manager(other).faults.update({"reset": True})
         await rig.sim.restart_services(other)
         await rig.sim.wait_services_up(other)
         await rig.run_until(in_sync, max_ticks=400, names=None)
