@@ -8,9 +8,11 @@ server's value wins). Relative paths are resolved against the directory of the f
 from __future__ import annotations
 
 import copy
+import json
 import os
 import stat
 from collections import defaultdict
+from collections.abc import Mapping
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -426,8 +428,63 @@ def _resolve_paths(data: Any, base_dir: Path) -> dict[str, str]:
     return written
 
 
+_SITE_SETTINGS: tuple[tuple[str, str], ...] = (
+    ("spec.rollout.clients.groups", "the managed groups"),
+    ("spec.rollout.clients.minAckRatio", "a rule of the waits for clients"),
+    ("spec.rollout.clients.excludeOfflineFor", "a rule of the waits for clients"),
+    ("spec.rollout.clients.minSoak", "a rule of the waits for clients"),
+    ("spec.rollout.clients.maxSoak", "a rule of the waits for clients"),
+    ("spec.rollout.clients.heartbeat", "a rule of the waits for clients"),
+    ("spec.rollout.clients.afterSwap", "the rules of step 4b"),
+    ("spec.rollout.managementServerList", "the management server list names"),
+    ("spec.rollout.approvals", "the approvals"),
+    ("spec.rollout.window", "the maintenance window"),
+    ("spec.rollout.mode", "the mode"),
+    ("spec.rollout.wave", "the wave"),
+    ("spec.rollout.site.swapConcurrency", "the swap concurrency"),
+    ("spec.replication.partners", "the replication partners (the site's partnerships)"),
+)
+"""The settings every spec of one site must agree on: the site's servers share one database (its groups, their
+settings, its clients, its lists and its partnerships), and its policy steps are done once for all of them."""
+
+
+def _site_value(server: LoadedServer, dotted: str) -> Any:
+    value: Any = server.spec.model_dump(mode="json", by_alias=True)
+    for part in dotted.split("."):
+        value = value.get(part) if isinstance(value, dict) else None
+    if dotted == "spec.replication.partners" and isinstance(value, list):
+        return sorted(value)
+    return value
+
+
+def _site_conflicts(sites: Mapping[str, list[LoadedServer]]) -> list[SpecIssue]:
+    """Two specs of one site that disagree on a setting the site shares: an error located in the later one (by
+    name), naming the place in the first."""
+    issues: list[SpecIssue] = []
+    for site, members in sites.items():
+        ordered = sorted(members, key=lambda s: s.name)
+        first = ordered[0]
+        for dotted, what in _SITE_SETTINGS:
+            expected = _site_value(first, dotted)
+            for server in ordered[1:]:
+                value = _site_value(server, dotted)
+                if value == expected:
+                    continue
+                issues.append(
+                    server.issue(
+                        dotted,
+                        f"{json.dumps(value)} differs from {json.dumps(expected)} in {first.name!r} "
+                        f"({first.locate(dotted)}): both serve site {site!r}, one database whose policy steps are "
+                        f"done once for all its servers, so {what} must agree — write the same value in both specs",
+                        code="site-conflict",
+                    )
+                )
+    return issues
+
+
 def _cross_checks(servers: list[LoadedServer]) -> list[SpecIssue]:
-    """Checks across servers: one manager per endpoint, replication partners that know each other."""
+    """Checks across servers: one manager per endpoint, replication partners that know each other, the servers of
+    one site agreeing on what the site shares."""
     issues: list[SpecIssue] = []
     endpoints: dict[tuple[str, int], LoadedServer] = {}
     sites: dict[str, list[LoadedServer]] = defaultdict(list)
@@ -478,6 +535,7 @@ def _cross_checks(servers: list[LoadedServer]) -> list[SpecIssue]:
                         severity=Severity.WARNING,
                     )
                 )
+    issues.extend(_site_conflicts(sites))
     return issues
 
 

@@ -18,7 +18,7 @@ from tests.e2e.conftest import RigFactory
 from tests.e2e.kit import Pki, Rig, fleet, in_sync, manager, write_spec
 from tests.support.pki import Leaf
 
-pytestmark = pytest.mark.slow
+pytestmark = [pytest.mark.slow, pytest.mark.timeout(600)]  # three managers, two sites, a whole rollout each
 
 CHURN = {"addPerDay": 20, "removePerDay": 10, "reimagePerDay": 10}
 SITE_ONE = ("sepm-a", "sepm-b")
