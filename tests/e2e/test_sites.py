@@ -10,7 +10,7 @@ from typing import Any
 
 import pytest
 
-from reconciler.core.actions import ActionKind, SetVerification
+from reconciler.core.actions import SetVerification
 from reconciler.core.codes import Code
 from reconciler.core.procedure import Phase
 from reconciler.engine import TickResult
