@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+from pathlib import Path
 
 import click
 from rich.console import Console
@@ -10,6 +11,7 @@ from rich.markup import escape
 from rich.table import Table
 
 from reconciler.cli import EXIT_ERROR, EXIT_OK
+from reconciler.cli._live import load, specs_option
 from reconciler.cli._options import output_option
 from reconciler.cli._rehearsals import latest_rehearsals, rehearsal_sentence
 from reconciler.cli._state import open_state, state_option
@@ -17,6 +19,7 @@ from reconciler.core.actions import Performer
 from reconciler.core.procedure import Phase
 from reconciler.core.procedure.table import STANDARD
 from reconciler.core.record import RolloutRecord
+from reconciler.core.site import site_lead
 from reconciler.core.status import status_document
 from reconciler.errors import Error
 
@@ -33,22 +36,36 @@ def _state_label(record: RolloutRecord) -> str:
     return "[yellow]drifted[/]" if record.phase is Phase.DRIFTED else record.phase.value.replace("_", " ")
 
 
+def _sites(specs_path: Path) -> dict[str, str]:
+    """``{server: site}`` from the specs (only the files: nothing is contacted); empty when none can be read."""
+    return {name: s.spec.spec.server.site for name, s in load(specs_path).servers.items()}
+
+
 def console() -> Console:
     """A console for tables: the terminal's width on a TTY, 120 columns when piped (logs, CI)."""
     probe = Console()
     return Console(highlight=False, width=None if probe.is_terminal else 120)
 
 
-def _render(console: Console, records: list[RolloutRecord]) -> None:
+def _render(console: Console, records: list[RolloutRecord], sites: dict[str, str]) -> None:
+    """The servers, grouped by site (a site with several servers is one rollout: its lead is marked)."""
+    records = sorted(records, key=lambda r: (sites.get(r.server, "\uffff"), r.server))
+    leads = {
+        site: site_lead([r for r in records if sites.get(r.server) == site]) for site in set(sites.values())
+    }
     table = Table(show_lines=True, expand=True)
+    table.add_column("SITE", no_wrap=True)
     table.add_column("SERVER", no_wrap=True)
     table.add_column("STATE", no_wrap=True)
     table.add_column("WHY", ratio=1, min_width=30)
     table.add_column("NEXT CHECK (UTC)", no_wrap=True)
     for record in records:
         step = f" {record.substep or record.step}/{STANDARD.step_count}" if record.step else ""
+        site = sites.get(record.server)
+        lead = " [dim](lead)[/]" if site is not None and leads.get(site) == record.server else ""
         table.add_row(
-            record.server,
+            escape(site) if site is not None else "[dim]?[/]",
+            f"{record.server}{lead}",
             f"{_state_label(record)}{step}\n[dim]{record.phase.value}[/]",
             escape(record.reason),
             record.next_check_at.strftime("%Y-%m-%d %H:%M"),
@@ -73,8 +90,9 @@ def _render(console: Console, records: list[RolloutRecord]) -> None:
 
 @click.command()
 @state_option
+@specs_option
 @output_option("text", "json")
-def status(state_url: str | None, output: str) -> int:
+def status(state_url: str | None, specs_path: Path, output: str) -> int:
     """Show every managed server: phase, step k/7, why it waits and until when — from the state store only.
 
     Nothing is contacted: this reads what the last reconcile or the daemon recorded (see "observed_at").
@@ -90,9 +108,12 @@ def status(state_url: str | None, output: str) -> int:
     JSON shape (--output json), documented keys first:
       {"servers": [{"name", "phase", "step", "in_sync", "stalled", "reason", "desired_fingerprint",
                     "observed_fingerprints": {"clients", "console", "api"}, "next_check_at", "code",
-                    "substep", ...}]}
+                    "substep", ..., "site": {"name", "rollout", "phase", "step", "substep", "lead",
+                    "servers": {NAME: "pending" | "swapping" | "swapped" | "none"}} or null}]}
     "step" is 0 outside the procedure and 1..7 inside it; "substep" is "2a", "2b", "4a", "4b", "5a", "5b"
     inside a step that has sub-steps (KB 187099's HTTP list, the clients fetching the new certificate), else null.
+    "site" is the server's site rollout (the servers of one spec.server.site), from the specs at --specs (null
+    when they cannot be read or do not name the server); the text table groups the servers by site.
 
     Exit codes: 0 shown, 1 the state cannot be read (missing, locked, newer, corrupt), 64 usage error.
     """
@@ -106,13 +127,13 @@ def status(state_url: str | None, output: str) -> int:
     if (
         output == "json"
     ):  # exactly the daemon's /api/status document (the rehearsals are in report --output json)
-        click.echo(json.dumps(status_document(records), indent=2))
+        click.echo(json.dumps(status_document(records, _sites(specs_path)), indent=2))
         return EXIT_OK
     out = console()
     if not records:
         out.print("no servers in the state yet")
     else:
-        _render(out, records)
+        _render(out, records, _sites(specs_path))
     for name, event in sorted(rehearsals.items()):
         out.print(f"[bold]{escape(name)}[/]: {escape(rehearsal_sentence(event))}", soft_wrap=True)
     return EXIT_OK

@@ -17,7 +17,16 @@ from reconciler.core.phase import Phase
 from reconciler.core.record import RolloutRecord
 from reconciler.core.spec import ManagedServer
 
-__all__ = ["SiteView", "healthy", "rotating", "site_members", "site_view"]
+__all__ = [
+    "SiteView",
+    "healthy",
+    "rotating",
+    "site_lead",
+    "site_members",
+    "site_status",
+    "site_view",
+    "swap_state",
+]
 
 
 @dataclass(frozen=True, slots=True)
@@ -82,3 +91,55 @@ def site_view(
         wave=wave,
         earlier=dict(sorted(earlier.items())),
     )
+
+
+def _order(phase: Phase) -> int:
+    from reconciler.core.procedure.table import STANDARD  # the table imports this module's checks: on use
+
+    order = [s.phase for s in STANDARD.steps]
+    return order.index(phase) if phase in order else -1
+
+
+def site_lead(records: Iterable[RolloutRecord]) -> str | None:
+    """The server whose API does the site's policy steps, as the records tell (the first by name inside the
+    procedure whose last observation was complete), or None when no server of the site rotates."""
+    return next(
+        (r.server for r in sorted(records, key=lambda r: r.server) if rotating(r) and healthy(r)), None
+    )
+
+
+def swap_state(record: RolloutRecord) -> str:
+    """One server's own step 4a: ``pending`` (before it), ``swapping`` (in it), ``swapped`` (after it, in this
+    rollout), or ``none`` (no rollout)."""
+    if not rotating(record):
+        return "none"
+    phase = record.working_phase
+    if phase is Phase.UPDATING_CERTIFICATE:
+        return "swapping"
+    return "swapped" if _order(phase) > _order(Phase.UPDATING_CERTIFICATE) else "pending"
+
+
+def site_status(name: str, records: Iterable[RolloutRecord]) -> dict[str, object]:
+    """The ``"site"`` block of ``status --output json``: the site's rollout id (the earliest-started rollout of
+    its servers under way), its phase and step (those of its least advanced server under way; ``in_sync`` when
+    every server is), its lead and each server's own 4a state."""
+    members = sorted(records, key=lambda r: r.server)
+    under_way = sorted(
+        (r for r in members if rotating(r)), key=lambda r: (r.started_at or r.entered_at, r.server)
+    )
+    if under_way:
+        slowest = min(under_way, key=lambda r: (_order(r.working_phase), r.server))
+        phase, step, substep = slowest.working_phase.value, slowest.step, slowest.substep
+    elif members and all(r.in_sync for r in members):
+        phase, step, substep = Phase.IN_SYNC.value, 0, None
+    else:
+        phase, step, substep = (members[0].phase.value if members else Phase.NEW.value), 0, None
+    return {
+        "name": name,
+        "rollout": under_way[0].rollout_id if under_way else None,
+        "phase": phase,
+        "step": step,
+        "substep": substep,
+        "lead": site_lead(members),
+        "servers": {r.server: swap_state(r) for r in members},
+    }

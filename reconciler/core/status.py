@@ -3,13 +3,14 @@
 
 from __future__ import annotations
 
-from collections.abc import Iterable
+from collections.abc import Iterable, Mapping
 from typing import Any
 
 from reconciler.core._storage import iso, iso_or_none
 from reconciler.core.codes import Code
 from reconciler.core.observation import PORT_NAMES
 from reconciler.core.record import RolloutRecord
+from reconciler.core.site import site_status
 
 __all__ = ["server_status", "status_document"]
 
@@ -71,6 +72,24 @@ def _lists(record: RolloutRecord) -> dict[str, Any] | None:
     }
 
 
-def status_document(records: Iterable[RolloutRecord]) -> dict[str, Any]:
-    """``{"servers": [...]}`` in the order given (the store's: by server name)."""
-    return {"servers": [server_status(r) for r in records]}
+def status_document(
+    records: Iterable[RolloutRecord], sites: Mapping[str, str] | None = None
+) -> dict[str, Any]:
+    """``{"servers": [...]}`` in the order given (the store's: by server name). ``sites`` maps server names to
+    their ``spec.server.site`` (from the specs in force): each entry then gets ``"site"`` — the site's rollout id,
+    phase and step, its lead and each server's own 4a state (:func:`~reconciler.core.site.site_status`) — else
+    ``"site": null``."""
+    listed = list(records)
+    known = sites or {}
+    by_site: dict[str, list[RolloutRecord]] = {}
+    for record in listed:
+        if record.server in known:
+            by_site.setdefault(known[record.server], []).append(record)
+    blocks = {site: site_status(site, members) for site, members in by_site.items()}
+    servers = []
+    for record in listed:
+        entry = server_status(record)
+        site = known.get(record.server)
+        entry["site"] = blocks[site] if site is not None else None
+        servers.append(entry)
+    return {"servers": servers}

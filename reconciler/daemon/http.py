@@ -113,8 +113,8 @@ def build_app(source: StatusSource, hosts: HostPolicy | None = None) -> Starlett
             records = await source.records()
         except StateError as exc:
             return _store_unavailable(exc)
-        document = status_document(records)
         managed = source.servers_info()
+        document = status_document(records, {name: info.site for name, info in managed.items()})
         known = source.state.has_specs  # without specs in force, nobody can be called unmanaged
         unmanaged = sorted(r.server for r in records if r.server not in managed) if known else []
         document["daemon"] = source.state.to_json(now, source.health_grace, unmanaged=unmanaged)
