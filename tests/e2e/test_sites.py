@@ -4,6 +4,7 @@ swapped and its clients fetched the new certificate; waves order the sites."""
 
 from __future__ import annotations
 
+import json
 from collections.abc import Iterable
 from datetime import timedelta
 from typing import Any
@@ -15,7 +16,7 @@ from reconciler.core.codes import Code
 from reconciler.core.procedure import Phase
 from reconciler.engine import TickResult
 from tests.e2e.conftest import RigFactory
-from tests.e2e.kit import Pki, Rig, fleet, in_sync, manager, write_spec
+from tests.e2e.kit import Pki, Rig, cli, fleet, in_sync, manager, write_spec
 from tests.support.pki import Leaf
 
 pytestmark = [pytest.mark.slow, pytest.mark.timeout(600)]  # three managers, two sites, a whole rollout each
@@ -168,6 +169,21 @@ async def test_a_manager_down_during_the_swap_of_the_other_makes_the_site_wait_a
         truth = rig.truth()["managers"]
         assert truth[other]["clients"]["orphaned"] == 0 and truth[first]["clients"]["orphaned"] == 0
         assert all(not g["secure_communications"] for g in truth[first]["groups"]), "verification stays off"
+
+        code, out, err = await cli(
+            "status", "--state", rig.state_url, "--specs", str(rig.specs_dir), "--output", "json"
+        )
+        assert code == 0, err
+        entries = {e["name"]: e for e in json.loads(out)["servers"]}
+        site = entries[first]["site"]
+        assert site == entries[other]["site"], "one site block for the servers of one site"
+        assert site["name"] == "Site One" and site["rollout"] in {entries[n]["rollout_id"] for n in SITE_ONE}
+        assert site["servers"] == {first: "swapped", other: "pending"}
+        assert site["phase"] == Phase.WAITING_UNVERIFIED.value and site["lead"] == first
+        assert entries["sepm-c"]["site"]["name"] == "Site Two"
+        assert {"name", "phase", "step", "in_sync", "reason", "code", "substep", "rollout_id"} <= set(
+            entries[first]
+        )
 
         world = rig.sim.world
         with world.lock:  # in-process: its /_sim port is down too
