@@ -91,6 +91,8 @@ class ManagerPlan:
 
 DEMO_MANAGERS = (
     ManagerPlan("sepm-east", "Site East", 1500, partners=("Site West",)),
+    # a second management server of Site East (one database, failover): one site rollout with sepm-east
+    ManagerPlan("sepm-east-2", "Site East", 600, partners=("Site West",)),
     ManagerPlan("sepm-west", "Site West", 1500, partners=("Site East",)),
     ManagerPlan(
         "sepm-dmz", "Site DMZ", 800, offline_share=0.01, groups=(("My Company\\DMZ Servers", False),)
@@ -201,7 +203,10 @@ def _fleet(
     replication_interval: str,
 ) -> dict[str, Any]:
     managers = []
+    sites: set[str] = set()
     for plan in lab_plans:
+        owner = plan.site not in sites  # the first manager of a site holds its groups and its replication
+        sites.add(plan.site)
         groups = [{"name": "My Company", "inherits": False}]
         groups += [{"name": path, "inherits": inherits} for path, inherits in plan.groups]
         share = {path: 1.0 / len(plan.groups) for path, _ in plan.groups}
@@ -215,7 +220,7 @@ def _fleet(
                 "certFile": str(current[plan.name].cert_file),
                 "keyFile": str(current[plan.name].key_file),
             },
-            "groups": groups,
+            **({"groups": groups} if owner else {}),
             "clients": {
                 "count": plan.clients,
                 "heartbeat": heartbeat,
@@ -236,7 +241,7 @@ def _fleet(
             },
             "restart": {"downSeconds": 0.3},
         }
-        if plan.partners:
+        if plan.partners and owner:
             entry["replication"] = {"partners": list(plan.partners), "interval": replication_interval}
         managers.append(entry)
     return {

@@ -4,8 +4,8 @@
    directory;
 2. start the SEPM simulator as a subprocess — strict in every behaviour: every client on an HTTPS management server
    list, the new certificate fetched only with a policy that does not verify, a replacing settings PATCH, the REST
-   throttle, machines added, removed and re-imaged every day (see ``_demo_lab``) — three managers (two of them
-   replication partners), a few thousand clients — some laptops away for days, a few 14.2 agents —, its clock
+   throttle, machines added, removed and re-imaged every day (see ``_demo_lab``) — four managers (Site East served
+   by two of them, one site rollout; Site East and Site West replication partners), a few thousand clients — some laptops away for days, a few 14.2 agents —, its clock
    running fast; then, as an operator would (KB 187099), copy each site's list as an HTTP list;
 3. write the specs declaring the new certificates (the vendor's 24 h minimum soak, measured on the managers' clock);
 4. run the daemon — the same run loop as ``sepm-reconciler run``, with the simulator hooks of
@@ -323,8 +323,8 @@ def demo(speed: float, timeout: float, keep: bool) -> int:
     """Watch a whole certificate rotation on a simulated fleet, start to finish, in about a minute.
 
     \b
-    Three simulated managers (Site East and Site West replicate with each other, Site DMZ stands alone) with
-    3,800 clients — on HTTPS management server lists, some laptops away for days, a few 14.2 agents — get new
+    Four simulated managers (Site East, served by two of them, and Site West replicate with each other, Site
+    DMZ stands alone) with 4,400 clients — on HTTPS management server lists, some laptops away for days, a few 14.2 agents — get new
     certificates through the vendor's whole procedure (KB 187099: the seven steps, with the HTTP list around the
     swap and the clients fetching the new certificate before verification returns), driven by the real daemon,
     with the 24 h minimum soak on the managers' (fast) clock. At the end: the drift report, and the simulator's

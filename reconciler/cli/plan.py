@@ -26,6 +26,7 @@ from reconciler.cli._live import (
     state_option,
 )
 from reconciler.cli._options import output_option
+from reconciler.cli._sites import site_lines, site_plans
 from reconciler.cli.status import console
 from reconciler.core import wording
 from reconciler.core.procedure.table import STANDARD
@@ -111,6 +112,12 @@ def render_text(console: Console, plans: list[ServerPlan], spec_set: SpecSet) ->
         for note in p.notes:
             console.print(f"  note: {escape(note)}", soft_wrap=True)
         console.print()
+    sites = site_lines(site_plans(plans, spec_set))
+    if sites:
+        console.print("[bold]sites, in swap order[/]")
+        for line in sites:
+            console.print(f"  {escape(line)}", soft_wrap=True)
+        console.print()
     console.print(
         escape(_summary(plans, len(spec_set.errors))) + f" (specs revision {escape(spec_set.revision)})"
     )
@@ -142,6 +149,9 @@ def render_markdown(plans: list[ServerPlan], spec_set: SpecSet) -> str:
             eta = "now" if p.in_sync else _when(p.eta)
             lines.append(f"| `{p.name}` | {_cell(_headline(p))} | {_cell(nxt)} | {eta} |")
         lines.append("")
+    sites = site_lines(site_plans(plans, spec_set))
+    if sites:
+        lines += ["### Sites, in swap order", "", *(f"- {_cell(line)}" for line in sites), ""]
     for p in plans:
         lines += [f"### `{p.name}` — {_cell(_headline(p))}", "", f"> {_cell(p.reason)}", ""]
         if p.error:
@@ -173,6 +183,7 @@ def _document(plans: list[ServerPlan], spec_set: SpecSet, code: int, timed_out: 
         "exit_code": code,
         "spec_errors": [issue.to_json() for issue in spec_set.errors],
         "servers": [p.to_json() for p in plans],
+        "sites": [s.to_json() for s in site_plans(plans, spec_set)],
         "timed_out": timed_out,
     }
 

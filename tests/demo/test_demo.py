@@ -34,14 +34,14 @@ def test_the_demo_rotates_every_server_without_orphaning_anyone_it_did_not_predi
     out = proc.stdout
     assert proc.returncode == 0, out[-4000:] + proc.stderr[-2000:]
     assert "Every server rotated in" in out
-    assert "3 servers: 3 in sync — exit code 0" in out  # the drift report
+    assert "4 servers: 4 in sync — exit code 0" in out  # the drift report
     flat = " ".join(out.split())  # the console wraps long lines
     assert re.search(
         r"✓ 0 orphaned clients; every group verifies again, on Default Management Server List\. The \d+ clients "
         r"that stayed offline throughout were all listed at risk",
         flat,
     )
-    for name in ("sepm-east", "sepm-west", "sepm-dmz"):
+    for name in ("sepm-east", "sepm-east-2", "sepm-west", "sepm-dmz"):
         assert re.search(
             rf"{name}: every port presents the desired certificate: yes · verification on, original list: yes · "
             r"orphaned clients: 0",

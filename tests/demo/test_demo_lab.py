@@ -35,7 +35,9 @@ def test_the_demo_specs_are_valid_and_keep_the_vendors_24h_soak(tmp_path: Path) 
     specs = write_specs(lab, ports)
     loaded = load_specs(specs)
     assert loaded.valid, loaded.issues
-    assert sorted(loaded.servers) == ["sepm-dmz", "sepm-east", "sepm-west"]
+    assert sorted(loaded.servers) == ["sepm-dmz", "sepm-east", "sepm-east-2", "sepm-west"]
+    sites = {name: server.spec.spec.server.site for name, server in loaded.servers.items()}
+    assert sites["sepm-east"] == sites["sepm-east-2"], "one two-server site"
     for name, server in loaded.servers.items():
         rollout = server.spec.spec.rollout
         assert rollout.clients.min_soak.total_seconds() == 24 * 3600, name
