@@ -202,6 +202,14 @@ async def test_a_later_wave_does_not_swap_before_every_earlier_wave_passed_step_
     fleet_config, certs = _site_fleet(pki, partner=False)
     async with make_rig(fleet_config) as rig:
         _write_specs(rig, pki, certs, partner=False, waves={"sepm-c": 1, "sepm-a": 2, "sepm-b": 2})
+        code, out, err = await cli("plan", "--specs", str(rig.specs_dir), "--output", "json")
+        assert code == 2, err
+        sites = json.loads(out)["sites"]
+        assert [(s["wave"], s["name"]) for s in sites] == [(1, "Site Two"), (2, "Site One")]
+        assert [o["server"] for o in sites[1]["swap_order"]] == ["sepm-a", "sepm-b"]
+        assert all(o["status"] == "pending" and o["earliest_start"] for o in sites[1]["swap_order"])
+        code, out, _ = await cli("plan", "--specs", str(rig.specs_dir))
+        assert "wave 2 · Site One: sepm-a (4a pending, from" in " ".join(out.split())
         rig.start_engine()
         await rig.run_until(in_sync, max_ticks=400)
         past_4b = {
