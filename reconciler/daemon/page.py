@@ -149,6 +149,7 @@ def _server(
     site = f"{info.site} · {info.api_url}" if info is not None else "not in the specs in force: left as it is"
     return (
         f'<article class="server" id="server-{_e(record.server)}" data-server="{_e(record.server)}" '
+        f'data-site="{_e(info.site if info is not None else "")}" '
         f'data-phase="{_e(record.phase.value)}" data-step="{record.step}">'
         f'<h3><span>{_e(record.server)}</span><span class="badge {css}">{_e(text)}</span></h3>'
         f'<div class="site">{_e(site)}</div>'
@@ -222,7 +223,12 @@ def render_page(
     if not state.has_specs:  # no specs in force: show what the state holds, nobody is "unmanaged"
         servers = {**{r.server: None for r in records}, **servers}
     cards = []
-    for name in sorted(servers):
+
+    def site_first(name: str) -> tuple[str, str]:  # the servers grouped by site (one site rollout together)
+        info = servers[name]
+        return (info.site if info is not None else "\uffff", name)
+
+    for name in sorted(servers, key=site_first):
         record = by_name.get(name)
         info = servers[name]
         if record is None and info is not None:

@@ -103,7 +103,9 @@ def assemble(
     """
     by_server, unplaced = attribute_issues(spec_set)
     reports = []
-    for source in sorted(sources, key=lambda s: s.name):
+    sites = {name: server.spec.spec.server.site for name, server in spec_set.servers.items()}
+    # grouped by site (the servers of one site are one site rollout), then by name
+    for source in sorted(sources, key=lambda s: (sites.get(s.name, "\uffff"), s.name)):
         server = source.server
         spec = server.spec if server is not None else None
         problems = [str(issue) for issue in by_server.get(source.name, [])]
@@ -149,6 +151,7 @@ def assemble(
         revision=spec_set.revision,
         servers=tuple(reports),
         spec_errors=tuple(unplaced),
+        sites=sites,
         state_url=state_url,
         since=since,
         notes=tuple(notes),

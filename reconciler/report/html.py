@@ -78,15 +78,18 @@ def _overview(report: Report) -> str:
     names = ("clients", "console", "api")
     head = "".join(f"<th>{_e(n)}</th>" for n in names)
     rows = []
+    shared = report.shared_sites
     for server in report.servers:
         ports = "".join(f"<td>{_port(server.served[n]) if n in server.served else ''}</td>" for n in names)
+        site = f"<td>{_e(report.site_of(server.name))}</td>" if shared else ""
         rows.append(
-            f'<tr><td><a href="#server-{_e(server.name)}"><code>{_e(server.name)}</code></a></td>'
+            f'<tr>{site}<td><a href="#server-{_e(server.name)}"><code>{_e(server.name)}</code></a></td>'
             f"<td>{_status(server)}</td>{ports}<td>{_reasons(server)}</td></tr>"
         )
+    site_head = "<th>site</th>" if shared else ""
     return (
-        f'<table class="overview"><thead><tr><th>server</th><th>status</th>{head}<th>findings</th></tr></thead>'
-        f"<tbody>{''.join(rows)}</tbody></table>"
+        f'<table class="overview"><thead><tr>{site_head}<th>server</th><th>status</th>{head}<th>findings</th>'
+        f"</tr></thead><tbody>{''.join(rows)}</tbody></table>"
     )
 
 

@@ -59,14 +59,18 @@ def _port(facts: Mapping[str, Any]) -> str:
 
 def _overview(report: Report) -> list[str]:
     names = ["clients", "console", "api"]
+    shared = report.shared_sites
     lines = [
-        "| Server | Status | Clients | Console | API | Findings |",
-        "|---|---|" + "---|" * len(names) + "---|",
+        ("| Site " if shared else "") + "| Server | Status | Clients | Console | API | Findings |",
+        ("|---" if shared else "") + "|---|---|" + "---|" * len(names) + "---|",
     ]
     for server in report.servers:
         ports = [_port(server.served[n]) if n in server.served else "" for n in names]
         reasons = "<br>".join(f"{_ICON[f.severity]} {f.reason.value}" for f in server.findings)
-        lines.append(f"| {_code(server.name)} | {_status(server)} | " + " | ".join(ports) + f" | {reasons} |")
+        site = f"| {report.site_of(server.name)} " if shared else ""
+        lines.append(
+            f"{site}| {_code(server.name)} | {_status(server)} | " + " | ".join(ports) + f" | {reasons} |"
+        )
     return lines
 
 

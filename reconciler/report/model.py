@@ -136,6 +136,16 @@ class Report:
     state_url: str | None = None
     since: datetime | None = None
     notes: tuple[str, ...] = field(default_factory=tuple)
+    sites: Mapping[str, str] = field(default_factory=dict)  # server name → spec.server.site
+
+    @property
+    def shared_sites(self) -> bool:
+        """Some site is served by several of the reported servers: the overviews show (and group by) the site."""
+        values = [self.sites[s.name] for s in self.servers if s.name in self.sites]
+        return len(values) != len(set(values))
+
+    def site_of(self, name: str) -> str:
+        return self.sites.get(name, "")
 
     @property
     def exit_code(self) -> int:

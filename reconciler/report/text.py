@@ -54,6 +54,9 @@ def _reasons(server: ServerReport) -> Text:
 
 def _overview(report: Report) -> Table:
     table = Table(expand=False, show_lines=False)
+    shared = report.shared_sites
+    if shared:
+        table.add_column("SITE", no_wrap=True)
     table.add_column("SERVER", no_wrap=True)
     table.add_column("STATUS", no_wrap=True)
     for name in _PORTS:
@@ -62,6 +65,7 @@ def _overview(report: Report) -> Table:
     for server in report.servers:
         status = server.status
         table.add_row(
+            *([Text(report.site_of(server.name))] if shared else []),
             Text(server.name, style="bold"),
             Text(status, style=_TONE[status_tone(status)]),
             *(_port(server, name) for name in _PORTS),

@@ -141,6 +141,20 @@ async def test_a_two_manager_site_and_its_partner_rotate_as_one_site_rollout_wit
             rig.assert_no_orphans(name)
         assert "Site Two" in truth["sepm-a"]["replication"]["partners"]
 
+        code, out, err = await cli(
+            "report", "--specs", str(rig.specs_dir), "--state", rig.state_url, "--output", "markdown"
+        )
+        assert code == 0, out + err
+        rows = [line.split("|") for line in out.splitlines() if line.startswith("| Site ")]
+        assert rows[0][1:3] == [" Site ", " Server "], (
+            "the overview names the site when one has several servers"
+        )
+        assert [(r[1].strip(), r[2].strip(" `")) for r in rows[1:]] == [
+            ("Site One", "sepm-a"),
+            ("Site One", "sepm-b"),
+            ("Site Two", "sepm-c"),
+        ]
+
 
 async def test_a_manager_down_during_the_swap_of_the_other_makes_the_site_wait_and_orphans_nothing(
     make_rig: RigFactory, pki: Pki
