@@ -104,7 +104,7 @@ def _assert_site_rules(rig: Rig) -> None:
                 writers[r.action.enabled].add(r.server)
     assert len(writers[False]) == 1 and len(writers[True]) == 1, writers
     runs = rig.hook_runs()
-    for step in ("2", "5"):
+    for step in ("1", "2", "5", "7"):
         assert len({r["server"] for r in runs if r["step"] == step and r["server"] in SITE_ONE}) == 1, runs
     assert sorted(r["server"] for r in runs if r["step"] == "4") == ["sepm-a", "sepm-b", "sepm-c"]
 
