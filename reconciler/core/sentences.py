@@ -538,6 +538,12 @@ def _refusal(f: Facts) -> str:
         return f"{server} has no rollout in progress ({f['phase']}): nothing to abort"
     if why == "rolling_back":
         return f"{server} is already rolling back"
+    if why == "site":
+        return (
+            f"{server} is one site rollout with {f['swapping']}, which is past step 3 (its certificate update has "
+            "begun): rolling this server back would turn verification on for the site's clients while another server "
+            f"of the site swaps; {_FORWARD_ONLY}"
+        )
     if why == "past":
         return f"{server} is at step {f['step']}: the served certificate has already changed; {_FORWARD_ONLY}"
     if why == "changed":

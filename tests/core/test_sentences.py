@@ -746,6 +746,10 @@ SAMPLES: dict[Code, list[Said]] = {
         Said(Code.ABORT_REFUSED, {"server": "sepm-east-01", "phase": "rolling_back", "why": "rolling_back"}),
         Said(
             Code.ABORT_REFUSED,
+            {"server": "sepm-east-02", "phase": "waiting_unverified", "why": "site", "swapping": "sepm-east-01"},
+        ),
+        Said(
+            Code.ABORT_REFUSED,
             {"server": "sepm-east-01", "phase": "waiting_verified", "why": "past", "step": 6, "by": "eve"},
         ),
         Said(

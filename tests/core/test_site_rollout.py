@@ -8,8 +8,9 @@ from dataclasses import replace
 from reconciler.core.actions import SetVerification
 from reconciler.core.checks import summarize
 from reconciler.core.codes import Code
+from reconciler.core.events import EventKind
 from reconciler.core.procedure import Phase
-from reconciler.core.record import RolloutRecord
+from reconciler.core.record import Request, RolloutRecord
 from reconciler.core.site import SiteView
 from tests.support.states import Scene, at
 
@@ -104,3 +105,14 @@ def test_a_later_wave_begins_4a_only_when_every_earlier_wave_passed_4b() -> None
     assert scene.decide(site=unseen).code is Code.EARLIER_WAVE_PENDING
     passed = replace(site, earlier={"sepm-first": (1, _peer(Phase.ENABLING_VERIFICATION, "sepm-first"))})
     assert scene.decide(site=passed).phase is Phase.UPDATING_CERTIFICATE
+
+
+def test_an_abort_is_refused_while_another_server_of_the_site_is_past_step_3() -> None:
+    scene = at(Phase.WAITING_UNVERIFIED)
+    scene.record = replace(scene.record, abort_request=Request("eve", scene.world.now, "CAB said no"))
+    refused = scene.decide(site=_site(scene, _peer(Phase.UPDATING_CERTIFICATE, "zzz-other")))
+    assert refused.phase is not Phase.ROLLING_BACK
+    (event,) = [e for e in refused.events if e.kind is EventKind.ABORT_REFUSED]
+    assert "zzz-other, which is past step 3" in event.reason
+    allowed = scene.decide(site=_site(scene, _peer(Phase.WAITING_UNVERIFIED, "zzz-other")))
+    assert allowed.phase is Phase.ROLLING_BACK

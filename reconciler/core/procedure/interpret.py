@@ -23,6 +23,7 @@ from reconciler.core.procedure.given import Given
 from reconciler.core.procedure.machine import Judge, machine_for
 from reconciler.core.procedure.outcome import Draft, Hold, Move, Outcome
 from reconciler.core.procedure.perform import perform
+from reconciler.core.procedure.site import site_refusal
 from reconciler.core.procedure.table import Exit, Procedure, Stage, Transition
 from reconciler.core.procedure.verdicts import Change, Emit, Failed, Passed, Stuck, Unknown, Verdict
 from reconciler.core.record import Aborted, RolloutRecord
@@ -82,7 +83,7 @@ def _abort(given: Given, draft: Draft) -> tuple[Draft, Outcome | None]:
         return draft, None
     draft = draft.set(abort_request=None)
     machine = machine_for(given.procedure)
-    refusal = rollback_refusal(given.procedure, record)
+    refusal = rollback_refusal(given.procedure, record) or site_refusal(given)
     if refusal is not None:
         said = refusal.but(by=request.by)
         return draft.emit(Emit(EventKind.ABORT_REFUSED, said, actor=request.by), given), None

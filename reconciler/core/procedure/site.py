@@ -39,6 +39,7 @@ __all__ = [
     "lead",
     "passed_4b",
     "site_joinable",
+    "site_refusal",
     "site_swapped",
     "site_wide",
     "swap_turn",
@@ -199,6 +200,30 @@ def _site_joinable(given: Given) -> Verdict:
     if ahead:
         return Failed(said.but(ahead=ahead), until=given.later(given.tuning.waiting_interval))
     return Passed(said)
+
+
+def site_refusal(given: Given) -> Said | None:
+    """An abort of a server of a site is refused while another server of the site is past step 3: its rollback
+    would turn verification back on for the site's clients (the groups are the site's) during or after a swap."""
+    site = given.site
+    if site is None or not site.shared:
+        return None
+    swapping = tuple(
+        name
+        for name, record in sorted(site.peers.items())
+        if rotating(record) and _order(given, record.working_phase) > _order(given, Phase.WAITING_UNVERIFIED)
+    )
+    if not swapping:
+        return None
+    return Said(
+        Code.ABORT_REFUSED,
+        {
+            "server": given.name,
+            "phase": given.record.phase.value,
+            "why": "site",
+            "swapping": ", ".join(swapping),
+        },
+    )
 
 
 def _earlier_waves_passed(given: Given) -> Verdict:
