@@ -19,7 +19,7 @@ from reconciler.core.actions import Performer
 from reconciler.core.procedure import Phase
 from reconciler.core.procedure.table import STANDARD
 from reconciler.core.record import RolloutRecord
-from reconciler.core.site import site_lead
+from reconciler.core.site import site_lead, site_order
 from reconciler.core.status import status_document
 from reconciler.errors import Error
 
@@ -49,7 +49,8 @@ def console() -> Console:
 
 def _render(console: Console, records: list[RolloutRecord], sites: dict[str, str]) -> None:
     """The servers, grouped by site (a site with several servers is one rollout: its lead is marked)."""
-    records = sorted(records, key=lambda r: (sites.get(r.server, "\uffff"), r.server))
+    by_name = {r.server: r for r in records}
+    records = [by_name[name] for name in site_order(by_name, sites)]
     leads = {
         site: site_lead([r for r in records if sites.get(r.server) == site]) for site in set(sites.values())
     }

@@ -23,6 +23,7 @@ __all__ = [
     "rotating",
     "site_lead",
     "site_members",
+    "site_order",
     "site_status",
     "site_view",
     "swap_state",
@@ -143,3 +144,13 @@ def site_status(name: str, records: Iterable[RolloutRecord]) -> dict[str, object
         "lead": site_lead(members),
         "servers": {r.server: swap_state(r) for r in members},
     }
+
+
+def site_order(names: Iterable[str], sites: Mapping[str, str]) -> list[str]:
+    """``names`` grouped by site (then by name) when some site has several of them; else by name. Names without a
+    site (not in the specs) come last in the grouped order."""
+    listed = sorted(names)
+    known = [sites[n] for n in listed if n in sites]
+    if len(known) == len(set(known)):
+        return listed
+    return sorted(listed, key=lambda n: (n not in sites, sites.get(n, ""), n))

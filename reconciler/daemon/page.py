@@ -23,6 +23,7 @@ from reconciler.core.events import Event
 from reconciler.core.observation import PORT_NAMES
 from reconciler.core.procedure import STANDARD, STEP_TITLES, Phase
 from reconciler.core.record import RolloutRecord
+from reconciler.core.site import site_order
 from reconciler.daemon.state import DaemonState, Role, ServerRuntime
 
 __all__ = ["ServerInfo", "render_page"]
@@ -224,11 +225,8 @@ def render_page(
         servers = {**{r.server: None for r in records}, **servers}
     cards = []
 
-    def site_first(name: str) -> tuple[str, str]:  # the servers grouped by site (one site rollout together)
-        info = servers[name]
-        return (info.site if info is not None else "\uffff", name)
-
-    for name in sorted(servers, key=site_first):
+    sites = {name: info.site for name, info in servers.items() if info is not None}
+    for name in site_order(servers, sites):  # grouped by site when a site has several servers
         record = by_name.get(name)
         info = servers[name]
         if record is None and info is not None:

@@ -11,6 +11,7 @@ from reconciler.core.drift import DriftInput, PortSeen, Seen, drift_began, evalu
 from reconciler.core.events import Event
 from reconciler.core.observation import PORT_NAMES
 from reconciler.core.record import RolloutRecord
+from reconciler.core.site import site_order
 from reconciler.report.facts import desired_facts, port_facts
 from reconciler.report.model import History, Report, ServerReport
 from reconciler.specs import LoadedServer, SpecIssue, SpecSet
@@ -104,8 +105,9 @@ def assemble(
     by_server, unplaced = attribute_issues(spec_set)
     reports = []
     sites = {name: server.spec.spec.server.site for name, server in spec_set.servers.items()}
-    # grouped by site (the servers of one site are one site rollout), then by name
-    for source in sorted(sources, key=lambda s: (sites.get(s.name, "\uffff"), s.name)):
+    # grouped by site when a site has several servers (one site rollout), else by name
+    by_name = {s.name: s for s in sources}
+    for source in (by_name[name] for name in site_order(by_name, sites)):
         server = source.server
         spec = server.spec if server is not None else None
         problems = [str(issue) for issue in by_server.get(source.name, [])]

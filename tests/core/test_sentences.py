@@ -746,7 +746,12 @@ SAMPLES: dict[Code, list[Said]] = {
         Said(Code.ABORT_REFUSED, {"server": "sepm-east-01", "phase": "rolling_back", "why": "rolling_back"}),
         Said(
             Code.ABORT_REFUSED,
-            {"server": "sepm-east-02", "phase": "waiting_unverified", "why": "site", "swapping": "sepm-east-01"},
+            {
+                "server": "sepm-east-02",
+                "phase": "waiting_unverified",
+                "why": "site",
+                "swapping": "sepm-east-01",
+            },
         ),
         Said(
             Code.ABORT_REFUSED,
