@@ -65,7 +65,7 @@ def test_the_demo_specs_are_valid_and_keep_the_vendors_24h_soak(tmp_path: Path) 
         yaml.safe_load(p.read_text())["spec"]["certificate"]["keystore"]["password"]
         for p in specs.glob("sepm-*.yaml")
     ]
-    assert sum(p.clients for p in lab.plans) == 3800
+    assert sum(p.clients for p in lab.plans) == 4400
 
 
 def test_the_demo_fleet_is_fully_strict_and_churns(tmp_path: Path) -> None:
