@@ -97,7 +97,7 @@ def test_daemon_completes_a_rollout_reports_it_and_stops_cleanly(
         # daemon's own block
         def same() -> dict[str, object] | None:
             api = daemon.status()
-            cli = json.loads(_cli(world, "status", "--output", "json"))
+            cli = json.loads(_cli(world, "status", "--output", "json", "--specs", str(world.specs)))
             return api if api["servers"] == cli["servers"] else None
 
         api = wait_until(same, 20, "/api/status to equal status --output json")
