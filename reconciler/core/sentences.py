@@ -355,10 +355,19 @@ def _then_awaited(text: str, f: Facts) -> str:
     return f"{text}. {awaited(waiting)}" if isinstance(waiting, Said) else text
 
 
+def _nth(f: Facts) -> str:
+    """ "attempt N of MAX"; once the step was entered again (a resume, a revert) attempt numbers go on across the
+    rollout while the maximum counts from the entry: "attempt 9 (1 of 8 since the step was entered again)"."""
+    number, tried = f["number"], f.get("try", f["number"])
+    if tried == number:
+        return f"attempt {number} of {f['max']}"
+    return f"attempt {number} ({tried} of {f['max']} since the step was entered again)"
+
+
 def _started(f: Facts) -> str:
     if f.get("event"):
-        return f"{f['summary']}: attempt {f['number']} of {f['max']} ({f['via']}, timeout {wording.span(f['timeout'])})"
-    return _then_awaited(f"{f['summary']} — attempt {f['number']} of {f['max']} ({f['via']})", f)
+        return f"{f['summary']}: {_nth(f)} ({f['via']}, timeout {wording.span(f['timeout'])})"
+    return _then_awaited(f"{f['summary']} — {_nth(f)} ({f['via']})", f)
 
 
 def _end_state(f: Facts) -> str:
@@ -578,7 +587,7 @@ _BODIES: Mapping[Code, Callable[[Facts], str]] = {
     Code.CLIENTS_NOT_READY: lambda f: f"waiting for clients: {_acknowledgement(f)}",
     Code.EFFECT_PENDING: lambda f: _then_awaited(_attempt_wait(f), f),
     Code.RETRY_PENDING: lambda f: _then_awaited(
-        f"{what(f)}: attempt {f['number']} of {f['max']} failed ({f['last']}); retrying at {wording.when(f['until'])}",
+        f"{what(f)}: {_nth(f)} failed ({f['last']}); retrying at {wording.when(f['until'])}",
         f,
     ),
     Code.ACTION_STARTED: _started,
