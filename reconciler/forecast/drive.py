@@ -26,6 +26,7 @@ from typing import Protocol
 from reconciler.core import requests
 from reconciler.core.actions import Action, Performer
 from reconciler.core.codes import Code
+from reconciler.core.events import Event
 from reconciler.core.phase import Phase
 from reconciler.core.procedure.table import STANDARD
 from reconciler.core.procedure.timeline import missing_approvals
@@ -124,13 +125,13 @@ def store_phase(store: Store, name: str) -> Phase:
     return record.phase if record is not None else Phase.NEW
 
 
-async def _save(store: Store, change: tuple[RolloutRecord, object]) -> bool:
+async def _save(store: Store, change: tuple[RolloutRecord, Event]) -> RolloutRecord | None:
+    """The operator's change saved (compare-and-set): the record as stored, or None when it lost the race."""
     record, event = change
     try:
-        await asyncio.to_thread(store.save, record, [event])  # type: ignore[list-item]
+        return await asyncio.to_thread(store.save, record, [event])
     except ConflictError:
-        return False
-    return True
+        return None
 
 
 async def _grant(engine: Engine, store: Store, track: Track, record: RolloutRecord, now: datetime) -> bool:
@@ -142,7 +143,7 @@ async def _grant(engine: Engine, store: Store, track: Track, record: RolloutReco
             )
         except PermanentError:
             continue
-        if await _save(store, change):
+        if await _save(store, change) is not None:
             track.approvals.append(Granted(step, now))
             return True
     return False
@@ -165,10 +166,10 @@ async def _stalled(store: Store, track: Track, record: RolloutRecord, now: datet
             )
         except PermanentError:
             accepted = None
-        if accepted is not None and await _save(store, accepted):
-            approved = accepted[0]
+        approved = await _save(store, accepted) if accepted is not None else None
+        if approved is not None:
             resumed = requests.resume(approved, by=OPERATOR, now=now, reason="at risk accepted (forecast)")
-            if await _save(store, resumed):
+            if await _save(store, resumed) is not None:
                 risk = record.observed.at_risk_count if record.observed else None
                 track.approvals.append(Granted(step, now, accept_at_risk=True, at_risk=risk))
                 track.stalls.append(Stall(stall.code, where, now, continued=True))

@@ -120,5 +120,8 @@ def write_fleet(twin: Twin, path: Path, *, seed: int) -> Path:
         "# The twin fleet made by sepm-reconciler forecast: counts and ages as read (no client names), strict\n"
         "# behaviours wherever nothing was read. Run it: sepm-reconciler simulate --fleet THIS-FILE\n"
     )
-    path.write_text(header + yaml.safe_dump(document, sort_keys=False, allow_unicode=True, default_flow_style=None), encoding="utf-8")
+    path.write_text(
+        header + yaml.safe_dump(document, sort_keys=False, allow_unicode=True, default_flow_style=None),
+        encoding="utf-8",
+    )
     return path

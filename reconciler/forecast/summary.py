@@ -12,6 +12,7 @@ the plan's :func:`~reconciler.core.procedure.timeline.latest_start`, with the sa
 from __future__ import annotations
 
 import math
+import re
 from collections import Counter
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
@@ -29,7 +30,16 @@ from reconciler.forecast.reading import ServerReading
 from reconciler.forecast.track import Track
 from reconciler.forecast.twin import TwinServer
 
-__all__ = ["AT_RISK_PHASES", "ServerForecast", "Spread", "StepForecast", "nearest_rank", "summarise"]
+__all__ = ["AT_RISK_PHASES", "ServerForecast", "Spread", "StepForecast", "nearest_rank", "scrub", "summarise"]
+
+_NAMED = re.compile(r" ?\([^()]*\bTWIN\d+-[^()]*\)")
+_NAME = re.compile(r"\bTWIN\d+-\d+(?:-A\d+)?\b")
+
+
+def scrub(text: str) -> str:
+    """A sentence of the reconciler without the names of the twin's clients (made up: they mean nothing)."""
+    return _NAME.sub("a client of the twin", _NAMED.sub("", text))
+
 
 AT_RISK_PHASES = (Phase.UPDATING_CERTIFICATE, Phase.ENABLING_VERIFICATION)
 """The clients at risk are reported when the swap begins and when verification comes back."""
@@ -229,6 +239,8 @@ def summarise(
         ends=dict(Counter(t.end for t in tracks)),
         not_after=not_after,
         latest_start=latest,
-        reasons=tuple(dict.fromkeys(t.reason for t in tracks if t.end not in ("in_sync",) and t.reason)),
+        reasons=tuple(
+            dict.fromkeys(scrub(t.reason) for t in tracks if t.end not in ("in_sync",) and t.reason)
+        ),
         assumed=twin.assumed,
     )

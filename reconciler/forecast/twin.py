@@ -25,9 +25,9 @@ from __future__ import annotations
 
 import math
 import re
-from collections.abc import Iterable, Mapping, Sequence
+from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
-from datetime import datetime, timedelta
+from datetime import datetime
 from typing import Any
 
 from reconciler.forecast.pki import TwinCert
@@ -330,6 +330,8 @@ def build_twin(
             )
     standins = _standins(sites, readings, partnerships, certs, managers)
     for entry in managers:
+        if "groups" not in entry:
+            continue  # partnerships belong to the site: written on its first manager
         site = entry["site"]
         partners = sorted(partnerships.get(site, set()) | {s for s, ps in partnerships.items() if site in ps})
         if partners:
@@ -422,14 +424,3 @@ def partner_sites(readings: Mapping[str, ServerReading], servers: Mapping[str, L
             reading.partners if reading.replication_shape else servers[name].spec.spec.replication.partners
         )
     return sorted(found - managed)
-
-
-def validity(certs: Iterable[Any]) -> tuple[datetime, datetime] | None:
-    """The (not before, not after) of the first certificate given, or None."""
-    for cert in certs:
-        if cert is not None:
-            return cert.not_before, cert.not_after
-    return None
-
-
-_ = timedelta  # durations are seconds here; kept for readers of the signatures above
