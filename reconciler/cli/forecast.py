@@ -84,7 +84,7 @@ def run_forecast(plans: list[RunPlan], jobs: int) -> list[dict[str, Track]]:
 @click.option(
     "--sample",
     type=click.IntRange(min=0),
-    default=2000,
+    default=10_000,
     show_default=True,
     help="At most this many clients in a manager's twin (a stratified sample; counts are scaled back). 0: all.",
 )

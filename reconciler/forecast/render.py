@@ -45,7 +45,7 @@ def _count(spread: Spread | None) -> str:
 
 
 def _at_risk(f: ServerForecast) -> str:
-    return " · ".join(f"{label}: {_count(spread)}" for label, spread in f.at_risk.items())
+    return "; ".join(f"when step {label} began: {_count(spread)}" for label, spread in f.at_risk.items())
 
 
 def _start_by(f: ServerForecast, now: datetime) -> str:
@@ -148,8 +148,10 @@ def render_text(
             _span(total.p90 if total else None),
         )
         console.print(table)
-        console.print(f"  clients at risk when step {_at_risk(f)}")
-        console.print(f"  orphaned in the twin (its ground truth): {_count(f.orphaned)}")
+        console.print(f"  clients at risk {_at_risk(f)}")
+        orphaned = f.orphaned.median if f.orphaned is not None else 0
+        hint = " — [red]the rollout as specified orphans clients on a strict manager[/]" if orphaned else ""
+        console.print(f"  orphaned in the twin (its ground truth): {_count(f.orphaned)}{hint}")
         console.print(f"  stalls: {escape(_stalls(f))}")
         for line in _approvals(f) or ["none needed"]:
             console.print(f"  approvals: {escape(line)}")

@@ -247,7 +247,7 @@ def build_twin(
     servers: Mapping[str, LoadedServer],
     certs: Mapping[str, TwinCert],
     *,
-    sample: int = 2000,
+    sample: int = 10_000,
 ) -> Twin:
     """The twin of the servers read. ``certs`` holds the certificate each manager (and stand-in) presents at the
     start, by name; ``sample`` caps the clients of a manager's twin (0: no cap)."""

@@ -1,0 +1,99 @@
+"""Benchmark: ``sepm-reconciler forecast`` of a 20,000-client, 3-server fleet, 5 runs, against a 2-minute target.
+
+    .venv/bin/python benchmarks/forecast.py [--clients 20000] [--runs 5] [--jobs 0] [--sample N] [--strict]
+
+The "real" fleet is the demo's (two replicating sites and a standalone one, laptops away for days, a few 14.2
+agents), scaled to ``--clients`` in all and run by ``sepm-reconciler simulate`` in its own process, its clock
+frozen (what the forecast reads is the same whenever it reads). The forecast runs as a real subprocess, exactly as
+a user runs it, with the demo's specs; its wall time — reading all three managers (every client), making the twin,
+``--runs`` rehearsals on it (in ``--jobs`` processes; 0: the machine's cores), the summary — is compared with the
+target (120 s): the ratio is printed. Exit 0, or 1 with ``--strict`` when the target is missed or the forecast
+failed.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import os
+import subprocess
+import sys
+import tempfile
+import time
+from pathlib import Path
+
+sys.path.insert(0, str(Path(__file__).resolve().parents[1]))  # run as a script from a checkout
+
+from reconciler.cli._demo_lab import DEMO_MANAGERS, ManagerPlan, build_lab, write_specs
+
+TARGET_S = 120.0
+
+
+def _plans(total: int) -> tuple[ManagerPlan, ...]:
+    """The demo's managers, their clients scaled to ``total`` in the demo's proportions (1500:1500:800)."""
+    weights = [p.clients for p in DEMO_MANAGERS]
+    counts = [total * w // sum(weights) for w in weights]
+    counts[0] += total - sum(counts)
+    return tuple(
+        ManagerPlan(p.name, p.site, n, p.partners, p.offline_share, p.offline_for, p.legacy_share, p.groups)
+        for p, n in zip(DEMO_MANAGERS, counts, strict=True)
+    )
+
+
+def main() -> int:
+    parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0] if __doc__ else None)
+    parser.add_argument("--clients", type=int, default=20_000)
+    parser.add_argument("--runs", type=int, default=5)
+    parser.add_argument("--jobs", type=int, default=0)
+    parser.add_argument("--sample", type=int, default=None, help="the forecast's --sample (default: its own)")
+    parser.add_argument("--strict", action="store_true")
+    args = parser.parse_args()
+    with tempfile.TemporaryDirectory(prefix="bench-forecast-") as tmp:
+        root = Path(tmp)
+        lab = build_lab(root, _plans(args.clients), speed=0)
+        log = (root / "simulator.log").open("wb")
+        sim = subprocess.Popen(  # noqa: S603 - our own CLI
+            [sys.executable, "-m", "reconciler", "simulate", "--fleet", str(lab.fleet_file), "--ports-file",
+             str(lab.ports_file)],
+            stdout=log, stderr=subprocess.STDOUT,
+        )  # fmt: skip
+        try:
+            deadline = time.monotonic() + 120
+            while not lab.ports_file.exists():
+                if sim.poll() is not None or time.monotonic() > deadline:
+                    print("the simulator did not start", file=sys.stderr)
+                    return 1
+                time.sleep(0.1)
+            specs = write_specs(lab, json.loads(lab.ports_file.read_text(encoding="utf-8")))
+            command = [sys.executable, "-m", "reconciler", "forecast", "--specs", str(specs), "--runs",
+                       str(args.runs), "--jobs", str(args.jobs), "--output", "json"]  # fmt: skip
+            if args.sample is not None:
+                command += ["--sample", str(args.sample)]
+            started = time.monotonic()
+            done = subprocess.run(  # noqa: S603 - our own CLI
+                command, env={**os.environ, **lab.environment()}, capture_output=True, text=True, check=False
+            )
+            wall = time.monotonic() - started
+        finally:
+            sim.terminate()
+            sim.wait(30)
+            log.close()
+    if done.returncode != 0:
+        print(f"the forecast failed (exit {done.returncode}): {done.stderr[-2000:]}", file=sys.stderr)
+        return 1
+    document = json.loads(done.stdout)
+    clients = sum(s["read"]["clients"] for s in document["servers"])
+    twin = sum(s["twin"]["clients"] for s in document["servers"])
+    finished = sum(s["finished"] for s in document["servers"])
+    ratio = wall / TARGET_S
+    print(
+        f"forecast of {clients:,} clients on {len(document['servers'])} servers (twin {twin:,} clients), "
+        f"{args.runs} runs ({finished} server-runs finished): {wall:.1f} s wall — {ratio:.2f} × the "
+        f"{TARGET_S:.0f} s target ({'met' if ratio <= 1 else 'MISSED'}); load average {os.getloadavg()[0]:.1f} "
+        f"on {os.cpu_count()} cores"
+    )
+    return 1 if args.strict and ratio > 1 else 0
+
+
+if __name__ == "__main__":
+    raise SystemExit(main())
