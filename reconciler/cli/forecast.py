@@ -15,7 +15,6 @@ from pathlib import Path
 import click
 
 from reconciler.cli import EXIT_ERROR, EXIT_INTERRUPTED, EXIT_OK
-from reconciler.cli._deadline import timeout_option
 from reconciler.cli._forecast_twin import RunPlan, run_plan
 from reconciler.cli._live import (
     configure_logging,
@@ -105,7 +104,16 @@ def run_forecast(plans: list[RunPlan], jobs: int) -> list[dict[str, Track]]:
 @output_option(
     "text", "json", "markdown", help="text for a terminal, json for tools, markdown for a pull request."
 )
-@timeout_option("read")
+@click.option(
+    "--timeout",
+    "timeout",
+    type=DURATION,
+    default="5m",
+    show_default=True,
+    metavar="DURATION",
+    help="How long reading each manager may take: a server not read by then is an error (exit 1); the others are "
+    "still forecast.",
+)
 @click.option("-v", "--verbose", count=True, help="Log (-v info, -vv debug) on stderr.")
 def forecast(
     specs_path: Path,
