@@ -17,6 +17,7 @@ the server's run (reported with its code).
 from __future__ import annotations
 
 import asyncio
+import contextlib
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 from datetime import datetime, timedelta
@@ -25,7 +26,7 @@ from typing import Protocol
 
 from reconciler.core import requests
 from reconciler.core.actions import Action, Performer
-from reconciler.core.codes import Code
+from reconciler.core.codes import CODES, Code, Kind
 from reconciler.core.events import Event
 from reconciler.core.phase import Phase
 from reconciler.core.procedure.table import STANDARD
@@ -43,6 +44,10 @@ __all__ = ["OPERATOR", "Console", "ConsoleHooks", "Pacing", "drive"]
 OPERATOR = "sepm-reconciler forecast"
 _KNOWN_ENDS = frozenset({Code.SOAK_NOT_OVER.value, Code.WINDOW_CLOSED.value, Code.RETRY_PENDING.value})
 _TICKS_AT_ONE_TIME = 25  # a server ticked this often without the clock moving is moved on by a second
+_PASSING = frozenset({Code.APPROVAL_MISSING, Code.WINDOW_CLOSED, Code.OBSERVATION_UNKNOWN, Code.UNRECORDED})
+"""Holds the rehearsal's operator or its clock ends; any other hold (a keystore the spec cannot open, a certificate
+that would not be trusted, a list the spec does not name…) holds on the twin for good: the run ends there."""
+_UNOBSERVED_TICKS = 20  # looks in a row that observed nothing usable: the twin cannot be watched
 
 
 class Console(Protocol):
@@ -99,20 +104,22 @@ async def _operate(
 ) -> bool:
     """What the operator does after a tick; True when the server must be looked at again at once."""
     name = result.server
+    record = await asyncio.to_thread(store.get, name)
+    if record is None:
+        return False
     action: Action | None = result.action
     if action is not None and action.performer is Performer.MANUAL:
-        said = await console.perform(
+        await console.perform(
             name,
             action.kind.value,
             partners=tuple(getattr(action, "partners", ())),
             list_name=getattr(action, "list_name", None),
         )
-        track.manual.append((label_of(store_phase(store, name)), now))
-        track.reason = said
+        step = label_of(record.phase)
+        if not track.manual or track.manual[-1][0] != step:
+            track.manual.append((step, now))
+        await _confirm(store, record, now)
         return True
-    record = await asyncio.to_thread(store.get, name)
-    if record is None:
-        return False
     if result.code is Code.APPROVAL_MISSING:
         return await _grant(engine, store, track, record, now)
     if record.phase is Phase.STALLED and record.stall is not None:
@@ -120,9 +127,19 @@ async def _operate(
     return False
 
 
-def store_phase(store: Store, name: str) -> Phase:
-    record = store.get(name)
-    return record.phase if record is not None else Phase.NEW
+async def _confirm(store: Store, record: RolloutRecord, now: datetime) -> None:
+    """A manual step whose effect the manager does not show (a list assigned, where the settings do not name
+    lists) is confirmed the way an operator confirms it: an approval of the step while it waits."""
+    confirms = getattr(STANDARD, "confirms", None)
+    if confirms is None or not confirms(record):
+        return
+    with contextlib.suppress(PermanentError):
+        await _save(
+            store,
+            requests.approve(
+                record, step=record.step, by=OPERATOR, reason="done by hand (forecast)", now=now
+            ),
+        )
 
 
 async def _save(store: Store, change: tuple[RolloutRecord, Event]) -> RolloutRecord | None:
@@ -202,6 +219,7 @@ async def drive(
     due = dict.fromkeys(names, start)
     running = set(names)
     repeats: dict[str, int] = {}
+    blind: dict[str, int] = {}
     while running:
         now = console.now()
         for name in sorted(running):
@@ -221,6 +239,12 @@ async def drive(
                 running.discard(name)
                 continue
             again = await _operate(engine, store, console, track, result, now)
+            code = result.code
+            blind[name] = blind.get(name, 0) + 1 if code is Code.OBSERVATION_UNKNOWN else 0
+            if code is not None and CODES[code].kind is Kind.HOLD and code not in _PASSING and not again:
+                track.end, track.reason = "held", result.reason
+            elif blind[name] >= _UNOBSERVED_TICKS:
+                track.end, track.reason = "error", result.reason
             if track.end != "running":
                 running.discard(name)
                 continue

@@ -4,6 +4,9 @@ the rollout will go — durations, clients at risk, approvals, windows, stalls, 
 from __future__ import annotations
 
 import json
+import os
+import subprocess
+import sys
 from datetime import datetime, timedelta
 from pathlib import Path
 
@@ -124,3 +127,20 @@ def test_spec_errors_and_unknown_servers_are_refused_before_anything_is_read(
         )
         code, _, err = run_forecast(fleet, monkeypatch, capsys)
     assert code == 1 and "broken.yaml:" in err
+
+
+def test_runs_in_worker_processes_give_the_same_forecast_as_in_one(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str]
+) -> None:
+    with real_fleet(tmp_path, policy={"minSoak": "3h", "excludeOfflineFor": "6h"}) as fleet:
+        inline = forecast_json(fleet, monkeypatch, capsys, "--runs", "2", "--seed", "4")
+        done = subprocess.run(
+            [sys.executable, "-m", "reconciler", "forecast", "--specs", str(fleet.specs), "--runs", "2",
+             "--seed", "4", "--jobs", "2", "--output", "json"],
+            env={**os.environ, **fleet.lab.environment()}, capture_output=True, text=True, timeout=600, check=False,
+        )  # fmt: skip
+    assert done.returncode == 0, done.stderr
+    pooled = json.loads(done.stdout)
+    for name in ("sepm-east", "sepm-west"):
+        keys = ("steps", "total_seconds", "at_risk", "orphaned_in_twin", "stalls", "approvals")
+        assert {k: server(pooled, name)[k] for k in keys} == {k: server(inline, name)[k] for k in keys}
