@@ -18,7 +18,7 @@ import click
 
 from reconciler.cli.run import DURATION
 from reconciler.core import wording
-from reconciler.hooks import HookResult, run_hook
+from reconciler.hooks import HookResult, OnStart, run_hook
 
 __all__ = ["DEFAULT_TIMEOUT", "RunningHooks", "cut_off_message", "timeout_option", "within_deadline"]
 
@@ -69,11 +69,14 @@ class RunningHooks:
         timeout_s: float,
         secrets: Sequence[str] = (),
         cwd: Path | None = None,
+        on_start: OnStart | None = None,
     ) -> HookResult:
         server = variables.get("SEPM_RECONCILER_SERVER", "")
         self.servers.add(server)
         try:
-            return await run_hook(argv, variables=variables, timeout_s=timeout_s, secrets=secrets, cwd=cwd)
+            return await run_hook(
+                argv, variables=variables, timeout_s=timeout_s, secrets=secrets, cwd=cwd, on_start=on_start
+            )
         finally:
             self.servers.discard(server)
 

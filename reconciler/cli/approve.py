@@ -23,8 +23,8 @@ from reconciler.errors import Error
 @click.option(
     "--accept-at-risk",
     is_flag=True,
-    help="Steps 4 and 7 only: accept that the clients counted at risk now may be orphaned, so the wait before the "
-    "step may end once minSoak is over even if minAckRatio is not reached.",
+    help="Steps 4, 5 and 7 only: accept that the clients counted at risk now may be orphaned, so the wait before "
+    "the step (3, 4b or 6) may end once minSoak is over even if minAckRatio is not reached.",
 )
 @state_option
 def approve(server: str, step: int, by: str, reason: str, accept_at_risk: bool, state_url: str | None) -> int:
@@ -34,10 +34,15 @@ def approve(server: str, step: int, by: str, reason: str, accept_at_risk: bool, 
     who, why and when are recorded, and it only counts for this rollout and this target certificate (a new
     desired certificate needs a new approval).
 
+    It also confirms a manual list sub-step while it waits: on a manager whose API does not show a group's
+    management server list, step 2a (the HTTP list) and 5b (the original list) are done when every managed group's
+    policy serial moved and an operator confirms with --step 2 or --step 5 (status says when).
+
     \b
     Examples:
       sepm-reconciler approve sepm-east-01 --step 4 --by alice --reason "CAB-1234 approved"
       sepm-reconciler approve sepm-east-01 --step 4 --accept-at-risk --by alice --reason "12 retired laptops"
+      sepm-reconciler approve sepm-east-01 --step 2 --by bob --reason "HTTP list assigned to all groups"
 
     Exit codes: 0 recorded, 1 refused (unknown server, invalid or already started step, nothing to approve,
     unreadable state), 64 usage error (e.g. --step is not a number, --by missing).

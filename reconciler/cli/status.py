@@ -46,7 +46,7 @@ def _render(console: Console, records: list[RolloutRecord]) -> None:
     table.add_column("WHY", ratio=1, min_width=30)
     table.add_column("NEXT CHECK (UTC)", no_wrap=True)
     for record in records:
-        step = f" {record.step}/{STANDARD.step_count}" if record.step else ""
+        step = f" {record.substep or record.step}/{STANDARD.step_count}" if record.step else ""
         table.add_row(
             record.server,
             f"{_state_label(record)}{step}\n[dim]{record.phase.value}[/]",
@@ -89,8 +89,10 @@ def status(state_url: str | None, output: str) -> int:
     \b
     JSON shape (--output json), documented keys first:
       {"servers": [{"name", "phase", "step", "in_sync", "stalled", "reason", "desired_fingerprint",
-                    "observed_fingerprints": {"clients", "console", "api"}, "next_check_at", ...}]}
-    "step" is 0 outside the procedure and 1..7 inside it.
+                    "observed_fingerprints": {"clients", "console", "api"}, "next_check_at", "code",
+                    "substep", ...}]}
+    "step" is 0 outside the procedure and 1..7 inside it; "substep" is "2a", "2b", "4a", "4b", "5a", "5b"
+    inside a step that has sub-steps (KB 187099's HTTP list, the clients fetching the new certificate), else null.
 
     Exit codes: 0 shown, 1 the state cannot be read (missing, locked, newer, corrupt), 64 usage error.
     """

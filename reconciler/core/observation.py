@@ -12,9 +12,13 @@ from dataclasses import dataclass, field
 from datetime import datetime, timedelta
 from enum import StrEnum
 
+from reconciler.core.orphans import SwapAnalysis
+
 __all__ = [
     "PORT_NAMES",
+    "Basis",
     "ClientAcknowledgement",
+    "Counting",
     "GroupObservation",
     "PortObservation",
     "PortOutcome",
@@ -99,6 +103,31 @@ class GroupObservation:
     policy_time: datetime | None  # the time parsed from the serial (GMT)
     location_id: str | None = None  # the location whose settings are PATCHed (the default location)
     domain: str | None = None
+    list_name: str | None = (
+        None  # the management server list its settings name (None: the manager does not show it)
+    )
+
+
+class Basis(StrEnum):
+    """What counts as a client having a change (see :class:`Counting`)."""
+
+    POLICY = "policy"  # it applied a policy whose serial time is at or after the change (profileSerialNo)
+    CHECKIN = (
+        "checkin"  # it checked in at or after the change (lastUpdateTime): it fetched what was served then
+    )
+
+
+@dataclass(frozen=True, slots=True)
+class Counting:
+    """What the adapter counts clients against now (the procedure table says, per stage): ``since`` (manager clock;
+    None: no change of ours), by ``basis``; clients unseen for longer than ``exclude_offline_for`` are not waited
+    for (None: the spec's ``excludeOfflineFor``); ``everyone_at_risk``: the list every client uses is unknown, so
+    each one would be at risk if the certificate changed now, acknowledged or not."""
+
+    since: datetime | None = None
+    basis: Basis = Basis.POLICY
+    exclude_offline_for: timedelta | None = None
+    everyone_at_risk: bool = False
 
 
 @dataclass(frozen=True, slots=True)
@@ -110,7 +139,9 @@ class ClientAcknowledgement:
     counted in ``excluded_offline``; they are listed in ``at_risk_names``.
 
     ``at_risk`` are the clients that would be orphaned if the served certificate changed now: the not-yet-acknowledged
-    clients (online and offline) plus the excluded ones, while verification may still be on for them.
+    clients (online and offline) plus the excluded ones, while verification may still be on for them (every client
+    when ``Counting.everyone_at_risk``). ``basis`` says what "acknowledged" meant: a policy applied since
+    ``change_time``, or a check-in since then.
     """
 
     change_time: datetime | None
@@ -126,6 +157,10 @@ class ClientAcknowledgement:
     longest_unseen: timedelta | None = None  # among pending-offline and excluded clients
     stopped_checking_in: tuple[str, ...] = ()  # first 100 clients whose last check-in precedes change_time
     stopped_checking_in_count: int = 0  # all of them, not only the first 100
+    basis: Basis = Basis.POLICY
+    swap: SwapAnalysis | None = (
+        None  # after a swap: its cohort, who returned, who is silent (probably orphaned)
+    )
 
     @property
     def ratio(self) -> float:

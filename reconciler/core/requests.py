@@ -23,7 +23,7 @@ from reconciler.errors import PermanentError
 __all__ = ["AT_RISK_STEPS", "approve", "request_abort", "resume", "rollback_refusal", "suspend"]
 
 AT_RISK_STEPS = STANDARD.accept_at_risk_steps
-"""``--accept-at-risk`` applies to the steps that follow a wait for clients (4 and 7)."""
+"""``--accept-at-risk`` applies to the steps that follow a wait for clients (4, 5 and 7)."""
 
 
 def _event(
@@ -67,7 +67,10 @@ def approve(
     now: datetime,
     accept_at_risk: bool = False,
 ) -> tuple[RolloutRecord, Event]:
-    """Approve ``step`` of the current rollout (a permanent record: who, why, when, towards which certificate)."""
+    """Approve ``step`` of the current rollout (a permanent record: who, why, when, towards which certificate).
+
+    While the rollout waits in a manual list sub-step (2a, 5b) on a manager that does not show lists, an approval of
+    that step confirms the operator assigned the list (:func:`reconciler.core.procedure.lists.assigned`)."""
     last = STANDARD.step_count
     if step not in range(1, last + 1):
         raise PermanentError(f"--step must be a step of the procedure, 1 to {last} (got {step})")
@@ -78,10 +81,12 @@ def approve(
             f"{record.server} has no rollout in progress ({record.phase.value}): nothing to approve"
         )
     current = record.step
-    if current and step <= current:
+    confirming = bool(current) and step == current and STANDARD.confirms(record) and not accept_at_risk
+    if current and step <= current and not confirming:
         raise PermanentError(
-            f"step {step} of rollout {record.rollout_id} has already started (the rollout is at step {current}); "
-            "approvals gate the start of a step"
+            f"step {step} of rollout {record.rollout_id} has already started (the rollout is at step "
+            f"{record.substep or current}); approvals gate the start of a step (and confirm the manual list sub-steps "
+            "2a and 5b while they wait)"
         )
     at_risk: int | None = None
     if accept_at_risk:
@@ -107,7 +112,7 @@ def approve(
         accept_at_risk=accept_at_risk,
         at_risk_accepted=at_risk,
     )
-    text = f"step {step} approved by {by}: {reason}"
+    text = f"step {step} {'confirmed' if confirming else 'approved'} by {by}: {reason}"
     if accept_at_risk:
         text += f" (accepting {wording.count(at_risk or 0)} client(s) at risk)"
     updated = _touch(replace(record, approvals=(*record.approvals, approval)), now)

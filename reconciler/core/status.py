@@ -30,6 +30,7 @@ def server_status(record: RolloutRecord) -> dict[str, Any]:
         "observed_fingerprints": {port: fingerprints.get(port) for port in PORT_NAMES},
         "next_check_at": iso(record.next_check_at),
         "code": Code.IN_SYNC.value if record.in_sync else record.code,
+        "substep": record.substep,
         # extras
         "suspended": record.suspended,
         "suspension": None if record.suspension is None else record.suspension.to_storage(),
@@ -54,7 +55,19 @@ def server_status(record: RolloutRecord) -> dict[str, Any]:
             "at_risk_names": list(observed.at_risk_names),
         },
         "approvals": [a.to_storage() for a in record.current_approvals()],
+        "management_server_list": _lists(record),
         "abort_requested": record.abort_request is not None,
+    }
+
+
+def _lists(record: RolloutRecord) -> dict[str, Any] | None:
+    """How steps 2a and 5b were seen done in this rollout (their evidence), when either began."""
+    facts = record.facts
+    if facts.list_switch is None and facts.list_restore is None:
+        return None
+    return {
+        "switch": None if facts.list_switch is None else facts.list_switch.value,
+        "restore": None if facts.list_restore is None else facts.list_restore.value,
     }
 
 

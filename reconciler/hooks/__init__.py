@@ -1,17 +1,19 @@
-"""User hooks: the steps SEPM's REST API cannot do (1, 4, 7), run as a subprocess.
+"""User hooks: the steps SEPM's REST API cannot do (1, 2a, 4a, 5b, 7), run as a subprocess.
 
 A hook is the spec's ``command`` (an argv list, never a shell string). It gets a documented environment and nothing
 secret on its command line:
 
 ===============================  ===========================================================================
 ``SEPM_RECONCILER_SERVER``       the server's ``metadata.name``
-``SEPM_RECONCILER_STEP``         the step number: 1, 4 or 7 (a rollback's restore of replication is 7)
-``SEPM_RECONCILER_STEP_NAME``    ``break_replication`` / ``update_certificate`` / ``restore_replication`` / …
+``SEPM_RECONCILER_STEP``         the step number: 1, 2, 4, 5 or 7 (a rollback's restores are 5 and 7)
+``SEPM_RECONCILER_STEP_NAME``    ``break_replication`` / ``switch_to_http_list`` / ``update_certificate`` /
+                                 ``restore_original_list`` / ``restore_replication``
 ``SEPM_RECONCILER_ROLLOUT_ID``   the rollout's id (stable across retries: use it for idempotency)
 ``SEPM_RECONCILER_ATTEMPT``      1 for the first attempt, then 2, 3…
 ``SEPM_RECONCILER_API_URL``      the spec's ``apiUrl``
 ``SEPM_RECONCILER_SITE``         the spec's ``server.site``
 ``SEPM_RECONCILER_PARTNERS``     the replication partners, comma-separated (steps 1 and 7)
+``SEPM_RECONCILER_LIST``         the management server list to assign to every group and location (2a, 5b)
 ``SEPM_RECONCILER_DESIRED_FINGERPRINT``  ``sha256:…`` of the desired certificate
 ``SEPM_RECONCILER_KEYSTORE_FILE``        absolute path of ``certificate.keystore.file`` (step 4, if set)
 ``SEPM_RECONCILER_KEYSTORE_KEY_FILE``    absolute path of ``certificate.keystore.keyFile`` (step 4, if set)
@@ -30,23 +32,39 @@ value replaced by ``***``, for ``history`` and the status page. A hook still run
 SIGTERM (its whole process group), then SIGKILL 5 s later; one running when the reconciler is interrupted (Ctrl-C,
 a daemon shutting down) gets SIGTERM, then SIGKILL 2 s later — its attempt stays recorded as started, and the next
 tick judges it by what it observes.
+
+On POSIX a hook runs under a **watchdog** (:mod:`reconciler.hooks._watchdog`) that leads its process group and
+enforces the timeout itself, so it holds when the reconciler is gone (SIGKILLed, the host's daemon restarted). The
+group is reported through ``on_start`` *before* the hook is let go — the caller records it in the attempt — and a
+hook whose group could not be recorded never runs. A later reconciler checks that group
+(:mod:`reconciler.hooks.process`) before it judges the attempt, and never starts another attempt beside it.
 """
 
 from __future__ import annotations
 
 import asyncio
 import contextlib
+import json
 import os
 import signal
+import sys
 import tempfile
 import time
-from collections.abc import Collection, Mapping, Sequence
+from collections.abc import Awaitable, Callable, Collection, Mapping, Sequence
 from dataclasses import dataclass
 from pathlib import Path
+from typing import Any
 
+from reconciler.core.record import HookProcess
 from reconciler.errors import HookError
+from reconciler.hooks import process as _process
 
-__all__ = ["ENV_PREFIX", "HookResult", "hook_environment", "run_hook"]
+__all__ = ["ENV_PREFIX", "HookResult", "OnStart", "hook_environment", "run_hook"]
+
+OnStart = Callable[[HookProcess], Awaitable[None]]
+"""Called with the hook's process group before the hook is let go; raising keeps it from running."""
+_WATCHDOG = Path(__file__).with_name("_watchdog.py")
+_BACKSTOP_SECONDS = 30.0  # past timeout + grace, the reconciler ends a group whose watchdog did not
 
 ENV_PREFIX = "SEPM_RECONCILER_"
 OUTPUT_TAIL_BYTES = 4096
@@ -102,6 +120,7 @@ async def run_hook(
     timeout_s: float,
     secrets: Sequence[str] = (),
     cwd: Path | None = None,
+    on_start: OnStart | None = None,
 ) -> HookResult:
     """Run ``argv`` with ``variables`` (names without or with the ``SEPM_RECONCILER_`` prefix) added to the
     environment; kill its whole process group when ``timeout_s`` expires (SIGTERM, then SIGKILL after 5 s).
@@ -112,6 +131,10 @@ async def run_hook(
     """
     if not argv:
         raise HookError("the hook command is empty")
+    if os.name == "posix":
+        return await _run_watched(
+            argv, variables=variables, timeout_s=timeout_s, secrets=secrets, cwd=cwd, on_start=on_start
+        )
     started = time.monotonic()
     # The output goes to an unlinked temporary file, not a pipe: a hook must survive the reconciler's death (a
     # certificate swap half-done because its writes hit a closed pipe is worse than one that finishes).
@@ -144,17 +167,113 @@ async def run_hook(
         except asyncio.CancelledError:
             await _stop(proc)
             raise
-        # Keep a margin beyond the tail so that a secret straddling the cut is still masked whole.
-        keep = OUTPUT_TAIL_BYTES + max((len(s.encode()) for s in secrets), default=0)
-        size = capture.seek(0, os.SEEK_END)
-        capture.seek(max(0, size - keep))
-        tail = capture.read()
+        tail = _tail(capture, secrets)
     finally:
         capture.close()
     output = _scrub(bytes(tail).decode("utf-8", errors="replace"), secrets)[-OUTPUT_TAIL_BYTES:]
     return HookResult(
         argv=tuple(argv),
         exit_code=None if timed_out else proc.returncode,
+        timed_out=timed_out,
+        duration_s=time.monotonic() - started,
+        output_tail=output,
+    )
+
+
+def _tail(capture: Any, secrets: Sequence[str]) -> bytes:
+    # Keep a margin beyond the tail so that a secret straddling the cut is still masked whole.
+    keep = OUTPUT_TAIL_BYTES + max((len(s.encode()) for s in secrets), default=0)
+    size = capture.seek(0, os.SEEK_END)
+    capture.seek(max(0, size - keep))
+    return bytes(capture.read())
+
+
+def _read_status(fd: int) -> dict[str, Any]:
+    """What the watchdog said (its JSON lines, merged), read to EOF."""
+    data = b""
+    while chunk := os.read(fd, 4096):
+        data += chunk
+    said: dict[str, Any] = {}
+    for line in data.decode("utf-8", errors="replace").splitlines():
+        with contextlib.suppress(ValueError):
+            item = json.loads(line)
+            if isinstance(item, dict):
+                said |= item
+    return said
+
+
+async def _run_watched(
+    argv: Sequence[str],
+    *,
+    variables: Mapping[str, str],
+    timeout_s: float,
+    secrets: Sequence[str],
+    cwd: Path | None,
+    on_start: OnStart | None,
+) -> HookResult:
+    """Run ``argv`` under the watchdog (POSIX): report its group, let it go, wait (with a backstop)."""
+    started = time.monotonic()
+    capture = tempfile.TemporaryFile()  # noqa: SIM115 - closed in the finally below
+    status_read, status_write = os.pipe()
+    try:
+        try:
+            proc = await asyncio.create_subprocess_exec(
+                sys.executable,
+                "-I",
+                str(_WATCHDOG),
+                str(status_write),
+                repr(float(timeout_s)),
+                repr(_KILL_GRACE_SECONDS),
+                "--",
+                *argv,
+                stdin=asyncio.subprocess.PIPE,
+                stdout=capture,
+                stderr=asyncio.subprocess.STDOUT,
+                env=hook_environment(variables, secrets),
+                cwd=cwd,
+                start_new_session=True,  # the watchdog leads the group the hook runs in
+                pass_fds=(status_write,),
+            )
+        except OSError as exc:
+            raise HookError(f"cannot start hook {argv[0]!r}: {exc.strerror or exc}") from exc
+        finally:
+            os.close(status_write)
+        stdin = proc.stdin
+        assert stdin is not None  # noqa: S101 - asked for a pipe
+        try:
+            if on_start is not None:
+                token = _process.start_token(proc.pid) or ""
+                await on_start(HookProcess(proc.pid, proc.pid, token, _process.host()))
+            stdin.write(b"go\n")
+            await stdin.drain()
+        except BaseException:
+            stdin.close()  # EOF: the watchdog runs nothing
+            with contextlib.suppress(asyncio.CancelledError, TimeoutError):
+                await asyncio.wait_for(asyncio.shield(proc.wait()), _CANCEL_GRACE_SECONDS)
+            raise
+        stdin.close()
+        backstop = timeout_s + _KILL_GRACE_SECONDS + _BACKSTOP_SECONDS
+        try:
+            await asyncio.wait_for(proc.wait(), timeout=backstop)
+        except TimeoutError:
+            _signal_group(proc.pid, signal.SIGKILL)
+            await proc.wait()
+        except asyncio.CancelledError:
+            await _stop(proc)
+            raise
+        said = await asyncio.to_thread(_read_status, status_read)
+        if "error" in said:
+            raise HookError(str(said["error"]))
+        tail = _tail(capture, secrets)
+    finally:
+        os.close(status_read)
+        capture.close()
+    output = _scrub(tail.decode("utf-8", errors="replace"), secrets)[-OUTPUT_TAIL_BYTES:]
+    timed_out = bool(said.get("timeout")) or ("exit" not in said and time.monotonic() - started >= timeout_s)
+    code = said.get("exit")
+    return HookResult(
+        argv=tuple(argv),
+        exit_code=None if timed_out or not isinstance(code, int) else code,
         timed_out=timed_out,
         duration_s=time.monotonic() - started,
         output_tail=output,
