@@ -35,7 +35,7 @@ from reconciler.core.record import RolloutRecord
 from reconciler.engine import Engine, TickResult
 from reconciler.errors import ConflictError, PermanentError
 from reconciler.forecast.track import Granted, Stall, Track, label_of
-from reconciler.hooks import HookResult
+from reconciler.hooks import HookResult, OnStart
 from reconciler.specs import SpecSet
 from reconciler.store import Store
 
@@ -77,7 +77,9 @@ class ConsoleHooks:
         timeout_s: float,
         secrets: Sequence[str] = (),
         cwd: Path | None = None,
+        on_start: OnStart | None = None,
     ) -> HookResult:
+        """No process runs, so ``on_start`` is never called (there is no process group to record)."""
         partners = [p for p in variables.get("SEPM_RECONCILER_PARTNERS", "").split(",") if p]
         try:
             said = await self._console.perform(

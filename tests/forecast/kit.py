@@ -1,5 +1,9 @@
 """The forecast's rig: a "real" fleet (the simulator, in a thread of the test, its clock frozen) with the demo's
-specs pointing at it, and the forecast command run against it in this process."""
+specs pointing at it, and the forecast command run against it in this process.
+
+The fleet is strict in every behaviour but the REST throttle, whose window is wall-free but needs the managers' clock
+to move (it is frozen while the forecast reads); before anything runs, the HTTP copy of each site's list is made as
+an operator does before a rollout (KB 187099)."""
 
 from __future__ import annotations
 
@@ -15,7 +19,7 @@ import pytest
 import yaml
 
 from reconciler.cli import main
-from reconciler.cli._demo_lab import Lab, ManagerPlan, build_lab, write_specs
+from reconciler.cli._demo_lab import Lab, ManagerPlan, build_lab, copy_http_lists, write_specs
 from reconciler.sim import Simulator, run_in_thread
 
 SMALL = (
@@ -23,6 +27,9 @@ SMALL = (
     ManagerPlan("sepm-west", "Site West", 200, partners=("Site East",), offline_share=0.05),
 )
 """Two replicating managers, a few hundred clients: a forecast of them takes seconds."""
+
+STRICT_FROZEN: Mapping[str, Any] = {"throttle": False}
+"""Every behaviour at its strict default but the throttle (the managers' clock is frozen while the forecast reads)."""
 
 
 @dataclass
@@ -56,7 +63,7 @@ def real_fleet(
     root: Path,
     plans: Sequence[ManagerPlan] = SMALL,
     *,
-    behaviours: Any = "lenient",
+    behaviours: Any = STRICT_FROZEN,
     policy: Mapping[str, Any] | None = None,
     edit: Any = None,
 ) -> Iterator[RealFleet]:
@@ -68,6 +75,7 @@ def real_fleet(
     if edit is not None:
         edit(document)
     with run_in_thread(document, ports_file=lab.ports_file) as sim:
+        copy_http_lists(lab, sim.ports_info())
         specs = write_specs(lab, sim.ports_info(), policy=policy)
         yield RealFleet(lab, sim, specs)
 
