@@ -319,6 +319,10 @@ def build_twin(
                 notes.add(f"clients: the site's clients are homed on {names[0]} in the twin")
             notes.add("clients away now stay away throughout the rollout (when they return cannot be read)")
             notes.add("no client goes away, is added, removed or re-imaged during the rollout")
+            notes.add(
+                "a client learns the new certificate only at a check-in whose policy does not verify, and one on an "
+                "HTTPS list fails TLS when the certificate changes (strict: steps 2a and 4b are rehearsed as such)"
+            )
             notes.add("settings PATCH replaces the objects it names; a no-op PATCH moves no serial (strict)")
             notes.add("REST throttle: not modelled (a matter of wall time)")
             notes.add(

@@ -60,7 +60,7 @@ async def run_pumped(
     *,
     step: timedelta = timedelta(minutes=30),
     horizon: timedelta = timedelta(days=10),
-    round_within: float = 120.0,
+    round_within: float = 600.0,
 ) -> dict[str, Track]:
     """Run the daemon until every server of ``names`` is in sync after its rollout (or stalled, or ``horizon`` of
     the managers' clock passed); the tracks of what it did, sampled on the managers' clock."""
