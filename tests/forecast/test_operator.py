@@ -31,9 +31,10 @@ def test_manual_steps_are_done_when_due_and_reported(
         document = forecast_json(fleet, monkeypatch, capsys, "--runs", "1")
     east, west = server(document, "sepm-east"), server(document, "sepm-west")
     assert east["ends"] == west["ends"] == {"in_sync": 1}
-    assert [m["step"] for m in east["manual_steps"]] == ["1", "4", "7"]
-    # deleting and adding a partnership is done for both sites at once: west's steps 1 and 7 find it done
-    assert [m["step"] for m in west["manual_steps"]] == ["4"]
+    assert [m["step"] for m in east["manual_steps"]] == ["1", "2a", "4a", "5b", "7"]
+    # deleting and adding a partnership is done for both sites at once: west's steps 1 and 7 find it done; the lists
+    # (2a, 5b) and the certificate (4a) are each site's own
+    assert [m["step"] for m in west["manual_steps"]] == ["2a", "4a", "5b"]
 
 
 def test_clients_that_never_come_back_stall_the_wait_and_are_accepted_at_risk(
@@ -50,7 +51,7 @@ def test_clients_that_never_come_back_stall_the_wait_and_are_accepted_at_risk(
     assert ("MaxSoakExceeded", "3", True) in stalls
     accepted = [a for a in s["approvals"] if a["accept_at_risk"]]
     assert accepted and accepted[0]["step"] == 4
-    assert s["at_risk"]["4"]["median"] == away > 0
+    assert s["at_risk"]["4a"]["median"] == away > 0
 
 
 def test_a_stall_no_operator_can_answer_ends_the_run_with_its_code(
