@@ -47,6 +47,7 @@ COMMANDS: dict[str, str] = {
     "abort": "reconciler.cli.abort:abort",
     "report": "reconciler.cli.report:report",
     "plan": "reconciler.cli.plan:plan",
+    "forecast": "reconciler.cli.forecast:forecast",
     "reconcile": "reconciler.cli.reconcile:reconcile",
     "state": "reconciler.cli.state:state",
 }
