@@ -1,23 +1,32 @@
-"""``sepm-reconciler status``: where every manager stands and why, from the state store only (no network)."""
+"""``sepm-reconciler status``: where every manager stands and why, and whether a daemon runs — from the state store
+only (no network)."""
 
 from __future__ import annotations
 
 import json
+import time
+from datetime import UTC, datetime, timedelta
+from typing import Any
 
 import click
-from rich.console import Console
+from rich.console import Console, Group, RenderableType
+from rich.live import Live
 from rich.markup import escape
 from rich.table import Table
+from rich.text import Text
 
 from reconciler.cli import EXIT_ERROR, EXIT_OK
 from reconciler.cli._options import output_option
-from reconciler.cli._state import open_state, state_option
+from reconciler.cli._state import now, open_state, state_option
+from reconciler.core import wording
+from reconciler.core._storage import iso, iso_or_none
 from reconciler.core.actions import Performer
 from reconciler.core.procedure import Phase
 from reconciler.core.procedure.table import STANDARD
 from reconciler.core.record import RolloutRecord
 from reconciler.core.status import status_document
-from reconciler.errors import Error
+from reconciler.errors import Error, StateError
+from reconciler.store import Lease, Store
 
 
 def _state_label(record: RolloutRecord) -> str:
@@ -38,7 +47,70 @@ def console() -> Console:
     return Console(highlight=False, width=None if probe.is_terminal else 120)
 
 
-def _render(console: Console, records: list[RolloutRecord]) -> None:
+# --- the daemon, from the lease ------------------------------------------------------------------------------------
+
+
+def lease_document(lease: Lease | None, at: datetime) -> dict[str, Any]:
+    """``"lease"`` of ``status --output json``: whether a daemon holds the state's lease now, and since when."""
+    if lease is None or isinstance(lease, LeaseUnknown):
+        running = None if lease is not None else False
+        return {"running": running, "holder": None, "epoch": None, "since": None, "renewed_at": None}
+    running = bool(lease.holder) and lease.valid_at(at)
+    return {
+        "running": running,
+        "holder": lease.holder or None,
+        "epoch": lease.epoch,
+        # running: since when it holds it; not running: since when nobody does (released, or expired unrenewed)
+        "since": iso(lease.acquired_at if running else lease.expires_at),
+        "renewed_at": iso(lease.renewed_at),
+        "age_s": round(max(0.0, (at - lease.renewed_at).total_seconds()), 1) if running else None,
+        "expires_at": iso_or_none(lease.expires_at if running else None),
+    }
+
+
+def daemon_line(lease: Lease | None, at: datetime) -> str:
+    """One line: who acts on this state now — or that nobody does, since when."""
+    if isinstance(lease, LeaseUnknown):
+        return f"daemon: {lease.holder}"
+    if lease is None:
+        return "daemon: none has ever run on this state (start one: sepm-reconciler run)"
+    if lease.holder and lease.valid_at(at):
+        age = wording.span(max(timedelta(0), at - lease.renewed_at))
+        return (
+            f"daemon: {lease.holder} holds the lease (epoch {lease.epoch}, since {wording.when(lease.acquired_at)}; "
+            f"renewed {age} ago)"
+        )
+    if lease.holder:
+        return (
+            f"daemon: no daemon holds the lease since {wording.when(lease.expires_at)} ({lease.holder} stopped "
+            "renewing it): next-check times in the past are not acted on — start one: sepm-reconciler run"
+        )
+    return (
+        f"daemon: no daemon holds the lease since {wording.when(lease.expires_at)} (released at a clean stop): "
+        "start one: sepm-reconciler run"
+    )
+
+
+class LeaseUnknown(Lease):
+    """The lease could not be read (a state written by an older version, opened read-only, has no epochs)."""
+
+    __slots__ = ()
+
+
+def _lease(store: Store) -> Lease | None:
+    from reconciler.daemon.config import LEASE_NAME  # imported on use: the daemon is heavy
+
+    try:
+        return store.last_lease(LEASE_NAME)
+    except StateError as exc:
+        epoch = datetime.fromtimestamp(0, UTC)
+        return LeaseUnknown(LEASE_NAME, f"unknown ({exc})", epoch, epoch, epoch, 0)
+
+
+# --- rendering -----------------------------------------------------------------------------------------------------
+
+
+def _table(records: list[RolloutRecord]) -> Table:
     table = Table(show_lines=True, expand=True)
     table.add_column("SERVER", no_wrap=True)
     table.add_column("STATE", no_wrap=True)
@@ -52,7 +124,11 @@ def _render(console: Console, records: list[RolloutRecord]) -> None:
             escape(record.reason),
             record.next_check_at.strftime("%Y-%m-%d %H:%M"),
         )
-    console.print(table)
+    return table
+
+
+def _notes(records: list[RolloutRecord]) -> list[Text]:
+    lines = []
     for record in records:
         notes = []
         if record.suspension is not None:
@@ -66,44 +142,102 @@ def _render(console: Console, records: list[RolloutRecord]) -> None:
             )
         if record.abort_request is not None:
             notes.append(f"abort requested by {record.abort_request.by}: carried out at the next check")
-        for note in notes:
-            console.print(f"[bold]{record.server}[/]: {escape(note)}", soft_wrap=True)
+        lines += [Text.from_markup(f"[bold]{escape(record.server)}[/]: {escape(note)}") for note in notes]
+    return lines
+
+
+def _view(records: list[RolloutRecord], lease: Lease | None, at: datetime) -> RenderableType:
+    parts: list[RenderableType] = [Text(daemon_line(lease, at))]
+    if records:
+        parts += [_table(records), *_notes(records)]
+    else:
+        parts.append(Text("no servers in the state yet"))
+    return Group(*parts)
+
+
+def _read(state_url: str | None) -> tuple[list[RolloutRecord], Lease | None]:
+    with open_state(state_url, readonly=True) as store:
+        return store.all(), _lease(store)
+
+
+def _document(records: list[RolloutRecord], lease: Lease | None, at: datetime) -> dict[str, Any]:
+    return {**status_document(records), "lease": lease_document(lease, at)}
 
 
 @click.command()
 @state_option
 @output_option("text", "json")
-def status(state_url: str | None, output: str) -> int:
-    """Show every managed server: phase, step k/7, why it waits and until when — from the state store only.
+@click.option("-w", "--watch", is_flag=True, help="Show it again every --every seconds until Ctrl-C.")
+@click.option(
+    "--every",
+    type=click.FloatRange(min=0.5),
+    default=2.0,
+    show_default=True,
+    metavar="SECONDS",
+    help="How often --watch reads the state again.",
+)
+def status(state_url: str | None, output: str, watch: bool, every: float) -> int:
+    """Show every managed server: phase, step k/7, why it waits and until when, and whether a daemon acts on
+    this state (who holds the lease, or since when nobody does) — from the state store only.
 
     Nothing is contacted: this reads what the last reconcile or the daemon recorded (see "observed_at").
-    Manual steps show their console instructions; stalled servers show the remedy.
+    Manual steps show their console instructions; stalled servers show the remedy. Clients are counted at risk
+    only while a certificate change is ahead (steps 1-4): an in-sync server has none.
 
     \b
     Examples:
       sepm-reconciler status                                    # ./.sepm-reconciler/state.db
-      sepm-reconciler status --state sqlite:////var/lib/sepm-reconciler/state.db --output json
+      sepm-reconciler status --state /var/lib/sepm-reconciler/state.db -o json
+      sepm-reconciler status --watch                            # until Ctrl-C
 
     \b
-    JSON shape (--output json), documented keys first:
+    JSON shape (-o json; with --watch one document per line), documented keys first:
       {"servers": [{"name", "phase", "step", "in_sync", "stalled", "reason", "desired_fingerprint",
-                    "observed_fingerprints": {"clients", "console", "api"}, "next_check_at", ...}]}
+                    "observed_fingerprints": {"clients", "console", "api"}, "next_check_at", "code", ...}],
+       "lease": {"running", "holder", "epoch", "since", "renewed_at", "age_s", "expires_at"}}
     "step" is 0 outside the procedure and 1..7 inside it.
 
-    Exit codes: 0 shown, 1 the state cannot be read (missing, locked, newer, corrupt), 64 usage error.
+    Exit codes: 0 shown (--watch: stopped with Ctrl-C), 1 the state cannot be read (missing, locked, newer,
+    corrupt), 64 usage error.
     """
     try:
-        with open_state(state_url, readonly=True) as store:
-            records = store.all()
+        records, lease = _read(state_url)
     except Error as exc:
         click.echo(f"error: {exc}", err=True)
         return EXIT_ERROR
-    if output == "json":
-        click.echo(json.dumps(status_document(records), indent=2))
+    if not watch:
+        if output == "json":
+            click.echo(json.dumps(_document(records, lease, now()), indent=2))
+        else:
+            console().print(_view(records, lease, now()))
         return EXIT_OK
+    return _watch(state_url, output, every, records, lease)
+
+
+def _watch(
+    state_url: str | None, output: str, every: float, records: list[RolloutRecord], lease: Lease | None
+) -> int:
     out = console()
-    if not records:
-        out.print("no servers in the state yet")
+    live = Live(console=out, auto_refresh=False) if output == "text" and out.is_terminal else None
+    try:
+        if live is not None:
+            live.start()
+        while True:
+            at = now()
+            if output == "json":
+                click.echo(json.dumps(_document(records, lease, at)))
+            elif live is not None:
+                live.update(_view(records, lease, at), refresh=True)
+            else:
+                out.rule(f"{wording.when(at)}")
+                out.print(_view(records, lease, at))
+            time.sleep(every)
+            try:
+                records, lease = _read(state_url)
+            except Error as exc:  # a moment of contention, a restore under way: say so and keep watching
+                click.echo(f"error: {exc} (trying again)", err=True)
+    except KeyboardInterrupt:
         return EXIT_OK
-    _render(out, records)
-    return EXIT_OK
+    finally:
+        if live is not None:
+            live.stop()

@@ -150,7 +150,7 @@ def decide(
     working = replace(
         previous,
         desired_fingerprint=desired_fingerprint,
-        observed=summarize(observation) if observation is not None else previous.observed,
+        observed=summarize(observation, previous.observed) if observation is not None else previous.observed,
     )
     given = Given(
         procedure=procedure,
@@ -279,6 +279,7 @@ def _finish(
         updated_at=now,
         next_check_at=max(next_check, now),
         observation_failures=failures,
+        approval_steps=given.procedure.approvals_required(given.spec),
     )
     return Decision(
         phase=record.phase,

@@ -276,6 +276,15 @@ def _reverted(f: Facts) -> str:
     return f"certificate verification was turned {turned} on {f['groups']}: {doing} it again (step {step})"
 
 
+def _carried(f: Facts) -> str:
+    """An acceptance of an earlier step that covers the same clients, by name."""
+    step = f.get("accepted_at_step")
+    following = f.get("step")
+    if not isinstance(step, int) or step == following:
+        return ""
+    return f"; accepted at step {step}: the same clients, by name"
+
+
 def _complete(f: Facts) -> str:
     partners = f.get("partners") or ()
     return (
@@ -433,7 +442,7 @@ _BODIES: Mapping[Code, Callable[[Facts], str]] = {
     Code.CLIENTS_READY: lambda f: f"clients ready: {_acknowledgement(f)}",
     Code.AT_RISK_ACCEPTED: lambda f: (
         f"minimum soak over and {wording.count(f['at_risk_count'])} client(s) at risk accepted by {f['by']} "
-        f"({f['why']}): {_acknowledgement(f)}"
+        f"({f['why']}{_carried(f)}): {_acknowledgement(f)}"
     ),
     Code.CERTIFICATE_SERVED: lambda f: (
         f"every port presents {wording.fingerprint(f['target'])} and the API answers (version {f['version']}, "

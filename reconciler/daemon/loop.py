@@ -14,6 +14,11 @@ How it runs (see docs/daemon.md):
 * **Lease.** Only the holder of the store's ``daemon`` lease ticks; another daemon on the same state stands by, says
   so (logs, ``/readyz``, the status page) and takes over once the lease is released or expires. The lease is not a
   fence: the store's compare-and-set is, and a daemon that lost its lease starts no new action (:mod:`.gate`).
+* **Operator commands.** The event log is read every ``events_period`` (2 s; one indexed query,
+  ``events(after_id=…)``, on SQLite and PostgreSQL alike): an approval, suspension, resume or abort recorded by
+  ``sepm-reconciler approve|suspend|resume|abort`` — from any host that reaches the state — makes the daemon tick
+  that server at once (right after its tick in flight, if one runs). A changed spec does too (see below). So they
+  take effect within seconds, whatever the waiting interval.
 * **Specs.** Reloaded when the directory changes and on SIGHUP; an invalid commit is reported (log, ``/api/status``,
   ``sepm_reconciler_spec_reload_failures_total``, a notification) and the last valid set stays in force.
 * **Shutdown** (SIGTERM/SIGINT): no new tick starts and no new action is started; in-flight ticks get
@@ -38,7 +43,7 @@ import uvicorn
 
 from reconciler.core import wording
 from reconciler.core.actions import Action, Performer
-from reconciler.core.events import Event
+from reconciler.core.events import Event, EventKind
 from reconciler.core.record import RolloutRecord
 from reconciler.daemon.config import LEASE_NAME, DaemonConfig
 from reconciler.daemon.gate import GatedStore
@@ -64,6 +69,17 @@ EXIT_OK = 0
 EXIT_ERROR = 1
 
 _EVENTS_BATCH = 500
+
+OPERATOR_EVENTS = frozenset(
+    {
+        EventKind.APPROVAL,
+        EventKind.SUSPENDED,
+        EventKind.RESUMED,
+        EventKind.RESUME_REQUESTED,
+        EventKind.ABORT_REQUESTED,
+    }
+)
+"""Events written by the operator commands: the server they name is checked at once (within ``events_period``)."""
 
 
 def _utcnow() -> datetime:
@@ -616,6 +632,14 @@ class Daemon:
                 continue
             self._last_event_id = event.id
             self.metrics.count_event(event)
+            if event.kind in OPERATOR_EVENTS and self._require_jobs().poke(event.server):
+                log.info(
+                    "%s: %s by %s: checking it now",
+                    event.server,
+                    event.kind.value.replace("_", " "),
+                    event.actor,
+                    extra={"server": event.server, "event_id": event.id},
+                )
             notification = notification_for(event)
             if notification is not None:
                 self._notifier.send(notification)

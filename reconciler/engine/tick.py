@@ -238,7 +238,9 @@ class Engine:
             code=said.code.value,
             updated_at=now,
             next_check_at=now + self.tuning.waiting_interval,
-            observed=summarize(gathered.observation) if gathered.observation else base.observed,
+            observed=summarize(gathered.observation, base.observed)
+            if gathered.observation
+            else base.observed,
         )
         result = run.result(
             record,

@@ -16,9 +16,9 @@ from __future__ import annotations
 
 import heapq
 from collections.abc import Iterable
-from datetime import datetime, timedelta
+from datetime import UTC, datetime, timedelta
 
-from reconciler.core.observation import ClientAcknowledgement
+from reconciler.core.observation import AT_RISK_LISTED, AtRiskClient, ClientAcknowledgement
 from reconciler.sepm.ledger import UNKNOWN, ClientEntry
 
 __all__ = ["LIST_LIMIT", "count_acknowledgements", "is_legacy_agent"]
@@ -57,6 +57,7 @@ def count_acknowledgements(
     bad_serials = odd_status = 0
     oldest_ms: int | None = None
     at_risk: list[str] = []
+    seen_at: dict[str, tuple[int, bool | None]] = {}
     stopped: list[str] = []
     for entry in entries:
         if in_scope is not None and entry.group_id not in in_scope:
@@ -71,6 +72,7 @@ def count_acknowledgements(
             continue
         at_risk.append(entry.name)
         seen_ms = entry.last_update_ms
+        seen_at[entry.name] = (seen_ms, entry.online)
         if entry.online is True:
             pending_online += 1
         else:
@@ -107,5 +109,13 @@ def count_acknowledgements(
         longest_unseen=longest,
         stopped_checking_in=tuple(heapq.nsmallest(LIST_LIMIT, stopped)),
         stopped_checking_in_count=len(stopped),
+        at_risk_clients=tuple(_listed(heapq.nsmallest(AT_RISK_LISTED, at_risk), seen_at)),
     )
     return ack, problems
+
+
+def _listed(names: list[str], seen_at: dict[str, tuple[int, bool | None]]) -> Iterable[AtRiskClient]:
+    for name in names:
+        seen_ms, online = seen_at[name]
+        last = None if seen_ms == UNKNOWN else datetime.fromtimestamp(seen_ms / 1000, UTC)
+        yield AtRiskClient(name, last, online)

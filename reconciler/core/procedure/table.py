@@ -20,11 +20,11 @@ from reconciler.core.codes import Code
 from reconciler.core.phase import Phase
 from reconciler.core.procedure import describe, gates, steps
 from reconciler.core.procedure.describe import Described
-from reconciler.core.procedure.gates import Gate
+from reconciler.core.procedure.gates import Gate, GateKind
 from reconciler.core.procedure.steps import SOAK_UNVERIFIED, SOAK_VERIFIED, SoakPolicy
 from reconciler.core.procedure.verdicts import Check, Note
 from reconciler.core.record import RolloutRecord
-from reconciler.core.spec import ServerSpec
+from reconciler.core.spec import ManagedServer, ServerSpec
 
 __all__ = ["STALLED_TITLE", "STANDARD", "Doc", "Exit", "Pace", "Procedure", "Revert", "Stage", "Transition"]
 
@@ -234,6 +234,17 @@ class Procedure:
     def accept_at_risk_steps(self) -> tuple[int, ...]:
         """The steps that follow a wait for clients: ``approve --accept-at-risk`` applies to them."""
         return tuple(sorted({self.after(s.phase) for s in self.stages if s.soak is not None}))
+
+    @property
+    def approval_gates(self) -> tuple[int, ...]:
+        """The steps that start behind an approval gate of the table (whether one is needed: the spec says)."""
+        found = {g.step for s in self.stages for g in s.entry if g.kind is GateKind.APPROVAL}
+        return tuple(sorted(found))
+
+    def approvals_required(self, spec: ManagedServer) -> tuple[int, ...]:
+        """The steps of ``spec``'s rollouts that wait for ``sepm-reconciler approve`` (its
+        ``rollout.approvals``, read through the table's approval gates)."""
+        return tuple(s for s in self.approval_gates if s in spec.spec.rollout.approvals)
 
     def moves(self) -> Iterator[Transition]:
         """Every allowed move, in the order the machine tries them."""
