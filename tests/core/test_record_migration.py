@@ -87,7 +87,9 @@ def test_status_reads_the_old_state_file_and_shows_what_it_showed(
     ahead = {"sepm-soaking", "sepm-stalled", "sepm-swapping"}
     for old, new in zip(BEFORE["servers"], after, strict=True):
         name = old["name"]
-        assert {k: new[k] for k in old if k != "clients"} == {k: v for k, v in old.items() if k != "clients"}, name
+        assert {k: new[k] for k in old if k != "clients"} == {
+            k: v for k, v in old.items() if k != "clients"
+        }, name
         assert new["code"] == CODES[name].value
         clients = dict(old["clients"])
         if name not in counting:

@@ -27,6 +27,7 @@ from reconciler.core.decide import Decision, Tuning, decide
 from reconciler.core.events import Event
 from reconciler.core.observation import (
     PORT_NAMES,
+    AtRiskClient,
     ClientAcknowledgement,
     GroupObservation,
     PortObservation,
@@ -177,6 +178,7 @@ class World:
         default_factory=set
     )  # "groups", "replication", "clients", "manager_time", "ports"
     ack_time_override: datetime | None = None
+    list_at_risk: bool = False  # list every client at risk by name (laptop-0000…) with its last check-in
 
     @property
     def manager_time(self) -> datetime:
@@ -214,6 +216,12 @@ class World:
             at_risk_names=tuple(f"laptop-{i:04d}" for i in range(min(3, not_yet + self.excluded_offline))),
             longest_unseen=self.longest_unseen,
             stopped_checking_in=self.stopped_checking_in,
+            at_risk_clients=tuple(
+                AtRiskClient(f"laptop-{i:04d}", self.manager_time - timedelta(days=3), False)
+                for i in range(not_yet + self.excluded_offline)
+            )
+            if self.list_at_risk
+            else (),
         )
         return ServerObservation(
             server=self.name,
