@@ -264,7 +264,7 @@ def test_approving_twice_changes_nothing() -> None:
 def test_accepting_when_nothing_is_at_risk_is_refused() -> None:
     driver = at(Phase.WAITING_UNVERIFIED)
     driver.decide()  # every client has the change
-    with pytest.raises(PermanentError, match="no client of sepm-east-01 is at risk .*nothing to accept"):
+    with pytest.raises(PermanentError, match=r"no client of sepm-east-01 is at risk .*nothing to accept"):
         approve(record_of(driver), step=4, by="alice", reason="spares", now=T0, accept_at_risk=True)
 
 

@@ -26,6 +26,7 @@ from tests.daemon.kit import FAST, rig, wait_until
 pytestmark = pytest.mark.slow
 
 PROMISE = timedelta(seconds=10)
+CLI = (sys.executable, "-m", "reconciler")
 
 
 def _default_waiting_interval(argv: list[str]) -> list[str]:
@@ -54,8 +55,19 @@ def test_an_approval_lands_within_10_seconds_with_the_default_waiting_interval(
 
         wait_until(held, 120, "sepm-dmz to wait for the approval of step 4", interval=0.5)
         approve = subprocess.run(
-            [sys.executable, "-m", "reconciler", "approve", "sepm-dmz", "--step", "4", "--reason", "CAB-7"]
-            + ["--by", "alice", "--state", world.state_url],
+            [
+                *CLI,
+                "approve",
+                "sepm-dmz",
+                "--step",
+                "4",
+                "--reason",
+                "CAB-7",
+                "--by",
+                "alice",
+                "--state",
+                world.state_url,
+            ],
             capture_output=True,
             text=True,
             check=False,

@@ -187,13 +187,11 @@ def test_verify_keeps_sqlite_s_locks_so_another_process_closing_the_state_cannot
     store = SqliteStore(state)
     saved = store.save(new_record("sepm-east-01", T0))
     store.verify()  # what the daemon does every lease period
+    reader = (
+        "import sys, sqlite3; c = sqlite3.connect(sys.argv[1]); c.execute('SELECT 1 FROM records'); c.close()"
+    )
     other = subprocess.run(
-        [
-            sys.executable,
-            "-c",
-            "import sys, sqlite3; c = sqlite3.connect(sys.argv[1]); c.execute('SELECT 1 FROM records').fetchall(); c.close()",
-            str(state),
-        ],  # fmt: skip
+        [sys.executable, "-c", reader, str(state)],
         capture_output=True,
         text=True,
         check=False,
