@@ -13,6 +13,7 @@ from reconciler.certs import CertificateFileError, Severity, describe, load_cert
 from reconciler.cli._live import specs_option
 from reconciler.cli._options import output_option
 from reconciler.errors import CertificateError
+from reconciler.hooks import check_hooks
 from reconciler.specs import (
     LoadedServer,
     SpecIssue,
@@ -34,6 +35,7 @@ def run_validation(path: Path, *, check_secrets_too: bool, now: datetime) -> tup
     issues = list(spec_set.issues)
     for server in spec_set.servers.values():
         issues += check_certificates(server, now)
+        issues += check_hooks(server)
         if check_secrets_too:
             issues += check_secrets(server)
     unique = {(str(i), i.code): i for i in issues}

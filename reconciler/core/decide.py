@@ -132,6 +132,7 @@ def decide(
     tuning: Tuning = DEFAULT_TUNING,
     observation_error: str | None = None,
     keystore_error: str | None = None,
+    hook_error: str | None = None,
     retry_after: timedelta | None = None,
     procedure: Procedure = STANDARD,
 ) -> Decision:
@@ -142,6 +143,8 @@ def decide(
     ``retry_after`` is how long the manager asked not to be called again. ``keystore_error`` says why the keystore
     that step 4 installs (``spec.certificate.keystore``) cannot be used — it cannot be opened, or does not hold the
     desired certificate: a rollout then does not start, and step 4 does not begin, until it is fixed.
+    ``hook_error`` says why a hook of the spec cannot run (its program not found or not executable): a rollout
+    does not start until it is fixed.
     """
     now = require_aware(now, "now")
     previous = record or new_record(spec.name, now)
@@ -164,6 +167,7 @@ def decide(
         partners=partners or {},
         observation_error=observation_error,
         keystore_error=keystore_error,
+        hook_error=hook_error,
     )
     outcome, draft = interpret(given)
     return _finish(given, previous, outcome, draft, retry_after)

@@ -398,6 +398,7 @@ _BODIES: Mapping[Code, Callable[[Facts], str]] = {
         f"step {f['step']} needs an approval: {approve_command(f['server'], f['step'])}"
     ),
     Code.WINDOW_CLOSED: _window,
+    Code.HOOK_UNUSABLE: lambda f: f"the rollout does not start: {f['error']}",
     Code.KEYSTORE_UNUSABLE: lambda f: (
         f"holding before any change: the keystore step 4 installs cannot be used ({f['error']}); fix "
         "spec.certificate.keystore or its password (sepm-reconciler validate --check-secrets checks it)"

@@ -19,6 +19,7 @@ inherits — under whatever variable name holds it — and masked in the capture
 from __future__ import annotations
 
 import asyncio
+import logging
 import time
 from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass
@@ -36,11 +37,13 @@ from reconciler.core.actions import (
 )
 from reconciler.core.observation import GroupObservation, ServerObservation
 from reconciler.errors import Error, HookError, SecretError
-from reconciler.hooks import HookResult, run_hook
+from reconciler.hooks import HookResult, resolve_hook, run_hook
 from reconciler.sepm import SepmClient, replicate_now, set_secure_communications
 from reconciler.specs import LoadedServer, resolve_secret
 
 __all__ = ["ActionOutcome", "HookRunner", "hook_variables", "perform_action", "spec_secrets"]
+
+log = logging.getLogger("reconciler.engine")
 
 _DETAIL_OUTPUT = 300  # characters of hook output kept in the attempt's detail (the record keeps 500 in all)
 
@@ -167,7 +170,12 @@ async def _run_hook(
     secrets.extend(value for value in withheld if value and value not in secrets)
     timeout = action.timeout.total_seconds() if action.timeout is not None else 1800.0
     try:
-        result = await runner(action.command, variables=variables, timeout_s=timeout, secrets=secrets)
+        command = resolve_hook(action.command, server.base_dir)
+        if command.legacy is not None:
+            log.warning("%s: hook %s", server.name, command.legacy, extra={"server": server.name})
+        result = await runner(
+            command.argv, variables=variables, timeout_s=timeout, secrets=secrets, cwd=command.cwd
+        )
     except HookError as exc:
         return ActionOutcome(False, f"not run: {exc}", duration_s=time.monotonic() - started)
     said = _last_line(result.output_tail)

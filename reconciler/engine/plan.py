@@ -110,6 +110,7 @@ def plan_server(
         tuning=tuning,
         observation_error=str(gathered.observation_error) if gathered.observation_error else None,
         keystore_error=gathered.keystore_error,
+        hook_error=gathered.hook_error,
         procedure=procedure,
     )
     rec = decision.record

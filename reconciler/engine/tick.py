@@ -287,6 +287,7 @@ class Engine:
             tuning=self.tuning,
             observation_error=str(error) if error else None,
             keystore_error=gathered.keystore_error,
+            hook_error=gathered.hook_error,
             retry_after=timedelta(seconds=delay) if delay else None,
         )
         to_save = decision.record

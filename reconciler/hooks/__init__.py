@@ -26,10 +26,14 @@ and the webhook URL reach no hook at all, whatever the variables holding them ar
 
 The hook's exit status is recorded, but only observation completes a step. Its output goes to a temporary file (not
 a pipe: a hook survives the death of the reconciler that started it); the last 4 KiB are kept, with every secret
-value replaced by ``***``, for ``history`` and the status page. A hook still running when its timeout expires gets
-SIGTERM (its whole process group), then SIGKILL 5 s later; one running when the reconciler is interrupted (Ctrl-C,
-a daemon shutting down) gets SIGTERM, then SIGKILL 2 s later — its attempt stays recorded as started, and the next
-tick judges it by what it observes.
+value replaced by ``***``, for ``history`` and the status page. A hook still running when its timeout expires is
+asked to stop (its whole process tree), then ended 5 s later; one running when the reconciler is interrupted
+(Ctrl-C, a daemon shutting down) likewise, 2 s apart — its attempt stays recorded as started, and the next tick
+judges it by what it observes. How a tree is started and ended depends on the platform (:mod:`._process`: process
+groups and SIGTERM/SIGKILL on POSIX; a new process group, Ctrl+Break and ``taskkill /T /F`` on Windows).
+
+Where a hook runs (:mod:`._resolve`): in the directory of its spec file, like every other path of a spec; its
+program is checked (found, executable) by ``validate`` and before every rollout starts.
 """
 
 from __future__ import annotations
@@ -37,7 +41,6 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import os
-import signal
 import tempfile
 import time
 from collections.abc import Collection, Mapping, Sequence
@@ -45,8 +48,20 @@ from dataclasses import dataclass
 from pathlib import Path
 
 from reconciler.errors import HookError
+from reconciler.hooks._process import ProcessTree, current
+from reconciler.hooks._resolve import HookCommand, check_hooks, hook_problems, resolve_hook
 
-__all__ = ["ENV_PREFIX", "HookResult", "hook_environment", "run_hook"]
+__all__ = [
+    "ENV_PREFIX",
+    "HookCommand",
+    "HookResult",
+    "ProcessTree",
+    "check_hooks",
+    "hook_environment",
+    "hook_problems",
+    "resolve_hook",
+    "run_hook",
+]
 
 ENV_PREFIX = "SEPM_RECONCILER_"
 OUTPUT_TAIL_BYTES = 4096
@@ -102,6 +117,7 @@ async def run_hook(
     timeout_s: float,
     secrets: Sequence[str] = (),
     cwd: Path | None = None,
+    tree: ProcessTree | None = None,
 ) -> HookResult:
     """Run ``argv`` with ``variables`` (names without or with the ``SEPM_RECONCILER_`` prefix) added to the
     environment; kill its whole process group when ``timeout_s`` expires (SIGTERM, then SIGKILL after 5 s).
@@ -112,6 +128,7 @@ async def run_hook(
     """
     if not argv:
         raise HookError("the hook command is empty")
+    tree = tree or current()
     started = time.monotonic()
     # The output goes to an unlinked temporary file, not a pipe: a hook must survive the reconciler's death (a
     # certificate swap half-done because its writes hit a closed pipe is worse than one that finishes).
@@ -125,7 +142,7 @@ async def run_hook(
                 stderr=asyncio.subprocess.STDOUT,
                 env=hook_environment(variables, secrets),
                 cwd=cwd,
-                start_new_session=True,  # its own process group, so a timeout kills its children too
+                **tree.spawn_options(),  # its own process group, so a timeout ends its children too
             )
         except OSError as exc:
             raise HookError(f"cannot start hook {argv[0]!r}: {exc.strerror or exc}") from exc
@@ -135,14 +152,13 @@ async def run_hook(
             await asyncio.wait_for(proc.wait(), timeout=timeout_s)
         except TimeoutError:
             timed_out = True
-            _signal_group(proc.pid, signal.SIGTERM)
-            try:
+            tree.terminate(proc.pid)
+            with contextlib.suppress(TimeoutError):
                 await asyncio.wait_for(proc.wait(), timeout=_KILL_GRACE_SECONDS)
-            except TimeoutError:
-                _signal_group(proc.pid, signal.SIGKILL)
-                await proc.wait()
+            tree.kill(proc.pid)  # the whole tree, even when the leader stopped: a child may ignore the request
+            await proc.wait()
         except asyncio.CancelledError:
-            await _stop(proc)
+            await _stop(proc, tree)
             raise
         # Keep a margin beyond the tail so that a secret straddling the cut is still masked whole.
         keep = OUTPUT_TAIL_BYTES + max((len(s.encode()) for s in secrets), default=0)
@@ -161,18 +177,13 @@ async def run_hook(
     )
 
 
-async def _stop(proc: asyncio.subprocess.Process) -> None:
-    """The reconciler is being interrupted (Ctrl-C, a daemon shutting down): SIGTERM the hook's process group so it
-    can clean up, SIGKILL it after a short grace. Its attempt stays recorded; the next tick judges it by observation.
-    A second cancellation while waiting goes straight to SIGKILL."""
-    _signal_group(proc.pid, signal.SIGTERM)
+async def _stop(proc: asyncio.subprocess.Process, tree: ProcessTree) -> None:
+    """The reconciler is being interrupted (Ctrl-C, a daemon shutting down): ask the hook's tree to stop so it can
+    clean up, end it after a short grace. Its attempt stays recorded; the next tick judges it by observation. A
+    second cancellation while waiting goes straight to the end."""
+    tree.terminate(proc.pid)
     with contextlib.suppress(TimeoutError, asyncio.CancelledError):
         await asyncio.wait_for(asyncio.shield(proc.wait()), _CANCEL_GRACE_SECONDS)
-    _signal_group(proc.pid, signal.SIGKILL)  # the whole group: children outlive a leader that exited
+    tree.kill(proc.pid)  # the whole tree: children outlive a leader that exited
     with contextlib.suppress(TimeoutError, asyncio.CancelledError):
         await asyncio.wait_for(asyncio.shield(proc.wait()), _CANCEL_GRACE_SECONDS)
-
-
-def _signal_group(pid: int, sig: signal.Signals) -> None:
-    with contextlib.suppress(ProcessLookupError, PermissionError):
-        os.killpg(pid, sig)

@@ -28,6 +28,7 @@ __all__ = [
     "at_risk_accepted",
     "enforcing",
     "held_before_start",
+    "hooks",
     "keystore",
     "not_aborted",
     "not_suspended",
@@ -174,6 +175,14 @@ def _keystore(given: Given) -> Verdict:
     return Failed(said)
 
 
+def _hooks(given: Given) -> Verdict:
+    """Every hook of the spec can run (its program and scripts found, executable) — checked before a rollout
+    starts, so that a missing step-4 program is not found out after days of soak."""
+    said = Said(Code.HOOK_UNUSABLE, {"error": given.hook_error})
+    return Passed(said) if given.hook_error is None else Failed(said)
+
+
+hooks = Gate(_named("hooks", _hooks))
 window = Gate(_named("window", _window), GateKind.WINDOW, kinds=frozenset({ActionKind.UPDATE_CERTIFICATE}))
 keystore = Gate(_named("keystore", _keystore), kinds=frozenset({ActionKind.UPDATE_CERTIFICATE}))
 

@@ -293,6 +293,7 @@ _START_GATES = (
     gates.replication_known,
     gates.partners_declared,
     gates.keystore,
+    gates.hooks,
     gates.approval(1),
 )
 _UNEXPECTED = steps.unexpected_certificate(before_allowed=False)
