@@ -155,7 +155,8 @@ async def run_hook(
             tree.terminate(proc.pid)
             with contextlib.suppress(TimeoutError):
                 await asyncio.wait_for(proc.wait(), timeout=_KILL_GRACE_SECONDS)
-            tree.kill(proc.pid)  # the whole tree, even when the leader stopped: a child may ignore the request
+            # the whole tree, even when the leader stopped: a child may ignore the request
+            tree.kill(proc.pid)
             await proc.wait()
         except asyncio.CancelledError:
             await _stop(proc, tree)

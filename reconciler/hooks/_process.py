@@ -26,8 +26,9 @@ from typing import Any, Protocol
 
 __all__ = ["PosixTree", "ProcessTree", "WindowsTree", "current"]
 
-CREATE_NEW_PROCESS_GROUP = 0x00000200  # subprocess.CREATE_NEW_PROCESS_GROUP, spelled out: it exists only on Windows
-CTRL_BREAK_EVENT = 1  # signal.CTRL_BREAK_EVENT, idem
+# subprocess.CREATE_NEW_PROCESS_GROUP and signal.CTRL_BREAK_EVENT, spelled out: they exist only on Windows
+CREATE_NEW_PROCESS_GROUP = 0x00000200
+CTRL_BREAK_EVENT = 1
 
 
 class ProcessTree(Protocol):

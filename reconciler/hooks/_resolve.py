@@ -34,7 +34,9 @@ from reconciler.specs import LoadedServer, Severity, SpecIssue
 
 __all__ = ["SCRIPT_SUFFIXES", "HookCommand", "check_hooks", "hook_actions", "hook_problems", "resolve_hook"]
 
-SCRIPT_SUFFIXES = frozenset({".py", ".ps1", ".psm1", ".sh", ".bash", ".bat", ".cmd", ".pl", ".rb", ".js", ".vbs"})
+SCRIPT_SUFFIXES = frozenset(
+    {".py", ".ps1", ".psm1", ".sh", ".bash", ".bat", ".cmd", ".pl", ".rb", ".js", ".vbs"}
+)
 
 _FIELDS = {
     "break_replication": "spec.rollout.actions.breakReplication",
@@ -159,7 +161,9 @@ def check_hooks(server: LoadedServer, *, which: Which = shutil.which) -> list[Sp
             issues.append(server.issue(where, str(exc), code="hook-not-found"))
             continue
         if resolved.legacy is not None:
-            issues.append(server.issue(where, resolved.legacy, code="hook-legacy-path", severity=Severity.WARNING))
+            issues.append(
+                server.issue(where, resolved.legacy, code="hook-legacy-path", severity=Severity.WARNING)
+            )
     return issues
 
 

@@ -336,7 +336,14 @@ SAMPLES: dict[Code, list[Said]] = {
         Said(Code.AT_RISK_ACCEPTED, {**ACK, "soaked": True, "by": "alice", "why": "retired laptops"}),
         Said(
             Code.AT_RISK_ACCEPTED,
-            {**ACK, "soaked": True, "by": "alice", "why": "retired laptops", "accepted_at_step": 4, "step": 7},
+            {
+                **ACK,
+                "soaked": True,
+                "by": "alice",
+                "why": "retired laptops",
+                "accepted_at_step": 4,
+                "step": 7,
+            },
         ),
     ],
     Code.CERTIFICATE_SERVED: [Said(Code.CERTIFICATE_SERVED, {"target": NEW, "version": "14.3.10000"})],
