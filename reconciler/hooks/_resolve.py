@@ -85,6 +85,8 @@ def resolve_hook(
     if not command or not command[0].strip():
         raise HookError("the hook command is empty: give [PROGRAM, ARG, …]")
     old = Path.cwd() if cwd is None else cwd
+    if not base_dir.is_dir():
+        raise HookError(f"the spec file's directory {base_dir}, where hooks run, does not exist (any more)")
     legacy: list[str] = []
 
     def locate(text: str) -> Path:
