@@ -69,11 +69,19 @@ class RunningHooks:
         timeout_s: float,
         secrets: Sequence[str] = (),
         cwd: Path | None = None,
+        environment: Mapping[str, str] | None = None,
     ) -> HookResult:
         server = variables.get("SEPM_RECONCILER_SERVER", "")
         self.servers.add(server)
         try:
-            return await run_hook(argv, variables=variables, timeout_s=timeout_s, secrets=secrets, cwd=cwd)
+            return await run_hook(
+                argv,
+                variables=variables,
+                timeout_s=timeout_s,
+                secrets=secrets,
+                cwd=cwd,
+                environment=environment,
+            )
         finally:
             self.servers.discard(server)
 

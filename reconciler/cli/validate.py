@@ -35,7 +35,7 @@ def run_validation(path: Path, *, check_secrets_too: bool, now: datetime) -> tup
     issues = list(spec_set.issues)
     for server in spec_set.servers.values():
         issues += check_certificates(server, now)
-        issues += check_hooks(server)
+        issues += check_hooks(server, here=check_secrets_too)
         if check_secrets_too:
             issues += check_secrets(server)
     unique = {(str(i), i.code): i for i in issues}
@@ -82,8 +82,9 @@ def _plural(count: int, word: str) -> str:
 @click.option(
     "--check-secrets",
     is_flag=True,
-    help="Also resolve every {env: …}/{file: …} reference and open each keystore with its password "
-    "(values are never printed).",
+    help="Check what depends on the machine that runs the reconciler — run it there: resolve every {env: …}/"
+    "{file: …} reference, open each keystore with its password (values are never printed), and require each "
+    "hook program on PATH (without it, a program missing from this machine's PATH is a warning).",
 )
 @output_option(
     "text",

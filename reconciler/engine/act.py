@@ -36,6 +36,7 @@ from reconciler.core.actions import (
     UpdateCertificate,
 )
 from reconciler.core.observation import GroupObservation, ServerObservation
+from reconciler.core.spec import CommandAction
 from reconciler.errors import Error, HookError, SecretError
 from reconciler.hooks import HookResult, resolve_hook, run_hook
 from reconciler.sepm import SepmClient, replicate_now, set_secure_communications
@@ -59,6 +60,7 @@ class HookRunner(Protocol):
         timeout_s: float,
         secrets: Sequence[str] = (),
         cwd: Path | None = None,
+        environment: Mapping[str, str] | None = None,
     ) -> HookResult: ...
 
 
@@ -140,6 +142,16 @@ def hook_variables(
     return variables, secrets
 
 
+def _settings(server: LoadedServer, action: Action) -> dict[str, str]:
+    """The ``environment:`` of the spec's hook that ``action`` runs (plain settings, never secrets)."""
+    actions = server.spec.spec.rollout.actions
+    for name in type(actions).model_fields:
+        how = getattr(actions, name)
+        if isinstance(how, CommandAction) and tuple(how.command) == tuple(action.command):
+            return dict(how.environment)
+    return {}
+
+
 def _absolute(path: str, base_dir: Path) -> Path:
     candidate = Path(path)
     return candidate if candidate.is_absolute() else (base_dir / candidate).resolve()
@@ -173,8 +185,10 @@ async def _run_hook(
         command = resolve_hook(action.command, server.base_dir)
         if command.legacy is not None:
             log.warning("%s: hook %s", server.name, command.legacy, extra={"server": server.name})
+        settings = _settings(server, action)
+        extra = {"environment": settings} if settings else {}  # runners that predate it still work without
         result = await runner(
-            command.argv, variables=variables, timeout_s=timeout, secrets=secrets, cwd=command.cwd
+            command.argv, variables=variables, timeout_s=timeout, secrets=secrets, cwd=command.cwd, **extra
         )
     except HookError as exc:
         return ActionOutcome(False, f"not run: {exc}", duration_s=time.monotonic() - started)

@@ -99,11 +99,15 @@ def _scrub(text: str, secrets: Sequence[str]) -> str:
     return text
 
 
-def hook_environment(variables: Mapping[str, str], withheld: Collection[str] = ()) -> dict[str, str]:
+def hook_environment(
+    variables: Mapping[str, str], withheld: Collection[str] = (), settings: Mapping[str, str] | None = None
+) -> dict[str, str]:
     """The environment of a hook: the reconciler's, minus every ``SEPM_RECONCILER_*`` variable and every variable
-    whose value is in ``withheld`` (secrets: they never reach a hook by inheritance), plus ``variables``."""
+    whose value is in ``withheld`` (secrets: they never reach a hook by inheritance), plus the spec's ``settings``
+    (``environment:`` of the hook: plain values), plus ``variables``."""
     hidden = {value for value in withheld if value}
     env = {k: v for k, v in os.environ.items() if not k.startswith(ENV_PREFIX) and v not in hidden}
+    env.update({k: v for k, v in (settings or {}).items() if not k.startswith(ENV_PREFIX)})
     for key, value in variables.items():
         name = key if key.startswith(ENV_PREFIX) else ENV_PREFIX + key
         env[name] = value
@@ -118,6 +122,7 @@ async def run_hook(
     secrets: Sequence[str] = (),
     cwd: Path | None = None,
     tree: ProcessTree | None = None,
+    environment: Mapping[str, str] | None = None,
 ) -> HookResult:
     """Run ``argv`` with ``variables`` (names without or with the ``SEPM_RECONCILER_`` prefix) added to the
     environment; kill its whole process group when ``timeout_s`` expires (SIGTERM, then SIGKILL after 5 s).
@@ -140,7 +145,7 @@ async def run_hook(
                 stdin=asyncio.subprocess.DEVNULL,
                 stdout=capture,
                 stderr=asyncio.subprocess.STDOUT,
-                env=hook_environment(variables, secrets),
+                env=hook_environment(variables, secrets, environment),
                 cwd=cwd,
                 **tree.spawn_options(),  # its own process group, so a timeout ends its children too
             )

@@ -32,7 +32,15 @@ from reconciler.core.spec import CommandAction
 from reconciler.errors import HookError
 from reconciler.specs import LoadedServer, Severity, SpecIssue
 
-__all__ = ["SCRIPT_SUFFIXES", "HookCommand", "check_hooks", "hook_actions", "hook_problems", "resolve_hook"]
+__all__ = [
+    "SCRIPT_SUFFIXES",
+    "HookCommand",
+    "HookNotOnPath",
+    "check_hooks",
+    "hook_actions",
+    "hook_problems",
+    "resolve_hook",
+]
 
 SCRIPT_SUFFIXES = frozenset(
     {".py", ".ps1", ".psm1", ".sh", ".bash", ".bat", ".cmd", ".pl", ".rb", ".js", ".vbs"}
@@ -45,6 +53,10 @@ _FIELDS = {
 }
 
 Which = Callable[[str], str | None]
+
+
+class HookNotOnPath(HookError):
+    """The program is a bare name not found on this machine's ``PATH`` (which may not be the daemon's host)."""
 
 
 @dataclass(frozen=True, slots=True)
@@ -115,7 +127,7 @@ def resolve_hook(
     else:
         found = which(program)
         if found is None:
-            raise HookError(
+            raise HookNotOnPath(
                 f"the hook program {program!r} is not on PATH ({os.environ.get('PATH', '')[:200]}): install it, "
                 "or give its full path"
             )
@@ -151,14 +163,22 @@ def hook_actions(server: LoadedServer) -> list[tuple[str, CommandAction]]:
     return found
 
 
-def check_hooks(server: LoadedServer, *, which: Which = shutil.which) -> list[SpecIssue]:
+def check_hooks(server: LoadedServer, *, here: bool = True, which: Which = shutil.which) -> list[SpecIssue]:
     """Every hook of ``server``: an error when its program or a script it names cannot be found or run, a warning
-    when it is found only the old way (from the working directory)."""
+    when it is found only the old way (from the working directory).
+
+    ``here=False``: this machine may not be the one that runs the reconciler (a CI job validating a pull request):
+    a program missing from *its* ``PATH`` is a warning (``hook-not-on-path``); files the spec names are errors
+    wherever they are checked (they come with the specs)."""
     issues = []
     for field, action in hook_actions(server):
         where = f"{field}.command"
         try:
             resolved = resolve_hook(action.command, server.base_dir, which=which)
+        except HookNotOnPath as exc:
+            severity = Severity.ERROR if here else Severity.WARNING
+            issues.append(server.issue(where, str(exc), code="hook-not-on-path", severity=severity))
+            continue
         except HookError as exc:
             issues.append(server.issue(where, str(exc), code="hook-not-found"))
             continue

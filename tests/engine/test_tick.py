@@ -45,9 +45,12 @@ class CountingRunner:
         timeout_s: float,
         secrets: Sequence[str] = (),
         cwd: Path | None = None,
+        environment: Mapping[str, str] | None = None,
     ) -> HookResult:
         self.calls.append(tuple(argv))
-        return await run_hook(argv, variables=variables, timeout_s=timeout_s, secrets=secrets, cwd=cwd)
+        return await run_hook(
+            argv, variables=variables, timeout_s=timeout_s, secrets=secrets, cwd=cwd, environment=environment
+        )
 
 
 async def _one_server(rig: Rig, pki: Pki) -> None:
