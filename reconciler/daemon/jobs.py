@@ -60,6 +60,7 @@ class TickJobs:
         engine: Callable[[], Engine | None],
         active: Callable[[], bool],
         stopping: Callable[[], bool],
+        on_result: Callable[[str, TickResult], None] = lambda name, result: None,
     ) -> None:
         self._config = config
         self._state = state
@@ -68,6 +69,7 @@ class TickJobs:
         self._engine = engine
         self._active = active
         self._stopping = stopping
+        self._on_result = on_result
         self._scheduler = AsyncIOScheduler(timezone=UTC)
         self._random = random.Random()  # noqa: S311 - jitter spreads load; nothing secret depends on it
         self._ticks_done = 0
@@ -203,6 +205,10 @@ class TickJobs:
         else:
             next_at = result.next_check_at
             outcome, error = self._judge(name, result)
+            try:
+                self._on_result(name, result)
+            except Exception:  # a notification's bug must not lose the tick's schedule
+                log.exception("%s: internal error after the tick (continuing)", name, extra={"server": name})
         finally:
             self._finished(runtime, outcome, error, time.monotonic() - t0)
         if name in self._again:  # poked during the tick: what the operator asked may not have been seen yet

@@ -51,12 +51,21 @@ from reconciler.daemon.hosts import HostPolicy
 from reconciler.daemon.http import build_app
 from reconciler.daemon.jobs import TickJobs, tick_timeout
 from reconciler.daemon.metrics import DaemonMetrics, Snapshot
-from reconciler.daemon.notify import WebhookNotifier, notification_for, specs_invalid
+from reconciler.daemon.notify import (
+    AppriseNotifier,
+    Notifier,
+    Notifiers,
+    Topic,
+    WebhookNotifier,
+    manual_step_due,
+    notification_for,
+    specs_invalid,
+)
 from reconciler.daemon.page import ServerInfo
 from reconciler.daemon.server import QuietServer, bind
 from reconciler.daemon.specwatch import ReloadKind, ReloadOutcome, SpecWatcher
 from reconciler.daemon.state import DaemonState, Role
-from reconciler.engine import ClientFactory, Engine, HookRunner
+from reconciler.engine import ClientFactory, Engine, HookRunner, TickResult
 from reconciler.errors import ConflictError, FencedError, StateError
 from reconciler.hooks import run_hook
 from reconciler.store import Fence, FencedStore, Store, open_store, redact, scheme_of
@@ -95,6 +104,8 @@ class Daemon:
         config: DaemonConfig,
         *,
         webhook_url: str | None = None,
+        apprise_urls: Sequence[str] = (),
+        apprise_config: str | None = None,
         client_factory: ClientFactory | None = None,
         hook_runner: HookRunner = run_hook,
         webhook_transport: httpx.AsyncBaseTransport | None = None,
@@ -110,16 +121,20 @@ class Daemon:
             lease_period=config.lease_period,
             watch_period=config.watch_period,
         )
-        self._notifier = WebhookNotifier(
-            webhook_url,
-            transport=webhook_transport,
-            on_result=lambda topic, ok: self.metrics.notifications.labels(
-                str(topic), "delivered" if ok else "failed"
-            ).inc(),
-        )
+
+        def counted(topic: Topic, ok: bool) -> None:
+            self.metrics.notifications.labels(str(topic), "delivered" if ok else "failed").inc()
+
+        webhook = WebhookNotifier(webhook_url, transport=webhook_transport, on_result=counted)
+        notifiers: list[Notifier] = [webhook]
+        if apprise_urls or apprise_config:  # raises ValueError (never quoting a URL) when one cannot be used
+            notifiers.append(AppriseNotifier(list(apprise_urls), config=apprise_config, on_result=counted))
+        self._notifier = Notifiers(*notifiers)
+        self._manual_notified: set[tuple[str, str | None, int, str]] = set()
         self._client_factory = client_factory
         self._hook_runner = hook_runner
-        self._hook_withheld = (webhook_url,) if webhook_url else ()  # a secret: no hook inherits it
+        # secrets: no hook inherits them, whatever the variable holding them is called
+        self._hook_withheld = tuple(u for u in (webhook_url, *apprise_urls) if u)
         self._store: GatedStore | None = None
         self._fenced: FencedStore | None = None
         self._engine: Engine | None = None
@@ -244,6 +259,7 @@ class Daemon:
             engine=lambda: self._engine,
             active=lambda: self._state.role is Role.LEADER and not self._stopping,
             stopping=lambda: self._stopping,
+            on_result=self._after_tick,
         )
         self._bound_port = sock.getsockname()[1]
         server = QuietServer(
@@ -266,7 +282,7 @@ class Daemon:
                 "listen": f"http://{cfg.host}:{self._bound_port}",
                 "specs": str(cfg.specs),
                 "state": redact(cfg.state_url),
-                "notifications": self._notifier.enabled,
+                "notifications": self._notifier.channels,
             },
         )
         loops = [
@@ -617,7 +633,22 @@ class Daemon:
             if self._state.role is Role.LEADER and (runtime is None or name in outcome.changed):
                 self._require_jobs().add(server)
 
-    # --- events → notifications and counters -----------------------------------------------------------------
+    # --- ticks and events → notifications and counters ---------------------------------------------------------
+
+    def _after_tick(self, name: str, result: TickResult) -> None:
+        """A manual step is due: say so once per rollout, step and action (again after a restart: a reminder)."""
+        action = result.action
+        if action is None or action.performer is not Performer.MANUAL or self._state.role is not Role.LEADER:
+            return
+        key = (name, result.rollout_id, action.step, action.kind.value)
+        if key in self._manual_notified:
+            return
+        self._manual_notified.add(key)
+        notification = manual_step_due(
+            name, action.step, action.summary, action.instructions, result.rollout_id, self.now()
+        )
+        self._notifier.send(notification)
+        log.info("notify: %s", notification.title, extra={"topic": str(notification.topic), "server": name})
 
     async def _follow_events(self) -> None:
         if self._state.role is not Role.LEADER:

@@ -9,6 +9,8 @@ Two kinds:
   them in step.
 
 The registry is per daemon (not the process-global default), so several daemons in one test process do not clash.
+Counters and histograms have no ``*_created`` series (Unix time each label set appeared: noise for dashboards and
+alerts, and a cardinality cost).
 """
 
 from __future__ import annotations
@@ -17,10 +19,18 @@ from collections.abc import Iterator, Mapping, Sequence
 from dataclasses import dataclass, field
 from datetime import datetime
 
-from prometheus_client import CollectorRegistry, Counter, Gauge, Histogram, generate_latest
+from prometheus_client import (
+    CollectorRegistry,
+    Counter,
+    Gauge,
+    Histogram,
+    disable_created_metrics,
+    generate_latest,
+)
 from prometheus_client.core import GaugeMetricFamily
 from prometheus_client.metrics_core import Metric
 
+from reconciler import __version__
 from reconciler.core.codes import Code
 from reconciler.core.events import Event, EventKind
 from reconciler.core.observation import PORT_NAMES
@@ -28,7 +38,9 @@ from reconciler.core.phase import Phase
 from reconciler.core.procedure.table import STANDARD
 from reconciler.core.record import RolloutRecord
 
-__all__ = ["CONTENT_TYPE", "DaemonMetrics", "Snapshot"]
+__all__ = ["CONTENT_TYPE", "DaemonMetrics", "Snapshot", "pending_approval"]
+
+disable_created_metrics()  # type: ignore[no-untyped-call]  # prometheus_client leaves it unannotated
 
 CONTENT_TYPE = "text/plain; version=0.0.4; charset=utf-8"
 P = "sepm_reconciler_"
@@ -56,6 +68,15 @@ def _drifted(record: RolloutRecord) -> bool:
     return any(served.get(port) != record.desired_fingerprint for port in PORT_NAMES)
 
 
+def pending_approval(record: RolloutRecord) -> int | None:
+    """The step whose approval ``record`` waits for now (``ApprovalMissing``), or None."""
+    if record.code != Code.APPROVAL_MISSING.value or record.rollout_id is None:
+        return None
+    approved = {a.step for a in record.current_approvals()}
+    waiting = [s for s in record.facts.approvals_announced if s > record.step and s not in approved]
+    return min(waiting) if waiting else None
+
+
 class _ServersCollector:
     """Yields the per-server gauges from the snapshot set by :meth:`DaemonMetrics.render`."""
 
@@ -76,6 +97,18 @@ class _ServersCollector:
         seconds = _gauge("seconds_in_step", "Seconds since the server entered its current phase")
         ratio = _gauge("ack_ratio", "Clients that acknowledged the policy change / eligible clients")
         at_risk = _gauge("at_risk_clients", "Clients that would be orphaned if the certificate changed now")
+        eligible = _gauge(
+            "clients_eligible", "Clients waited for (seen within excludeOfflineFor), at the last observation"
+        )
+        acknowledged = _gauge(
+            "clients_acknowledged",
+            "Eligible clients that applied the policy change being waited for (steps 3-4 and 6-7)",
+        )
+        approval = _gauge(
+            "approval_pending",
+            "1 while the server waits for `sepm-reconciler approve SERVER --step STEP`",
+            "step",
+        )
         drift = _gauge("drift", "1 when a port presents another certificate than the spec declares")
         stalled = _gauge("stalled", "1 when the rollout needs a human")
         suspended = _gauge("suspended", "1 when suspended by an operator")
@@ -102,6 +135,12 @@ class _ServersCollector:
                 ratio.add_metric([name], observed.ack_ratio)
             if STANDARD.before_swap(record) and observed is not None and observed.at_risk_count is not None:
                 at_risk.add_metric([name], float(observed.at_risk_count))
+            if observed is not None and observed.eligible is not None:
+                eligible.add_metric([name], float(observed.eligible))
+                if record.acknowledgement_since is not None and observed.acknowledged is not None:
+                    acknowledged.add_metric([name], float(observed.acknowledged))
+            if (waiting := pending_approval(record)) is not None:
+                approval.add_metric([name, str(waiting)], 1.0)
             drift.add_metric([name], 1.0 if _drifted(record) else 0.0)
             stalled.add_metric([name], 1.0 if record.stalled else 0.0)
             suspended.add_metric([name], 1.0 if record.suspended else 0.0)
@@ -118,6 +157,9 @@ class _ServersCollector:
             seconds,
             ratio,
             at_risk,
+            eligible,
+            acknowledged,
+            approval,
             drift,
             stalled,
             suspended,
@@ -198,6 +240,13 @@ class DaemonMetrics:
             ["topic", "outcome"],
             registry=r,
         )
+        self.build_info = Gauge(
+            P + "build_info",
+            "1, labelled with the version of sepm-reconciler that runs",
+            ["version"],
+            registry=r,
+        )
+        self.build_info.labels(__version__).set(1)
         self._servers = _ServersCollector()
         r.register(self._servers)
 
