@@ -212,6 +212,12 @@ class Daemon:
     def stopping(self) -> bool:
         return self._stopping
 
+    @property
+    def store(self) -> GatedStore:
+        """The daemon's store, for reading in the same process (another handle on a SQLite file must not be opened
+        and closed while the daemon writes it: closing it would drop the daemon's locks)."""
+        return self._require_store()
+
     # --- control -------------------------------------------------------------------------------------------------
 
     def request_stop(self) -> None:
