@@ -30,9 +30,9 @@ from reconciler.certs.generate import make_ca
 
 __all__ = [
     "DEMO_MANAGERS",
-    "TRY_MANAGERS",
     "P12_PASSWORD_ENV",
     "PASSWORD_ENV",
+    "TRY_MANAGERS",
     "Lab",
     "Leaf",
     "ManagerPlan",

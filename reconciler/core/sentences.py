@@ -45,7 +45,7 @@ def _names(items: Any) -> str:
 def approve_command(server: str, step: int | str, *, accept_at_risk: bool = False) -> str:
     """The command that approves ``step`` (the one wording of "needs an approval", wherever it is shown)."""
     flag = " --accept-at-risk" if accept_at_risk else ""
-    return f"sepm-reconciler approve {server} --step {step}{flag} --by YOU --reason WHY"
+    return f"sepm-reconciler approve {server} --step {step}{flag} --reason WHY"
 
 
 def _resume(f: Facts) -> str:

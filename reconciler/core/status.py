@@ -12,7 +12,7 @@ from reconciler.core.observation import PORT_NAMES
 from reconciler.core.procedure.table import STANDARD
 from reconciler.core.record import RolloutRecord
 
-__all__ = ["server_status", "status_document"]
+__all__ = ["pending_approval", "server_status", "status_document"]
 
 
 def server_status(record: RolloutRecord) -> dict[str, Any]:
@@ -48,7 +48,17 @@ def server_status(record: RolloutRecord) -> dict[str, Any]:
         "clients": _clients(record),
         "approvals": [a.to_storage() for a in record.current_approvals()],
         "abort_requested": record.abort_request is not None,
+        "approval_pending": pending_approval(record),
     }
+
+
+def pending_approval(record: RolloutRecord) -> int | None:
+    """The step whose approval ``record`` waits for now (its code is ``ApprovalMissing``), or None."""
+    if record.code != Code.APPROVAL_MISSING.value:
+        return None
+    approved = {a.step for a in record.current_approvals()}
+    waiting = [s for s in record.facts.approvals_announced if s > record.step and s not in approved]
+    return min(waiting) if waiting else None
 
 
 def _clients(record: RolloutRecord) -> dict[str, Any] | None:

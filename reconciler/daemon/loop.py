@@ -69,6 +69,7 @@ from reconciler.engine import ClientFactory, Engine, HookRunner, TickResult
 from reconciler.errors import ConflictError, FencedError, StateError
 from reconciler.hooks import run_hook
 from reconciler.store import Fence, FencedStore, Store, open_store, redact, scheme_of
+from reconciler.views import Policy
 
 __all__ = ["Daemon"]
 
@@ -184,6 +185,18 @@ class Daemon:
         store = self._require_store()
         return await asyncio.to_thread(lambda: store.events(limit=limit))
 
+    async def server_events(self, names: Sequence[str], limit: int) -> dict[str, list[Event]]:
+        store = self._require_store()
+
+        def read() -> dict[str, list[Event]]:
+            return {name: store.events(name, limit=limit) for name in names}
+
+        return await asyncio.to_thread(read)
+
+    @property
+    def state_url(self) -> str:
+        return redact(self.config.state_url)
+
     def servers_info(self) -> Mapping[str, ServerInfo]:
         current = self._watcher.current
         if current is None:
@@ -193,6 +206,11 @@ class Daemon:
                 site=s.spec.spec.server.site,
                 api_url=s.spec.spec.server.api_url,
                 mode=str(s.spec.spec.rollout.mode),
+                policy=Policy(
+                    s.spec.spec.rollout.clients.min_soak,
+                    s.spec.spec.rollout.clients.max_soak,
+                    s.spec.spec.rollout.clients.min_ack_ratio,
+                ),
             )
             for name, s in current.servers.items()
         }

@@ -37,8 +37,9 @@ from reconciler.core.observation import PORT_NAMES
 from reconciler.core.phase import Phase
 from reconciler.core.procedure.table import STANDARD
 from reconciler.core.record import RolloutRecord
+from reconciler.core.status import pending_approval
 
-__all__ = ["CONTENT_TYPE", "DaemonMetrics", "Snapshot", "pending_approval"]
+__all__ = ["CONTENT_TYPE", "DaemonMetrics", "Snapshot"]
 
 disable_created_metrics()  # type: ignore[no-untyped-call]  # prometheus_client leaves it unannotated
 
@@ -66,15 +67,6 @@ def _drifted(record: RolloutRecord) -> bool:
         return record.phase is not Phase.IN_SYNC
     served = record.observed.fingerprints
     return any(served.get(port) != record.desired_fingerprint for port in PORT_NAMES)
-
-
-def pending_approval(record: RolloutRecord) -> int | None:
-    """The step whose approval ``record`` waits for now (``ApprovalMissing``), or None."""
-    if record.code != Code.APPROVAL_MISSING.value or record.rollout_id is None:
-        return None
-    approved = {a.step for a in record.current_approvals()}
-    waiting = [s for s in record.facts.approvals_announced if s > record.step and s not in approved]
-    return min(waiting) if waiting else None
 
 
 class _ServersCollector:

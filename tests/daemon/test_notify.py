@@ -103,8 +103,7 @@ def test_an_approval_notification_says_how_to_approve() -> None:
     notification = notification_for(event)
     assert notification is not None
     assert (
-        dict(notification.facts)["Approve with"]
-        == "sepm-reconciler approve sepm-east --step 4 --by YOU --reason WHY"
+        dict(notification.facts)["Approve with"] == "sepm-reconciler approve sepm-east --step 4 --reason WHY"
     )
 
 

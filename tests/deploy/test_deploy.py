@@ -163,6 +163,27 @@ def test_the_image_runs_the_daemon_as_a_non_root_user_with_a_healthcheck_on_heal
     assert {SPECS_ENV, STATE_ENV} <= env_names
 
 
+def test_the_image_installs_within_the_constraints_from_a_minimal_context() -> None:
+    """Every pip command of the image stays within constraints.txt (the versions CI passed with), and
+    .dockerignore lets into the build context exactly what the COPY instructions take — nothing else (no .venv,
+    no state, no keys)."""
+    instructions = _dockerfile()
+    pips = [rest for word, rest in instructions if word == "RUN" and "pip " in rest]
+    assert pips and all("--constraint" in rest and "constraints.txt" in rest for rest in pips), pips
+    copied = {
+        part.rstrip("/")
+        for word, rest in instructions
+        if word == "COPY" and not rest.startswith("--from")
+        for part in rest.split()[:-1]
+    }
+    ignore = [line.strip() for line in (REPO / ".dockerignore").read_text(encoding="utf-8").splitlines()]
+    allowed = {line[1:].rstrip("/") for line in ignore if line.startswith("!")}
+    assert next(line for line in ignore if line and not line.startswith("#")) == "*"
+    assert copied == allowed, (copied, allowed)
+    for path in copied:
+        assert (REPO / path).exists(), path
+
+
 # --- systemd ----------------------------------------------------------------------------------------------------------
 
 
