@@ -135,12 +135,7 @@ class TimelineRow:
 
 
 def _title(event: Event) -> str:
-    phase = event.to_phase
-    if phase is None:
-        return "?"
-    number = STANDARD.number_of(phase)
-    title = STANDARD.title(phase)
-    return f"{number} · {title}" if number else title
+    return "?" if event.to_phase is None else STANDARD.title(event.to_phase)
 
 
 def step_timeline(record: RolloutRecord | None, events: Sequence[Event]) -> list[TimelineRow]:
