@@ -100,5 +100,5 @@ def test_the_installed_wheel_runs_the_demo_from_an_empty_directory(wheel: Path, 
         env=env,
     )
     assert demo.returncode == 0, demo.stdout[-4000:] + demo.stderr[-2000:]
-    assert "0 orphaned clients" in demo.stdout
+    assert "0 orphaned clients" in " ".join(demo.stdout.split())  # the console wraps where it likes
     assert list(empty.iterdir()) == []  # nothing written where it ran
