@@ -233,7 +233,7 @@ class _Probe:
         lifetime = session.lifetime
         self.add(
             "auth.token_lifetime",
-            "tokens say how long they live (tokenExpiration; NOTES.md assumes about 3600 s)",
+            "tokens say how long they live (tokenExpiration; assumed about 3600 s)",
             Status.PASS if lifetime else Status.FAIL,
             f"{lifetime:g} s"
             if lifetime

@@ -257,7 +257,10 @@ def test_no_secret_goes_on_a_command_line_in_the_windows_deployment() -> None:
         for line in text.splitlines():
             code = line.split("#", 1)[0]
             if re.match(r"\s*&\s", code):  # a program run with arguments
-                assert not re.search(r"(?i)password|passwd|secret|token|GetNetworkCredential", code), (path.name, line)
+                assert not re.search(r"(?i)password|passwd|secret|token|GetNetworkCredential", code), (
+                    path.name,
+                    line,
+                )
             assert not re.search(r"(?i)--password\b|/password[: ]|-p:\S", code), (path.name, line)
     install = (DEPLOY / "windows" / "Install-SepmReconcilerService.ps1").read_text(encoding="utf-8")
     assert "Invoke-CimMethod" in install and "StartPassword" in install  # the password goes through WMI
