@@ -308,3 +308,33 @@ def test_an_acceptance_does_not_carry_forward_when_other_clients_are_at_risk() -
     driver.world.advance(timedelta(days=1))
     decision = driver.decide()
     assert decision.phase is Phase.WAITING_VERIFIED and decision.code is Code.CLIENTS_NOT_READY
+
+
+def test_a_rollout_does_not_start_while_a_hook_cannot_run() -> None:
+    from reconciler.core.decide import decide
+    from tests.support.manager import FAST
+
+    driver = Driver(hooked(), World())
+    problem = "east.yaml:30:9: spec.rollout.actions.updateCertificate.command: the hook program ./swap.sh does not exist"
+    held = decide(
+        driver.spec,
+        NEW,
+        driver.world.observe(None),
+        None,
+        now=T0,
+        spec_revision="r",
+        tuning=FAST,
+        hook_error=problem,
+    )
+    assert held.code is Code.HOOK_UNUSABLE and held.phase is Phase.DRIFTED and held.action is None
+    assert problem in held.reason
+    fixed = decide(
+        driver.spec,
+        NEW,
+        driver.world.observe(held.record),
+        held.record,
+        now=T0,
+        spec_revision="r",
+        tuning=FAST,
+    )
+    assert fixed.phase is Phase.BREAKING_REPLICATION  # once it can run, the rollout starts
