@@ -3,12 +3,16 @@
     .venv/bin/python benchmarks/observe.py [--clients 100000] [--page-size 1000] [--repeat 2] [--strict]
 
 The simulator runs in its own process (``sepm-reconciler simulate``), so the peak RSS printed is the observer's
-alone. Measured in this process, each over real HTTPS to the simulator:
+alone. Its behaviours are the strict ones (deleted records listed, ``replicationStatus`` an array…) with churn on
+(``--churn`` machines added, removed and re-imaged a simulated day, each: the clock moves between the runs); its
+throttle is off (the clock is frozen, so a window would never end: ``throttled_scan.py`` measures the throttle).
+Measured in this process, each over real HTTPS to the simulator:
 
 * **bare loop** — authenticate, then ``GET computers`` page after page at the same page size, ``json.loads`` each
   page and drop it: the least any full scan can cost;
 * **full observe()** — a cold :class:`ClientLedger`: TLS handshakes on the three ports, version, groups and their
-  settings, replication, every computer into the ledger, and the acknowledgement count;
+  settings, replication, every computer into the ledger (a checked scan: totals kept, the records changed during it
+  listed), and the acknowledgement count;
 * **incremental tick** — the same ledger after the simulated clock moved 1% of a heartbeat (about 1% of the clients
   checked in): ``GET computers?lastUpdate=…`` fetches only those.
 
@@ -20,26 +24,21 @@ from __future__ import annotations
 
 import argparse
 import asyncio
-import ipaddress
 import json
 import os
 import resource
-import signal
-import subprocess
 import sys
 import tempfile
 import time
-from datetime import UTC, datetime, timedelta
 from pathlib import Path
 from typing import Any
 
 import httpx
 import yaml
-from cryptography import x509
-from cryptography.hazmat.primitives import hashes, serialization
-from cryptography.hazmat.primitives.asymmetric import rsa
-from cryptography.x509.oid import NameOID
 
+sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
+
+from benchmarks._kit import pki, start_simulator, stop_simulator
 from reconciler.core.spec import ManagedServer
 from reconciler.sepm import ClientLedger, SepmClient, SepmCredentials, observe, tls_context
 
@@ -47,54 +46,13 @@ HEARTBEAT_S = 300
 NAME = "sepm-bench"
 
 
-def _pki(directory: Path) -> tuple[Path, Path, Path]:
-    """A CA and a server certificate for 127.0.0.1 issued by it: (ca.pem, server.pem, server.key)."""
-    now = datetime.now(UTC)
-    ca_key = rsa.generate_private_key(public_exponent=65537, key_size=2048)
-    ca_name = x509.Name([x509.NameAttribute(NameOID.COMMON_NAME, "Benchmark CA")])
-    ca = (
-        x509.CertificateBuilder()
-        .subject_name(ca_name)
-        .issuer_name(ca_name)
-        .public_key(ca_key.public_key())
-        .serial_number(x509.random_serial_number())
-        .not_valid_before(now - timedelta(days=1))
-        .not_valid_after(now + timedelta(days=30))
-        .add_extension(x509.BasicConstraints(ca=True, path_length=None), critical=True)
-        .sign(ca_key, hashes.SHA256())
-    )
-    key = rsa.generate_private_key(public_exponent=65537, key_size=2048)
-    cert = (
-        x509.CertificateBuilder()
-        .subject_name(x509.Name([x509.NameAttribute(NameOID.COMMON_NAME, "sepm-bench.corp.example")]))
-        .issuer_name(ca_name)
-        .public_key(key.public_key())
-        .serial_number(x509.random_serial_number())
-        .not_valid_before(now - timedelta(days=1))
-        .not_valid_after(now + timedelta(days=30))
-        .add_extension(
-            x509.SubjectAlternativeName([x509.IPAddress(ipaddress.ip_address("127.0.0.1"))]), critical=False
-        )
-        .sign(ca_key, hashes.SHA256())
-    )
-    paths = directory / "ca.pem", directory / "server.pem", directory / "server.key"
-    paths[0].write_bytes(ca.public_bytes(serialization.Encoding.PEM))
-    paths[1].write_bytes(cert.public_bytes(serialization.Encoding.PEM))
-    paths[2].write_bytes(
-        key.private_bytes(
-            serialization.Encoding.PEM, serialization.PrivateFormat.PKCS8, serialization.NoEncryption()
-        )
-    )
-    return paths
-
-
-def _fleet(directory: Path, clients: int, cert: Path, key: Path) -> Path:
+def _fleet(directory: Path, clients: int, churn: float, cert: Path, key: Path) -> Path:
     fleet = {
         "clock": {"start": "2026-12-01T08:00:00Z", "speed": 0},  # time moves only when the benchmark says
         "seed": 11,
-        # Strict by default (a 50-call throttle on this frozen clock would never reopen): lenient until
-        # [adapter-probe] (#14) makes the observation cope with throttling and churn.
-        "behaviours": "lenient",
+        # Strict (deleted records listed, replicationStatus an array, …), with churn on; the throttle off: on this
+        # frozen clock a window would never end (benchmarks/throttled_scan.py measures the throttle).
+        "behaviours": {"throttle": False},
         "managers": [
             {
                 "name": NAME,
@@ -114,6 +72,7 @@ def _fleet(directory: Path, clients: int, cert: Path, key: Path) -> Path:
                     "heartbeat": f"{HEARTBEAT_S}s",
                     "offline": {"share": 0.1, "forMin": "1d", "forMax": "10d"},
                     "agentVersions": {"14.3.9816.7000": 0.97, "14.2.5587.2100": 0.03},
+                    "churn": {"addPerDay": churn, "removePerDay": churn, "reimagePerDay": churn},
                 },
             }
         ],
@@ -121,29 +80,6 @@ def _fleet(directory: Path, clients: int, cert: Path, key: Path) -> Path:
     path = directory / "fleet.yaml"
     path.write_text(yaml.safe_dump(fleet, sort_keys=False))
     return path
-
-
-def _start_simulator(fleet: Path, ports_file: Path) -> subprocess.Popen[bytes]:
-    command = [
-        sys.executable,
-        "-m",
-        "reconciler",
-        "simulate",
-        "--fleet",
-        str(fleet),
-        "--ports-file",
-        str(ports_file),
-    ]
-    proc = subprocess.Popen(command, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE)
-    deadline = time.monotonic() + 120
-    while not ports_file.exists():
-        if proc.poll() is not None:
-            raise SystemExit(f"the simulator exited: {proc.stderr.read().decode() if proc.stderr else ''}")
-        if time.monotonic() > deadline:
-            proc.kill()
-            raise SystemExit("the simulator did not start within 120 s")
-        time.sleep(0.1)
-    return proc
 
 
 def _spec(info: dict[str, Any], ca: Path) -> ManagedServer:
@@ -183,7 +119,7 @@ async def bare_loop(api_url: str, ca: Path, page_size: int) -> tuple[float, int]
                 f"{api_url}/computers", params={"pageIndex": index, "pageSize": page_size}, headers=headers
             )
             page = json.loads(response.content)
-            seen += len(page["content"])
+            seen += sum(1 for item in page["content"] if not item.get("deleted"))  # the live clients
             if page["lastPage"] or not page["content"]:
                 break
             index += 1
@@ -245,15 +181,21 @@ def main() -> int:
     parser.add_argument("--page-size", type=int, default=1000)
     parser.add_argument("--repeat", type=int, default=2)
     parser.add_argument("--changed", type=float, default=0.01, help="share of a heartbeat the clock moves")
+    parser.add_argument(
+        "--churn",
+        type=float,
+        default=100_000.0,
+        help="machines added, removed, re-imaged a simulated day, each",
+    )
     parser.add_argument("--strict", action="store_true", help="exit 1 when a target is missed")
     args = parser.parse_args()
 
     with tempfile.TemporaryDirectory(prefix="bench-observe-") as tmp:
         directory = Path(tmp)
-        ca, cert, key = _pki(directory)
+        ca, cert, key = pki(directory)
         ports_file = directory / "ports.json"
         started = time.perf_counter()
-        proc = _start_simulator(_fleet(directory, args.clients, cert, key), ports_file)
+        proc = start_simulator(_fleet(directory, args.clients, args.churn, cert, key), ports_file)
         print(
             f"simulator: {args.clients:,} clients, pid {proc.pid}, up in {time.perf_counter() - started:.1f} s"
         )
@@ -261,11 +203,7 @@ def main() -> int:
             info = json.loads(ports_file.read_text())["managers"][NAME]
             result = asyncio.run(run(args, info, ca))
         finally:
-            proc.send_signal(signal.SIGTERM)
-            try:
-                proc.wait(timeout=30)
-            except subprocess.TimeoutExpired:
-                proc.kill()
+            stop_simulator(proc)
     peak_mb = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024  # kilobytes on Linux
     ratio = result["full"] / result["bare"]
     tick_share = result["tick"] / result["full"]

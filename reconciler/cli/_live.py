@@ -76,8 +76,9 @@ def echo_spec_errors(spec_set: SpecSet) -> None:
         click.echo(f"error: {issue}", err=True)
 
 
-def open_state_if_any(state_url: str | None) -> Store | None:
-    """The state for reading, or None when none exists yet (nothing was ever reconciled with it)."""
+def open_state_if_any(state_url: str | None, *, readonly: bool = True) -> Store | None:
+    """The state (for reading only, unless ``readonly`` is False), or None when none exists yet (nothing was ever
+    reconciled with it)."""
     url = resolve_state_url(state_url)
     if url.lower().startswith("sqlite:"):
         path = sqlite_path(url)
@@ -87,7 +88,7 @@ def open_state_if_any(state_url: str | None) -> Store | None:
         except (OSError, ValueError) as exc:  # a name too long, a NUL byte
             reason = exc.strerror if isinstance(exc, OSError) and exc.strerror else str(exc)
             raise StateError(f"the state path {path} cannot be used: {reason}") from exc
-    return open_store(url, create=False, readonly=True)
+    return open_store(url, create=False, readonly=readonly)
 
 
 def configure_logging(verbose: int) -> None:

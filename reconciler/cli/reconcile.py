@@ -7,6 +7,7 @@ import json
 from collections.abc import Awaitable, Callable
 from datetime import timedelta
 from pathlib import Path
+from typing import TypeVar
 
 import click
 
@@ -63,6 +64,17 @@ def render_result(result: TickResult) -> list[str]:
         lines.append(f"  error: {result.error}")
     lines.append(f"  next check: {wording.when(result.next_check_at)}")
     return lines
+
+
+_T = TypeVar("_T")
+
+
+async def _logged_out(engine: Engine, work: Awaitable[_T]) -> _T:
+    """``work``, then every session the engine opened logged out of its manager."""
+    try:
+        return await work
+    finally:
+        await engine.aclose()
 
 
 @click.command()
@@ -131,10 +143,13 @@ def reconcile(
             engine = Engine(spec_set, store, hook_runner=hooks)
             names = [s.name for s in select_servers(spec_set, servers or None)]
             done, cut = asyncio.run(
-                within_deadline(
-                    {name: _tick(engine, name) for name in names},
-                    deadline=timeout,
-                    spare=hooks.servers.__contains__,
+                _logged_out(
+                    engine,
+                    within_deadline(
+                        {name: _tick(engine, name) for name in names},
+                        deadline=timeout,
+                        spare=hooks.servers.__contains__,
+                    ),
                 )
             )
             results = [done[name] for name in names if name in done]

@@ -16,6 +16,7 @@ from rich.console import Console
 from reconciler.cli import EXIT_ERROR
 from reconciler.cli._live import specs_option
 from reconciler.cli._options import output_option
+from reconciler.cli._rehearsals import latest_rehearsals, rehearsal_sentence
 from reconciler.cli._state import state_option
 from reconciler.core.durations import parse_duration
 from reconciler.engine import SystemClock
@@ -138,6 +139,9 @@ def report(
     try:
         store, notes = _open(state_url, required=offline or since is not None)
         with store if store is not None else contextlib.nullcontext():
+            if store is not None:
+                rehearsed = latest_rehearsals(store)
+                notes = [*notes, *(f"{n}: {rehearsal_sentence(e)}" for n, e in sorted(rehearsed.items()))]
             result = asyncio.run(
                 collect(
                     specs_path,

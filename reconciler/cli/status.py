@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import json
 import time
+from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
 from typing import Any
 
@@ -17,10 +18,12 @@ from rich.text import Text
 
 from reconciler.cli import EXIT_ERROR, EXIT_OK
 from reconciler.cli._options import output_option
+from reconciler.cli._rehearsals import latest_rehearsals, rehearsal_sentence
 from reconciler.cli._state import now, open_state, state_option
 from reconciler.core import wording
 from reconciler.core._storage import iso, iso_or_none
 from reconciler.core.actions import Performer
+from reconciler.core.events import Event
 from reconciler.core.procedure import Phase
 from reconciler.core.procedure.table import STANDARD
 from reconciler.core.record import RolloutRecord
@@ -146,22 +149,33 @@ def _notes(records: list[RolloutRecord]) -> list[Text]:
     return lines
 
 
-def _view(records: list[RolloutRecord], lease: Lease | None, at: datetime) -> RenderableType:
-    parts: list[RenderableType] = [Text(daemon_line(lease, at))]
-    if records:
-        parts += [_table(records), *_notes(records)]
+@dataclass(frozen=True, slots=True)
+class _Read:
+    records: list[RolloutRecord]
+    lease: Lease | None
+    rehearsals: dict[str, Event]
+
+
+def _view(read: _Read, at: datetime) -> RenderableType:
+    parts: list[RenderableType] = [Text(daemon_line(read.lease, at))]
+    if read.records:
+        parts += [_table(read.records), *_notes(read.records)]
     else:
         parts.append(Text("no servers in the state yet"))
+    for name, event in sorted(read.rehearsals.items()):  # what probe --rehearse measured
+        parts.append(Text.from_markup(f"[bold]{escape(name)}[/]: {escape(rehearsal_sentence(event))}"))
     return Group(*parts)
 
 
-def _read(state_url: str | None) -> tuple[list[RolloutRecord], Lease | None]:
+def _read(state_url: str | None) -> _Read:
     with open_state(state_url, readonly=True) as store:
-        return store.all(), _lease(store)
+        return _Read(store.all(), _lease(store), latest_rehearsals(store))
 
 
-def _document(records: list[RolloutRecord], lease: Lease | None, at: datetime) -> dict[str, Any]:
-    return {**status_document(records), "lease": lease_document(lease, at)}
+def _document(read: _Read, at: datetime) -> dict[str, Any]:
+    """The daemon's ``/api/status`` document (its ``servers``, exactly; the rehearsals are in ``report --output
+    json``) plus ``lease``: whether a daemon acts on this state."""
+    return {**status_document(read.records), "lease": lease_document(read.lease, at)}
 
 
 @click.command()
@@ -181,8 +195,9 @@ def status(state_url: str | None, output: str, watch: bool, every: float) -> int
     this state (who holds the lease, or since when nobody does) — from the state store only.
 
     Nothing is contacted: this reads what the last reconcile or the daemon recorded (see "observed_at").
-    Manual steps show their console instructions; stalled servers show the remedy. Clients are counted at risk
-    only while a certificate change is ahead (steps 1-4): an in-sync server has none.
+    Manual steps show their console instructions; stalled servers show the remedy; a settings-PATCH rehearsal
+    (probe --rehearse) shows what it measured. Clients are counted at risk only while a certificate change is
+    ahead (steps 1-4): an in-sync server has none.
 
     \b
     Examples:
@@ -201,22 +216,20 @@ def status(state_url: str | None, output: str, watch: bool, every: float) -> int
     corrupt), 64 usage error.
     """
     try:
-        records, lease = _read(state_url)
+        read = _read(state_url)
     except Error as exc:
         click.echo(f"error: {exc}", err=True)
         return EXIT_ERROR
     if not watch:
         if output == "json":
-            click.echo(json.dumps(_document(records, lease, now()), indent=2))
+            click.echo(json.dumps(_document(read, now()), indent=2))
         else:
-            console().print(_view(records, lease, now()))
+            console().print(_view(read, now()))
         return EXIT_OK
-    return _watch(state_url, output, every, records, lease)
+    return _watch(state_url, output, every, read)
 
 
-def _watch(
-    state_url: str | None, output: str, every: float, records: list[RolloutRecord], lease: Lease | None
-) -> int:
+def _watch(state_url: str | None, output: str, every: float, read: _Read) -> int:
     out = console()
     live = Live(console=out, auto_refresh=False) if output == "text" and out.is_terminal else None
     try:
@@ -225,15 +238,15 @@ def _watch(
         while True:
             at = now()
             if output == "json":
-                click.echo(json.dumps(_document(records, lease, at)))
+                click.echo(json.dumps(_document(read, at)))
             elif live is not None:
-                live.update(_view(records, lease, at), refresh=True)
+                live.update(_view(read, at), refresh=True)
             else:
                 out.rule(f"{wording.when(at)}")
-                out.print(_view(records, lease, at))
+                out.print(_view(read, at))
             time.sleep(every)
             try:
-                records, lease = _read(state_url)
+                read = _read(state_url)
             except Error as exc:  # a moment of contention, a restore under way: say so and keep watching
                 click.echo(f"error: {exc} (trying again)", err=True)
     except KeyboardInterrupt:

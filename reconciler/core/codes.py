@@ -79,6 +79,7 @@ class Code(StrEnum):
     REPLICATE_NOW_FAILED = "ReplicateNowFailed"
     UNEXPECTED_CERTIFICATE = "UnexpectedCertificate"
     NO_MANAGED_GROUPS = "NoManagedGroups"
+    COLLATERAL_SETTINGS_CHANGE = "CollateralSettingsChange"
     # events
     DRIFT_DETECTED = "DriftDetected"
     RETARGETED = "Retargeted"
@@ -259,6 +260,14 @@ CODES: Mapping[Code, CodeInfo] = MappingProxyType(
             Kind.STALL,
             "steps 2 and 5: no group matches `spec.rollout.clients.groups`",
             "fix the group names and commit",
+        ),
+        Code.COLLATERAL_SETTINGS_CHANGE: CodeInfo(
+            Kind.STALL,
+            "steps 2 and 5, or a rollback: a group's settings PATCH (the whole configuration, only the flag changed) "
+            "changed other fields; no other group was touched and the group's document was written back (the reason "
+            "names the fields, and whether that restored them)",
+            "check those settings of the group in the console, find out how the manager applies a settings PATCH "
+            f"(`sepm-reconciler probe --rehearse` on an empty group), {_RESUME}",
         ),
         Code.DRIFT_DETECTED: CodeInfo(Kind.EVENT, "a port presents another certificate than the spec's"),
         Code.RETARGETED: CodeInfo(

@@ -44,9 +44,11 @@ from reconciler.core.observation import ServerObservation
 from reconciler.core.phase import Phase
 from reconciler.core.procedure.given import Given, Tuning
 from reconciler.core.procedure.interpret import interpret
+from reconciler.core.procedure.machine import IllegalMove, Judge, machine_for
 from reconciler.core.procedure.outcome import Act, Draft, Hold, Move, Outcome
 from reconciler.core.procedure.table import STANDARD, Pace, Procedure
 from reconciler.core.record import Facts, PendingAction, RolloutRecord, Stall, new_record
+from reconciler.core.said import Said
 from reconciler.core.sentences import remedy as remedy_of
 from reconciler.core.sentences import sentence
 from reconciler.core.spec import ManagedServer
@@ -62,6 +64,7 @@ __all__ = [
     "Tuning",
     "decide",
     "partner_records",
+    "stall_now",
 ]
 
 DEFAULT_TUNING = Tuning()
@@ -171,6 +174,44 @@ def decide(
     )
     outcome, draft = interpret(given)
     return _finish(given, previous, outcome, draft, retry_after)
+
+
+def stall_now(
+    spec: ManagedServer,
+    desired_fingerprint: str,
+    observation: ServerObservation | None,
+    record: RolloutRecord,
+    said: Said,
+    *,
+    now: datetime,
+    spec_revision: str,
+    procedure: Procedure = STANDARD,
+    tuning: Tuning = DEFAULT_TUNING,
+) -> Decision:
+    """The rollout stalls at once because an action found what no retry can fix (a settings PATCH that changed other
+    fields: ``CollateralSettingsChange``). The same move as any stall ``decide`` makes — the table's ``stall``
+    transition, the stall's code, sentence and remedy, a transition event — so ``status``, reports, metrics and
+    ``resume`` treat it alike. Pure; raises :class:`IllegalMove` when ``record``'s phase cannot stall."""
+    now = require_aware(now, "now")
+    given = Given(
+        procedure=procedure,
+        spec=spec,
+        desired=desired_fingerprint,
+        observation=observation,
+        record=record,
+        now=now,
+        revision=spec_revision,
+        tuning=tuning,
+        partners={},
+        observation_error=None,
+        keystore_error=None,
+    )
+    transition = machine_for(procedure).fire(record.phase, "stall", Judge(given))
+    if transition is None:  # pragma: no cover - the stall move has no guard
+        raise IllegalMove(f"no stall from {record.phase.value}")
+    label = procedure.stage(record.phase).label if procedure.has(record.phase) else record.phase.value
+    move = Move(transition, said.but(where=label, server=spec.name))
+    return _finish(given, record, move, Draft(record), None)
 
 
 def _pace(given: Given, phase: Phase) -> datetime:

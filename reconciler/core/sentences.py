@@ -320,6 +320,21 @@ def _exhausted(f: Facts) -> str:
     return f"{what(f)} failed {failures} time{'s' if failures != 1 else ''} (maximum {f['max']}); last: {f['last']}"
 
 
+def _collateral(f: Facts) -> str:
+    flag = "on" if f["enabled"] else "off"
+    restored = {
+        True: "its document was written back as it was",
+        False: "writing its document back FAILED: check it by hand",
+        None: "its document was not written back",
+    }[f.get("restored")]
+    done = f.get("done", 0)
+    before = f" ({done} group(s) before it were changed cleanly)" if done else ""
+    return (
+        f"turning certificate verification {flag} on {f['group']} changed other settings too "
+        f"({', '.join(f['fields'])}); {restored}; no other group was touched{before}"
+    )
+
+
 def _unexpected(f: Facts) -> str:
     ports = "; ".join(f"{name} presents {wording.fingerprint(fp)}" for name, fp in f["ports"])
     return f"{ports}, which is not the rollout's target {wording.fingerprint(f['target'])}" + (
@@ -481,6 +496,7 @@ _BODIES: Mapping[Code, Callable[[Facts], str]] = {
     Code.RESTORE_REPLICATION_FAILED: _exhausted,
     Code.REPLICATE_NOW_FAILED: _exhausted,
     Code.UNEXPECTED_CERTIFICATE: _unexpected,
+    Code.COLLATERAL_SETTINGS_CHANGE: _collateral,
     Code.NO_MANAGED_GROUPS: lambda f: (
         "no managed client group found on the manager"
         + (f" (spec.rollout.clients.groups: {', '.join(f['chosen'])})" if f.get("chosen") else "")
@@ -519,6 +535,7 @@ _LOCATED = frozenset(
         Code.REPLICATE_NOW_FAILED,
         Code.UNEXPECTED_CERTIFICATE,
         Code.NO_MANAGED_GROUPS,
+        Code.COLLATERAL_SETTINGS_CHANGE,
     }
 )
 """Codes whose sentence starts with where the server is (``"step 3: …"``)."""
@@ -609,6 +626,12 @@ def remedy(said: Said) -> str | None:
         return (
             "make spec.rollout.clients.groups name existing groups by full path (e.g. My Company\\Laptops), or leave "
             "it empty for every group that does not inherit, and commit: a new spec revision resumes the rollout"
+        )
+    if code is Code.COLLATERAL_SETTINGS_CHANGE:
+        return (
+            f"check {', '.join(f['fields'])} of {f['group']} in the console (Clients > Policies), find out why this "
+            "manager's settings PATCH changes more than the field sent (sepm-reconciler probe --rehearse on an empty "
+            f"group shows how it behaves), {_resume(f)}"
         )
     if code is Code.UNDECLARED_PARTNER:
         names = ", ".join(f["names"])

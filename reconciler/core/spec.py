@@ -40,6 +40,7 @@ __all__ = [
     "API_VERSION",
     "Action",
     "Actions",
+    "ApiUse",
     "ClientPolicy",
     "CommandAction",
     "Credentials",
@@ -231,6 +232,43 @@ class Credentials(_Model):
     domain: str = ""
 
 
+_SIZE_RE = re.compile(r"^\s*(\d+)\s*(B|KiB|MiB|GiB)?\s*$")
+_SIZE_UNITS = {None: 1, "B": 1, "KiB": 2**10, "MiB": 2**20, "GiB": 2**30}
+
+
+def _to_bytes(value: Any) -> Any:
+    if isinstance(value, int) and not isinstance(value, bool):
+        size = value
+    else:
+        match = _SIZE_RE.match(value) if isinstance(value, str) else None
+        if match is None:
+            raise _fail(
+                "invalid_size", f"must be a size such as 64MiB, 512KiB or a number of bytes, got {value!r}"
+            )
+        size = int(match[1]) * _SIZE_UNITS[match[2]]
+    if not 2**20 <= size <= 2**31:
+        raise _fail("out_of_range", f"must be between 1MiB and 2GiB, got {size} bytes")
+    return size
+
+
+ByteSize = Annotated[int, BeforeValidator(_to_bytes)]
+"""A size in bytes, written ``64MiB``, ``512KiB``, ``1GiB`` or a plain number of bytes."""
+
+
+class ApiUse(_Model):
+    """How the reconciler uses the manager's REST API: its throttle, the size of answers, the page size."""
+
+    throttle_window: Duration = timedelta(minutes=1)
+    throttle_budget: Duration = timedelta(minutes=3)
+    max_response_size: ByteSize = 64 * 2**20
+    page_size: int = Field(default=1000, ge=20, le=10_000)
+
+    @field_validator("throttle_window", "throttle_budget")
+    @classmethod
+    def _durations_positive(cls, value: timedelta) -> timedelta:
+        return _positive(value)
+
+
 class ServerConnection(_Model):
     """How to reach the manager."""
 
@@ -240,6 +278,7 @@ class ServerConnection(_Model):
     ca_bundle: str | None = None
     credentials: Credentials
     timeout: Duration = timedelta(seconds=30)
+    api: ApiUse = ApiUse()
 
     @field_validator("api_url")
     @classmethod

@@ -65,9 +65,11 @@ from reconciler.daemon.page import ServerInfo
 from reconciler.daemon.server import QuietServer, bind
 from reconciler.daemon.specwatch import ReloadKind, ReloadOutcome, SpecWatcher
 from reconciler.daemon.state import DaemonState, Role
-from reconciler.engine import ClientFactory, Engine, HookRunner, TickResult
+from reconciler.engine import ClientFactory, Engine, HookRunner, TickResult, default_client
 from reconciler.errors import ConflictError, FencedError, StateError
 from reconciler.hooks import run_hook
+from reconciler.sepm import SepmClient
+from reconciler.specs import LoadedServer
 from reconciler.store import Fence, FencedStore, Store, open_store, redact, scheme_of
 from reconciler.views import Policy
 
@@ -145,6 +147,14 @@ class Daemon:
         self._stopping = False
         self._last_event_id: int | None = None
         self._bound_port: int | None = None
+
+    def _counted_client(self, server: LoadedServer) -> SepmClient:
+        """The REST client of ``server`` (the injected factory's, else the spec's), its calls counted in
+        ``sepm_reconciler_api_calls_total{server,endpoint}``."""
+        client = (self._client_factory or default_client)(server)
+        calls = self.metrics.api_calls
+        client.listeners.append(lambda endpoint, _status: calls.labels(server.name, endpoint).inc())
+        return client
 
     # --- what the HTTP endpoints read (StatusSource) -----------------------------------------------------------
 
@@ -387,6 +397,8 @@ class Daemon:
                     task.cancel()
                 await asyncio.wait(pending, timeout=2.0)
         jobs.shutdown()
+        if self._engine is not None:
+            await self._engine.aclose()  # log every session out of its manager
         try:
             if await asyncio.to_thread(store.release_lease, LEASE_NAME, self._holder):
                 log.info("lease released")
@@ -624,7 +636,7 @@ class Daemon:
             self._engine = Engine(
                 spec_set,
                 self._require_store(),
-                client_factory=self._client_factory,
+                client_factory=self._counted_client,
                 hook_runner=self._hook_runner,
                 tuning=self.config.tuning,
                 observe_timeout=self.config.tick_timeout,

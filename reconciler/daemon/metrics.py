@@ -206,6 +206,13 @@ class DaemonMetrics:
             ["server", "action", "outcome"],
             registry=r,
         )
+        self.api_calls = Counter(
+            P + "api_calls",
+            "Calls to the managers' REST API by endpoint (ids replaced: groups/{id}/locations/{id}/settings), "
+            "tries and throttled ones included: SEPM throttles at 50 a minute as shipped",
+            ["server", "endpoint"],
+            registry=r,
+        )
         self.spec_reloads = Counter(P + "spec_reloads", "Valid spec sets loaded", registry=r)
         self.spec_reload_failures = Counter(
             P + "spec_reload_failures",

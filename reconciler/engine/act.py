@@ -35,18 +35,21 @@ from reconciler.core.actions import (
     SetVerification,
     UpdateCertificate,
 )
+from reconciler.core.codes import Code
 from reconciler.core.observation import GroupObservation, ServerObservation
+from reconciler.core.said import Said
 from reconciler.core.spec import CommandAction
 from reconciler.errors import Error, HookError, SecretError
 from reconciler.hooks import HookResult, resolve_hook, run_hook
-from reconciler.sepm import SepmClient, replicate_now, set_secure_communications
+from reconciler.sepm import CollateralSettingsChange, SepmClient, replicate_now, set_secure_communications
 from reconciler.specs import LoadedServer, resolve_secret
 
-__all__ = ["ActionOutcome", "HookRunner", "hook_variables", "perform_action", "spec_secrets"]
+__all__ = ["ActionOutcome", "HookRunner", "StallRequest", "hook_variables", "perform_action", "spec_secrets"]
 
 log = logging.getLogger("reconciler.engine")
 
 _DETAIL_OUTPUT = 300  # characters of hook output kept in the attempt's detail (the record keeps 500 in all)
+_START_WITHIN = 0.75  # share of an API action's time in which a new group may still be started
 
 
 class HookRunner(Protocol):
@@ -65,14 +68,23 @@ class HookRunner(Protocol):
 
 
 @dataclass(frozen=True, slots=True)
+class StallRequest:
+    """An action found something no retry can fix: the rollout stalls now, for this reason (its code and facts)."""
+
+    said: Said
+
+
+@dataclass(frozen=True, slots=True)
 class ActionOutcome:
-    """How an action ended. ``exit_code`` is the hook's (None for API calls and killed hooks)."""
+    """How an action ended. ``exit_code`` is the hook's (None for API calls and killed hooks); ``stall`` set when
+    the rollout must stall at once (a settings PATCH that changed other fields)."""
 
     succeeded: bool
     detail: str = ""
     exit_code: int | None = None
     duration_s: float = 0.0
     output_tail: str = ""  # the hook's last output, secrets masked (not stored: shown by reconcile)
+    stall: StallRequest | None = None
 
 
 def _secret_values(server: LoadedServer) -> list[str]:
@@ -210,8 +222,26 @@ def _group(target_id: str, observation: ServerObservation | None) -> GroupObserv
     return None
 
 
+def _collateral(action: SetVerification, exc: CollateralSettingsChange) -> ActionOutcome:
+    said = Said(
+        Code.COLLATERAL_SETTINGS_CHANGE,
+        {
+            "enabled": action.enabled,
+            "group": next((t.path for t in action.groups if t.id == exc.group_id), exc.group_id),
+            "fields": exc.fields,
+            "restored": exc.restored,
+            "done": len(exc.done),
+        },
+    )
+    return ActionOutcome(False, str(exc), stall=StallRequest(said))
+
+
 async def _set_verification(
-    action: SetVerification, client: SepmClient, observation: ServerObservation | None
+    action: SetVerification,
+    client: SepmClient,
+    observation: ServerObservation | None,
+    deadline: float | None,
+    name: str,
 ) -> ActionOutcome:
     groups = [
         _group(t.id, observation)
@@ -228,7 +258,10 @@ async def _set_verification(
         )
         for t in action.groups
     ]
-    results = await set_secure_communications(client, groups, action.enabled)
+    try:
+        results = await set_secure_communications(client, groups, action.enabled, deadline=deadline)
+    except CollateralSettingsChange as exc:
+        return _collateral(action, exc)
     failed = [r for r in results if not r.ok]
     flag = "on" if action.enabled else "off"
     if not failed:
@@ -240,9 +273,15 @@ async def _set_verification(
     )
 
 
-async def _api(action: Action, client: SepmClient, observation: ServerObservation | None) -> ActionOutcome:
+async def _api(
+    action: Action,
+    client: SepmClient,
+    observation: ServerObservation | None,
+    deadline: float | None,
+    name: str,
+) -> ActionOutcome:
     if isinstance(action, SetVerification):
-        return await _set_verification(action, client, observation)
+        return await _set_verification(action, client, observation, deadline, name)
     if isinstance(action, ReplicateNow):
         await replicate_now(client, action.partner)
         return ActionOutcome(True, f"replicatenow with {action.partner} accepted")
@@ -274,12 +313,21 @@ async def perform_action(
         return ActionOutcome(False, "not run: no connection to the manager")
     started = time.monotonic()
     timeout = action.timeout.total_seconds() if action.timeout is not None else None
+    # no new group is started in the last quarter of the time: a group is never cut off between PATCH and read-back
+    deadline = started + timeout * _START_WITHIN if timeout is not None else None
     try:
-        outcome = await asyncio.wait_for(_api(action, client, observation), timeout=timeout)
+        outcome = await asyncio.wait_for(
+            _api(action, client, observation, deadline, server.name), timeout=timeout
+        )
     except TimeoutError:
         return ActionOutcome(False, f"no answer within {timeout:g} s", duration_s=time.monotonic() - started)
     except Error as exc:
         return ActionOutcome(False, str(exc), duration_s=time.monotonic() - started)
     return ActionOutcome(
-        outcome.succeeded, outcome.detail, outcome.exit_code, time.monotonic() - started, outcome.output_tail
+        outcome.succeeded,
+        outcome.detail,
+        outcome.exit_code,
+        time.monotonic() - started,
+        outcome.output_tail,
+        outcome.stall,
     )

@@ -15,8 +15,8 @@ The entry point other layers call (the tick, ``plan``, ``report``)::
         g.keystore_error    # why the keystore step 4 installs cannot be used, located in the spec, or None
         g.hook_error        # why a hook of the spec cannot run (program or script not found, not executable)
 
-``gather`` never acts and never writes the store: it reads the records, opens one REST client per server (closed
-before it returns), and observes. Per-server problems (an unreadable certificate file, an unresolvable password, a
+``gather`` never acts and never writes the store: it reads the records, opens one REST client per server (its
+session logged out and closed before it returns), and observes. Per-server problems (an unreadable certificate file, an unresolvable password, a
 manager that cannot be reached) are carried in that server's :class:`Gathered`; they never stop the others. Only a
 store that cannot be read (:class:`~reconciler.errors.StateError`) or a name that is not in the specs
 (:class:`~reconciler.errors.SpecError`) raises.
@@ -55,6 +55,7 @@ __all__ = [
     "gather",
     "gather_one",
     "keystore_problem",
+    "noop_groups",
     "select_servers",
 ]
 
@@ -136,6 +137,16 @@ class Gathered:
         return None
 
 
+def noop_groups(record: RolloutRecord | None) -> frozenset[str]:
+    """The managed groups whose verification flag already read off when step 2 began (nothing was sent to them), while
+    clients are counted against step 2's change: their clients acknowledge by applying their group's current policy."""
+    if record is None or record.acknowledgement_since is None:
+        return frozenset()
+    if record.acknowledgement_since != record.facts.verification_off_at:
+        return frozenset()
+    return frozenset(gid for gid, was in record.facts.verification_before.items() if was is False)
+
+
 def select_servers(spec_set: SpecSet, names: Iterable[str] | None) -> list[LoadedServer]:
     """The servers named (all of them, by name, when ``names`` is None); a name not in the specs is a SpecError."""
     if names is None:
@@ -206,6 +217,7 @@ async def gather_one(
             ledger=ledger,
             change_time=record.acknowledgement_since if record is not None else None,
             now=clock.now(),
+            noop_groups=noop_groups(record),
         )
         try:
             observation = await asyncio.wait_for(work, timeout=observe_timeout)
@@ -258,7 +270,9 @@ async def gather(
     async def one(server: LoadedServer) -> Gathered:
         ledger = None
         if ledgers is not None:
-            ledger = ledgers.setdefault(server.name, ClientLedger())
+            ledger = ledgers.setdefault(
+                server.name, ClientLedger(page_size=server.spec.spec.server.api.page_size)
+            )
         partners = partner_records(server.spec, specs, records)
         async with limit:
             client: SepmClient | None = None
@@ -280,7 +294,7 @@ async def gather(
                 )
             finally:
                 if client is not None:
-                    await client.aclose()
+                    await client.close()  # a one-shot look: end the session
 
     results = await asyncio.gather(*(one(s) for s in servers))
     return {g.name: g for g in results}

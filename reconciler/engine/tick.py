@@ -22,6 +22,11 @@ Guarantees:
   ``Retry-After``): ``decide`` counts the failures in the record, so a restart does not forget them. A spec problem
   of one server (its certificate file, its secrets) holds that server only.
 * **Secrets** reach hooks only through their environment; they are never stored, logged or put in arguments.
+* **One session per manager**: each tick builds its REST client (secrets resolved again) and takes over the last
+  tick's session, the manager's clock and what is known of its throttle, so a token is reused until shortly before
+  it expires; :meth:`Engine.aclose` logs every session out (the daemon at its stop, one-shot commands at their end).
+* **Stalls found by an action**: a settings PATCH that changed other fields than the one sent
+  (``CollateralSettingsChange``) stalls the rollout at once, before any other group is touched.
 
 The engine does not schedule: ``next_check_at`` says when to call :meth:`Engine.tick` again (the daemon's business).
 """
@@ -41,19 +46,20 @@ from reconciler.core.attempts import complete_attempt
 from reconciler.core.checks import summarize
 from reconciler.core.clock import Clock
 from reconciler.core.codes import Code
-from reconciler.core.decide import DEFAULT_TUNING, Decision, Tuning, decide, partner_records
+from reconciler.core.decide import DEFAULT_TUNING, Decision, Tuning, decide, partner_records, stall_now
 from reconciler.core.events import Event
 from reconciler.core.observation import ServerObservation
 from reconciler.core.phase import Phase
 from reconciler.core.record import RolloutRecord, new_record
 from reconciler.core.said import Said
 from reconciler.core.sentences import sentence
-from reconciler.engine.act import ActionOutcome, HookRunner, perform_action, spec_secrets
+from reconciler.engine.act import ActionOutcome, HookRunner, StallRequest, perform_action, spec_secrets
 from reconciler.engine.gather import ClientFactory, Gathered, default_client, gather_one, select_servers
 from reconciler.engine.result import TickResult
 from reconciler.errors import ConflictError, Error, SpecError, StateError, TemporaryError
 from reconciler.hooks import run_hook
 from reconciler.sepm import ClientLedger, SepmClient
+from reconciler.sepm.client import ClientState
 from reconciler.specs import LoadedServer, SpecSet
 from reconciler.store import Store
 
@@ -121,6 +127,7 @@ class Engine:
         self.tuning = tuning
         self._observe_timeout = observe_timeout
         self._ledgers: dict[str, ClientLedger] = {}
+        self._carried: dict[str, ClientState] = {}  # each manager's session, clock, throttle, between ticks
         self._locks: dict[str, asyncio.Lock] = {}
 
     # --- configuration ---------------------------------------------------------------------------------------------
@@ -139,15 +146,43 @@ class Engine:
         connection did not change; those of removed servers are dropped."""
         _require_valid(spec_set)
         old = self._specs.servers
-        for name in list(self._ledgers):
+        for name in {*self._ledgers, *self._carried}:
             new = spec_set.servers.get(name)
             if new is None or name not in old or new.spec.spec.server != old[name].spec.spec.server:
-                del self._ledgers[name]
+                self._ledgers.pop(name, None)
+                self._carried.pop(name, None)  # its token expires by itself
         self._specs = spec_set
 
     def ledger(self, name: str) -> ClientLedger:
         """The client ledger kept for ``name`` between ticks."""
-        return self._ledgers.setdefault(name, ClientLedger())
+        ledger = self._ledgers.get(name)
+        if ledger is None:
+            server = self._specs.servers.get(name)
+            size = server.spec.spec.server.api.page_size if server is not None else 1000
+            ledger = self._ledgers[name] = ClientLedger(page_size=size)
+        return ledger
+
+    def session_of(self, name: str) -> ClientState | None:
+        """What the engine carries for ``name`` between ticks (its session, the manager's clock…), if anything."""
+        return self._carried.get(name)
+
+    async def aclose(self) -> None:
+        """End every session the engine carries on its manager (logout): call it when the daemon stops and at the
+        end of a one-shot command. The engine can tick again afterwards (with new sessions)."""
+        carried, self._carried = self._carried, {}
+
+        async def logout(name: str, state: ClientState) -> None:
+            server = self._specs.servers.get(name)
+            if server is None or state.session is None:
+                return
+            try:
+                client = self._client_factory(server)
+            except Error:
+                return
+            client.adopt(state)
+            await client.close()
+
+        await asyncio.gather(*(logout(n, s) for n, s in carried.items()), return_exceptions=True)
 
     # --- ticks -----------------------------------------------------------------------------------------------------
 
@@ -201,6 +236,9 @@ class Engine:
             client = self._client_factory(server)
         except Error as exc:
             client_error = exc
+        carried = self._carried.pop(name, None)
+        if client is not None and carried is not None:
+            client.adopt(carried)  # the same session, clock and throttle as the last tick
         try:
             async with self._observe_slots or contextlib.nullcontext():
                 gathered = await gather_one(
@@ -220,7 +258,9 @@ class Engine:
             )
         finally:
             if client is not None:
-                await client.aclose()
+                if client.session is not None:
+                    self._carried[name] = client.carry()
+                await client.aclose()  # the connections; the session is carried to the next tick
 
     async def _hold(self, run: _Run, gathered: Gathered) -> TickResult:
         """The desired certificate is unusable: hold this server (the reason is recorded), touch nothing."""
@@ -356,9 +396,52 @@ class Engine:
             outcome.detail,
         )
         not_recorded = await self._record_outcome(saved, action, outcome)
-        return replace(
+        result = replace(
             result, outcome=outcome, error=not_recorded or result.error, duration_s=time.monotonic() - run.t0
         )
+        if outcome.stall is not None:
+            result = await self._stall(result, outcome.stall, gathered.observation)
+        return result
+
+    async def _stall(
+        self, result: TickResult, request: StallRequest, observation: ServerObservation | None
+    ) -> TickResult:
+        """Stall the rollout now, after an action found what no retry fixes, through the table's ``stall`` move
+        (compare-and-set, re-read on a lost race); the tick's result says so."""
+        name = result.server
+        server = self._specs.servers[name]
+        for _ in range(_OUTCOME_TRIES):
+            record = await asyncio.to_thread(self._store.get, name)
+            if record is None or record.phase is Phase.STALLED or record.desired_fingerprint is None:
+                break
+            decision = stall_now(
+                server.spec,
+                record.desired_fingerprint,
+                observation,
+                record,
+                request.said,
+                now=self._clock.now(),
+                spec_revision=self._specs.revision,
+                tuning=self.tuning,
+            )
+            try:
+                saved = await asyncio.to_thread(self._store.save, decision.record, decision.events)
+            except ConflictError:
+                continue
+            except StateError as exc:
+                return replace(result, error=f"the rollout should stall ({request.said.code}) but: {exc}")
+            log.warning("%s: stalled (%s): %s", name, decision.code, decision.reason)
+            return replace(
+                result,
+                phase_after=saved.phase,
+                step=decision.step,
+                code=decision.code,
+                reason=decision.reason,
+                remedy=decision.remedy,
+                next_check_at=saved.next_check_at,
+                events=(*result.events, *decision.events),
+            )
+        return result
 
     async def _record_outcome(
         self, saved: RolloutRecord, action: Action, outcome: ActionOutcome

@@ -15,7 +15,7 @@ parsed is not acknowledged, a client whose last check-in or online status is unk
 from __future__ import annotations
 
 import heapq
-from collections.abc import Iterable
+from collections.abc import Iterable, Mapping
 from datetime import UTC, datetime, timedelta
 
 from reconciler.core.observation import AT_RISK_LISTED, AtRiskClient, ClientAcknowledgement
@@ -43,13 +43,17 @@ def count_acknowledgements(
     manager_time: datetime,
     exclude_offline_for: timedelta,
     checkin_since: datetime | None = None,
+    settled: Mapping[str, datetime] | None = None,
 ) -> tuple[ClientAcknowledgement, list[str]]:
     """Count the in-scope clients (``in_scope`` group ids; None = every client) and note what looked wrong.
 
     ``checkin_since`` (default ``change_time``) selects the clients listed as having stopped checking in: eligible
-    clients whose last check-in precedes it.
+    clients whose last check-in precedes it. ``settled`` maps group ids to an earlier time than ``change_time`` at
+    which their clients count as acknowledged (groups whose flag already read as wanted, so nothing was changed:
+    their current policy is the one to have).
     """
     change_ms = _ms(change_time) if change_time is not None else None
+    earlier = {gid: _ms(when) for gid, when in (settled or {}).items()} if change_ms is not None else {}
     cutoff_ms = _ms(manager_time - exclude_offline_for)
     since = checkin_since if checkin_since is not None else change_time
     since_ms = _ms(since) if since is not None else None
@@ -67,9 +71,11 @@ def count_acknowledgements(
             legacy += 1
         if entry.bad_serial:
             bad_serials += 1
-        if change_ms is not None and entry.serial_ms != UNKNOWN and entry.serial_ms >= change_ms:
-            acknowledged += 1
-            continue
+        if change_ms is not None and entry.serial_ms != UNKNOWN:
+            needed = earlier.get(entry.group_id, change_ms) if earlier else change_ms
+            if entry.serial_ms >= needed:
+                acknowledged += 1
+                continue
         at_risk.append(entry.name)
         seen_ms = entry.last_update_ms
         seen_at[entry.name] = (seen_ms, entry.online)

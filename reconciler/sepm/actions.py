@@ -1,27 +1,39 @@
 """The two changes the REST API can make: the verification flag (steps 2 and 5) and ``replicatenow`` (step 7).
 
-Both are safe to repeat. The flag is set with the minimal partial body at the group's default location, then read
-back: what is returned is what the manager *confirmed*, not what was asked.
+Both are safe to repeat. The flag is set group by group, one at a time, by read–modify–write
+(:func:`reconciler.sepm.settings.change_setting`): the whole document is read, the whole ``configuration`` PATCHed
+with only the flag changed, and the document read back and compared field by field. A group whose flag already
+reads as wanted is a no-op: nothing is sent. A PATCH that changed anything else raises
+:class:`~reconciler.sepm.settings.CollateralSettingsChange` before the next group is touched. What is returned is
+what the manager *confirmed*, not what was asked.
 """
 
 from __future__ import annotations
 
-import asyncio
-from collections.abc import Iterable
+import time
+from collections.abc import Callable, Iterable, Sequence
 from dataclasses import dataclass
 from typing import Any
 
 from reconciler.core.observation import GroupObservation
 from reconciler.errors import Error, TemporaryError
 from reconciler.sepm.client import SepmClient
-from reconciler.sepm.groups import read_secure_communications, settings_path
+from reconciler.sepm.settings import (
+    FLAG_PATH,
+    SCOPE,
+    CollateralSettingsChange,
+    SettingsCache,
+    change_setting,
+    settings_path,
+)
 
 __all__ = ["SettingResult", "replicate_now", "secure_communications_body", "set_secure_communications"]
 
 
 @dataclass(frozen=True, slots=True)
 class SettingResult:
-    """The outcome for one group: ``confirmed`` is the flag read back after the PATCH (None: could not be read)."""
+    """The outcome for one group: ``confirmed`` is the flag read back after the PATCH (None: could not be read);
+    ``noop``: the flag already read as requested and nothing was sent (no policy serial moves)."""
 
     group_id: str
     full_path_name: str
@@ -29,6 +41,7 @@ class SettingResult:
     requested: bool
     confirmed: bool | None
     error: str | None = None
+    noop: bool = False
 
     @property
     def ok(self) -> bool:
@@ -36,13 +49,18 @@ class SettingResult:
 
 
 def secure_communications_body(enabled: bool) -> dict[str, Any]:
-    """The minimal settings PATCH body that sets only ``secure_communications``."""
+    """The minimal settings PATCH body that names only ``secure_communications`` (what the rehearsal tries; the
+    reconciler itself sends the whole ``configuration``)."""
     return {"configuration": {"general_settings": {"security_settings": {"secure_communications": enabled}}}}
 
 
-async def _set_one(client: SepmClient, group: GroupObservation, enabled: bool) -> SettingResult:
-    def result(confirmed: bool | None, error: str | None = None) -> SettingResult:
-        return SettingResult(group.id, group.full_path_name, group.location_id, enabled, confirmed, error)
+async def _set_one(
+    client: SepmClient, group: GroupObservation, enabled: bool, scope: Sequence[str] = SCOPE
+) -> SettingResult:
+    def result(confirmed: bool | None, error: str | None = None, *, noop: bool = False) -> SettingResult:
+        return SettingResult(
+            group.id, group.full_path_name, group.location_id, enabled, confirmed, error, noop
+        )
 
     if group.inherits:
         return result(
@@ -50,36 +68,71 @@ async def _set_one(client: SepmClient, group: GroupObservation, enabled: bool) -
         )
     if group.location_id is None:
         return result(None, "the group's default location is unknown: nothing was sent")
-    path = settings_path(group.id, group.location_id)
     try:
-        await client.request("PATCH", path, json_body=secure_communications_body(enabled))
+        change = await change_setting(
+            client,
+            group.id,
+            group.location_id,
+            FLAG_PATH,
+            enabled,
+            scope=scope,
+            group_name=group.full_path_name,
+        )
+    except CollateralSettingsChange:
+        raise
     except Error as exc:
-        return result(None, f"PATCH {path}: {exc}")
-    try:
-        confirmed = await read_secure_communications(client, group.id, group.location_id)
-    except Error as exc:
-        return result(None, f"read-back after the PATCH: {exc}")
+        return result(None, f"{settings_path(group.id, group.location_id)}: {exc}")
+    confirmed = change.confirmed if isinstance(change.confirmed, bool) else None
     if confirmed is None:
         return result(None, "read-back after the PATCH: the settings carry no secure_communications flag")
     if confirmed is not enabled:
         return result(
             confirmed, f"the manager accepted the PATCH but still reports secure_communications={confirmed}"
         )
-    return result(confirmed)
+    return result(confirmed, noop=change.noop)
 
 
 async def set_secure_communications(
-    client: SepmClient, groups: Iterable[GroupObservation], enabled: bool, *, concurrency: int = 4
+    client: SepmClient,
+    groups: Iterable[GroupObservation],
+    enabled: bool,
+    *,
+    deadline: float | None = None,
+    cache: SettingsCache | None = None,
+    monotonic: Callable[[], float] = time.monotonic,
+    scope: Sequence[str] = SCOPE,
 ) -> tuple[SettingResult, ...]:
-    """Set the verification flag on ``groups`` (the managed ones) and read each back. Never raises for one group's
-    failure: each result says what happened, in the order given."""
-    limit = asyncio.Semaphore(concurrency)
+    """Set the verification flag on ``groups`` (the managed ones), one group at a time, and read each back.
 
-    async def one(group: GroupObservation) -> SettingResult:
-        async with limit:
-            return await _set_one(client, group, enabled)
-
-    return tuple(await asyncio.gather(*(one(g) for g in groups)))
+    Never raises for one group's failure: each result says what happened, in the order given. A PATCH that changed
+    another field raises :class:`~reconciler.sepm.settings.CollateralSettingsChange` (carrying the groups done
+    before) and no other group is touched. No group is started after ``deadline`` (our monotonic clock): those are
+    reported as not attempted, so a step cut short by its time limit never leaves a group half-checked. ``scope``
+    is the object PATCHed whole (the whole ``configuration``; a narrower one only to show what a manager does with
+    a partial body).
+    """
+    results: list[SettingResult] = []
+    for group in groups:
+        if deadline is not None and monotonic() >= deadline:
+            results.append(
+                SettingResult(
+                    group.id,
+                    group.full_path_name,
+                    group.location_id,
+                    enabled,
+                    None,
+                    "not attempted: the action's time was up (the next attempt continues)",
+                )
+            )
+            continue
+        if cache is not None:
+            cache.forget(group.id)
+        try:
+            results.append(await _set_one(client, group, enabled, scope))
+        except CollateralSettingsChange as exc:
+            exc.done = tuple(results)  # the groups changed cleanly before this one
+            raise
+    return tuple(results)
 
 
 async def replicate_now(

@@ -33,7 +33,8 @@ def open_client(
     retry: RetryPolicy | None = None,
 ) -> SepmClient:
     """A client for ``server``: its secrets resolved now (relative ``{file:}`` paths against the spec's directory),
-    TLS verified against ``caBundle`` when the spec names one, else the system's trust store.
+    TLS verified against ``caBundle`` when the spec names one, else the system's trust store; the throttle window and
+    budget and the answer size limit from ``spec.server.api``.
 
     Raises :class:`~reconciler.errors.SecretError` when a secret cannot be resolved and
     :class:`~reconciler.errors.PermanentError` when the CA bundle cannot be loaded, each located in the spec
@@ -51,11 +52,17 @@ def open_client(
         verify = tls_context(conn.ca_bundle)  # the loader made a relative caBundle absolute
     except PermanentError as exc:
         raise PermanentError(f"{server.locate('spec.server.caBundle')}: {exc}") from exc
+    api = conn.api
     return SepmClient(
         conn.api_url,
         SepmCredentials(username=username, password=password, domain=creds.domain),
         verify=verify,
         timeout=conn.timeout.total_seconds(),
-        retry=retry,
+        retry=retry
+        or RetryPolicy(
+            throttle_window=api.throttle_window.total_seconds(),
+            throttle_budget=api.throttle_budget.total_seconds(),
+        ),
         transport=transport,
+        max_body=api.max_response_size,
     )

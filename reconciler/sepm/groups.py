@@ -9,7 +9,9 @@ reconciler manages:
   one of them (the listed groups and the groups inheriting from them). A listed group that inherits from a group
   that is not listed cannot be changed on its own: that is reported, never guessed around.
 
-Settings are read at the group's ``defaultLocationId`` (for an inheriting group SEPM gives its source's).
+Settings are read at the group's ``defaultLocationId`` (for an inheriting group SEPM gives its source's), whole
+(:mod:`reconciler.sepm.settings`), and reused from a :class:`~reconciler.sepm.settings.SettingsCache` while the
+group's policy serial does not move. ``domain`` (a domain id) scopes the group listing to one domain.
 """
 
 from __future__ import annotations
@@ -24,6 +26,7 @@ from reconciler.errors import Error
 from reconciler.sepm.client import SepmClient
 from reconciler.sepm.paging import iter_items
 from reconciler.sepm.serials import parse_policy_serial
+from reconciler.sepm.settings import FLAG_PATH, SettingsCache, read_settings, settings_path
 
 __all__ = [
     "GroupScope",
@@ -38,7 +41,6 @@ __all__ = [
 ]
 
 SEPARATOR = "\\"
-FLAG_PATH = ("configuration", "general_settings", "security_settings", "secure_communications")
 
 
 @dataclass(frozen=True, slots=True)
@@ -78,11 +80,15 @@ def raw_group(item: dict[str, Any]) -> RawGroup | None:
     )
 
 
-async def fetch_groups(client: SepmClient) -> tuple[list[RawGroup], list[str]]:
-    """Every group of the manager (all pages), and a note for each listed item that is not a usable group."""
+async def fetch_groups(
+    client: SepmClient, *, domain: str | None = None, page_size: int = 1000
+) -> tuple[list[RawGroup], list[str]]:
+    """Every group of the manager (of ``domain``, a domain id, when given; all pages), and a note for each listed
+    item that is not a usable group."""
     groups: list[RawGroup] = []
     problems: list[str] = []
-    async for item in iter_items(client, "groups"):
+    params = {"domain": domain} if domain else None
+    async for item in iter_items(client, "groups", params=params, page_size=page_size):
         group = raw_group(item)
         if group is None:
             problems.append(f"groups: an entry has no id or fullPathName ({sorted(item)[:6]}…); ignored")
@@ -166,10 +172,6 @@ def _path_of(groups: Iterable[RawGroup], gid: str) -> str:
     return next((g.full_path_name for g in groups if g.id == gid), gid)
 
 
-def settings_path(group_id: str, location_id: str) -> str:
-    return f"groups/{group_id}/locations/{location_id}/settings"
-
-
 def flag_of(settings: Any) -> bool | None:
     """``configuration.general_settings.security_settings.secure_communications``, or None when absent."""
     node = settings
@@ -186,9 +188,10 @@ async def read_secure_communications(client: SepmClient, group_id: str, location
 
 
 async def observe_groups(
-    client: SepmClient, scope: GroupScope, *, concurrency: int = 8
+    client: SepmClient, scope: GroupScope, *, concurrency: int = 8, cache: SettingsCache | None = None
 ) -> tuple[tuple[GroupObservation, ...], list[str]]:
-    """The in-scope groups with their effective flag; the settings of every managed group are read concurrently."""
+    """The in-scope groups with their effective flag; the settings of every managed group are read concurrently
+    (or taken from ``cache`` while the group's policy serial has not moved)."""
     by_id = {g.id: g for g in scope.groups}
     limit = asyncio.Semaphore(concurrency)
     problems: list[str] = []
@@ -200,12 +203,17 @@ async def observe_groups(
                 f"group {group.full_path_name!r} has no defaultLocationId: its flag cannot be read"
             )
             return None
-        async with limit:
-            try:
-                value = await read_secure_communications(client, gid, group.default_location_id)
-            except Error as exc:
-                problems.append(f"settings of group {group.full_path_name!r}: {exc}")
-                return None
+        document = cache.get(gid, group.default_location_id, group.policy_serial) if cache else None
+        if document is None:
+            async with limit:
+                try:
+                    document = await read_settings(client, gid, group.default_location_id)
+                except Error as exc:
+                    problems.append(f"settings of group {group.full_path_name!r}: {exc}")
+                    return None
+            if cache is not None:
+                cache.put(document, group.policy_serial)
+        value = document.secure_communications
         if value is None:
             problems.append(
                 f"settings of group {group.full_path_name!r} at location {group.default_location_id}: no "

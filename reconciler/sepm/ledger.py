@@ -1,41 +1,53 @@
 """What the adapter remembers of a manager's clients between ticks, and how it refreshes it.
 
-A :class:`ClientLedger` keeps one compact entry per client (``uniqueId`` → name, applied-serial time, last check-in,
-online, agent version, group). The daemon keeps one ledger per manager between ticks, so that a steady-state tick
-asks ``GET computers?lastUpdate=T`` for the clients whose status changed since the previous scan instead of paging
-the whole fleet again.
+A :class:`ClientLedger` keeps one compact entry per live client (``uniqueId`` → name, applied-serial time, last
+check-in, online, agent version, group) and the ``uniqueId`` of every deleted record the manager still lists.
+Records are keyed by ``uniqueId`` (names repeat after a re-imaging); a record listed with ``deleted: 1`` removes its
+client from the ledger. The daemon keeps one ledger per manager (and domain) between ticks, so that a steady-state
+tick asks ``GET computers?lastUpdate=T`` for the records whose status changed since the previous scan instead of
+paging the whole fleet again.
 
-A tick scans the *whole* fleet again when:
+A tick pages the *whole* fleet again (:mod:`reconciler.sepm.scan`: checked for drift between pages, read again
+until consistent, resumable) when:
 
-* the ledger is cold (first tick, or the previous full scan did not finish);
+* the ledger is cold (first tick, or the previous scan did not finish — a full scan cut short continues from the
+  page it reached, while it is younger than ``resume_within``);
 * the change time being measured moved (a step began: the first count after it is authoritative);
-* the last full scan is older than ``full_scan_every`` (clients deleted on the manager leave no trace in an
-  incremental scan);
-* after an incremental scan, the ledger's size differs from the manager's count of computers.
+* the last full scan is older than ``full_scan_every`` (clients deleted on the manager without a trace);
+* after an incremental scan, the manager's count of records differs from the ledger's (live and deleted), or the
+  listing of changes shrank between its pages.
 
-The cursor of the next incremental scan is the manager's time at the start of this one, minus a small overlap: a
-client that checks in while the pages are read is fetched again next time, never missed.
+The cursor of the next incremental scan is the manager's time before the last listing of changes, minus a small
+overlap: a client that checks in while the pages are read is fetched again next time, never missed.
 """
 
 from __future__ import annotations
 
 import asyncio
-import contextlib
 import sys
-from collections.abc import ValuesView
+from collections.abc import KeysView, ValuesView
 from dataclasses import dataclass
 from datetime import datetime, timedelta
 from typing import Any, NamedTuple
 
 from reconciler.sepm._aio import discard
+from reconciler.sepm._clock import EARLIEST, LATEST, plausible_ms
 from reconciler.sepm.client import SepmClient
-from reconciler.sepm.paging import iter_pages
+from reconciler.sepm.scan import (
+    COMPUTERS,
+    Attempt,
+    ScanInconsistent,
+    overlap_ms,
+    read_attempt,
+    read_changes,
+)
 from reconciler.sepm.serials import serial_epoch_ms
+from reconciler.sepm.settings import SettingsCache
 
-__all__ = ["ClientEntry", "ClientLedger", "ScanStats"]
+__all__ = ["ClientEntry", "ClientLedger", "ScanInconsistent", "ScanStats"]
 
-COMPUTERS = "computers"
-UNKNOWN = -1  # an epoch-ms field the manager did not give
+UNKNOWN = -1  # an epoch-ms field the manager did not give (or gave nonsense)
+_MS_LO, _MS_HI = int(EARLIEST.timestamp() * 1000), int(LATEST.timestamp() * 1000)
 
 
 class ClientEntry(NamedTuple):
@@ -56,13 +68,24 @@ class ScanStats:
 
     full: bool
     reason: str
-    pages: int
+    pages: (
+        int  # pages of the scan (incremental and full), not counting the listing of changes after a full one
+    )
     fetched: int
     seconds: float
+    attempts: int = 0  # passes over the whole fleet (0: incremental only)
+    repeated: int = 0  # rows read twice (records created before their page pushed the rows on)
+    dropped: int = 0  # clients of the ledger that a consistent full scan no longer listed
+    deleted: int = 0  # deleted records the manager lists
+    changes: int = 0  # records read by the listings of changes
+    drift: tuple[str, ...] = ()  # why a pass was not trusted and the fleet read again
+    resumed_at: int | None = None  # the page a full scan cut short continued from
 
 
 def _ms(value: Any) -> int:
-    return value if isinstance(value, int) and not isinstance(value, bool) else UNKNOWN
+    if type(value) is int and _MS_LO <= value <= _MS_HI:  # the common case, cheaply
+        return value
+    return int(value) if plausible_ms(value) else UNKNOWN
 
 
 def _ms_of(moment: datetime) -> int:
@@ -70,7 +93,8 @@ def _ms_of(moment: datetime) -> int:
 
 
 class ClientLedger:
-    """Per-client state of one manager, refreshed by :meth:`refresh` (full or incremental scans).
+    """Per-client state of one manager (one domain when ``domain``, a domain id, is given), refreshed by
+    :meth:`refresh` (full or incremental scans).
 
     Keep one per manager for the life of the daemon, and refresh it from one task at a time (one tick per manager).
     """
@@ -81,24 +105,47 @@ class ClientLedger:
         full_scan_every: timedelta = timedelta(hours=6),
         overlap: timedelta = timedelta(seconds=2),
         page_size: int = 1000,
+        domain: str | None = None,
+        max_attempts: int = 3,
+        resume_within: timedelta = timedelta(minutes=15),
     ) -> None:
         self.full_scan_every = full_scan_every
         self.overlap = overlap
         self.page_size = page_size
+        self.domain = domain
+        self.max_attempts = max(1, max_attempts)
+        self.resume_within = resume_within
         self._entries: dict[str, ClientEntry] = {}
+        self._deleted: set[str] = set()
         self._strings: dict[str, str] = {}
-        self._cursor_ms: int | None = None  # manager time at the start of the last complete scan
+        self._cursor_ms: int | None = (
+            None  # manager time before the last listing of changes of a complete scan
+        )
         self._change_time: datetime | None = None
         self._full_scan_at: datetime | None = None  # reconciler clock
+        self._attempt: Attempt | None = None  # a full scan under way (resumable)
+        self._attempt_reason = ""
         self.last_scan: ScanStats | None = None
+        self.settings = (
+            SettingsCache()
+        )  # the managed groups' settings, reused while their serials do not move
 
     def __len__(self) -> int:
         return len(self._entries)
 
     @property
+    def params(self) -> dict[str, Any]:
+        """The query parameters of every listing (the domain, when given)."""
+        return {"domain": self.domain} if self.domain else {}
+
+    @property
     def warm(self) -> bool:
         """A complete scan has been done: the next refresh can be incremental."""
         return self._cursor_ms is not None
+
+    @property
+    def deleted_count(self) -> int:
+        return len(self._deleted)
 
     def entries(self) -> ValuesView[ClientEntry]:
         """A live, read-only view of the entries."""
@@ -107,18 +154,25 @@ class ClientLedger:
     def get(self, unique_id: str) -> ClientEntry | None:
         return self._entries.get(unique_id)
 
+    def unique_ids(self) -> KeysView[str]:
+        """A live, read-only view of the uniqueIds of the clients held."""
+        return self._entries.keys()
+
     def invalidate(self) -> None:
-        """Forget the cursor: the next refresh pages the whole fleet."""
+        """Forget the cursor and any scan under way: the next refresh pages the whole fleet from page 1."""
         self._cursor_ms = None
+        self._attempt = None
 
     def approx_bytes(self) -> int:
-        """A rough size of what the ledger holds (entries, keys, shared strings)."""
-        total = sys.getsizeof(self._entries) + sys.getsizeof(self._strings)
+        """A rough size of what the ledger holds (entries, keys, shared strings, deleted records)."""
+        total = sys.getsizeof(self._entries) + sys.getsizeof(self._strings) + sys.getsizeof(self._deleted)
         for key, entry in self._entries.items():
             total += sys.getsizeof(key) + sys.getsizeof(entry) + sys.getsizeof(entry.name)
-        return total
+        return total + sum(sys.getsizeof(uid) for uid in self._deleted)
 
     def _why_full(self, change_time: datetime | None, now: datetime) -> str | None:
+        if self._attempt is not None:
+            return self._attempt_reason or "a full scan is under way"
         if self._cursor_ms is None:
             return "cold ledger"
         if change_time != self._change_time:
@@ -127,11 +181,15 @@ class ClientLedger:
             return f"last full scan older than {self.full_scan_every}"
         return None
 
-    def _entry(self, item: dict[str, Any]) -> tuple[str, ClientEntry] | None:
-        """One computer of a page, compacted. Hot path: 100,000 calls per full scan."""
+    def _merge(self, item: dict[str, Any], deleted: bool) -> str | None:
+        """One record of a page into the ledger; its uniqueId (None when it has none). Hot path: once per record."""
         uid = item.get("uniqueId")
         if not isinstance(uid, str) or not uid:
             return None
+        if deleted:
+            self._entries.pop(uid, None)
+            self._deleted.add(uid)
+            return uid
         serial = item.get("profileSerialNo")
         serial_ms = serial_epoch_ms(serial) if isinstance(serial, str) and serial else None
         status = item.get("onlineStatus")
@@ -140,7 +198,7 @@ class ClientLedger:
         name = item.get("computerName")
         version = item.get("agentVersion")
         strings = self._strings
-        return uid, ClientEntry(
+        self._entries[uid] = ClientEntry(
             name if isinstance(name, str) else uid,
             UNKNOWN if serial_ms is None else serial_ms,
             _ms(item.get("lastUpdateTime")),
@@ -149,28 +207,20 @@ class ClientLedger:
             strings.setdefault(group_id, group_id) if isinstance(group_id, str) else "",
             serial_ms is None and isinstance(serial, str) and bool(serial),
         )
-
-    async def _scan(self, client: SepmClient, params: dict[str, Any]) -> tuple[int, int, set[str]]:
-        pages = fetched = 0
-        seen: set[str] = set()
-        entries = self._entries
-        async with contextlib.aclosing(
-            iter_pages(client, COMPUTERS, params=params, page_size=self.page_size)
-        ) as stream:
-            async for page in stream:
-                pages += 1
-                fetched += len(page.content)
-                for item in page.content:
-                    parsed = self._entry(item)
-                    if parsed is not None:
-                        entries[parsed[0]] = parsed[1]
-                        seen.add(parsed[0])
-        return pages, fetched, seen
+        return uid
 
     async def _count(self, client: SepmClient) -> int | None:
-        data = await client.get_json(COMPUTERS, params={"pageIndex": 1, "pageSize": 1})
+        data = await client.get_json(COMPUTERS, params={**self.params, "pageIndex": 1, "pageSize": 1})
         total = data.get("totalElements") if isinstance(data, dict) else None
         return total if isinstance(total, int) and not isinstance(total, bool) else None
+
+    def _count_mismatch(self, total: int | None) -> str | None:
+        live, deleted = len(self._entries), len(self._deleted)
+        if total is None or total == live + deleted:
+            return None
+        if deleted:
+            return f"the manager lists {total} computers, the ledger {live} live and {deleted} deleted"
+        return f"the manager counts {total} computers, the ledger {live}"
 
     async def refresh(
         self,
@@ -183,39 +233,111 @@ class ClientLedger:
     ) -> ScanStats:
         """Bring the ledger up to date: an incremental scan when possible, a full one when needed (see module doc).
 
-        ``manager_time`` is the manager's clock at the start of the refresh (``serverTime``); ``now`` the reconciler's.
-        Raises the client's errors; after a failure the next refresh is a full scan.
+        ``manager_time`` is the manager's clock at the start of the refresh; ``now`` the reconciler's. Raises the
+        client's errors (a full scan cut short keeps its place for the next refresh), and
+        :class:`~reconciler.sepm.scan.ScanInconsistent` when the fleet kept changing under every pass.
         """
-        started = asyncio.get_running_loop().time()
+        loop = asyncio.get_running_loop()
+        started = loop.time()
         reason = "forced" if force_full else self._why_full(change_time, now)
         start_ms = _ms_of(manager_time)
-        pages = fetched = 0
+        pages = fetched = changes = 0
         if reason is None:
-            since = max(0, (self._cursor_ms or 0) - int(self.overlap.total_seconds() * 1000))
+            since = (self._cursor_ms or 0) - overlap_ms(self.overlap)
             count_task = asyncio.ensure_future(self._count(client))
             try:
-                pages, fetched, _ = await self._scan(client, {"lastUpdate": since})
+                rows, pages, fell = await read_changes(
+                    client, self.params, since, self.page_size, self._merge
+                )
                 total = await count_task
             except BaseException:
                 discard(count_task)
                 self._cursor_ms = None
                 raise
-            if total is not None and total != len(self._entries):
-                reason = f"the manager counts {total} computers, the ledger {len(self._entries)}"
+            fetched = len(rows)
+            if fell:
+                reason = "the listing of changes shrank between its pages"
+            else:
+                reason = self._count_mismatch(total)
+            cursor = start_ms
+        full = reason is not None
+        attempts = repeated = dropped = 0
+        drift: tuple[str, ...] = ()
+        resumed_at: int | None = None
         if reason is not None:
             self._cursor_ms = None  # until this full scan completes
-            more_pages, more_fetched, seen = await self._scan(client, {})
-            pages, fetched = pages + more_pages, fetched + more_fetched
-            for uid in [uid for uid in self._entries if uid not in seen]:
-                del self._entries[uid]
+            attempt, cursor, changes, dropped, drift, reason = await self._full(client, start_ms, reason)
+            pages, fetched = pages + attempt.pages, fetched + attempt.fetched
+            attempts, repeated, resumed_at = attempt.number, attempt.repeated, attempt.resumed_at
             self._full_scan_at = now
-        self._cursor_ms = start_ms
+        self._cursor_ms = cursor
         self._change_time = change_time
         self.last_scan = ScanStats(
-            full=reason is not None,
+            full=full,
             reason=reason or "incremental",
             pages=pages,
             fetched=fetched,
-            seconds=asyncio.get_running_loop().time() - started,
+            seconds=loop.time() - started,
+            attempts=attempts,
+            repeated=repeated,
+            dropped=dropped,
+            deleted=len(self._deleted),
+            changes=changes,
+            drift=drift,
+            resumed_at=resumed_at,
         )
         return self.last_scan
+
+    def _current_attempt(self, start_ms: int, reason: str) -> tuple[Attempt, str]:
+        attempt = self._attempt
+        if attempt is not None and (
+            start_ms - attempt.started_ms > overlap_ms(self.resume_within) or attempt.params != self.params
+        ):
+            attempt = None  # too old to continue: the fleet has moved on
+        if attempt is None:
+            attempt = Attempt(1, start_ms, self.page_size, self.params)
+            self._attempt, self._attempt_reason = attempt, reason
+            return attempt, reason
+        return attempt, f"{self._attempt_reason}; resumed at page {attempt.next_index}"
+
+    async def _full(
+        self, client: SepmClient, start_ms: int, reason: str
+    ) -> tuple[Attempt, int, int, int, tuple[str, ...], str]:
+        """Page the whole fleet until a pass without drift: (that pass, the next cursor, records read by the
+        listings of changes, clients dropped, the drift of earlier passes, the reason shown)."""
+        attempt, reason = self._current_attempt(start_ms, reason)
+        drift: list[str] = []
+        changes = 0
+        while True:
+            await read_attempt(client, attempt, self._merge)
+            before = client.manager_now()
+            cursor = _ms_of(before) if before is not None else attempt.started_ms
+            since = (attempt.first_ms if attempt.first_ms is not None else attempt.started_ms) - overlap_ms(
+                self.overlap
+            )
+            rows, _, fell = await read_changes(client, self.params, since, self.page_size, self._merge)
+            changes += len(rows)
+            after = client.manager_now()
+            reasons = attempt.drift(
+                rows, verify_fell=fell, now_ms=_ms_of(after) if after is not None else None
+            )
+            if not reasons:
+                break
+            drift += [f"pass {attempt.number}: {r}" for r in reasons]
+            if attempt.number >= self.max_attempts:
+                self._attempt = None
+                raise ScanInconsistent(
+                    f"GET {COMPUTERS}: the fleet changed under each of {attempt.number} passes ("
+                    + "; ".join(drift)
+                    + "): which clients exist is unknown this time"
+                )
+            attempt = Attempt(attempt.number + 1, cursor, self.page_size, self.params)
+            self._attempt = attempt
+        self._attempt = None
+        changed = {uid for uid, _ in rows}
+        keep = attempt.live | changed
+        gone = [uid for uid in self._entries if uid not in keep]
+        for uid in gone:
+            del self._entries[uid]
+        self._deleted &= attempt.deleted | changed  # deleted records no longer listed were purged
+        return attempt, cursor, changes, len(gone), tuple(drift), reason

@@ -1,10 +1,19 @@
 """``observe()``: one manager, one immutable :class:`~reconciler.core.observation.ServerObservation`.
 
-The parts are independent and run concurrently: the TLS handshakes on the three ports, ``GET version``, then — after
-one authentication, whose ``serverTime`` is the manager's clock for everything measured on it — the groups and their
-flags, replication, and the client scan. A part that fails leaves its field ``None`` and says why in ``errors``;
-the other parts are kept. When the authentication fails (no answer, credentials refused, certificate not trusted)
-``api_error`` says why and only the ports and ``GET version`` are observed. Nothing is ever guessed.
+The parts are independent and run concurrently: the TLS handshakes on the three ports, ``GET version`` (which also
+brings the manager's clock up to date from its ``Date`` header), then — in the client's session (reused between
+ticks while its token lives; a new one when it is about to expire), with the manager's clock read from the session's
+``serverTime`` and the answers' ``Date`` headers — the groups and their flags (settings reused while the groups'
+policy serials do not move), replication, and the client scan. A part that fails leaves its field ``None`` and says
+why in ``errors``; the other parts are kept. When the session cannot be had (no answer, credentials refused,
+certificate not trusted) ``api_error`` says why and only the ports and ``GET version`` are observed. A manager that
+**throttles** longer than a call may wait (a ``Retry-After`` of minutes) is not an observation at all:
+:class:`~reconciler.sepm.client.ThrottledError` is raised with the delay, so the caller holds and comes back then.
+Nothing is ever guessed.
+
+``noop_groups`` names the managed groups whose verification flag already read as wanted when the step that changes
+it began (nothing was sent to them, so their policy serial did not move): their clients acknowledge by applying
+their group's *current* policy, whatever its age.
 """
 
 from __future__ import annotations
@@ -25,7 +34,7 @@ from reconciler.core.observation import (
 from reconciler.core.spec import ManagedServer
 from reconciler.errors import AuthenticationError, Error
 from reconciler.sepm.acknowledgement import count_acknowledgements
-from reconciler.sepm.client import SepmClient, Session
+from reconciler.sepm.client import SepmClient, Session, ThrottledError
 from reconciler.sepm.groups import GroupScope, fetch_groups, observe_groups, resolve_scope
 from reconciler.sepm.ledger import ClientLedger
 from reconciler.sepm.replication import observe_replication
@@ -37,9 +46,15 @@ log = logging.getLogger("reconciler.sepm")
 T = TypeVar("T")
 
 
-async def _part(name: str, work: Awaitable[T], errors: list[str]) -> T | None:
+async def _part(
+    name: str, work: Awaitable[T], errors: list[str], throttled: list[ThrottledError]
+) -> T | None:
     try:
         return await work
+    except ThrottledError as exc:
+        throttled.append(exc)
+        errors.append(f"{name}: {exc}")
+        return None
     except Error as exc:
         errors.append(f"{name}: {exc}")
         return None
@@ -55,11 +70,11 @@ async def _version(client: SepmClient) -> str | None:
 
 
 async def _groups(
-    client: SepmClient, listed: list[str], errors: list[str]
+    client: SepmClient, listed: list[str], errors: list[str], ledger: ClientLedger
 ) -> tuple[GroupScope, tuple[GroupObservation, ...]]:
-    raw, problems = await fetch_groups(client)
+    raw, problems = await fetch_groups(client, domain=ledger.domain, page_size=ledger.page_size)
     scope = resolve_scope(raw, listed)
-    observed, more = await observe_groups(client, scope)
+    observed, more = await observe_groups(client, scope, cache=ledger.settings)
     errors.extend(f"groups: {p}" for p in (*problems, *scope.problems, *more))
     return scope, observed
 
@@ -73,13 +88,17 @@ async def observe(
     checkin_since: datetime | None = None,
     now: datetime | None = None,
     port_timeout: float | None = None,
+    noop_groups: frozenset[str] = frozenset(),
 ) -> ServerObservation:
     """Observe ``server`` through ``client``.
 
     ``ledger`` is the per-manager client state the caller keeps between ticks (a throw-away one, hence a full scan,
     when omitted). ``change_time`` (manager clock) is the time of the policy change being waited for, None outside
     steps 3 and 6; ``checkin_since`` selects the clients reported as having stopped checking in (default:
-    ``change_time``). ``now`` is the reconciler's clock (``observed_at``).
+    ``change_time``). ``now`` is the reconciler's clock (``observed_at``). ``noop_groups``: see the module
+    docstring.
+
+    Raises :class:`~reconciler.sepm.client.ThrottledError` when the manager throttles longer than a call may wait.
     """
     observed_at = now if now is not None else datetime.now(UTC)
     conn = server.spec.server
@@ -87,34 +106,57 @@ async def observe(
     errors: list[str] = []
     timeout = port_timeout if port_timeout is not None else min(conn.timeout.total_seconds(), 10.0)
 
+    throttled: list[ThrottledError] = []
     ports_task = asyncio.ensure_future(observe_ports(conn.host, conn.ports.items(), within=timeout))
-    version_task = asyncio.ensure_future(_part("api version", _version(client), errors))
-    session: Session | None = None
-    api_error: str | None = None
     try:
-        session = await client.authenticate()
-    except AuthenticationError as exc:
-        api_error = str(exc)
-    except Error as exc:
-        api_error = f"authentication failed: {exc}"
-    if api_error is not None:
-        errors.append(f"api: {api_error}")
+        api_version: str | None = None
+        answered = True
+        try:
+            api_version = await _version(client)
+        except ThrottledError as exc:
+            throttled.append(exc)
+            errors.append(f"api version: {exc}")
+        except Error as exc:
+            answered = False
+            errors.append(f"api version: {exc}")
+        session: Session | None = None
+        manager_time: datetime | None = None
+        api_error: str | None = None
+        try:
+            # a session carried from an earlier tick proves nothing: when GET version did not answer, the REST API
+            # must answer an authentication in this tick to count as reachable
+            session = await (client.ensure_session() if answered else client.authenticate())
+            manager_time = await client.manager_time()
+        except ThrottledError:
+            raise
+        except AuthenticationError as exc:
+            api_error = str(exc)
+        except Error as exc:
+            api_error = f"authentication failed: {exc}"
+        if api_error is not None:
+            errors.append(f"api: {api_error}")
+        if throttled and session is None:
+            raise throttled[0]
+    except BaseException:
+        ports_task.cancel()
+        await asyncio.gather(ports_task, return_exceptions=True)
+        raise
 
     groups: tuple[GroupObservation, ...] | None = None
     replication: ReplicationObservation | None = None
     clients: ClientAcknowledgement | None = None
-    manager_time = session.server_time if session is not None else None
     if session is not None:
         if manager_time is None:
             errors.append("api: the authentication answer has no serverTime: the manager's clock is unknown")
-        ledger = ledger if ledger is not None else ClientLedger()
-        group_part = _part("groups", _groups(client, list(policy.groups), errors), errors)
-        replication_part = _part("replication", observe_replication(client), errors)
+        ledger = ledger if ledger is not None else ClientLedger(page_size=conn.api.page_size)
+        group_part = _part("groups", _groups(client, list(policy.groups), errors, ledger), errors, throttled)
+        replication_part = _part("replication", observe_replication(client), errors, throttled)
         scan_part = (
             _part(
                 "clients",
                 ledger.refresh(client, manager_time=manager_time, change_time=change_time, now=observed_at),
                 errors,
+                throttled,
             )
             if manager_time is not None
             else _nothing()
@@ -139,11 +181,15 @@ async def observe(
                     manager_time=manager_time,
                     exclude_offline_for=policy.exclude_offline_for,
                     checkin_since=checkin_since,
+                    settled=_settled(groups, scope, noop_groups, change_time),
                 )
                 errors.extend(f"clients: {n}" for n in notes)
             log.debug("%s: client scan %s", server.name, ledger.last_scan)
+    if throttled:  # incomplete, and the manager asks us to slow down: no observation, come back later
+        ports_task.cancel()
+        await asyncio.gather(ports_task, return_exceptions=True)
+        raise max(throttled, key=lambda e: e.delay or 0.0)
 
-    api_version = await version_task
     ports: dict[str, PortObservation] = await ports_task
     return ServerObservation(
         server=server.name,
@@ -162,3 +208,20 @@ async def observe(
 
 async def _nothing() -> None:
     return None
+
+
+def _settled(
+    groups: tuple[GroupObservation, ...] | None,
+    scope: GroupScope | None,
+    noop_groups: frozenset[str],
+    change_time: datetime | None,
+) -> dict[str, datetime]:
+    """Per client group: the time of the policy its clients must have applied, for the groups where that is not
+    ``change_time`` — those whose source was a no-op (``noop_groups``): their current policy, however old."""
+    if not noop_groups or change_time is None or groups is None or scope is None:
+        return {}
+    return {
+        g.id: g.policy_time
+        for g in groups
+        if g.policy_time is not None and scope.source.get(g.id) in noop_groups and g.policy_time < change_time
+    }

@@ -1,46 +1,83 @@
-"""Replication as the manager reports it: ``GET replication/is_replicated`` and ``GET replication/status``."""
+"""Replication as the manager reports it: ``GET replication/is_replicated`` and ``GET replication/status``.
+
+``replicationStatus`` is an object in the vendor Swagger; SEPM 14.3 has been seen answering a one-element array (a
+public module unwraps it). Both are read; an array of several entries is read when they name one site, and is a
+:class:`~reconciler.errors.ProtocolError` otherwise (which site is this manager's would be a guess).
+"""
 
 from __future__ import annotations
 
 import asyncio
-from datetime import UTC, datetime
+from datetime import datetime
 from typing import Any
 
 from reconciler.core.observation import ReplicationObservation, ReplicationPartner
 from reconciler.errors import Error, ProtocolError
+from reconciler.sepm._clock import epoch_ms_or_none
 from reconciler.sepm.client import SepmClient
 
-__all__ = ["observe_replication"]
+__all__ = ["observe_replication", "replication_status", "status_shape"]
+
+_WHERE = "GET replication/status"
 
 
-def _time(value: Any) -> datetime | None:
-    """Epoch milliseconds; 0 or absent means never."""
-    if isinstance(value, bool) or not isinstance(value, int | float) or value <= 0:
-        return None
-    return datetime.fromtimestamp(value / 1000, UTC)
+def _time(value: Any, field: str) -> datetime | None:
+    """Epoch milliseconds; 0 or absent means never; an absurd value is a ProtocolError."""
+    return epoch_ms_or_none(value, f"{_WHERE}: {field}")
+
+
+def status_shape(data: Any) -> str:
+    """How ``replicationStatus`` came: ``object``, ``array`` (of how many), or ``missing``."""
+    status = data.get("replicationStatus") if isinstance(data, dict) else None
+    if isinstance(status, dict):
+        return "object"
+    if isinstance(status, list):
+        return f"array of {len(status)}"
+    return "missing"
+
+
+def replication_status(data: Any) -> dict[str, Any]:
+    """The ``replicationStatus`` object, from either shape (see the module docstring)."""
+    status = data.get("replicationStatus") if isinstance(data, dict) else None
+    if isinstance(status, dict):
+        return status
+    if not isinstance(status, list) or not status or not all(isinstance(s, dict) for s in status):
+        raise ProtocolError(f"{_WHERE}: the answer has no replicationStatus object (nor an array of them)")
+    sites = {s.get("siteName") for s in status}
+    if len(sites) > 1:
+        raise ProtocolError(
+            f"{_WHERE}: replicationStatus is an array of {len(status)} sites ({sorted(map(str, sites))}): which "
+            "one is this manager's cannot be told"
+        )
+    merged: list[Any] = []
+    for entry in status:
+        listed = entry.get("replicationPartnerStatusList")
+        if isinstance(listed, list):
+            merged += listed
+        elif listed is not None:
+            raise ProtocolError(f"{_WHERE}: replicationPartnerStatusList is not a list")
+    return {"siteName": status[0].get("siteName"), "replicationPartnerStatusList": merged}
 
 
 def _partners(data: Any) -> tuple[str | None, tuple[ReplicationPartner, ...]]:
-    status = data.get("replicationStatus") if isinstance(data, dict) else None
-    if not isinstance(status, dict):
-        raise ProtocolError("GET replication/status: the answer has no replicationStatus object")
+    status = replication_status(data)
     listed = status.get("replicationPartnerStatusList")
     if listed is None:
         listed = []
     if not isinstance(listed, list):
-        raise ProtocolError("GET replication/status: replicationPartnerStatusList is not a list")
+        raise ProtocolError(f"{_WHERE}: replicationPartnerStatusList is not a list")
     partners = []
     for item in listed:
         if not isinstance(item, dict) or not isinstance(item.get("name"), str):
-            raise ProtocolError("GET replication/status: a partner entry has no name")
+            raise ProtocolError(f"{_WHERE}: a partner entry has no name")
         code = item.get("status_code")
         partners.append(
             ReplicationPartner(
                 name=item["name"],
                 status_code=code if isinstance(code, str) else None,
-                last_run_time=_time(item.get("lastRunTime")),
-                last_successful_run_time=_time(item.get("lastSuccessfulRunTime")),
-                next_run_time=_time(item.get("nextRunTime")),
+                last_run_time=_time(item.get("lastRunTime"), "lastRunTime"),
+                last_successful_run_time=_time(item.get("lastSuccessfulRunTime"), "lastSuccessfulRunTime"),
+                next_run_time=_time(item.get("nextRunTime"), "nextRunTime"),
             )
         )
     site = status.get("siteName")

@@ -13,6 +13,7 @@ Domains: a token remembers its login domain. ``groups`` and ``computers`` take `
 from __future__ import annotations
 
 import asyncio
+import email.utils
 import math
 import secrets
 from typing import Any
@@ -47,7 +48,16 @@ def api_routes(world: World, name: str) -> list[JsonRoute]:
             return await fn(request)
 
         wrapper.__name__ = fn.__name__
-        return endpoint(wrapper)
+        handled = endpoint(wrapper)
+
+        async def dated(request: Request) -> Response:
+            response = await handled(request)
+            # like Tomcat, every answer says when it was made, on the manager's (virtual) clock
+            response.headers["Date"] = email.utils.formatdate(world.clock.now_ms() / 1000, usegmt=True)
+            return response
+
+        dated.__name__ = fn.__name__
+        return dated
 
     def scope(request: Request, param: str) -> list[Domain]:
         """The domains a call is about: its ``param`` (a domain id), else the login domain (or every domain)."""

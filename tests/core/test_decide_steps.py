@@ -121,12 +121,31 @@ def test_step2_patches_every_managed_group_and_records_the_change_time() -> None
     assert decision.code is Code.VERIFICATION_DISABLED and said(decision).get("change_time") == first_change
 
 
-def test_step2_waits_for_the_policy_serial_to_move_and_stalls_when_it_does_not() -> None:
+def test_step2_is_done_without_a_serial_move_when_every_flag_already_read_off_as_it_began() -> None:
     world = World()
     for group in world.groups:
-        group.flag = False  # already off, but no serial move after the step began
+        group.flag = False  # already off before the rollout: nothing to change, no serial will move
     driver = at(Phase.DISABLING_VERIFICATION, Driver(hooked(), world))
-    decisions = []
+    decision = driver.decide()
+    assert decision.action is None and decision.phase is Phase.WAITING_UNVERIFIED
+    facts = decision.record.facts
+    assert set(facts.verification_before.values()) == {False}
+    # no serial moved: the change clients must have is the one in force when the step began (each client is held to
+    # its own group's current policy by the adapter's count)
+    assert facts.verification_off_at == facts.step_started_manager_time
+
+
+def test_step2_waits_for_the_policy_serial_to_move_and_stalls_when_it_does_not() -> None:
+    world = World()
+    driver = at(Phase.DISABLING_VERIFICATION, Driver(hooked(), world))
+    decision = driver.decide()  # the flags read on: step 2 records that, and acts
+    assert decision.action is not None and set(decision.record.facts.verification_before.values()) == {True}
+    for group in world.groups:
+        group.flag = False  # the flag now reads off, but the manager saved no policy: no serial move
+    decisions = [decision]
+    assert driver.record is not None
+    driver.record, _ = complete_attempt(driver.record, decision.action, now=world.now, succeeded=True)
+    world.advance(timedelta(minutes=30))
     for _ in range(12):
         decision = driver.decide()  # the PATCH "succeeds" but changes nothing the manager shows
         if decision.action is not None:

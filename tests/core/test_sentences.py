@@ -479,6 +479,32 @@ SAMPLES: dict[Code, list[Said]] = {
     Code.NO_MANAGED_GROUPS: [
         Said(Code.NO_MANAGED_GROUPS, {"chosen": ("My Company\\Nowhere",), "where": "step 2"})
     ],
+    Code.COLLATERAL_SETTINGS_CHANGE: [
+        Said(
+            Code.COLLATERAL_SETTINGS_CHANGE,
+            {
+                "enabled": False,
+                "group": "My Company\\Laptops",
+                "fields": ("configuration.general_settings.tamper_protection.action",),
+                "restored": True,
+                "done": 0,
+                "server": "sepm-east-01",
+                "where": "step 2",
+            },
+        ),
+        Said(
+            Code.COLLATERAL_SETTINGS_CHANGE,
+            {
+                "enabled": True,
+                "group": "My Company\\Servers",
+                "fields": ("configuration.general_settings.stopped_mode", "configuration.x"),
+                "restored": False,
+                "done": 2,
+                "server": "sepm-east-01",
+                "where": "step 5",
+            },
+        ),
+    ],
     Code.DRIFT_DETECTED: [
         DRIFT,
         Said(Code.DRIFT_DETECTED, {"ports": ("clients",), "of": 3, "presented": OLD, "desired": NEW}),

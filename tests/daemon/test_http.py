@@ -89,6 +89,13 @@ async def test_endpoints_serve_health_readiness_metrics_status_and_the_page(
                     assert f"sepm_reconciler_{name}" in families, name
                 one_hot = {s.labels["phase"]: s.value for s in families["sepm_reconciler_phase"].samples}
                 assert one_hot["in_sync"] == 1.0 and sum(one_hot.values()) == 1.0
+                calls = {
+                    s.labels["endpoint"]: s.value
+                    for s in families["sepm_reconciler_api_calls"].samples
+                    if s.name.endswith("_total") and s.labels["server"] == "sepm-dmz"
+                }
+                assert calls["identity/authenticate"] >= 1 and calls["computers"] >= 1, calls
+                assert calls["groups/{id}/locations/{id}/settings"] >= 1, calls  # ids replaced
 
                 page = await http.get("/")
                 assert page.headers["content-type"].startswith("text/html")

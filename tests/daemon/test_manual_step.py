@@ -36,6 +36,8 @@ def test_a_due_manual_step_is_notified_once_with_the_console_instructions(
         assert status["code"] == "ManualStepPending" and status["phase"] == "updating_certificate"
         count = receiver.topics().count("manual_step_due")
         ticks = daemon.status()["daemon"]["ticks"]["sepm-dmz"]["ticks"]
-        wait_until(lambda: daemon.status()["daemon"]["ticks"]["sepm-dmz"]["ticks"] >= ticks + 3, 60, "more ticks")
+        wait_until(
+            lambda: daemon.status()["daemon"]["ticks"]["sepm-dmz"]["ticks"] >= ticks + 3, 60, "more ticks"
+        )
         assert receiver.topics().count("manual_step_due") == count == 1  # once, not at every tick
         assert daemon.stop()[0] == 0

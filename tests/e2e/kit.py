@@ -12,7 +12,7 @@ import asyncio
 import json
 import os
 import sys
-from collections.abc import Callable, Iterable
+from collections.abc import Callable, Iterable, Mapping
 from dataclasses import dataclass, field
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
@@ -85,13 +85,14 @@ def manager(
     clients: int = 300,
     offline_share: float = 0.1,
     partners: Iterable[str] = (),
+    groups: Iterable[Mapping[str, Any]] = GROUPS,
     **extra: Any,
 ) -> dict[str, Any]:
     return support_sim.manager(
         name,
         site,
         cert=cert,
-        groups=GROUPS,
+        groups=groups,
         clients=clients,
         offline_share=offline_share,
         offline_for=("6h", "2d"),

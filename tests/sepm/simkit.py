@@ -24,12 +24,14 @@ GROUPS = [
 ]
 
 
-def manager(name: str, site: str, cert: Issued, *, clients: int = 3000, **extra: Any) -> dict[str, Any]:
+def manager(
+    name: str, site: str, cert: Issued, *, clients: int = 3000, groups: Any = GROUPS, **extra: Any
+) -> dict[str, Any]:
     return support_sim.manager(
         name,
         site,
         cert=cert,
-        groups=GROUPS,
+        groups=groups,
         clients=clients,
         offline_share=0.1,
         offline_for=("1d", "10d"),
@@ -39,11 +41,25 @@ def manager(name: str, site: str, cert: Issued, *, clients: int = 3000, **extra:
     )
 
 
-def fleet(*managers: dict[str, Any], speed: float = 0) -> dict[str, Any]:
-    """A fleet on a frozen clock (``speed`` 0) unless told otherwise: tests move time explicitly."""
-    # The simulator is strict by default; the adapter does not cope yet (replicationStatus as an array, the
-    # throttle, deleted rows): lenient until [vendor-procedure] (#12) and [adapter-probe] (#14) land.
-    return support_sim.fleet(*managers, speed=speed, seed=7, behaviours="lenient")
+START = "2026-12-01T08:00:00Z"
+
+
+def fleet(
+    *managers: dict[str, Any], speed: float = 0, start: str = START, behaviours: Any = None
+) -> dict[str, Any]:
+    """A fleet on a frozen clock (``speed`` 0) unless told otherwise: tests move time explicitly.
+
+    The simulator's strict behaviours, all of them (deleted records, replicationStatus as an array, the replacing
+    settings PATCH, lists that do not show in the settings, …) — except the throttle, off unless ``behaviours`` says
+    otherwise: on a frozen clock its window ends only when a test moves time, and the throttle has its own tests.
+    """
+    return support_sim.fleet(
+        *managers,
+        speed=speed,
+        seed=7,
+        start=start,
+        behaviours={"throttle": False} if behaviours is None else behaviours,
+    )
 
 
 def spec_for(sim: Simulator, name: str, ca: Issued, **rollout: Any) -> ManagedServer:

@@ -147,7 +147,9 @@ async def test_stopping_early_cancels_the_prefetched_page(
 def mock_client(handler: Callable[[httpx.Request], httpx.Response]) -> SepmClient:
     def route(request: httpx.Request) -> httpx.Response:
         if request.url.path.endswith("/identity/authenticate"):
-            return httpx.Response(200, json={"token": "t", "tokenExpiration": 3600, "serverTime": 0})
+            return httpx.Response(
+                200, json={"token": "t", "tokenExpiration": 3600, "serverTime": 1_796_112_000_000}
+            )
         return handler(request)
 
     return SepmClient(

@@ -9,7 +9,7 @@ import jsonschema
 import pytest
 
 import reconciler.sepm as sepm
-from reconciler.errors import Error, PermanentError, SecretError
+from reconciler.errors import Error, PermanentError, SecretError, TemporaryError
 from reconciler.sepm import open_client
 from reconciler.sepm.actions import secure_communications_body
 from reconciler.specs import LoadedServer, load_specs
@@ -21,15 +21,21 @@ from tests.sim.swagger import validate_definition
 def test_the_public_surface_is_exactly_what_the_package_exports() -> None:
     assert sorted(sepm.__all__) == sorted(
         [
-            "ApiError", "ClientLedger", "ProbeReport", "RetryPolicy", "ScanStats", "SepmClient",
-            "SepmCredentials", "SettingResult", "UntrustedCertificateError", "observe", "observe_port",
-            "observe_ports", "open_client", "parse_policy_serial", "replicate_now", "run_probe",
+            "ApiError", "ClientLedger", "CollateralSettingsChange", "ProbeReport", "Rehearsal", "RetryPolicy",
+            "ScanInconsistent", "ScanStats", "SepmClient", "SepmCredentials", "SettingResult", "SettingsDocument",
+            "ThrottledError", "UntrustedCertificateError", "observe", "observe_port", "observe_ports",
+            "open_client", "parse_policy_serial", "read_settings", "rehearse", "replicate_now", "run_probe",
             "set_secure_communications", "tls_context",
         ]
     )  # fmt: skip
     for name in sepm.__all__:
         assert getattr(sepm, name) is not None
     assert issubclass(sepm.ApiError, PermanentError) and issubclass(sepm.UntrustedCertificateError, Error)
+    assert issubclass(sepm.ThrottledError, TemporaryError) and issubclass(
+        sepm.ScanInconsistent, TemporaryError
+    )
+    assert issubclass(sepm.CollateralSettingsChange, PermanentError)
+    assert sepm.CollateralSettingsChange.code == "CollateralSettingsChange"
 
 
 def write_spec(

@@ -266,6 +266,28 @@ CASES = [
         id="unknown-action",
     ),
     pytest.param(
+        {
+            "east.yaml": spec(
+                (
+                    "    site: Site East",
+                    "    site: Site East\n    api: {throttleWindow: 0s, maxResponseSize: 12KB, pageSize: 5}",
+                )
+            )
+        },
+        [
+            "{d}/east.yaml:9:11: spec.server.api.throttleWindow: must be longer than 0s",
+            "{d}/east.yaml:9:31: spec.server.api.maxResponseSize: must be a size such as 64MiB, 512KiB or a number "
+            "of bytes, got '12KB'",
+            "{d}/east.yaml:9:54: spec.server.api.pageSize: must be between 20 and 10000, got 5",
+        ],
+        id="api-limits",
+    ),
+    pytest.param(
+        {"east.yaml": spec(("    site: Site East", "    site: Site East\n    api: {maxResponseSize: 10}"))},
+        ["{d}/east.yaml:9:11: spec.server.api.maxResponseSize: must be between 1MiB and 2GiB, got 10 bytes"],
+        id="api-response-size-out-of-range",
+    ),
+    pytest.param(
         {"east.yaml": spec(("command: [sh, -c, exit], timeout: 30m", "command: [], timeout: 0s"))},
         [
             "{d}/east.yaml:20:27: spec.rollout.actions.updateCertificate.command: must not be empty",

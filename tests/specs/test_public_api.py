@@ -42,5 +42,6 @@ def test_certs_exports_the_inspection_api_and_nothing_else() -> None:
         "load_certificates",
         "load_keystore",
         "served_certificate",
+        "trust_problem",
     }
     assert all(hasattr(certs, name) for name in certs.__all__)

@@ -268,10 +268,19 @@ def verification_reads(enabled: bool) -> Check:
             return unknown("clock", given)
         if undetermined := flags.undetermined():
             return unknown("flags", given, groups=GroupFlags.names(undetermined))
+        # A group whose flag already read as wanted when step 2 began is a no-op: nothing is sent to it (a manager
+        # need not move the serial of an unchanged policy); its clients acknowledge by applying its current policy.
+        noop = (
+            {gid for gid, was in given.facts.verification_before.items() if was is enabled}
+            if not enabled
+            else set()
+        )
         pending = tuple(
             g
             for g in flags.groups
-            if g.secure_communications is not enabled or g.policy_time is None or g.policy_time < started
+            if g.secure_communications is not enabled
+            or g.policy_time is None
+            or (g.policy_time < started and g.id not in noop)
         )
         if pending:
             stuck = tuple(g for g in pending if g.secure_communications is enabled)
@@ -282,7 +291,10 @@ def verification_reads(enabled: bool) -> Check:
                     given, step, enabled=enabled, groups=pending, started=started, stuck=stuck
                 ),
             )
-        change_time = min(g.policy_time for g in flags.groups if g.policy_time is not None)
+        moved = [
+            g.policy_time for g in flags.groups if g.policy_time is not None and g.policy_time >= started
+        ]
+        change_time = min(moved) if moved else started
         return Passed(
             Said(code, {"groups": len(flags.groups), "change_time": change_time, "enabled": enabled}),
             Change(facts={change_fact: change_time}),
