@@ -5,7 +5,7 @@ BIN    := $(VENV)/bin
 STAMP  := $(VENV)/.installed
 
 .DEFAULT_GOAL := help
-.PHONY: help venv test lint typecheck imports unit demo dist clean bench
+.PHONY: help venv test lint typecheck imports unit demo dist clean bench chaos
 
 help:  ## show the targets
 	@grep -E '^[a-z-]+:.*##' $(MAKEFILE_LIST) | awk -F':.*## ' '{printf "  make %-10s %s\n", $$1, $$2}'
@@ -33,6 +33,9 @@ unit: $(STAMP)  ## the test suite
 	$(BIN)/python -m pytest $(PYTEST_ARGS)
 
 test: lint typecheck imports unit  ## every check: ruff, mypy --strict, import-linter, pytest
+
+chaos: $(STAMP)  ## the whole chaos suite (60 SIGKILL points; make test runs a sample of 10)
+	SEPM_CHAOS_POINTS=$${SEPM_CHAOS_POINTS:-60} $(BIN)/python -m pytest tests/chaos -s -p no:randomly $(PYTEST_ARGS)
 
 demo: $(STAMP)  ## the main job on the embedded simulator
 	$(BIN)/sepm-reconciler demo

@@ -18,7 +18,7 @@ import click
 
 from reconciler.cli.run import DURATION
 from reconciler.core import wording
-from reconciler.hooks import HookResult, run_hook
+from reconciler.hooks import HookResult, OnStart, run_hook
 
 __all__ = ["DEFAULT_TIMEOUT", "RunningHooks", "cut_off_message", "timeout_option", "within_deadline"]
 
@@ -70,6 +70,7 @@ class RunningHooks:
         secrets: Sequence[str] = (),
         cwd: Path | None = None,
         environment: Mapping[str, str] | None = None,
+        on_start: OnStart | None = None,
     ) -> HookResult:
         server = variables.get("SEPM_RECONCILER_SERVER", "")
         self.servers.add(server)
@@ -81,6 +82,7 @@ class RunningHooks:
                 secrets=secrets,
                 cwd=cwd,
                 environment=environment,
+                on_start=on_start,
             )
         finally:
             self.servers.discard(server)

@@ -2,9 +2,16 @@
 fleet file, and the specs that declare the new certificates — all written under one directory.
 
 Used by ``sepm-reconciler demo`` and by the daemon's end-to-end tests (with fewer clients and shorter soaks). The
-hooks of steps 1, 4 and 7 are the simulator hooks of ``deploy/hooks/sim/`` (they drive the simulator's admin API);
-they find the simulator through ``SEPM_SIM_PORTS_FILE``. Secrets (the API password, the keystore password) reach
-the reconciler only as environment variables named in the specs.
+hooks of steps 1, 2a, 4a, 5b and 7 are the simulator hooks of ``deploy/hooks/sim/`` (they drive the simulator's
+admin API); they find the simulator through ``SEPM_SIM_PORTS_FILE``. Secrets (the API password, the keystore
+password) reach the reconciler only as environment variables named in the specs.
+
+The fleet is the strict simulator, every behaviour at its strict value — every client on an HTTPS management server
+list, the new certificate fetched only with a policy that does not verify, lists not shown through the API, a settings
+PATCH that replaces the objects it names, no serial move for a no-op PATCH, ``replicationStatus`` as an array, deleted
+rows, the REST throttle without ``Retry-After`` — and its clients churn (machines added, removed and re-imaged every
+day: :data:`DEMO_CHURN`). Before the rollout, as an operator would (KB 187099), the HTTP copy of each site's list is
+made (:func:`copy_http_lists`).
 """
 
 from __future__ import annotations
@@ -12,6 +19,7 @@ from __future__ import annotations
 import ipaddress
 import os
 import secrets
+import ssl
 import sys
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
@@ -19,6 +27,7 @@ from datetime import UTC, datetime, timedelta
 from pathlib import Path
 from typing import Any
 
+import httpx
 import yaml
 from cryptography import x509
 from cryptography.hazmat.primitives import hashes, serialization
@@ -29,7 +38,10 @@ from cryptography.x509.oid import ExtendedKeyUsageOID, NameOID
 from reconciler.certs.generate import make_ca
 
 __all__ = [
+    "DEMO_CHURN",
     "DEMO_MANAGERS",
+    "HTTP_LIST",
+    "ORIGINAL_LIST",
     "P12_PASSWORD_ENV",
     "PASSWORD_ENV",
     "TRY_MANAGERS",
@@ -37,6 +49,7 @@ __all__ = [
     "Leaf",
     "ManagerPlan",
     "build_lab",
+    "copy_http_lists",
     "sim_hooks_dir",
     "write_specs",
 ]
@@ -45,6 +58,14 @@ PASSWORD_ENV = "SEPM_DEMO_PASSWORD"  # noqa: S105 - the name of a variable, not 
 P12_PASSWORD_ENV = "SEPM_DEMO_P12_PASSWORD"  # noqa: S105 - the name of a variable, not a password
 # The simulated manager's account: written in the fleet file, not a real secret.
 SIM_ADMIN_PASSWORD = "admin-pass"  # noqa: S105 - see above
+
+ORIGINAL_LIST = "Default Management Server List"
+"""The strict simulator's one management server list (HTTPS), which every group uses at the start."""
+HTTP_LIST = "Default Management Server List (HTTP)"
+"""Its HTTP copy, made before the rollout (:func:`copy_http_lists`) and assigned in step 2a."""
+
+DEMO_CHURN: Mapping[str, int] = {"addPerDay": 24, "removePerDay": 12, "reimagePerDay": 6}
+"""Per manager and simulated day: machines installed (with the site's current certificate), removed, re-imaged."""
 
 
 def sim_hooks_dir() -> Path:
@@ -69,6 +90,7 @@ class ManagerPlan:
     legacy_share: float = 0.02
     # (path, whether it inherits its policy from My Company); the clients are spread evenly over them
     groups: tuple[tuple[str, bool], ...] = (("My Company\\Laptops", False), ("My Company\\Servers", True))
+    churn: Mapping[str, int] | None = field(default_factory=lambda: dict(DEMO_CHURN))
 
 
 TRY_MANAGERS = (
@@ -223,6 +245,7 @@ def _fleet(
                 else {"14.3.9816.7000": 1.0},
                 "groups": share,
                 "namePrefix": plan.name.split("-")[-1].upper() + "-PC",
+                **({"churn": dict(plan.churn)} if plan.churn else {}),
             },
             "restart": {"downSeconds": 0.3},
         }
@@ -232,10 +255,7 @@ def _fleet(
     return {
         "clock": {"start": start.isoformat(), "speed": speed},
         "seed": seed,
-        # The simulator is strict by default (HTTPS management server list, certificate fetched only with a policy
-        # that does not verify, replace-PATCH, throttle …) and today's procedure orphans clients on it: the demo
-        # runs lenient until [vendor-procedure] (#12) makes the reconciler safe against the strict behaviours.
-        "behaviours": "lenient",
+        "behaviours": "strict",  # every behaviour: the simulator's default, said here for the reader
         "managers": managers,
     }
 
@@ -310,7 +330,15 @@ def write_specs(
         for script in sorted(hooks.glob("*.py")):
             (copied / script.name).write_bytes(script.read_bytes())
         hooks = copied
-    clients = {"groups": [], "minAckRatio": 1.0, "excludeOfflineFor": "1d", "minSoak": "24h", "maxSoak": "7d"}
+    clients = {
+        "groups": [],
+        "minAckRatio": 1.0,
+        "excludeOfflineFor": "2d",
+        "minSoak": "24h",
+        "maxSoak": "7d",
+        # step 4b: the clients check in (every 5 minutes) and receive the new certificate; no 24 h needed
+        "afterSwap": {"minSoak": "2h"},
+    }
     clients.update(policy or {})
     defaults = {
         "apiVersion": "sepm-reconciler/v1",
@@ -322,7 +350,13 @@ def write_specs(
                 "timeout": "10s",
                 "credentials": {"username": "admin", "password": api_password, "domain": ""},
             },
-            "rollout": {"mode": "enforce", "clients": clients, "approvals": [], "window": None},
+            "rollout": {
+                "mode": "enforce",
+                "clients": clients,
+                "approvals": [],
+                "window": None,
+                "managementServerList": {"http": HTTP_LIST, "original": ORIGINAL_LIST},
+            },
         },
     }
     by = "simulate --write-specs" if standalone else "demo"
@@ -344,7 +378,11 @@ def write_specs(
         leaf = lab.new[plan.name]
         public = specs / "certs" / f"{plan.name}.crt"
         public.write_bytes(leaf.cert_file.read_bytes())
-        actions: dict[str, Any] = {"updateCertificate": hook("update-certificate.py")}
+        actions: dict[str, Any] = {
+            "switchToHttpList": hook("assign-list.py"),
+            "updateCertificate": hook("update-certificate.py"),
+            "restoreOriginalList": hook("assign-list.py"),
+        }
         if plan.partners:
             actions["breakReplication"] = hook("break-replication.py")
             actions["restoreReplication"] = hook("restore-replication.py")
@@ -381,3 +419,26 @@ def _relative(path: Path, start: Path) -> str:
 
 def _yaml(document: Mapping[str, Any], by: str = "demo") -> str:
     return f"# generated by sepm-reconciler {by}\n" + yaml.safe_dump(dict(document), sort_keys=False)
+
+
+def copy_http_lists(lab: Lab, ports_info: Mapping[str, Any]) -> list[str]:
+    """What an operator does once before the rollout (KB 187099): on each site, copy the clients' management server
+    list as :data:`HTTP_LIST` and set the copy to HTTP — the simulator's console operation ``POST /_sim/lists``.
+    Returns the sites done (a copy that exists already is fine)."""
+    done: list[str] = []
+    for info in ports_info["managers"].values():
+        site = str(info.get("site", ""))
+        if site in done:
+            continue
+        base = str(info["api_url"]).split("/sepm/api/v1")[0]
+        response = httpx.post(
+            f"{base}/_sim/lists",
+            json={"name": HTTP_LIST, "protocol": "http", "copyOf": ORIGINAL_LIST},
+            headers={"Authorization": f"Bearer {info['admin_token']}"},
+            verify=ssl.create_default_context(cafile=str(lab.ca_file)),
+            timeout=30,
+        )
+        if response.status_code not in (200, 409):
+            response.raise_for_status()
+        done.append(site)
+    return done

@@ -24,9 +24,9 @@ from reconciler.errors import Error
 @click.option(
     "--accept-at-risk",
     is_flag=True,
-    help="Steps 4 and 7 only: accept that the clients at risk now may be orphaned, so the wait before the step may "
-    "end once minSoak is over even if minAckRatio is not reached. When every one of them is listed by name, a "
-    "later step waiting only on the same clients goes on without a second acceptance.",
+    help="Steps 4, 5 and 7 only: accept that the clients counted at risk now may be orphaned, so the wait before "
+    "the step (3, 4b or 6) may end once minSoak is over even if minAckRatio is not reached. When every one of them "
+    "is listed by name, a later step waiting only on the same clients goes on without a second acceptance.",
 )
 @operator_options()
 def approve(
@@ -40,10 +40,15 @@ def approve(
     certificate needs a new approval). Approving twice changes nothing (exit 0). A step that needs no approval is
     refused, saying what the spec asks for.
 
+    It also confirms a manual list sub-step while it waits: on a manager whose API does not show a group's
+    management server list, step 2a (the HTTP list) and 5b (the original list) are done when every managed group's
+    policy serial moved and an operator confirms with --step 2 or --step 5 (status says when).
+
     \b
     Examples:
       sepm-reconciler approve sepm-east-01 --step 4 --reason "CAB-1234 approved"
       sepm-reconciler approve sepm-east-01 --step 4 --accept-at-risk --reason "12 retired laptops" --by alice
+      sepm-reconciler approve sepm-east-01 --step 2 --reason "HTTP list assigned to all groups" --by bob
 
     Exit codes: 0 recorded (or already recorded), 1 refused (unknown server, invalid or already started step, a
     step that needs no approval, nothing at risk to accept, unreadable state), 64 usage error (e.g. --step is not

@@ -2,14 +2,17 @@
 
 1. generate a private CA, each manager's current and new certificate (PEM + PKCS#12 keystore) in a temporary
    directory;
-2. start the SEPM simulator as a subprocess: three managers (two of them replication partners), a few thousand
-   clients — some laptops away for days, a few 14.2 agents —, its clock running fast;
+2. start the SEPM simulator as a subprocess — strict in every behaviour: every client on an HTTPS management server
+   list, the new certificate fetched only with a policy that does not verify, a replacing settings PATCH, the REST
+   throttle, machines added, removed and re-imaged every day (see ``_demo_lab``) — three managers (two of them
+   replication partners), a few thousand clients — some laptops away for days, a few 14.2 agents —, its clock
+   running fast; then, as an operator would (KB 187099), copy each site's list as an HTTP list;
 3. write the specs declaring the new certificates (the vendor's 24 h minimum soak, measured on the managers' clock);
 4. run the daemon — the same run loop as ``sepm-reconciler run``, with the simulator hooks of
-   ``deploy/hooks/sim/`` for steps 1, 4 and 7 — and show its progress live;
-5. print the drift report (every server in sync) and the simulator's ground truth: no client orphaned, and the
-   clients that stayed offline throughout were all listed at risk before the swap (counted; named as far as the
-   state keeps names).
+   ``deploy/hooks/sim/`` for steps 1, 2a, 4a, 5b and 7 — and show its progress live;
+5. print the drift report (every server in sync) and the simulator's ground truth: no client orphaned, every list
+   back to the original, verification on, and the clients that stayed offline throughout were all listed at risk
+   before the swap (4a) or before verification came back (5a) (counted; named as far as the state keeps names).
 """
 
 from __future__ import annotations
@@ -38,7 +41,16 @@ from rich.markup import escape
 from rich.text import Text
 
 from reconciler.cli import EXIT_ERROR, EXIT_INTERRUPTED, EXIT_OK
-from reconciler.cli._demo_lab import DEMO_MANAGERS, Lab, build_lab, sim_hooks_dir, write_specs
+from reconciler.cli._demo_lab import (
+    DEMO_MANAGERS,
+    HTTP_LIST,
+    ORIGINAL_LIST,
+    Lab,
+    build_lab,
+    copy_http_lists,
+    sim_hooks_dir,
+    write_specs,
+)
 from reconciler.cli._demo_view import GroundTruth, Predictions, check_ground_truth, event_line, progress_table
 from reconciler.core import wording
 from reconciler.core.decide import Tuning
@@ -168,13 +180,21 @@ async def _watch(
 def _print_truth(console: Console, truth: GroundTruth, predictions: Predictions) -> None:
     console.rule("Ground truth (the simulator)")
     for name in sorted(truth.served_ok):
-        predicted = predictions.counts.get(name, 0)
+        waits = predictions.by_wait(name)
+        predicted = (
+            f"{waits.get('before the swap', 0)} before the swap (4a), "
+            f"{waits.get('before verification', 0)} before verification came back (5a)"
+        )
         away, lost = truth.offline_untrusting[name], truth.orphaned[name]
+        wrong = truth.end_state.get(name, [])
         console.print(
             f"[bold]{name}[/]: every port presents the desired certificate: "
-            f"{'[green]yes[/]' if truth.served_ok[name] else '[red]no[/]'} · orphaned clients: {len(lost)} · "
-            f"stayed offline throughout: {len(away)} · listed at risk before the swap: {predicted}"
+            f"{'[green]yes[/]' if truth.served_ok[name] else '[red]no[/]'} · verification on, original list: "
+            f"{'[red]no[/]' if wrong else '[green]yes[/]'} · orphaned clients: {len(lost)} · "
+            f"stayed offline throughout: {len(away)} · listed at risk: {predicted}"
         )
+        for problem in wrong:
+            console.print(f"   [red]not put back[/]: {escape(problem)}")
         if away:
             console.print(f"   offline throughout: {escape(wording.names(away, limit=8))}")
         if truth.predicted_returned[name]:
@@ -195,9 +215,10 @@ def _print_truth(console: Console, truth: GroundTruth, predictions: Predictions)
             else f"{total_lost} clients orphaned, each listed at risk before the swap (laptops back after it)"
         )
         console.print(
-            f"\n[green]✓[/] {orphans}. The {total_away} clients that stayed offline throughout "
-            "were all listed at risk before each swap — counted, and named as far as the state keeps names (they "
-            "still trust the old certificate: re-home them with a Communication Update Package when they return)."
+            f"\n[green]✓[/] {orphans}; every group verifies again, on {ORIGINAL_LIST}. The {total_away} "
+            "clients that stayed offline throughout were all listed at risk before each swap — counted, and named "
+            "as far as the state keeps names (they still trust the old certificate: re-home them with a "
+            "Communication Update Package when they return)."
         )
     else:
         console.print("\n[red]✗ the ground truth does not match what the reconciler predicted (see above)[/]")
@@ -287,7 +308,12 @@ async def _run_demo(
         else:  # the daemon still runs: read through its store (a second handle on the file must not be closed
             report_code = await _report(console, specs, daemon.store)  # while it writes: see store.sqlite)
         desired = {name: lab.new[name].fingerprint for name in names}
-        truth = check_ground_truth(await asyncio.to_thread(_ground_truth, lab, ports), desired, predictions)
+        truth = check_ground_truth(
+            await asyncio.to_thread(_ground_truth, lab, ports),
+            desired,
+            predictions,
+            original_list=ORIGINAL_LIST,
+        )
         _print_truth(console, truth, predictions)
         code = EXIT_OK if finished and truth.ok and report_code == 0 else EXIT_ERROR
         if serve and not stopped:
@@ -343,9 +369,11 @@ def demo(speed: float, timeout: float, keep: bool, serve: bool) -> int:
 
     \b
     Three simulated managers (Site East and Site West replicate with each other, Site DMZ stands alone) with
-    3,800 clients — some laptops away for days, a few 14.2 agents — get new certificates through the vendor's
-    seven steps, driven by the real daemon, with the 24 h minimum soak on the managers' (fast) clock. At the end:
-    the drift report, and the simulator's ground truth checked against the reconciler's at-risk predictions.
+    3,800 clients — on HTTPS management server lists, some laptops away for days, a few 14.2 agents — get new
+    certificates through the vendor's whole procedure (KB 187099: the seven steps, with the HTTP list around the
+    swap and the clients fetching the new certificate before verification returns), driven by the real daemon,
+    with the 24 h minimum soak on the managers' (fast) clock. At the end: the drift report, and the simulator's
+    ground truth checked against the reconciler's at-risk predictions.
 
     \b
     Examples:
@@ -380,6 +408,11 @@ def demo(speed: float, timeout: float, keep: bool, serve: bool) -> int:
         lab = build_lab(root, DEMO_MANAGERS, speed=speed)
         sim = _start_simulator(lab, root / "simulator.log")
         ports = json.loads(lab.ports_file.read_text(encoding="utf-8"))
+        sites = copy_http_lists(lab, ports)
+        console.print(
+            f"As an operator would before the rollout (KB 187099): {ORIGINAL_LIST} copied as {HTTP_LIST} on "
+            f"{wording.names(sites)}; the clients stay on the HTTPS original until step 2a."
+        )
         specs = write_specs(lab, ports)
         os.environ.update(lab.environment())  # the specs' {env: …} secrets and the hooks' ports file
         total = sum(p.clients for p in lab.plans)

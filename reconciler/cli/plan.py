@@ -62,7 +62,7 @@ def _headline(p: ServerPlan) -> str:
     if p.phase.value == "stalled":
         return f"stalled at step {p.step}"
     where = (
-        f"step {p.step}/{STANDARD.step_count} ({p.phase.value})"
+        f"step {p.substep or p.step}/{STANDARD.step_count} ({p.phase.value})"
         if p.step
         else p.phase.value.replace("_", " ")
     )
@@ -101,7 +101,7 @@ def render_text(console: Console, plans: list[ServerPlan], spec_set: SpecSet) ->
             for s in p.steps:
                 waits = s.waits_for + "".join(f"\n[yellow]gate[/]: {escape(g)}" for g in s.gates)
                 table.add_row(
-                    f"{_MARK[s.status]} {s.step} {s.title}",
+                    f"{_MARK[s.status]} {s.label} {s.title}",
                     s.by,
                     waits if s.status != "done" else "[dim]done[/]",
                     _when(s.earliest_end) if s.status != "done" else "",
@@ -153,7 +153,7 @@ def render_markdown(plans: list[ServerPlan], spec_set: SpecSet) -> str:
             for s in p.steps:
                 gates = "<br>".join(_cell(g) for g in s.gates) or ""
                 lines.append(
-                    f"| {_MARK[s.status]} {s.step} {s.title} | {s.by} | "
+                    f"| {_MARK[s.status]} {s.label} {s.title} | {s.by} | "
                     f"{'done' if s.status == 'done' else _cell(s.waits_for)} | {gates} | "
                     f"{'' if s.status == 'done' else _when(s.earliest_end)} |"
                 )

@@ -141,8 +141,11 @@ def simulate(
                     err=True,
                 )
             if lab is not None:
-                from reconciler.cli._demo_lab import write_specs
+                from reconciler.cli._demo_lab import HTTP_LIST, copy_http_lists, write_specs
 
+                # as an operator does once before a rollout (KB 187099): an HTTP copy of the clients' list
+                sites = await asyncio.to_thread(copy_http_lists, lab, info)
+                click.echo(f"{HTTP_LIST!r} made on {', '.join(sites)} (for step 2a)", err=True)
                 specs = write_specs(lab, info, standalone=True)
                 click.echo(_next_steps(lab.root, specs, lab.root / "state.db"), err=True)
             click.echo("simulator ready (Ctrl-C to stop)", err=True)

@@ -120,7 +120,7 @@ def _table(records: list[RolloutRecord]) -> Table:
     table.add_column("WHY", ratio=1, min_width=30)
     table.add_column("NEXT CHECK (UTC)", no_wrap=True)
     for record in records:
-        step = f" {record.step}/{STANDARD.step_count}" if record.step else ""
+        step = f" {record.substep or record.step}/{STANDARD.step_count}" if record.step else ""
         table.add_row(
             record.server,
             f"{_state_label(record)}{step}\n[dim]{record.phase.value}[/]",
@@ -197,7 +197,7 @@ def status(state_url: str | None, output: str, watch: bool, every: float) -> int
     Nothing is contacted: this reads what the last reconcile or the daemon recorded (see "observed_at").
     Manual steps show their console instructions; stalled servers show the remedy; a settings-PATCH rehearsal
     (probe --rehearse) shows what it measured. Clients are counted at risk only while a certificate change is
-    ahead (steps 1-4): an in-sync server has none.
+    ahead or awaited (steps 1-4b): an in-sync server has none.
 
     \b
     Examples:
@@ -208,9 +208,11 @@ def status(state_url: str | None, output: str, watch: bool, every: float) -> int
     \b
     JSON shape (-o json; with --watch one document per line), documented keys first:
       {"servers": [{"name", "phase", "step", "in_sync", "stalled", "reason", "desired_fingerprint",
-                    "observed_fingerprints": {"clients", "console", "api"}, "next_check_at", "code", ...}],
+                    "observed_fingerprints": {"clients", "console", "api"}, "next_check_at", "code",
+                    "substep", ...}],
        "lease": {"running", "holder", "epoch", "since", "renewed_at", "age_s", "expires_at"}}
-    "step" is 0 outside the procedure and 1..7 inside it.
+    "step" is 0 outside the procedure and 1..7 inside it; "substep" is "2a", "2b", "4a", "4b", "5a", "5b"
+    inside a step that has sub-steps (KB 187099's HTTP list, the clients fetching the new certificate), else null.
 
     Exit codes: 0 shown (--watch: stopped with Ctrl-C), 1 the state cannot be read (missing, locked, newer,
     corrupt), 64 usage error.

@@ -19,7 +19,9 @@ from reconciler.specs import (
     SpecIssue,
     SpecSet,
     check_certificates,
+    check_procedure,
     check_secrets,
+    check_trust,
     desired_fingerprint,
     load_specs,
 )
@@ -36,6 +38,8 @@ def run_validation(path: Path, *, check_secrets_too: bool, now: datetime) -> tup
     for server in spec_set.servers.values():
         issues += check_certificates(server, now)
         issues += check_hooks(server, here=check_secrets_too)
+        issues += check_trust(server, now, secrets=check_secrets_too)
+        issues += check_procedure(server)
         if check_secrets_too:
             issues += check_secrets(server)
     unique = {(str(i), i.code): i for i in issues}
@@ -101,7 +105,8 @@ def validate(specs_path: Path, check_secrets: bool, output: str) -> int:
 
     All problems of all files are reported in one run: YAML syntax, unknown or missing fields, wrong types,
     duplicate keys and server names, plain-text secrets, and the desired certificates (readable, RSA >= 2048,
-    not expired, not expiring within certificate.expiryWarning, covering the host of apiUrl). With
+    not expired, not expiring within certificate.expiryWarning, covering the host of apiUrl, trusted on the API
+    port once served: chaining to server.caBundle or the system store). With
     --check-secrets, secret references are resolved and keystores opened and checked against the desired
     certificate.
 

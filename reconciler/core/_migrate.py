@@ -8,7 +8,7 @@ from typing import Any
 from reconciler.core.codes import STALL_CODES_BEFORE_SCHEMA_2, Code
 from reconciler.core.phase import Phase
 
-__all__ = ["migrate_schema_1"]
+__all__ = ["migrate_schema_1", "migrate_schema_2"]
 
 
 # Schema 1 kept the reason as a sentence only: its code is read from the sentences that version wrote, first match.
@@ -57,4 +57,36 @@ def migrate_schema_1(record: Mapping[str, Any]) -> dict[str, Any]:
     migrated["code"] = _schema_1_code(record).value
     migrated["observation_failures"] = 0
     migrated["schema"] = 2
+    return migrated
+
+
+_REPLICATION_BROKEN_IN = frozenset(
+    p.value
+    for p in (
+        Phase.DISABLING_VERIFICATION,
+        Phase.WAITING_UNVERIFIED,
+        Phase.UPDATING_CERTIFICATE,
+        Phase.ENABLING_VERIFICATION,
+        Phase.WAITING_VERIFIED,
+    )
+)
+
+
+def migrate_schema_2(record: Mapping[str, Any]) -> dict[str, Any]:
+    """A schema-2 record in the schema-3 storage form: attempts gain ``process`` (the hook's process group), unknown
+    for attempts recorded before it was kept (they are judged by observation and their deadline, as before); the
+    facts gain ``partners_broken`` (true in steps 2-6 with recorded partners: step 1 broke them)."""
+    migrated = dict(record)
+    phase = record.get("stalled_from") if record.get("phase") == Phase.STALLED.value else record.get("phase")
+    facts = record.get("facts")
+    if isinstance(facts, Mapping):
+        # schema 2 did not say whether replication was broken by the rollout: steps 2-6 had broken it (step 1 done)
+        broken = phase in _REPLICATION_BROKEN_IN and bool(facts.get("partners"))
+        migrated["facts"] = {**facts, "partners_broken": broken}
+    attempts = record.get("attempts")
+    if isinstance(attempts, list):
+        migrated["attempts"] = [
+            {**attempt, "process": None} if isinstance(attempt, Mapping) else attempt for attempt in attempts
+        ]
+    migrated["schema"] = 3
     return migrated

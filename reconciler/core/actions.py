@@ -3,7 +3,7 @@
 The engine pattern-matches on the class and looks at :attr:`~ActionBase.performer`:
 
 * ``API`` — the engine calls the SEPM REST API (:class:`SetVerification`, :class:`ReplicateNow`);
-* ``COMMAND`` — the engine runs the user's hook (``command``, ``timeout``) for steps 1, 4 and 7;
+* ``COMMAND`` — the engine runs the user's hook (``command``, ``timeout``) for steps 1, 2a, 4a, 5b and 7;
 * ``MANUAL`` — nothing runs: ``instructions`` tell an operator what to do (shown by ``status``); the step completes
   when its effect is observed.
 
@@ -26,8 +26,10 @@ __all__ = [
     "GroupTarget",
     "Performer",
     "ReplicateNow",
+    "RestoreOriginalList",
     "RestoreReplication",
     "SetVerification",
+    "SwitchToHttpList",
     "UpdateCertificate",
 ]
 
@@ -40,8 +42,10 @@ class Performer(StrEnum):
 
 class ActionKind(StrEnum):
     BREAK_REPLICATION = "break_replication"
+    SWITCH_TO_HTTP_LIST = "switch_to_http_list"
     SET_VERIFICATION = "set_verification"
     UPDATE_CERTIFICATE = "update_certificate"
+    RESTORE_ORIGINAL_LIST = "restore_original_list"
     RESTORE_REPLICATION = "restore_replication"
     REPLICATE_NOW = "replicate_now"
 
@@ -83,6 +87,22 @@ class BreakReplication(ActionBase):
 
 
 @dataclass(frozen=True, kw_only=True)
+class SwitchToHttpList(ActionBase):
+    """Step 2a: assign the management server list ``list_name`` (the HTTP copy) to every group and location."""
+
+    kind: ClassVar[ActionKind] = ActionKind.SWITCH_TO_HTTP_LIST
+    list_name: str
+
+
+@dataclass(frozen=True, kw_only=True)
+class RestoreOriginalList(ActionBase):
+    """Step 5b (and a rollback): assign the original management server list ``list_name`` again."""
+
+    kind: ClassVar[ActionKind] = ActionKind.RESTORE_ORIGINAL_LIST
+    list_name: str
+
+
+@dataclass(frozen=True, kw_only=True)
 class SetVerification(ActionBase):
     """Steps 2 and 5 (and rollback): PATCH ``secure_communications = enabled`` on ``groups``, then read it back."""
 
@@ -117,5 +137,13 @@ class ReplicateNow(ActionBase):
     partner: str
 
 
-Action = BreakReplication | SetVerification | UpdateCertificate | RestoreReplication | ReplicateNow
+Action = (
+    BreakReplication
+    | SwitchToHttpList
+    | SetVerification
+    | UpdateCertificate
+    | RestoreOriginalList
+    | RestoreReplication
+    | ReplicateNow
+)
 """Every action a decision can ask for."""

@@ -20,7 +20,7 @@ step entered again after a revert start afresh.
 
 from __future__ import annotations
 
-from collections.abc import Callable, Mapping
+from collections.abc import Callable, Collection, Mapping
 from dataclasses import dataclass, replace
 from datetime import datetime, timedelta
 from enum import Enum
@@ -33,7 +33,24 @@ from reconciler.core.record import Attempt, AttemptOutcome, RolloutRecord
 from reconciler.core.said import Said
 from reconciler.core.sentences import attempt_judged, attempt_outcome, attempt_status, sentence
 
-__all__ = ["AttemptPolicy", "Verdict", "VerdictKind", "complete_attempt", "review", "supersede_pending"]
+__all__ = [
+    "AttemptKey",
+    "AttemptPolicy",
+    "Verdict",
+    "VerdictKind",
+    "attempt_key",
+    "complete_attempt",
+    "review",
+    "supersede_pending",
+]
+
+AttemptKey = tuple[str, int, str, str, int]
+"""(rollout id, step, action kind, subject, number): one attempt, whatever its outcome since."""
+
+
+def attempt_key(attempt: Attempt) -> AttemptKey:
+    return (attempt.rollout_id, attempt.step, attempt.kind.value, attempt.subject, attempt.number)
+
 
 _DETAIL_LIMIT = 500
 
@@ -100,15 +117,35 @@ def review(
     now: datetime,
     backoff: Callable[[int], timedelta],
     about: Mapping[str, Any] | None = None,
+    alive: Collection[AttemptKey] = frozenset(),
+    recheck: timedelta | None = None,
 ) -> Verdict:
     """Judge the attempts of one action whose effect is *not* observed now. ``backoff(failures)`` is the delay
     before retrying after that many failures; ``about`` are facts that name the action in reasons (beyond its kind
-    and subject: whether it enables verification, or restores it)."""
+    and subject: whether it enables verification, or restores it). ``alive`` are the attempts whose process group
+    was seen running: such an attempt is never judged lost and no other attempt starts beside it (look again after
+    ``recheck``)."""
     attempts = list(record.attempts)
     events: list[Event] = []
     indexes = _mine(record, step, kind, subject)
     last_index = indexes[-1] if indexes else None
     named = {**(about or {}), "kind": kind, "subject": subject, "max": policy.max_attempts}
+    running = [attempts[i] for i in indexes if attempt_key(attempts[i]) in alive]
+    if running:
+        live = running[-1]
+        until = now + (recheck or policy.grace)
+        said = Said(
+            Code.EFFECT_PENDING,
+            {
+                **named,
+                "number": live.number,
+                "started": live.started_at,
+                "until": until,
+                "running": live.process.pgid if live.process is not None else True,
+                "overdue": now >= live.deadline,
+            },
+        )
+        return Verdict(VerdictKind.WAIT, said, tuple(attempts), tuple(events), until=until)
 
     def judge(index: int, outcome: AttemptOutcome, code: Code, deadline: datetime) -> None:
         said = Said(code, {**named, "number": attempts[index].number, "deadline": deadline})

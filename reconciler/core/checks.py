@@ -21,6 +21,7 @@ __all__ = [
     "observation_problem",
     "served",
     "summarize",
+    "swap_refused",
 ]
 
 
@@ -97,6 +98,20 @@ def group_flags(obs: ServerObservation) -> GroupFlags:
     return GroupFlags(obs.managed_groups)
 
 
+def swap_refused(groups: tuple[GroupObservation, ...] | None) -> str | None:
+    """Why the certificate swap must not start now, on the managed groups read right before it: they could not be
+    read, or one verifies again (or its flag is unknown). None: every managed group reads off."""
+    if groups is None:
+        return "the client groups could not be read again right before the swap"
+    managed = tuple(g for g in groups if g.managed)
+    if not managed:
+        return "no managed group was found right before the swap"
+    verifying = [g.full_path_name for g in managed if g.secure_communications is not False]
+    if verifying:
+        return f"certificate verification reads on (or unknown) again for {wording.names(verifying)}"
+    return None
+
+
 def observation_problem(obs: ServerObservation | None) -> str | None:
     """Why this observation is not complete enough to rely on — nothing was observed, neither the API nor any
     port answered, or the REST API could not be used — or None. Such a manager is looked at again with a backoff."""
@@ -147,10 +162,13 @@ def summarize(obs: ServerObservation, previous: ObservedSummary | None = None) -
         if ack is None
         else max(ack.stopped_checking_in_count, len(ack.stopped_checking_in)),
         legacy_agents=None if ack is None else ack.legacy_agents,
+        suspected_orphans=None if ack is None or ack.swap is None else ack.swap.silent,
+        suspected_names=() if ack is None or ack.swap is None else ack.swap.silent_names,
         certificates={
             name: port.certificate for name, port in obs.ports.items() if port.certificate is not None
         },
         errors=obs.errors,
         at_risk_clients=() if ack is None else ack.at_risk_clients,
         acknowledgements=_samples(obs, previous),
+        group_lists={} if groups is None else {g.full_path_name: g.list_name for g in groups},
     )

@@ -46,6 +46,9 @@ class Code(StrEnum):
     HOOK_UNUSABLE = "HookUnusable"
     PARTNER_ROTATING = "PartnerRotating"
     UNDECLARED_PARTNER = "UndeclaredPartner"
+    SUSPECTED_ORPHANS = "SuspectedOrphans"
+    NEW_CERTIFICATE_UNTRUSTED = "NewCertificateUntrusted"
+    MANAGEMENT_SERVER_LIST_MISSING = "ManagementServerListMissing"
     # waits
     SOAK_NOT_OVER = "SoakNotOver"
     CLIENTS_NOT_READY = "ClientsNotReady"
@@ -57,24 +60,33 @@ class Code(StrEnum):
     # moves
     ROLLOUT_STARTED = "RolloutStarted"
     REPLICATION_BROKEN = "ReplicationBroken"
+    LIST_SWITCHED = "ListSwitched"
+    LIST_SWITCH_SKIPPED = "ListSwitchSkipped"
     VERIFICATION_DISABLED = "VerificationDisabled"
     CLIENTS_READY = "ClientsReady"
     AT_RISK_ACCEPTED = "AtRiskAccepted"
     CERTIFICATE_SERVED = "CertificateServed"
     VERIFICATION_ENABLED = "VerificationEnabled"
+    LIST_RESTORED = "ListRestored"
     ROLLOUT_COMPLETE = "RolloutComplete"
     ROLLOUT_SUPERSEDED = "RolloutSuperseded"
     CONVERGED = "Converged"
     VERIFICATION_REVERTED = "VerificationReverted"
+    LIST_REVERTED = "ListReverted"
     SPEC_REVERTED = "SpecReverted"
     ABORT_REQUESTED = "AbortRequested"
     ROLLED_BACK = "RolledBack"
     RESUMED = "Resumed"
+    END_STATE_DRIFT = "EndStateDrift"
+    SWAP_OBSERVED = "SwapObserved"
+    REPLICATION_REESTABLISHED = "ReplicationReestablished"
     # stalls
     MAX_SOAK_EXCEEDED = "MaxSoakExceeded"
     BREAK_REPLICATION_FAILED = "BreakReplicationFailed"
+    SWITCH_LIST_FAILED = "SwitchListFailed"
     SET_VERIFICATION_FAILED = "SetVerificationFailed"
     UPDATE_CERTIFICATE_FAILED = "UpdateCertificateFailed"
+    RESTORE_LIST_FAILED = "RestoreListFailed"
     RESTORE_REPLICATION_FAILED = "RestoreReplicationFailed"
     REPLICATE_NOW_FAILED = "ReplicateNowFailed"
     UNEXPECTED_CERTIFICATE = "UnexpectedCertificate"
@@ -165,12 +177,35 @@ CODES: Mapping[Code, CodeInfo] = MappingProxyType(
             "before step 1: the manager replicates with a site `spec.replication.partners` does not declare",
             "add the site to `spec.replication.partners` and commit",
         ),
+        Code.SUSPECTED_ORPHANS: CodeInfo(
+            Kind.HOLD,
+            "after the swap: clients seen within a heartbeat before it have not checked in since (probably orphaned): "
+            "the rollout does not complete",
+            "find out why the named clients are silent (a client that still verified the old certificate must be "
+            "re-enrolled, e.g. with a communication package); or accept them: `approve --step N --accept-at-risk`",
+        ),
+        Code.NEW_CERTIFICATE_UNTRUSTED: CodeInfo(
+            Kind.HOLD,
+            "before the rollout starts, and again before step 4a: the desired certificate would not be trusted on "
+            "the API port (it does not chain to `caBundle` or the system store, does not name the host of `apiUrl`, "
+            "or is not valid at the planned swap) — after the swap every tick would fail",
+            "add the CA file the reason names to `spec.server.caBundle` (or fix the certificate) and commit",
+        ),
+        Code.MANAGEMENT_SERVER_LIST_MISSING: CodeInfo(
+            Kind.HOLD,
+            "SEPM 14 and later (KB 187099): `spec.rollout.managementServerList` is not set, so the clients cannot be "
+            "moved to an HTTP management server list around the swap; the rollout does not start (in step 2a: "
+            "stalls)",
+            "set `spec.rollout.managementServerList: {http: NAME, original: NAME}` (or `{skip: true, reason: WHY}`) "
+            "and commit",
+        ),
         Code.SOAK_NOT_OVER: CodeInfo(
-            Kind.WAIT, "steps 3 and 6: `minSoak` has not elapsed since the change (manager clock)"
+            Kind.WAIT, "steps 3, 4b and 6: `minSoak` has not elapsed since the change (manager clock)"
         ),
         Code.CLIENTS_NOT_READY: CodeInfo(
             Kind.WAIT,
-            "steps 3 and 6: `minSoak` is over, but fewer than `minAckRatio` of the eligible clients applied the change",
+            "steps 3, 4b and 6: `minSoak` is over, but fewer than `minAckRatio` of the eligible clients applied the "
+            "change (4b: checked in since the swap)",
             "wait, or accept the clients at risk: `approve --step N --accept-at-risk`",
         ),
         Code.EFFECT_PENDING: CodeInfo(
@@ -187,18 +222,35 @@ CODES: Mapping[Code, CodeInfo] = MappingProxyType(
         ),
         Code.ROLLOUT_STARTED: CodeInfo(Kind.MOVE, "drift observed and nothing holds: step 1 begins"),
         Code.REPLICATION_BROKEN: CodeInfo(Kind.MOVE, "step 1 done: no declared partner replicates"),
-        Code.VERIFICATION_DISABLED: CodeInfo(
-            Kind.MOVE, "step 2 done: every managed group reads back off with a new policy serial"
+        Code.LIST_SWITCHED: CodeInfo(
+            Kind.MOVE,
+            "step 2a done: every managed group is on the HTTP management server list — read back in its settings, "
+            "or (where the manager does not show lists) its policy serial moved and the hook exited 0 or an "
+            "operator confirmed; or not needed before SEPM 14",
         ),
-        Code.CLIENTS_READY: CodeInfo(Kind.MOVE, "steps 3 and 6 done: `minSoak` and `minAckRatio` met"),
+        Code.LIST_SWITCH_SKIPPED: CodeInfo(
+            Kind.MOVE,
+            "step 2a passed without switching lists: `managementServerList.skip` (every report warns, and counts every "
+            "client at risk before the swap)",
+        ),
+        Code.VERIFICATION_DISABLED: CodeInfo(
+            Kind.MOVE, "step 2b done: every managed group reads back off with a new policy serial"
+        ),
+        Code.CLIENTS_READY: CodeInfo(Kind.MOVE, "steps 3, 4b and 6 done: `minSoak` and `minAckRatio` met"),
         Code.AT_RISK_ACCEPTED: CodeInfo(
-            Kind.MOVE, "steps 3 and 6 done on `minSoak` alone: the clients at risk were accepted by a person"
+            Kind.MOVE,
+            "steps 3, 4b and 6 done on `minSoak` alone: the clients at risk were accepted by a person",
         ),
         Code.CERTIFICATE_SERVED: CodeInfo(
-            Kind.MOVE, "step 4 done: every port presents the target and the API answers"
+            Kind.MOVE, "step 4a done: every port presents the target and the API answers"
         ),
         Code.VERIFICATION_ENABLED: CodeInfo(
-            Kind.MOVE, "step 5 done: every managed group reads back on with a new policy serial"
+            Kind.MOVE, "step 5a done: every managed group reads back on with a new policy serial"
+        ),
+        Code.LIST_RESTORED: CodeInfo(
+            Kind.MOVE,
+            "step 5b done (or in a rollback): every managed group is on the original management server list, by "
+            "the same evidence as step 2a",
         ),
         Code.ROLLOUT_COMPLETE: CodeInfo(Kind.MOVE, "step 7 done: the rollout is complete"),
         Code.ROLLOUT_SUPERSEDED: CodeInfo(
@@ -207,8 +259,14 @@ CODES: Mapping[Code, CodeInfo] = MappingProxyType(
         Code.CONVERGED: CodeInfo(Kind.MOVE, "held in drifted, the served certificate became the desired one"),
         Code.VERIFICATION_REVERTED: CodeInfo(
             Kind.MOVE,
-            "a managed group's flag went back (steps 3-4: verifies again; 6-7: no longer verifies): back to step 2 "
-            "or 5",
+            "a managed group's flag went back (steps 3-4a: verifies again; 6-7: no longer verifies): back to step 2b "
+            "or 5a",
+        ),
+        Code.LIST_REVERTED: CodeInfo(
+            Kind.MOVE,
+            "a managed group reads another management server list than the step needs (steps 3-4a: not the HTTP "
+            "list, or a rollout begun before 2a existed; 6-7: not the original one, e.g. after a re-join): back to "
+            "step 2a or 5b",
         ),
         Code.SPEC_REVERTED: CodeInfo(
             Kind.MOVE,
@@ -219,9 +277,28 @@ CODES: Mapping[Code, CodeInfo] = MappingProxyType(
         ),
         Code.ROLLED_BACK: CodeInfo(Kind.MOVE, "verification and replication are as before the rollout"),
         Code.RESUMED: CodeInfo(Kind.MOVE, "a stalled rollout continues: `resume`, or a new spec revision"),
+        Code.END_STATE_DRIFT: CodeInfo(
+            Kind.MOVE,
+            "every port presents the desired certificate but a managed group does not verify, or a declared partner "
+            "does not replicate (e.g. the state was lost after step 4): resolved from observation through steps "
+            "5-7",
+            "nothing, unless it is held: then lift the hold (approval, suspension, report mode)",
+        ),
+        Code.SWAP_OBSERVED: CodeInfo(
+            Kind.MOVE,
+            "steps 1-3 (an older state, e.g. a restored backup): every port already presents the target: on to "
+            "step 4's checks, never back",
+        ),
+        Code.REPLICATION_REESTABLISHED: CodeInfo(
+            Kind.MOVE,
+            "steps 2-6: a declared partner replicates again: before the certificate changes back to step 1 (broken "
+            "again); after it, a stall",
+            "after the swap: break the partnership again in the console (Admin > Servers > Local Site > Replication "
+            f"Partners), {_RESUME}",
+        ),
         Code.MAX_SOAK_EXCEEDED: CodeInfo(
             Kind.STALL,
-            "steps 3 and 6: `maxSoak` passed without `minAckRatio`",
+            "steps 3, 4b and 6: `maxSoak` passed without `minAckRatio`",
             "raise `maxSoak`, lower `minAckRatio` or shorten `excludeOfflineFor` and commit; or "
             f"`approve --step N --accept-at-risk`, {_RESUME}",
         ),
@@ -230,16 +307,26 @@ CODES: Mapping[Code, CodeInfo] = MappingProxyType(
             "step 1: the hook failed `maxAttempts` times",
             f"delete the partnership in the console or fix the hook, {_RESUME}",
         ),
+        Code.SWITCH_LIST_FAILED: CodeInfo(
+            Kind.STALL,
+            "step 2a: the list hook failed `maxAttempts` times, or its effect was never observed",
+            f"assign the HTTP list in the console (or fix the hook), {_RESUME}",
+        ),
         Code.SET_VERIFICATION_FAILED: CodeInfo(
             Kind.STALL,
-            "steps 2 and 5, or a rollback: the flag does not read back, or the policy serial does not move",
+            "steps 2b and 5a, or a rollback: the flag does not read back, or the policy serial does not move",
             f"check the API account's rights, or set the flag by hand / make a policy change so the serial moves, "
             f"{_RESUME}",
         ),
         Code.UPDATE_CERTIFICATE_FAILED: CodeInfo(
             Kind.STALL,
-            "step 4: the hook failed, or the ports disagree (a missed service restart) after every attempt",
+            "step 4a: the hook failed, or the ports disagree (a missed service restart) after every attempt",
             f"install the certificate by hand, restart the three services, {_RESUME}",
+        ),
+        Code.RESTORE_LIST_FAILED: CodeInfo(
+            Kind.STALL,
+            "step 5b or a rollback: the list hook failed `maxAttempts` times, or its effect was never observed",
+            f"assign the original list in the console (or fix the hook), {_RESUME}",
         ),
         Code.RESTORE_REPLICATION_FAILED: CodeInfo(
             Kind.STALL,
@@ -253,7 +340,7 @@ CODES: Mapping[Code, CodeInfo] = MappingProxyType(
         ),
         Code.UNEXPECTED_CERTIFICATE: CodeInfo(
             Kind.STALL,
-            "steps 4-7: a port presents a certificate that is neither the target nor (step 4) the one served before",
+            "steps 4-7: a port presents a certificate that is neither the target nor (step 4a) the one served before",
             f"find out who installed it, install the target everywhere, {_RESUME}",
         ),
         Code.NO_MANAGED_GROUPS: CodeInfo(
@@ -274,7 +361,7 @@ CODES: Mapping[Code, CodeInfo] = MappingProxyType(
             Kind.EVENT, "before step 4 a new desired certificate became the rollout's target"
         ),
         Code.CERTIFICATE_CHANGED: CodeInfo(
-            Kind.EVENT, "step 4: a port first presented another certificate (the point of no return)"
+            Kind.EVENT, "step 4a: a port first presented another certificate (the point of no return)"
         ),
         Code.ATTEMPT_LOST: CodeInfo(
             Kind.EVENT, "an attempt recorded no result and its effect was not observed after its timeout"

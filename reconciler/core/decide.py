@@ -35,7 +35,7 @@ from datetime import datetime, timedelta
 from typing import Any
 
 from reconciler.core.actions import Action
-from reconciler.core.attempts import supersede_pending
+from reconciler.core.attempts import AttemptKey, supersede_pending
 from reconciler.core.checks import observation_problem, summarize
 from reconciler.core.clock import require_aware
 from reconciler.core.codes import Code
@@ -52,6 +52,7 @@ from reconciler.core.said import Said
 from reconciler.core.sentences import remedy as remedy_of
 from reconciler.core.sentences import sentence
 from reconciler.core.spec import ManagedServer
+from reconciler.core.trust import NewCertificateTrust
 
 __all__ = [
     "DEFAULT_TUNING",
@@ -138,6 +139,8 @@ def decide(
     hook_error: str | None = None,
     retry_after: timedelta | None = None,
     procedure: Procedure = STANDARD,
+    alive: frozenset[AttemptKey] = frozenset(),
+    trust: NewCertificateTrust | None = None,
 ) -> Decision:
     """Decide the next phase and action of ``spec``'s manager. Pure: every input is an argument.
 
@@ -145,9 +148,12 @@ def decide(
     :func:`partner_records`). ``observation`` None means the observation failed (``observation_error`` says why);
     ``retry_after`` is how long the manager asked not to be called again. ``keystore_error`` says why the keystore
     that step 4 installs (``spec.certificate.keystore``) cannot be used — it cannot be opened, or does not hold the
-    desired certificate: a rollout then does not start, and step 4 does not begin, until it is fixed.
+    desired certificate: a rollout then does not start, and step 4 does not begin, until it is fixed. ``trust``
+    says whether the desired certificate will be trusted on the API port once served (from the spec's files): when
+    it would not be, the rollout does not start and step 4a does not begin (``NewCertificateUntrusted``).
     ``hook_error`` says why a hook of the spec cannot run (its program not found or not executable): a rollout
-    does not start until it is fixed.
+    does not start until it is fixed. ``alive``: the attempts whose hook process group the caller saw running
+    (never judged lost, no attempt beside them).
     """
     now = require_aware(now, "now")
     previous = record or new_record(spec.name, now)
@@ -171,6 +177,8 @@ def decide(
         observation_error=observation_error,
         keystore_error=keystore_error,
         hook_error=hook_error,
+        alive=alive,
+        trust=trust,
     )
     outcome, draft = interpret(given)
     return _finish(given, previous, outcome, draft, retry_after)

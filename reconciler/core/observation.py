@@ -12,11 +12,15 @@ from dataclasses import dataclass, field
 from datetime import datetime, timedelta
 from enum import StrEnum
 
+from reconciler.core.orphans import SwapAnalysis
+
 __all__ = [
     "AT_RISK_LISTED",
     "PORT_NAMES",
     "AtRiskClient",
+    "Basis",
     "ClientAcknowledgement",
+    "Counting",
     "GroupObservation",
     "PortObservation",
     "PortOutcome",
@@ -101,6 +105,31 @@ class GroupObservation:
     policy_time: datetime | None  # the time parsed from the serial (GMT)
     location_id: str | None = None  # the location whose settings are PATCHed (the default location)
     domain: str | None = None
+    list_name: str | None = (
+        None  # the management server list its settings name (None: the manager does not show it)
+    )
+
+
+class Basis(StrEnum):
+    """What counts as a client having a change (see :class:`Counting`)."""
+
+    POLICY = "policy"  # it applied a policy whose serial time is at or after the change (profileSerialNo)
+    CHECKIN = (
+        "checkin"  # it checked in at or after the change (lastUpdateTime): it fetched what was served then
+    )
+
+
+@dataclass(frozen=True, slots=True)
+class Counting:
+    """What the adapter counts clients against now (the procedure table says, per stage): ``since`` (manager clock;
+    None: no change of ours), by ``basis``; clients unseen for longer than ``exclude_offline_for`` are not waited
+    for (None: the spec's ``excludeOfflineFor``); ``everyone_at_risk``: the list every client uses is unknown, so
+    each one would be at risk if the certificate changed now, acknowledged or not."""
+
+    since: datetime | None = None
+    basis: Basis = Basis.POLICY
+    exclude_offline_for: timedelta | None = None
+    everyone_at_risk: bool = False
 
 
 AT_RISK_LISTED = 5000
@@ -126,7 +155,9 @@ class ClientAcknowledgement:
     counted in ``excluded_offline``; they are listed in ``at_risk_names``.
 
     ``at_risk`` are the clients that would be orphaned if the served certificate changed now: the not-yet-acknowledged
-    clients (online and offline) plus the excluded ones, while verification may still be on for them.
+    clients (online and offline) plus the excluded ones, while verification may still be on for them (every client
+    when ``Counting.everyone_at_risk``). ``basis`` says what "acknowledged" meant: a policy applied since
+    ``change_time``, or a check-in since then.
     """
 
     change_time: datetime | None
@@ -145,6 +176,10 @@ class ClientAcknowledgement:
     at_risk_clients: tuple[
         AtRiskClient, ...
     ] = ()  # the first AT_RISK_LISTED at risk, by name, with last check-in
+    basis: Basis = Basis.POLICY
+    swap: SwapAnalysis | None = (
+        None  # after a swap: its cohort, who returned, who is silent (probably orphaned)
+    )
 
     @property
     def at_risk_listed(self) -> bool:

@@ -53,6 +53,8 @@ class ObservedSummary:
     excluded_offline: int | None = None
     stopped_checking_in: int | None = None
     legacy_agents: int | None = None  # clients on 14.2 / 14.2.1
+    suspected_orphans: int | None = None  # after a swap: clients silent since it (probably orphaned)
+    suspected_names: tuple[str, ...] = ()  # the first 100
     certificates: Mapping[str, ServedCertificate] = field(default_factory=dict)  # per port, when presented
     errors: tuple[str, ...] = ()
     at_risk_clients: tuple[AtRiskClient, ...] = ()  # by name with their last check-in (see AT_RISK_LISTED)
@@ -62,6 +64,10 @@ class ObservedSummary:
     def at_risk_listed(self) -> bool:
         """Every client at risk is listed in ``at_risk_clients``."""
         return self.at_risk_count is not None and len(self.at_risk_clients) == self.at_risk_count
+
+    group_lists: Mapping[str, str | None] = field(
+        default_factory=dict
+    )  # managed group → its list (None: not shown)
 
     def to_storage(self) -> dict[str, Any]:
         return {
@@ -83,12 +89,15 @@ class ObservedSummary:
             "excluded_offline": self.excluded_offline,
             "stopped_checking_in": self.stopped_checking_in,
             "legacy_agents": self.legacy_agents,
+            "suspected_orphans": self.suspected_orphans,
+            "suspected_names": list(self.suspected_names),
             "certificates": {port: _certificate_out(c) for port, c in self.certificates.items()},
             "errors": list(self.errors),
             "at_risk_clients": [[c.name, iso_or_none(c.last_seen), c.online] for c in self.at_risk_clients],
             "acknowledgements": [
                 [iso(a.change), iso(a.at), a.acknowledged, a.eligible] for a in self.acknowledgements
             ],
+            "group_lists": dict(self.group_lists),
         }
 
     @classmethod
@@ -113,10 +122,13 @@ class ObservedSummary:
             excluded_offline=r.opt_integer("excluded_offline"),
             stopped_checking_in=r.opt_integer("stopped_checking_in"),
             legacy_agents=r.opt_integer("legacy_agents"),
+            suspected_orphans=r.opt_integer("suspected_orphans"),
+            suspected_names=r.texts("suspected_names") if r.has("suspected_names") else (),
             certificates=_certificates_in(r),
             errors=r.texts("errors"),
             at_risk_clients=_at_risk_in(r),
             acknowledgements=_samples_in(r),
+            group_lists=r.optional_texts("group_lists"),
         )
 
 

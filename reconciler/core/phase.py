@@ -6,10 +6,15 @@ from enum import StrEnum
 
 __all__ = ["PROCEDURE_VERSION", "SUPPORTED_PROCEDURE_VERSIONS", "Phase", "define_phase"]
 
-PROCEDURE_VERSION = 1
-"""Bumped whenever the meaning of a phase or move changes. A rollout keeps the version it started with."""
+PROCEDURE_VERSION = 2
+"""Bumped whenever the meaning of a phase or move changes. A rollout keeps the version it started with.
 
-SUPPORTED_PROCEDURE_VERSIONS: frozenset[int] = frozenset({1})
+2: the vendor's whole procedure for SEPM 14 and later (KB 187099) — sub-steps 2a (the HTTP management server list),
+4b (clients fetch the new certificate) and 5b (the original list back); step 3 waits for both changes of step 2.
+A rollout started with version 1 is continued by the same table: before the swap it goes back to 2a (its clients
+were never switched to the HTTP list); after it, 5b restores a list it never changed (a no-op)."""
+
+SUPPORTED_PROCEDURE_VERSIONS: frozenset[int] = frozenset({1, 2})
 
 _DEFINED: dict[str, Phase] = {}
 
@@ -21,10 +26,13 @@ class Phase(StrEnum):
     IN_SYNC = "in_sync"  # every port presents the desired certificate; no rollout
     DRIFTED = "drifted"  # a rollout is due but held: approval, report mode, suspension, or it was aborted
     BREAKING_REPLICATION = "breaking_replication"  # step 1
-    DISABLING_VERIFICATION = "disabling_verification"  # step 2
+    SWITCHING_TO_HTTP_LIST = "switching_to_http_list"  # step 2a
+    DISABLING_VERIFICATION = "disabling_verification"  # step 2b
     WAITING_UNVERIFIED = "waiting_unverified"  # step 3
-    UPDATING_CERTIFICATE = "updating_certificate"  # step 4
-    ENABLING_VERIFICATION = "enabling_verification"  # step 5
+    UPDATING_CERTIFICATE = "updating_certificate"  # step 4a
+    FETCHING_CERTIFICATE = "clients_fetching_certificate"  # step 4b
+    ENABLING_VERIFICATION = "enabling_verification"  # step 5a
+    RESTORING_ORIGINAL_LIST = "restoring_original_list"  # step 5b
     WAITING_VERIFIED = "waiting_verified"  # step 6
     RESTORING_REPLICATION = "restoring_replication"  # step 7
     STALLED = "stalled"  # needs a human: a code, a reason and a remedy

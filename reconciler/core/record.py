@@ -9,9 +9,9 @@ explicitly to and from a JSON-safe mapping (:meth:`RolloutRecord.to_storage` / :
 it is never pickled. ``version`` is the store's compare-and-set counter: the version the record was read at
 (0 = never stored).
 
-Storage form (schema 2), all times ISO 8601 UTC::
+Storage form (schema 3), all times ISO 8601 UTC::
 
-    {"schema": 2, "server": "sepm-east-01", "phase": "waiting_unverified", "version": 7,
+    {"schema": 3, "server": "sepm-east-01", "phase": "waiting_unverified", "version": 7,
      "rollout_id": "r-20261201T0800Z-1a2b3c4d", "target_fingerprint": "sha256:…", "desired_fingerprint": "sha256:…",
      "spec_revision": "3f2a…", "started_revision": "3f2a…", "procedure_version": 1, "started_at": "…",
      "entered_at": "…", "updated_at": "…", "next_check_at": "…", "reason": "waiting for clients: …",
@@ -22,24 +22,29 @@ Storage form (schema 2), all times ISO 8601 UTC::
 
 Schema 2 added ``code`` (the stable code of ``reason``), ``observation_failures`` (observations in a row that were
 not complete: the backoff of the next look) and wrote stall codes as codes (``MaxSoakExceeded``, formerly
-``max_soak_exceeded``). A schema-1 record is migrated when read (:func:`migrate_schema_1`). Keys added since without a schema bump (older
-records lack them, older readers ignore them): ``approval_steps``, ``approvals[].at_risk_names``,
-``observed.certificates``, ``observed.at_risk_clients``, ``observed.acknowledgements``.
+``max_soak_exceeded``). Schema 3 added each attempt's ``process`` (the hook's process group, pid, start token and
+host: a later reconciler checks whether the attempt still runs before judging it) and the facts of the swap
+(``swap_from`` / ``swap_seen`` on the manager's clock: the window that says which clients must come back after it).
+Older records are migrated when read (:func:`migrate_schema_1`, :func:`migrate_schema_2`). Keys added since schema 2
+without a schema bump (older records lack them, older readers ignore them): ``approval_steps``,
+``approvals[].at_risk_names``, ``observed.certificates``, ``observed.at_risk_clients``,
+``observed.acknowledgements``.
 """
 
 from __future__ import annotations
 
 from collections.abc import Mapping
 from dataclasses import dataclass, field
-from datetime import datetime
+from datetime import datetime, timedelta
 from enum import StrEnum
 from typing import Any
 
-from reconciler.core._migrate import migrate_schema_1
+from reconciler.core._migrate import migrate_schema_1, migrate_schema_2
 from reconciler.core._storage import Reader, iso, iso_or_none
 from reconciler.core.actions import ActionKind, Performer
 from reconciler.core.codes import Code
 from reconciler.core.observed import ObservedSummary
+from reconciler.core.orphans import SwapWindow
 from reconciler.core.phase import Phase
 from reconciler.errors import StateError
 
@@ -50,6 +55,8 @@ __all__ = [
     "Attempt",
     "AttemptOutcome",
     "Facts",
+    "HookProcess",
+    "ListEvidence",
     "ObservedSummary",
     "PendingAction",
     "Request",
@@ -59,7 +66,7 @@ __all__ = [
     "new_record",
 ]
 
-RECORD_SCHEMA = 2
+RECORD_SCHEMA = 3
 
 
 class AttemptOutcome(StrEnum):
@@ -75,6 +82,28 @@ class AttemptOutcome(StrEnum):
     @property
     def is_failure(self) -> bool:
         return self in (AttemptOutcome.FAILED, AttemptOutcome.LOST, AttemptOutcome.INEFFECTIVE)
+
+
+@dataclass(frozen=True, slots=True)
+class HookProcess:
+    """The process group a hook attempt runs in (POSIX; schema 3): recorded before the hook is let go, so a later
+    reconciler can tell whether the attempt still runs. ``pgid`` is the group of the hook's watchdog and the hook;
+    ``pid`` its leader; ``started`` the leader's start time as the operating system tells it (an opaque token: a
+    recycled pid has another one); ``host`` where it runs (a process on another host cannot be checked)."""
+
+    pid: int
+    pgid: int
+    started: str
+    host: str
+
+    def to_storage(self) -> dict[str, Any]:
+        return {"pid": self.pid, "pgid": self.pgid, "started": self.started, "host": self.host}
+
+    @classmethod
+    def from_storage(cls, r: Reader) -> HookProcess:
+        return cls(
+            pid=r.integer("pid"), pgid=r.integer("pgid"), started=r.text("started"), host=r.text("host")
+        )
 
 
 @dataclass(frozen=True, slots=True)
@@ -98,6 +127,7 @@ class Attempt:
     finished_at: datetime | None = None
     exit_code: int | None = None
     detail: str = ""
+    process: HookProcess | None = None
 
     def to_storage(self) -> dict[str, Any]:
         return {
@@ -113,6 +143,7 @@ class Attempt:
             "finished_at": iso_or_none(self.finished_at),
             "exit_code": self.exit_code,
             "detail": self.detail,
+            "process": None if self.process is None else self.process.to_storage(),
         }
 
     @classmethod
@@ -130,13 +161,14 @@ class Attempt:
             finished_at=r.opt_moment("finished_at"),
             exit_code=r.opt_integer("exit_code"),
             detail=r.text("detail"),
+            process=None if (p := r.opt_child("process")) is None else HookProcess.from_storage(p),
         )
 
 
 @dataclass(frozen=True, slots=True)
 class Approval:
     """A permanent record: ``by`` approved ``step`` of rollout ``rollout_id`` towards ``fingerprint``, because
-    ``reason``. With ``accept_at_risk`` (steps 4 and 7 only) the person accepted that up to ``at_risk_accepted``
+    ``reason``. With ``accept_at_risk`` (steps 4, 5 and 7 only) the person accepted that up to ``at_risk_accepted``
     clients may be orphaned: the wait before that step may end on ``minSoak`` alone."""
 
     step: int
@@ -280,6 +312,22 @@ class PendingAction:
         )
 
 
+class ListEvidence(StrEnum):
+    """How a list sub-step (2a, 5b) was seen done — what ``plan``, ``status`` and the log say it rests on."""
+
+    STARTED = "started"  # the sub-step began; it is not done yet
+    READ_BACK = "read_back"  # every managed group reads the list back in its settings
+    SERIAL_AND_HOOK = "serial_and_hook"  # the settings do not show lists: serials moved and the hook exited 0
+    SERIAL_AND_CONFIRMED = "serial_and_confirmed"  # … serials moved and an operator confirmed (approve)
+    SKIPPED = "skipped"  # spec.rollout.managementServerList.skip
+    NOT_NEEDED = "not_needed"  # a manager before SEPM 14 (KB 187099 is for 14 and later)
+
+    @property
+    def switched(self) -> bool:
+        """The clients' list was (or may have been) changed: a rollback puts the original back."""
+        return self not in (ListEvidence.SKIPPED, ListEvidence.NOT_NEEDED)
+
+
 @dataclass(frozen=True, slots=True)
 class Facts:
     """What happened during the rollout that cannot be observed afterwards. Times marked (manager) are on the
@@ -294,7 +342,26 @@ class Facts:
     * ``certificate_changed_at`` — when a port was first seen presenting another certificate: the point of no return;
     * ``replicate_requested`` — (manager) when ``replicatenow`` was last asked, per partner;
     * ``approvals_announced`` — steps whose "approval needed" event was already emitted;
-    * ``rollback_reason`` — why the rollout is being rolled back.
+    * ``rollback_reason`` — why the rollout is being rolled back;
+    * ``swap_from`` — (manager) when step 4 began: clients seen within a heartbeat before it must come back after
+      the swap (:mod:`reconciler.core.orphans`);
+    * ``swap_seen`` — (manager) when a port was first seen presenting another certificate; clients eligible then
+      stay eligible for every wait after the swap;
+    * ``verification_off_noop`` / ``verification_on_noop`` — the managed groups whose flag already read as wanted
+      when step 2 / step 5 completed (nothing was sent to them): their clients acknowledge by applying their group's
+      current policy; ``settled_groups`` those reading as wanted when the current step 2 or 5 was entered
+      (``settled_entry``: that entry's time);
+    * ``partners_broken`` — this rollout broke replication (step 1 done) and has not begun restoring it (step 7):
+      a partner replicating again meanwhile is a revert;
+    * ``recovery`` — the rollout was opened from observation alone (the served certificate is the desired one but
+      the end state is not: verification off, a partner not replicating);
+    * ``list_switch`` / ``list_restore`` — how step 2a (the HTTP list) and 5b (the original list) were seen done
+      (:class:`ListEvidence`), or that they began;
+    * ``list_switched_at`` / ``list_restored_at`` — (manager) the change times of 2a and 5b clients must have too;
+    * ``certificate_served_at`` — (manager) when every port was first seen presenting the target: step 4b counts
+      the clients that checked in since;
+    * ``verification_unchanged`` — the managed groups (ids) 2b sent nothing to when it last passed, their flag
+      already off: their clients count against their group's current policy in step 3.
     """
 
     original_fingerprints: Mapping[str, str | None] = field(default_factory=dict)
@@ -307,6 +374,28 @@ class Facts:
     replicate_requested: Mapping[str, datetime] = field(default_factory=dict)
     approvals_announced: tuple[int, ...] = ()
     rollback_reason: str | None = None
+    swap_from: datetime | None = None
+    swap_seen: datetime | None = None
+    recovery: bool = False
+    partners_broken: bool = False
+    verification_off_noop: tuple[str, ...] = ()
+    settled_groups: tuple[str, ...] = ()
+    settled_entry: datetime | None = None
+    verification_on_noop: tuple[str, ...] = ()
+
+    list_switch: ListEvidence | None = None
+    list_restore: ListEvidence | None = None
+    list_switched_at: datetime | None = None
+    list_restored_at: datetime | None = None
+    certificate_served_at: datetime | None = None
+    verification_unchanged: tuple[str, ...] = ()
+
+    def swap_window(self, heartbeat: timedelta, exclude_offline_for: timedelta) -> SwapWindow | None:
+        """The window the clients of the swap are judged against, once the swap was seen (None before)."""
+        if self.swap_seen is None:
+            return None
+        swap_from = self.swap_from if self.swap_from is not None else self.swap_seen
+        return SwapWindow(swap_from, self.swap_seen, heartbeat, exclude_offline_for)
 
     def to_storage(self) -> dict[str, Any]:
         return {
@@ -320,6 +409,20 @@ class Facts:
             "replicate_requested": {key: iso(value) for key, value in self.replicate_requested.items()},
             "approvals_announced": list(self.approvals_announced),
             "rollback_reason": self.rollback_reason,
+            "swap_from": iso_or_none(self.swap_from),
+            "swap_seen": iso_or_none(self.swap_seen),
+            "recovery": self.recovery,
+            "partners_broken": self.partners_broken,
+            "verification_off_noop": list(self.verification_off_noop),
+            "settled_groups": list(self.settled_groups),
+            "settled_entry": iso_or_none(self.settled_entry),
+            "verification_on_noop": list(self.verification_on_noop),
+            "list_switch": None if self.list_switch is None else self.list_switch.value,
+            "list_restore": None if self.list_restore is None else self.list_restore.value,
+            "list_switched_at": iso_or_none(self.list_switched_at),
+            "list_restored_at": iso_or_none(self.list_restored_at),
+            "certificate_served_at": iso_or_none(self.certificate_served_at),
+            "verification_unchanged": list(self.verification_unchanged),
         }
 
     @classmethod
@@ -338,6 +441,20 @@ class Facts:
             replicate_requested=r.moments("replicate_requested"),
             approvals_announced=tuple(announced),
             rollback_reason=r.opt_text("rollback_reason"),
+            swap_from=r.opt_moment("swap_from"),
+            swap_seen=r.opt_moment("swap_seen"),
+            recovery=r.flag("recovery", default=False),
+            partners_broken=r.flag("partners_broken", default=False),
+            verification_off_noop=r.texts("verification_off_noop") if r.has("verification_off_noop") else (),
+            settled_groups=r.texts("settled_groups") if r.has("settled_groups") else (),
+            settled_entry=r.opt_moment("settled_entry"),
+            verification_on_noop=r.texts("verification_on_noop") if r.has("verification_on_noop") else (),
+            list_switch=r.opt_enum("list_switch", ListEvidence),
+            list_restore=r.opt_enum("list_restore", ListEvidence),
+            list_switched_at=r.opt_moment("list_switched_at"),
+            list_restored_at=r.opt_moment("list_restored_at"),
+            certificate_served_at=r.opt_moment("certificate_served_at"),
+            verification_unchanged=r.texts("verification_unchanged"),
         )
 
 
@@ -380,10 +497,18 @@ class RolloutRecord:
 
     @property
     def step(self) -> int:
-        """1..7 inside the procedure — a stalled rollout keeps the step it stalled in — and 0 outside it."""
+        """1..7 inside the procedure — a stalled rollout keeps the step it stalled in — and 0 outside it (a sub-step
+        has its step's number: see :attr:`substep`)."""
         from reconciler.core.procedure.table import STANDARD  # the table reads records: imported on use
 
         return STANDARD.step_of(self)
+
+    @property
+    def substep(self) -> str | None:
+        """``"2a"``, ``"4b"``…: the sub-step of the step the rollout is in (looking through a stall), or None."""
+        from reconciler.core.procedure.table import STANDARD  # the table reads records: imported on use
+
+        return STANDARD.substep_of(self)
 
     @property
     def in_sync(self) -> bool:
@@ -468,8 +593,11 @@ class RolloutRecord:
                 f"record of {r.data.get('server')!r} was written with record schema {schema}; this sepm-reconciler "
                 f"reads up to {RECORD_SCHEMA}: upgrade sepm-reconciler"
             )
+        data = r.data
         if schema < 2:
-            data = migrate_schema_1(r.data)
+            data = migrate_schema_1(data)
+        if schema < 3:
+            data = migrate_schema_2(data)
         r = Reader(data, f"record {r.data.get('server')!r}")
 
         def child_list(key: str) -> list[Reader]:

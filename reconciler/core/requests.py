@@ -32,7 +32,7 @@ __all__ = [
 ]
 
 AT_RISK_STEPS = STANDARD.accept_at_risk_steps
-"""``--accept-at-risk`` applies to the steps that follow a wait for clients (4 and 7)."""
+"""``--accept-at-risk`` applies to the steps that follow a wait for clients (4, 5 and 7)."""
 
 
 def _event(
@@ -99,7 +99,10 @@ def approve(
     ``rollout.approvals`` (as the last decision recorded it, through the table's approval gates), an acceptance of
     clients at risk when none is. Idempotent: when an approval that covers the request is already recorded, nothing
     changes and the event is None. An acceptance names the clients (when every one is listed) so that a later step
-    waiting on the same clients goes on without a second acceptance."""
+    waiting on the same clients goes on without a second acceptance.
+
+    While the rollout waits in a manual list sub-step (2a, 5b) on a manager that does not show lists, an approval of
+    that step confirms the operator assigned the list (:func:`reconciler.core.procedure.lists.assigned`)."""
     last = STANDARD.step_count
     if step not in range(1, last + 1):
         raise PermanentError(f"--step must be a step of the procedure, 1 to {last} (got {step})")
@@ -110,10 +113,12 @@ def approve(
             f"{record.server} has no rollout in progress ({record.phase.value}): nothing to approve"
         )
     current = record.step
-    if current and step <= current:
+    confirming = bool(current) and step == current and STANDARD.confirms(record) and not accept_at_risk
+    if current and step <= current and not confirming:
         raise PermanentError(
-            f"step {step} of rollout {record.rollout_id} has already started (the rollout is at step {current}); "
-            "approvals gate the start of a step"
+            f"step {step} of rollout {record.rollout_id} has already started (the rollout is at step "
+            f"{record.substep or current}); approvals gate the start of a step (and confirm the manual list sub-steps "
+            "2a and 5b while they wait)"
         )
     at_risk: int | None = None
     names: tuple[str, ...] = ()
@@ -140,7 +145,7 @@ def approve(
             )
         if observed is not None and observed.at_risk_listed:
             names = tuple(c.name for c in observed.at_risk_clients)
-    elif record.approval_steps is not None and step not in record.approval_steps:
+    elif not confirming and record.approval_steps is not None and step not in record.approval_steps:
         hint = (
             "; to accept the clients at risk before it, add --accept-at-risk" if step in AT_RISK_STEPS else ""
         )
@@ -160,7 +165,7 @@ def approve(
         at_risk_accepted=at_risk,
         at_risk_names=names,
     )
-    text = f"step {step} approved by {by}: {reason}"
+    text = f"step {step} {'confirmed' if confirming else 'approved'} by {by}: {reason}"
     if accept_at_risk:
         text += f" (accepting {wording.count(at_risk or 0)} client(s) at risk)"
     updated = _touch(replace(record, approvals=(*record.approvals, approval)), now)

@@ -24,6 +24,7 @@ __all__ = [
     "attempt_outcome",
     "attempt_status",
     "awaited",
+    "evidence",
     "planned_gate",
     "remedy",
     "sentence",
@@ -63,7 +64,9 @@ def what(f: Facts) -> str:
         return f"replication with {f.get('subject') or f.get('partner')}"
     names = {
         ActionKind.BREAK_REPLICATION: "the replication break",
+        ActionKind.SWITCH_TO_HTTP_LIST: "the switch to the HTTP management server list",
         ActionKind.UPDATE_CERTIFICATE: "the certificate update",
+        ActionKind.RESTORE_ORIGINAL_LIST: "the restore of the original management server list",
         ActionKind.RESTORE_REPLICATION: "the replication restore",
     }
     return names[kind] if isinstance(kind, ActionKind) and kind in names else "the action"
@@ -120,6 +123,8 @@ def awaited(said: Said) -> str:
             f"Continues when every managed group reads back {on_off} with a policy serial newer than "
             f"{_when(f.get('started'), 'the step began')}."
         )
+    if said.code in (Code.LIST_SWITCHED, Code.LIST_RESTORED):
+        return _list_awaited(f)
     if said.code is Code.CERTIFICATE_SERVED:
         return (
             f"Continues when ports {f['ports']} all present {wording.fingerprint(f['target'])} and the API answers "
@@ -135,13 +140,100 @@ def awaited(said: Said) -> str:
     return f"Continues when the effect of {what({'kind': kind})} is observed."  # pragma: no cover - every work says
 
 
+def _list_awaited(f: Facts) -> str:
+    text = f"Continues when every managed group reads back the management server list {f['list']}"
+    if f.get("hidden"):
+        then = f"you confirm: {f['confirm']}" if f.get("confirm") else "the hook exits 0"
+        text += (
+            f" — where the manager does not show a group's list ({f['hidden']}), when its policy serial moved after "
+            f"{_when(f.get('started'), 'the sub-step began')} and {then}"
+        )
+    return text + "."
+
+
+# --- the management server lists -----------------------------------------------------------------------------------
+
+_EVIDENCE = {
+    "read_back": "read back in every managed group's settings",
+    "serial_and_hook": "the manager does not show lists: every managed group's policy serial moved after the sub-step "
+    "began and the hook exited 0",
+    "serial_and_confirmed": "the manager does not show lists: every managed group's policy serial moved after the "
+    "sub-step began and an operator confirmed",
+    "skipped": "skipped (spec.rollout.managementServerList.skip)",
+    "not_needed": "not needed",
+    "started": "begun",
+}
+
+
+def evidence(value: object) -> str:
+    """How a list sub-step was seen done (``ListEvidence`` value), in words."""
+    return _EVIDENCE.get(str(value), str(value))
+
+
+def _list_done(f: Facts, *, to_http: bool) -> str:
+    how = f.get("evidence")
+    if how == "not_needed":
+        if f.get("rollback"):
+            return "no management server list to put back (the clients' list was not switched)"
+        if f.get("version"):
+            return f"SEPM {f['version']} predates 14: no management server list switch (KB 187099 is for 14 and later)"
+        return "this rollout never switched the management server list: nothing to restore"
+    if how == "skipped":
+        return "the management server list switch was skipped: nothing to restore"
+    where = "the HTTP management server list" if to_http else "the original management server list"
+    text = f"every managed group is on {where} {f['list']} ({evidence(how)})"
+    return f"rolled back: {text}" if f.get("rollback") else text
+
+
+def _list_missing(f: Facts) -> str:
+    version = (
+        f"SEPM {f['version']}" if f.get("version") else "a SEPM of unknown version (assumed 14 or later)"
+    )
+    text = (
+        f"{f['server']} runs {version}: the vendor's procedure for 14 and later (KB 187099) moves the clients to an "
+        "HTTP management server list around the swap, and spec.rollout.managementServerList does not name the lists"
+    )
+    return text + (": stalled" if f.get("stalls") else ": the rollout does not start")
+
+
+def _untrusted(f: Facts) -> str:
+    host, anchors = f["host"], f["anchors"]
+    if f.get("problem"):
+        why = f"{f['problem']}"
+    else:
+        since, until = (
+            _when(f.get("not_before"), "an unknown date"),
+            _when(f.get("not_after"), "an unknown date"),
+        )
+        why = f"it is valid from {since} to {until}, not at the planned swap ({_when(f.get('swap'))})"
+    issuer = f" (issued by {f['issuer']})" if f.get("issuer") else ""
+    return (
+        f"holding before the point of no return: the new certificate{issuer} would not be trusted on the API port "
+        f"of {f['server']} ({host}): {why}; after the swap every observation would fail. Fix: add the certificate "
+        f"of the CA that issued it to {anchors}, or install a certificate that chains to {anchors} and names {host}"
+    )
+
+
+def _list_reverted(f: Facts) -> str:
+    step = f.get("to_step", "?")
+    if f.get("never"):
+        return (
+            "this rollout began before the HTTP list sub-step existed (procedure version 1): switching the clients "
+            f"to the HTTP management server list first (step {step}a)"
+        )
+    which = "the HTTP" if f.get("to") == "http" else "the original"
+    sub = "a" if f.get("to") == "http" else "b"
+    return f"{f['groups']} left {which} management server list: assigning it again (step {step}{sub})"
+
+
 # --- the wait for clients ------------------------------------------------------------------------------------------
 
 
 def _acknowledgement(f: Facts) -> str:
     """How many have the policy, until when, who is offline, who is at risk."""
+    have = "checked in since the swap" if f.get("fetched") else "have the policy"
     parts = [
-        f"{wording.count(f['acknowledged'])} / {wording.count(f['eligible'])} eligible have the policy "
+        f"{wording.count(f['acknowledged'])} / {wording.count(f['eligible'])} eligible {have} "
         f"({wording.percent(f['ratio'])}, need {wording.percent(f['need'])})"
     ]
     if f["soaked"]:
@@ -160,7 +252,8 @@ def _acknowledgement(f: Facts) -> str:
         )
     verifying = f.get("verifying", False)
     if not verifying and f.get("at_risk_count"):
-        at_risk = f"at risk if the certificate changed now: {wording.count(f['at_risk_count'])}"
+        when = "when verification is turned on" if f.get("fetched") else "if the certificate changed now"
+        at_risk = f"at risk {when}: {wording.count(f['at_risk_count'])}"
         if f.get("at_risk_names"):
             at_risk += f" ({_names(f['at_risk_names'])})"
         parts.append(at_risk)
@@ -189,6 +282,10 @@ _UNKNOWN: Mapping[str, Callable[[Facts], str]] = {
     "still_off": lambda f: "it cannot be confirmed that certificate verification is still off",
     "verifying": lambda f: f"verification reads on for {f['groups']}",
     "served": lambda f: f"the served certificate cannot be confirmed ({f['problems']})",
+    "partial": lambda f: (
+        f"{f['parts']} could not be observed, and a rollout never starts on a partial observation"
+    ),
+    "end_state": lambda f: f"the end state cannot be confirmed: {f['parts']} could not be read",
 }
 
 
@@ -235,6 +332,13 @@ def _partners_waiting(f: Facts) -> str:
 
 
 def _attempt_wait(f: Facts) -> str:
+    if f.get("running"):
+        group = f" (process group {f['running']})" if f["running"] is not True else ""
+        late = "past its timeout, being ended" if f.get("overdue") else "within its timeout"
+        return (
+            f"{what(f)}: attempt {f['number']} started {wording.when(f['started'])} is still running{group}, {late}; "
+            f"no other attempt starts beside it (looking again at {wording.when(f['until'])})"
+        )
     if f.get("succeeded"):
         return (
             f"{what(f)}: attempt {f['number']} reported success; waiting for its effect to be observed "
@@ -255,6 +359,49 @@ def _started(f: Facts) -> str:
     if f.get("event"):
         return f"{f['summary']}: attempt {f['number']} of {f['max']} ({f['via']}, timeout {wording.span(f['timeout'])})"
     return _then_awaited(f"{f['summary']} — attempt {f['number']} of {f['max']} ({f['via']})", f)
+
+
+def _end_state(f: Facts) -> str:
+    missing = []
+    if f.get("groups"):
+        missing.append(f"certificate verification is off on {f['groups']}")
+    if f.get("partners"):
+        missing.append(f"replication with {_names(f['partners'])} is not established")
+    text = f"every port presents the desired certificate {wording.fingerprint(f['fingerprint'])}, but " + (
+        " and ".join(missing) or "the end state is not reached"
+    )
+    to = f.get("to_step")
+    if to:
+        return f"{text}: resolving it from observation from step {to} ({f.get('next', '')})"
+    return text
+
+
+def _swap_observed(f: Facts) -> str:
+    return (
+        f"every port already presents the target {wording.fingerprint(f['target'])} although the record is at "
+        f"step {f['step']} (an older state, e.g. a restored backup): the swap happened, so the rollout goes on from "
+        "step 4's checks, never back"
+    )
+
+
+def _reestablished(f: Facts) -> str:
+    text = f"replication with {_names(f['partners'])} is established again during step {f['step']}"
+    if f.get("after_swap"):
+        return (
+            f"{text}, after the certificate changed: the partner would replicate settings into a site whose clients "
+            "are half-way; it must be broken again by a person"
+        )
+    return f"{text}, before the certificate changed: breaking it again (step {f.get('to_step', 1)})"
+
+
+def _suspects(f: Facts) -> str:
+    names = f" ({_names(f['names'])})" if f.get("names") else ""
+    return (
+        f"{wording.count(f['silent'])} of {wording.count(f['cohort'])} client(s) seen within a heartbeat before the "
+        f"swap have not checked in since {wording.when(f['swap_seen'])} (manager time){names}: probably orphaned by "
+        "the swap; the rollout does not complete until they check in or a person accepts them: "
+        f"{approve_command(f['server'], f['step'], accept_at_risk=True)}"
+    )
 
 
 def _reverted(f: Facts) -> str:
@@ -423,6 +570,16 @@ _BODIES: Mapping[Code, Callable[[Facts], str]] = {
         "server until then"
     ),
     Code.PARTNER_ROTATING: _partners_waiting,
+    Code.NEW_CERTIFICATE_UNTRUSTED: _untrusted,
+    Code.MANAGEMENT_SERVER_LIST_MISSING: _list_missing,
+    Code.LIST_SWITCHED: lambda f: _list_done(f, to_http=True),
+    Code.LIST_SWITCH_SKIPPED: lambda f: (
+        f"the management server list switch is skipped ({f['reason']}): every client counts at risk before the swap"
+    ),
+    Code.LIST_RESTORED: lambda f: _list_done(f, to_http=False),
+    Code.LIST_REVERTED: _list_reverted,
+    Code.SWITCH_LIST_FAILED: _exhausted,
+    Code.RESTORE_LIST_FAILED: _exhausted,
     Code.UNDECLARED_PARTNER: lambda f: (
         f"{f['server']} replicates with {', '.join(f['names'])}, which spec.replication.partners does not declare: "
         "the procedure would restore the partnership while the partner is half-rotated"
@@ -472,6 +629,10 @@ _BODIES: Mapping[Code, Callable[[Facts], str]] = {
         f"every port now presents the desired certificate {wording.fingerprint(f['fingerprint'])}: nothing to do"
     ),
     Code.VERIFICATION_REVERTED: _reverted,
+    Code.END_STATE_DRIFT: _end_state,
+    Code.SWAP_OBSERVED: _swap_observed,
+    Code.REPLICATION_REESTABLISHED: _reestablished,
+    Code.SUSPECTED_ORPHANS: _suspects,
     Code.SPEC_REVERTED: lambda f: (
         f"the spec now asks for {wording.fingerprint(f['desired'])}, which every port presented before the rollout "
         f"started: undoing steps 1-{f['step']} (restoring verification, then replication)"
@@ -529,12 +690,16 @@ _LOCATED = frozenset(
         Code.PARTNER_ROTATING,
         Code.MAX_SOAK_EXCEEDED,
         Code.BREAK_REPLICATION_FAILED,
+        Code.SWITCH_LIST_FAILED,
         Code.SET_VERIFICATION_FAILED,
         Code.UPDATE_CERTIFICATE_FAILED,
+        Code.RESTORE_LIST_FAILED,
         Code.RESTORE_REPLICATION_FAILED,
         Code.REPLICATE_NOW_FAILED,
         Code.UNEXPECTED_CERTIFICATE,
         Code.NO_MANAGED_GROUPS,
+        Code.SUSPECTED_ORPHANS,
+        Code.MANAGEMENT_SERVER_LIST_MISSING,
         Code.COLLATERAL_SETTINGS_CHANGE,
     }
 )
@@ -584,6 +749,25 @@ def remedy(said: Said) -> str | None:
             "delete the replication partnership in the console (Admin > Servers > Local Site > Replication "
             f"Partners) or fix the hook; {_resume(f)}"
         )
+    if code in (Code.SWITCH_LIST_FAILED, Code.RESTORE_LIST_FAILED):
+        assign = (
+            f"assign {f['list']} to all groups and locations in the console (Policies > Policy Components > "
+            "Management Server Lists > Assign) or fix the hook"
+        )
+        if f.get("unmoved"):
+            return (
+                f"the manager does not show the list of {f['unmoved']} and their policy serial did not move after "
+                f"{_when(f.get('started'), 'the sub-step began')}, so the assignment cannot be told from here: {assign}; "
+                f"if they already use {f['list']}, make a policy change on those groups so their serial moves; "
+                + _resume(f)
+            )
+        return f"{assign}; {_resume(f)}"
+    if code is Code.MANAGEMENT_SERVER_LIST_MISSING:
+        return (
+            "set spec.rollout.managementServerList to {http: NAME, original: NAME} — the HTTP copy of the clients' list "
+            "and the list they use now — or to {skip: true, reason: WHY}, and commit: a new spec revision resumes "
+            "the rollout"
+        )
     if code is Code.SET_VERIFICATION_FAILED:
         on_off = "on" if f.get("enabled") else "off"
         setting = "'Enable secure communications … by using digital certificates'"
@@ -621,6 +805,12 @@ def remedy(said: Said) -> str | None:
         return (
             "find out who installed that certificate; install the target certificate on every port and restart "
             f"the SEPM services, {_resume(f)}"
+        )
+    if code is Code.REPLICATION_REESTABLISHED and f.get("after_swap"):
+        return (
+            f"break the replication partnership with {_names(f['partners'])} again in the console (Admin > Servers > "
+            f"Local Site > Replication Partners) — it is restored in step 7 once every partner has reached it; "
+            + _resume(f)
         )
     if code is Code.NO_MANAGED_GROUPS:
         return (

@@ -14,6 +14,7 @@ that the loader reports as ``plain-text-secret``, ``invalid-name``…; messages 
 from __future__ import annotations
 
 import re
+from dataclasses import dataclass
 from datetime import timedelta
 from enum import StrEnum
 from typing import Annotated, Any, Literal
@@ -40,8 +41,10 @@ __all__ = [
     "API_VERSION",
     "Action",
     "Actions",
+    "AfterSwap",
     "ApiUse",
     "ClientPolicy",
+    "ClientRules",
     "CommandAction",
     "Credentials",
     "DesiredCertificate",
@@ -50,6 +53,7 @@ __all__ = [
     "FileRef",
     "Keystore",
     "ManagedServer",
+    "ManagementServerList",
     "Metadata",
     "Mode",
     "Ports",
@@ -391,14 +395,57 @@ class Mode(StrEnum):
     REPORT = "report"
 
 
+class AfterSwap(_Model):
+    """Step 4b's own rules for the wait until clients checked in since the swap (each omitted one: the value of
+    ``spec.rollout.clients``)."""
+
+    min_ack_ratio: float | None = Field(default=None, ge=0.0, le=1.0, strict=True)
+    exclude_offline_for: Duration | None = None
+    min_soak: Duration | None = None
+    max_soak: Duration | None = None
+
+    @field_validator("max_soak")
+    @classmethod
+    def _max_soak_positive(cls, value: timedelta | None) -> timedelta | None:
+        return None if value is None else _positive(value)
+
+
+@dataclass(frozen=True, slots=True)
+class ClientRules:
+    """The rules of one wait for clients (steps 3, 4b and 6): how many, how long, who is not waited for."""
+
+    min_ack_ratio: float
+    exclude_offline_for: timedelta
+    min_soak: timedelta
+    max_soak: timedelta
+
+
 class ClientPolicy(_Model):
-    """Which clients are waited for in steps 3 and 6, and for how long."""
+    """Which clients are waited for in steps 3, 4b and 6, and for how long."""
 
     groups: list[str] = Field(default_factory=list)
     min_ack_ratio: float = Field(default=1.0, ge=0.0, le=1.0, strict=True)
     exclude_offline_for: Duration = timedelta(days=7)
     min_soak: Duration = timedelta(hours=24)
     max_soak: Duration = timedelta(days=14)
+    heartbeat: Duration = timedelta(minutes=5)
+    after_swap: AfterSwap = AfterSwap()
+
+    @property
+    def rules(self) -> ClientRules:
+        """The rules of steps 3 and 6."""
+        return ClientRules(self.min_ack_ratio, self.exclude_offline_for, self.min_soak, self.max_soak)
+
+    @property
+    def rules_after_swap(self) -> ClientRules:
+        """The rules of step 4b: ``afterSwap``'s, each omitted one taken from steps 3 and 6."""
+        a = self.after_swap
+        return ClientRules(
+            self.min_ack_ratio if a.min_ack_ratio is None else a.min_ack_ratio,
+            self.exclude_offline_for if a.exclude_offline_for is None else a.exclude_offline_for,
+            self.min_soak if a.min_soak is None else a.min_soak,
+            self.max_soak if a.max_soak is None else a.max_soak,
+        )
 
     @field_validator("groups")
     @classmethod
@@ -415,14 +462,28 @@ class ClientPolicy(_Model):
     def _max_soak_positive(cls, value: timedelta) -> timedelta:
         return _positive(value)
 
+    @field_validator("heartbeat")
+    @classmethod
+    def _heartbeat_positive(cls, value: timedelta) -> timedelta:
+        return _positive(value)
+
     @model_validator(mode="after")
     def _soak_order(self) -> ClientPolicy:
-        if self.max_soak < self.min_soak:
-            raise _fail(
-                "invalid_value",
-                f"maxSoak ({format_duration(self.max_soak)}) must not be shorter than "
-                f"minSoak ({format_duration(self.min_soak)})",
-            )
+        for where, rules in (("", self.rules), ("afterSwap: ", self.rules_after_swap)):
+            if rules.max_soak < rules.min_soak:
+                raise _fail(
+                    "invalid_value",
+                    f"{where}maxSoak ({format_duration(rules.max_soak)}) must not be shorter than "
+                    f"minSoak ({format_duration(rules.min_soak)})",
+                )
+            if rules.exclude_offline_for <= rules.min_soak:
+                raise _fail(
+                    "invalid_value",
+                    f"{where}excludeOfflineFor ({format_duration(rules.exclude_offline_for)}) must be longer than "
+                    f"minSoak ({format_duration(rules.min_soak)}): a client silent for the whole soak — one the change "
+                    "may have cut off — would otherwise stop being waited for before the wait ends; raise "
+                    "excludeOfflineFor or shorten minSoak",
+                )
         return self
 
 
@@ -549,8 +610,54 @@ class Actions(_Model):
     """How the steps SEPM's REST API cannot do are carried out."""
 
     break_replication: Action = "manual"
+    switch_to_http_list: Action = "manual"
     update_certificate: Action = "manual"
+    restore_original_list: Action = "manual"
     restore_replication: Action = "manual"
+
+
+class ManagementServerList(_Model):
+    """The management server lists of steps 2a and 5b (SEPM 14 and later, KB 187099): ``http``, the copy of the
+    clients' list that uses HTTP, assigned to every managed group before verification is turned off; ``original``,
+    the list they go back to. Or ``skip: true`` with a ``reason`` (every report then warns)."""
+
+    http: str | None = Field(default=None, min_length=1)
+    original: str | None = Field(default=None, min_length=1)
+    skip: bool = Field(default=False, strict=True)
+    reason: str | None = Field(default=None, min_length=1)
+
+    @model_validator(mode="after")
+    def _lists_or_skip(self) -> ManagementServerList:
+        named = self.http is not None or self.original is not None
+        if self.skip:
+            if named:
+                raise _fail(
+                    "invalid_value",
+                    "give either http and original (the lists of steps 2a and 5b) or skip: true with a reason, "
+                    "not both",
+                )
+            if self.reason is None or not self.reason.strip():
+                raise _fail(
+                    "invalid_value",
+                    "skip: true needs a reason (why the clients need no HTTP list around the certificate change); "
+                    "every report shows it",
+                )
+            return self
+        if self.reason is not None:
+            raise _fail("invalid_value", "reason goes with skip: true")
+        if self.http is None or self.original is None:
+            missing = "http" if self.http is None else "original"
+            raise _fail(
+                "invalid_value",
+                f"{missing} is missing: give http (the HTTP copy of the clients' list) and original (the list they "
+                "use now), or skip: true with a reason",
+            )
+        if self.http == self.original:
+            raise _fail(
+                "invalid_value",
+                f"http and original are the same list ({self.http!r}): http is a copy of the original that uses HTTP",
+            )
+        return self
 
 
 class Rollout(_Model):
@@ -561,6 +668,7 @@ class Rollout(_Model):
     approvals: list[Annotated[int, Field(strict=True)]] = Field(default_factory=list)
     window: Window | None = None
     actions: Actions = Actions()
+    management_server_list: ManagementServerList | None = None
 
     @field_validator("approvals")
     @classmethod

@@ -31,6 +31,7 @@ def server_status(record: RolloutRecord) -> dict[str, Any]:
         "observed_fingerprints": {port: fingerprints.get(port) for port in PORT_NAMES},
         "next_check_at": iso(record.next_check_at),
         "code": Code.IN_SYNC.value if record.in_sync else record.code,
+        "substep": record.substep,
         # extras
         "suspended": record.suspended,
         "suspension": None if record.suspension is None else record.suspension.to_storage(),
@@ -47,6 +48,7 @@ def server_status(record: RolloutRecord) -> dict[str, Any]:
         "action": None if action is None else action.to_storage(),
         "clients": _clients(record),
         "approvals": [a.to_storage() for a in record.current_approvals()],
+        "management_server_list": _lists(record),
         "abort_requested": record.abort_request is not None,
         "approval_pending": pending_approval(record),
     }
@@ -64,18 +66,29 @@ def pending_approval(record: RolloutRecord) -> int | None:
 def _clients(record: RolloutRecord) -> dict[str, Any] | None:
     """The clients of the last observation. Acknowledgement counts only while a change of ours is being
     acknowledged (steps 3-4, 6-7; else ``acknowledged`` and ``ack_ratio`` are null), and clients are at risk only
-    while a certificate change is ahead (steps 1-4): an in-sync server has none."""
+    while a certificate change is ahead or its fetch awaited (steps 1-4b): an in-sync server has none."""
     observed = record.observed
     if observed is None or observed.eligible is None:
         return None
     counting = STANDARD.acknowledgement_since(record) is not None
-    at_risk = STANDARD.before_swap(record)
+    at_risk = STANDARD.clients_at_risk(record)
     return {
         "eligible": observed.eligible,
         "acknowledged": observed.acknowledged if counting else None,
         "ack_ratio": observed.ack_ratio if counting else None,
         "at_risk_count": observed.at_risk_count if at_risk else 0,
         "at_risk_names": list(observed.at_risk_names) if at_risk else [],
+    }
+
+
+def _lists(record: RolloutRecord) -> dict[str, Any] | None:
+    """How steps 2a and 5b were seen done in this rollout (their evidence), when either began."""
+    facts = record.facts
+    if facts.list_switch is None and facts.list_restore is None:
+        return None
+    return {
+        "switch": None if facts.list_switch is None else facts.list_switch.value,
+        "restore": None if facts.list_restore is None else facts.list_restore.value,
     }
 
 

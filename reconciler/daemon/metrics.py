@@ -125,7 +125,11 @@ class _ServersCollector:
             # the ratio while a policy change of ours is being acknowledged; who is at risk before the swap
             if record.acknowledgement_since is not None and observed and observed.ack_ratio is not None:
                 ratio.add_metric([name], observed.ack_ratio)
-            if STANDARD.before_swap(record) and observed is not None and observed.at_risk_count is not None:
+            if (
+                STANDARD.clients_at_risk(record)
+                and observed is not None
+                and observed.at_risk_count is not None
+            ):
                 at_risk.add_metric([name], float(observed.at_risk_count))
             if observed is not None and observed.eligible is not None:
                 eligible.add_metric([name], float(observed.eligible))

@@ -9,7 +9,7 @@ What is notified (:class:`Topic`), from the event log and the ticks:
 * ``stalled`` — a rollout needs a human (the reason and the remedy);
 * ``rollout_done`` — a server is back in sync after a rollout;
 * ``specs_invalid`` — a spec commit was refused (the previous valid specs stay in force);
-* ``manual_step_due`` — a manual step (1, 4 or 7) waits for an operator: what to do, from the instructions.
+* ``manual_step_due`` — a manual step (1, 2a, 4a, 5b or 7) waits for an operator: what to do, from the instructions.
 
 Every notification carries the stable code of its reason (docs/procedure.md): the webhook as ``code`` and a "Code"
 fact, apprise in its text ("Code: ApprovalMissing").
@@ -168,10 +168,11 @@ def specs_invalid(path: str, errors: list[str], at: datetime) -> Notification:
 
 
 def manual_step_due(
-    server: str, step: int, summary: str, instructions: str, rollout_id: str | None, at: datetime
+    server: str, step: int | str, summary: str, instructions: str, rollout_id: str | None, at: datetime
 ) -> Notification:
     """A manual step waits for an operator: the console instructions, and that the reconciler goes on by itself
-    once it observes the result."""
+    once it observes the result (or, for a list step on a manager that does not show lists, once the operator
+    confirms it with the ``approve`` the instructions give). ``step`` is the sub-step where there is one (``"2a"``)."""
     facts: list[tuple[str, str]] = [("Server", server), ("Step", str(step))]
     if rollout_id:
         facts.append(("Rollout", rollout_id))

@@ -49,12 +49,13 @@ def _label(record: RolloutRecord, managed: bool) -> tuple[str, str]:
         return "unmanaged", "warn"
     if record.suspended:
         return "suspended", "warn"
+    step = record.substep or record.step
     if record.stalled:
-        return f"stalled at step {record.step}/{STANDARD.step_count}" if record.step else "stalled", "bad"
+        return f"stalled at step {step}/{STANDARD.step_count}" if record.step else "stalled", "bad"
     if record.in_sync:
         return "in sync", "ok"
     if record.step:
-        return f"step {record.step}/{STANDARD.step_count}", "info"
+        return f"step {step}/{STANDARD.step_count}", "info"
     if record.phase is Phase.NEW:
         return "not observed yet", "info"
     return record.phase.value.replace("_", " "), "warn"
@@ -135,8 +136,7 @@ def _rows(
 
 def _phase_title(record: RolloutRecord) -> str:
     phase = record.working_phase
-    step = record.step
-    title = f"{step} · {STEP_TITLES[step - 1]}" if step else phase.value.replace("_", " ")
+    title = STANDARD.title(phase) if record.step else phase.value.replace("_", " ")
     if record.stalled:
         title = f"stalled in {title}"
     return f"{title} (since {wording.when(record.entered_at)})"

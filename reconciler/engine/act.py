@@ -1,4 +1,5 @@
-"""Carrying out the one action a decision asks for: a user hook (steps 1, 4, 7) or a SEPM REST call (2, 5, 7).
+"""Carrying out the one action a decision asks for: a user hook (steps 1, 2a, 4a, 5b, 7) or a SEPM REST call (2b,
+5a, 7).
 
 Manual actions are not performed here: their instructions are in the decision's reason and the record's pending
 action, and the step completes when its effect is observed. Whatever happens, :func:`perform_action` returns an
@@ -7,8 +8,9 @@ result. Success only means "the command said so" — observation completes a ste
 
 The hook environment (documented in :mod:`reconciler.hooks` and docs/operations.md)::
 
-    SEPM_RECONCILER_SERVER, _STEP, _STEP_NAME, _ROLLOUT_ID, _ATTEMPT, _API_URL, _SITE, _PARTNERS,
-    _DESIRED_FINGERPRINT, and for step 4: _KEYSTORE_FILE, _KEYSTORE_KEY_FILE, _KEYSTORE_PASSWORD
+    SEPM_RECONCILER_SERVER, _STEP, _STEP_NAME, _ROLLOUT_ID, _ATTEMPT, _API_URL, _SITE, _PARTNERS (1, 7),
+    _LIST (2a, 5b: the management server list to assign), _DESIRED_FINGERPRINT, and for step 4:
+    _KEYSTORE_FILE, _KEYSTORE_KEY_FILE, _KEYSTORE_PASSWORD
 
 Least secret per hook: the keystore password reaches step 4's hook as ``_KEYSTORE_PASSWORD`` and nothing else
 secret reaches any hook. Every secret value the specs reference (the API credentials and keystore passwords of
@@ -31,16 +33,18 @@ from reconciler.core.actions import (
     BreakReplication,
     Performer,
     ReplicateNow,
+    RestoreOriginalList,
     RestoreReplication,
     SetVerification,
+    SwitchToHttpList,
     UpdateCertificate,
 )
 from reconciler.core.codes import Code
 from reconciler.core.observation import GroupObservation, ServerObservation
 from reconciler.core.said import Said
 from reconciler.core.spec import CommandAction
-from reconciler.errors import Error, HookError, SecretError
-from reconciler.hooks import HookResult, resolve_hook, run_hook
+from reconciler.errors import Error, SecretError
+from reconciler.hooks import HookResult, OnStart, resolve_hook, run_hook
 from reconciler.sepm import CollateralSettingsChange, SepmClient, replicate_now, set_secure_communications
 from reconciler.specs import LoadedServer, resolve_secret
 
@@ -64,6 +68,7 @@ class HookRunner(Protocol):
         secrets: Sequence[str] = (),
         cwd: Path | None = None,
         environment: Mapping[str, str] | None = None,
+        on_start: OnStart | None = None,
     ) -> HookResult: ...
 
 
@@ -133,6 +138,8 @@ def hook_variables(
     }
     if isinstance(action, BreakReplication | RestoreReplication):
         variables["SEPM_RECONCILER_PARTNERS"] = ",".join(action.partners)
+    if isinstance(action, SwitchToHttpList | RestoreOriginalList):
+        variables["SEPM_RECONCILER_LIST"] = action.list_name
     secrets = _secret_values(server)
     if isinstance(action, UpdateCertificate):
         variables["SEPM_RECONCILER_DESIRED_FINGERPRINT"] = action.fingerprint
@@ -185,6 +192,7 @@ async def _run_hook(
     desired: str,
     runner: HookRunner,
     withheld: Sequence[str],
+    on_start: OnStart | None = None,
 ) -> ActionOutcome:
     started = time.monotonic()
     try:
@@ -200,9 +208,15 @@ async def _run_hook(
         settings = _settings(server, action)
         extra = {"environment": settings} if settings else {}  # runners that predate it still work without
         result = await runner(
-            command.argv, variables=variables, timeout_s=timeout, secrets=secrets, cwd=command.cwd, **extra
+            command.argv,
+            variables=variables,
+            timeout_s=timeout,
+            secrets=secrets,
+            cwd=command.cwd,
+            on_start=on_start,
+            **extra,
         )
-    except HookError as exc:
+    except Error as exc:  # cannot be started, or its process group could not be recorded
         return ActionOutcome(False, f"not run: {exc}", duration_s=time.monotonic() - started)
     said = _last_line(result.output_tail)
     detail = result.summary() + (f"; last output: {said}" if said else "")
@@ -298,16 +312,24 @@ async def perform_action(
     desired: str,
     runner: HookRunner = run_hook,
     withheld: Sequence[str] = (),
+    on_start: OnStart | None = None,
 ) -> ActionOutcome:
     """Run ``action`` (COMMAND or API performer) and say how it ended. Never raises for the action's failure.
 
     ``withheld``: secret values beyond ``server``'s own (the other servers' credentials, the webhook URL) that a
-    hook must not inherit and whose appearance in its output is masked."""
+    hook must not inherit and whose appearance in its output is masked. ``on_start`` gets the hook's process group
+    before the hook is let go (the engine records it in the attempt)."""
     if action.performer is Performer.MANUAL:
         return ActionOutcome(False, "manual: an operator performs it (nothing was run)")
     if action.performer is Performer.COMMAND:
         return await _run_hook(
-            server, action, rollout_id=rollout_id, desired=desired, runner=runner, withheld=withheld
+            server,
+            action,
+            rollout_id=rollout_id,
+            desired=desired,
+            runner=runner,
+            withheld=withheld,
+            on_start=on_start,
         )
     if client is None:
         return ActionOutcome(False, "not run: no connection to the manager")

@@ -14,6 +14,7 @@ The entry point other layers call (the tick, ``plan``, ``report``)::
         g.problem           # g.error, or why the manager could not be reached or its REST API used, or None
         g.keystore_error    # why the keystore step 4 installs cannot be used, located in the spec, or None
         g.hook_error        # why a hook of the spec cannot run (program or script not found, not executable)
+        g.trust             # whether the desired certificate will be trusted on the API port (NewCertificateTrust)
 
 ``gather`` never acts and never writes the store: it reads the records, opens one REST client per server (its
 session logged out and closed before it returns), and observes. Per-server problems (an unreadable certificate file, an unresolvable password, a
@@ -25,8 +26,9 @@ A manager that cannot be reached still yields an observation (``api_reachable`` 
 out, ``errors`` saying why): that *is* what was observed. ``observation`` is None only when observing could not be
 attempted or broke off (secrets, CA bundle, an unexpected adapter error).
 
-The observation counts client acknowledgements against the record's change time
-(:attr:`~reconciler.core.record.RolloutRecord.acknowledgement_since`, manager clock). ``ledgers`` keeps one
+The observation counts client acknowledgements as the procedure table says for the record's stage
+(:meth:`~reconciler.core.procedure.Procedure.counting`: the change time on the manager's clock, a policy applied or a
+check-in since, and by which rules). ``ledgers`` keeps one
 :class:`~reconciler.sepm.ClientLedger` per server between calls (pass the same dict each time for incremental client
 scans; omitted: a full scan each time).
 """
@@ -40,12 +42,14 @@ from dataclasses import dataclass, field
 from reconciler.core.clock import Clock
 from reconciler.core.decide import partner_records
 from reconciler.core.observation import PortOutcome, ServerObservation
-from reconciler.core.procedure import Phase
+from reconciler.core.orphans import SwapWindow
+from reconciler.core.procedure import STANDARD, Phase
 from reconciler.core.record import RolloutRecord
+from reconciler.core.trust import NewCertificateTrust
 from reconciler.errors import CertificateError, Error, SpecError, UnreachableError
 from reconciler.hooks import hook_problems
 from reconciler.sepm import ClientLedger, SepmClient, observe, open_client
-from reconciler.specs import LoadedServer, SpecSet, check_secrets, desired_fingerprint
+from reconciler.specs import LoadedServer, SpecSet, check_secrets, desired_fingerprint, new_certificate_trust
 from reconciler.store import Store
 
 __all__ = [
@@ -81,6 +85,7 @@ class Gathered:
     observation_error: Error | None = None
     keystore_error: str | None = None
     hook_error: str | None = None
+    trust: NewCertificateTrust | None = None
 
     @property
     def name(self) -> str:
@@ -138,13 +143,19 @@ class Gathered:
 
 
 def noop_groups(record: RolloutRecord | None) -> frozenset[str]:
-    """The managed groups whose verification flag already read off when step 2 began (nothing was sent to them), while
-    clients are counted against step 2's change: their clients acknowledge by applying their group's current policy."""
+    """The managed groups whose verification flag already read as wanted when step 2b (off) or step 5 (on) began —
+    nothing was sent to them; also those recorded as such when 2b passed again after a list went back — while
+    clients are counted against that step's change: their clients acknowledge by applying their group's current
+    policy."""
     if record is None or record.acknowledgement_since is None:
         return frozenset()
+    if record.acknowledgement_since == record.facts.verification_on_at:
+        return frozenset(record.facts.verification_on_noop)  # already verifying when step 5 began
     if record.acknowledgement_since != record.facts.verification_off_at:
         return frozenset()
-    return frozenset(gid for gid, was in record.facts.verification_before.items() if was is False)
+    facts = record.facts
+    before = {gid for gid, was in facts.verification_before.items() if was is False}
+    return frozenset(before | set(facts.verification_unchanged) | set(facts.verification_off_noop))
 
 
 def select_servers(spec_set: SpecSet, names: Iterable[str] | None) -> list[LoadedServer]:
@@ -215,7 +226,8 @@ async def gather_one(
             server.spec,
             client,
             ledger=ledger,
-            change_time=record.acknowledgement_since if record is not None else None,
+            counting=STANDARD.counting(record, server.spec),
+            swap=_swap_window(server, record),
             now=clock.now(),
             noop_groups=noop_groups(record),
         )
@@ -238,7 +250,16 @@ async def gather_one(
         observation_error=observation_error,
         keystore_error=None if swapping else await asyncio.to_thread(keystore_problem, server),
         hook_error=await asyncio.to_thread(hook_problems, server),
+        trust=None if swapping else await asyncio.to_thread(new_certificate_trust, server, clock.now()),
     )
+
+
+def _swap_window(server: LoadedServer, record: RolloutRecord | None) -> SwapWindow | None:
+    """After a swap, the window its clients are judged against (they stay eligible; the silent ones are named)."""
+    if record is None or record.rollout_id is None:
+        return None
+    policy = server.spec.spec.rollout.clients
+    return record.facts.swap_window(policy.heartbeat, policy.exclude_offline_for)
 
 
 async def gather(

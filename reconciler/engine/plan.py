@@ -51,12 +51,14 @@ class ServerPlan:
     error: str | None = None
     rollout_id: str | None = None
     record_phase: Phase | None = None
+    substep: str | None = None  # "2a", "4b"… (None outside sub-steps)
 
     def to_json(self) -> dict[str, Any]:
         return {
             "name": self.name,
             "phase": self.phase.value,
             "step": self.step,
+            "substep": self.substep,
             "in_sync": self.in_sync,
             "changes": self.changes,
             "reason": self.reason,
@@ -116,6 +118,7 @@ def plan_server(
         observation_error=str(gathered.observation_error) if gathered.observation_error else None,
         keystore_error=gathered.keystore_error,
         hook_error=gathered.hook_error,
+        trust=gathered.trust,
         procedure=procedure,
     )
     rec = decision.record
@@ -125,6 +128,12 @@ def plan_server(
     notes: list[str] = []
     if spec.rollout.mode is Mode.REPORT:
         notes.append("report mode (spec.rollout.mode: report): the reconciler observes and never acts")
+    lists = spec.rollout.management_server_list
+    if lists is not None and lists.skip:
+        notes.append(
+            f"the management server list switch is skipped ({lists.reason}): every client counts at risk before the "
+            "swap (clients on an HTTPS list fail TLS when the certificate changes)"
+        )
     if rec.suspension is not None:
         notes.append(
             f"suspended by {rec.suspension.by} ({rec.suspension.reason}): sepm-reconciler resume {name}"
@@ -165,6 +174,7 @@ def plan_server(
         error=error,
         rollout_id=rec.rollout_id,
         record_phase=recorded,
+        substep=procedure.substep_of(rec),
     )
 
 
@@ -234,6 +244,7 @@ def plan_offline(
         error=error,
         rollout_id=record.rollout_id if record is not None else None,
         record_phase=record.phase if record is not None else None,
+        substep=procedure.substep_of(record) if rotating and record is not None else None,
     )
 
 

@@ -21,7 +21,8 @@ __all__ = ["TickResult"]
 class TickResult:
     """One server, one tick.
 
-    * ``phase_before`` (None: never recorded before) → ``phase_after``; ``step`` 1..7 inside the procedure, else 0;
+    * ``phase_before`` (None: never recorded before) → ``phase_after``; ``step`` 1..7 inside the procedure, else 0,
+      ``substep`` ``"2a"``, ``"4b"``… in a sub-step;
     * ``reason`` a person reads, ``code`` its stable code (None when no decision was made: the state could not
       be read, the server is not in the specs, the tick was dropped), ``remedy`` when stalled; ``next_check_at``
       when to tick again;
@@ -49,6 +50,7 @@ class TickResult:
     conflict: bool = False
     events: tuple[Event, ...] = ()
     rollout_id: str | None = None
+    substep: str | None = None
 
     @property
     def moved(self) -> bool:
@@ -86,6 +88,7 @@ class TickResult:
             "phase_before": None if self.phase_before is None else self.phase_before.value,
             "phase": self.phase_after.value,
             "step": self.step,
+            "substep": self.substep,
             "moved": self.moved,
             "reason": self.reason,
             "code": None if self.code is None else self.code.value,

@@ -41,24 +41,25 @@ from collections.abc import Callable, Iterable, Sequence
 from dataclasses import dataclass, replace
 from datetime import UTC, datetime, timedelta
 
-from reconciler.core.actions import Action, Performer
-from reconciler.core.attempts import complete_attempt
-from reconciler.core.checks import summarize
+from reconciler.core.actions import Action, Performer, UpdateCertificate
+from reconciler.core.attempts import AttemptKey, attempt_key, complete_attempt
+from reconciler.core.checks import summarize, swap_refused
 from reconciler.core.clock import Clock
 from reconciler.core.codes import Code
 from reconciler.core.decide import DEFAULT_TUNING, Decision, Tuning, decide, partner_records, stall_now
 from reconciler.core.events import Event
 from reconciler.core.observation import ServerObservation
 from reconciler.core.phase import Phase
-from reconciler.core.record import RolloutRecord, new_record
+from reconciler.core.record import AttemptOutcome, HookProcess, RolloutRecord, new_record
 from reconciler.core.said import Said
 from reconciler.core.sentences import sentence
 from reconciler.engine.act import ActionOutcome, HookRunner, StallRequest, perform_action, spec_secrets
 from reconciler.engine.gather import ClientFactory, Gathered, default_client, gather_one, select_servers
 from reconciler.engine.result import TickResult
 from reconciler.errors import ConflictError, Error, SpecError, StateError, TemporaryError
+from reconciler.hooks import process as hook_process
 from reconciler.hooks import run_hook
-from reconciler.sepm import ClientLedger, SepmClient
+from reconciler.sepm import ClientLedger, SepmClient, reread_groups
 from reconciler.sepm.client import ClientState
 from reconciler.specs import LoadedServer, SpecSet
 from reconciler.store import Store
@@ -316,11 +317,13 @@ class Engine:
         now = self._clock.now()
         error = gathered.observation_error
         delay = error.delay if isinstance(error, TemporaryError) else None
+        alive = await asyncio.to_thread(_running_attempts, record, now)
         decision = decide(
             server.spec,
             desired,
             gathered.observation,
             record,
+            alive=alive,
             now=now,
             spec_revision=revision,
             partners=gathered.partners,
@@ -328,6 +331,7 @@ class Engine:
             observation_error=str(error) if error else None,
             keystore_error=gathered.keystore_error,
             hook_error=gathered.hook_error,
+            trust=gathered.trust,
             retry_after=timedelta(seconds=delay) if delay else None,
         )
         to_save = decision.record
@@ -344,6 +348,7 @@ class Engine:
             rollout_id=to_save.rollout_id,
             events=decision.events,
             action=decision.action,
+            substep=to_save.substep,
         )
         unchanged = replace(
             result,
@@ -353,6 +358,7 @@ class Engine:
             remedy=None,
             events=(),
             action=None,
+            substep=record.substep if record else None,
         )
         try:
             saved = await asyncio.to_thread(self._store.save, to_save, decision.events)
@@ -377,16 +383,23 @@ class Engine:
             except ConflictError as exc:
                 log.warning("%s: %s not started: %s", name, action.summary, exc)
                 return replace(result, reason=f"{action.summary} was not started: {exc}", conflict=True)
-        outcome = await perform_action(
-            action,
-            server=server,
-            client=client,
-            observation=gathered.observation,
-            rollout_id=saved.rollout_id or "",
-            desired=desired,
-            runner=self._hook_runner,
-            withheld=[*spec_secrets(self._specs.servers.values()), *self._hook_withheld],
-        )
+        recorder = _ProcessRecorder(self._store, saved, action)
+        refused = await self._swap_refused(server, action, client, self.ledger(name))
+        if refused is not None:
+            outcome = ActionOutcome(False, f"not run: {refused}")
+        else:
+            outcome = await perform_action(
+                action,
+                server=server,
+                client=client,
+                observation=gathered.observation,
+                rollout_id=saved.rollout_id or "",
+                desired=desired,
+                runner=self._hook_runner,
+                withheld=[*spec_secrets(self._specs.servers.values()), *self._hook_withheld],
+                on_start=recorder,
+            )
+            saved = recorder.record
         log.info(
             "%s: %s — attempt %d %s (%s)",
             name,
@@ -443,6 +456,22 @@ class Engine:
             )
         return result
 
+    @staticmethod
+    async def _swap_refused(
+        server: LoadedServer, action: Action, client: SepmClient | None, ledger: ClientLedger
+    ) -> str | None:
+        """Right before the swap hook starts, the managed groups are read again: one that verifies again (someone
+        turned it back on while the tick decided) keeps the hook from starting; the next tick goes back to step 2."""
+        if not isinstance(action, UpdateCertificate) or action.performer is not Performer.COMMAND:
+            return None
+        if client is None:
+            return "no connection to the manager to read the client groups again"
+        try:
+            groups = await reread_groups(server.spec, client, ledger)
+        except Error as exc:
+            return f"the client groups could not be read again right before the swap: {exc}"
+        return swap_refused(groups)
+
     async def _record_outcome(
         self, saved: RolloutRecord, action: Action, outcome: ActionOutcome
     ) -> str | None:
@@ -491,6 +520,63 @@ class Engine:
             log.debug("%s: %s: %s", name, decision.phase.value, decision.reason)
 
 
+_END_GRACE = timedelta(seconds=10)  # past an attempt's deadline (+ the watchdog's kill grace): ended here
+
+
+def _running_attempts(record: RolloutRecord | None, now: datetime) -> frozenset[AttemptKey]:
+    """The attempts of the current rollout whose hook process group still runs on this host. One past its
+    deadline (its watchdog should have ended it) is ended here; it counts as running until it is seen gone."""
+    if record is None or record.rollout_id is None:
+        return frozenset()
+    running = set()
+    for attempt in record.attempts:
+        process = attempt.process
+        if attempt.rollout_id != record.rollout_id or process is None or not hook_process.checkable(process):
+            continue
+        if not hook_process.group_alive(process):
+            continue
+        if now >= attempt.deadline + _END_GRACE:
+            log.warning(
+                "%s: attempt %d of %s (process group %d) still runs past its timeout: ending it",
+                record.server,
+                attempt.number,
+                attempt.kind.value,
+                process.pgid,
+            )
+            hook_process.end_group(process)
+        running.add(attempt_key(attempt))
+    return frozenset(running)
+
+
+class _ProcessRecorder:
+    """Records the hook's process group in its attempt (compare-and-set) before the hook is let go. A save that
+    fails (another process moved the record, the lease was lost) raises: the hook then never runs."""
+
+    def __init__(self, store: Store, saved: RolloutRecord, action: Action) -> None:
+        self._store = store
+        self.record = saved
+        self._action = action
+
+    async def __call__(self, process: HookProcess) -> None:
+        action = self._action
+        record = self.record
+        attempts = list(record.attempts)
+        for i in range(len(attempts) - 1, -1, -1):
+            a = attempts[i]
+            if (
+                a.rollout_id == record.rollout_id
+                and a.step == action.step
+                and a.kind is action.kind
+                and a.number == action.attempt
+                and a.outcome is AttemptOutcome.PENDING
+            ):
+                attempts[i] = replace(a, process=process)
+                break
+        else:
+            raise ConflictError("the attempt is no longer recorded: the hook is not started")
+        self.record = await asyncio.to_thread(self._store.save, replace(record, attempts=tuple(attempts)))
+
+
 @dataclass(frozen=True, slots=True)
 class _Run:
     """A tick in progress: builds its :class:`TickResult`."""
@@ -514,6 +600,7 @@ class _Run:
         rollout_id: str | None = None,
         events: tuple[Event, ...] = (),
         action: Action | None = None,
+        substep: str | None = None,
     ) -> TickResult:
         return TickResult(
             server=self.name,
@@ -531,4 +618,5 @@ class _Run:
             rollout_id=rollout_id,
             events=events,
             action=action,
+            substep=substep,
         )

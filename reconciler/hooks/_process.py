@@ -1,7 +1,8 @@
 """Starting a hook so that its whole process tree can be ended, per platform — the one place that differs.
 
-* **POSIX**: the hook starts in a new session (``start_new_session``), so it leads its own process group;
-  ``terminate`` sends SIGTERM to the group and ``kill`` SIGKILL — children included, even when the leader exited.
+* **POSIX**: the hook's watchdog starts in a new session (``start_new_session``), so it leads the process group the
+  hook runs in; ``terminate`` sends SIGTERM to the group and ``kill`` SIGKILL — children included, even when the
+  leader exited. The watchdog holds the timeout without the reconciler (``watched``).
 * **Windows**: there are no process groups to signal and no SIGKILL (``os.killpg`` does not exist, and
   ``os.kill(pid, SIGTERM)`` ends only that one process). The hook starts with ``CREATE_NEW_PROCESS_GROUP`` (so a
   console Ctrl+C of the daemon does not reach it, and it can get its own Ctrl+Break); ``terminate`` sends
@@ -37,6 +38,12 @@ class ProcessTree(Protocol):
     @property
     def name(self) -> str: ...
 
+    @property
+    def watched(self) -> bool:
+        """Hooks run under the watchdog (:mod:`reconciler.hooks._watchdog`), which holds their timeout without the
+        reconciler and leads the group a later reconciler checks (POSIX only)."""
+        ...
+
     def spawn_options(self) -> dict[str, Any]:
         """Keyword arguments for ``asyncio.create_subprocess_exec`` that put the hook in its own group."""
         ...
@@ -55,6 +62,7 @@ class PosixTree:
     """Process groups and signals (Linux, macOS, the BSDs)."""
 
     name: str = "posix"
+    watched: bool = True
     signal_group: Callable[[int, int], None] = field(default=lambda pid, sig: os.killpg(pid, sig))
 
     def spawn_options(self) -> dict[str, Any]:
@@ -83,6 +91,9 @@ class WindowsTree:
     injected by tests (on Windows they are ``os.kill`` and a ``subprocess.run`` of ``taskkill``)."""
 
     name: str = "windows"
+    watched: bool = (
+        False  # the reconciler holds the timeout itself (no watchdog, no group check after a crash)
+    )
     send_signal: Callable[[int, int], None] = field(default=os.kill)
     run: Callable[[Sequence[str]], None] = field(default=_taskkill)
 

@@ -31,7 +31,7 @@ from reconciler.sepm.client import (
 )
 from reconciler.sepm.connect import open_client
 from reconciler.sepm.ledger import ClientLedger, ScanInconsistent, ScanStats
-from reconciler.sepm.observe import observe
+from reconciler.sepm.observe import observe, reread_groups
 from reconciler.sepm.probe import ProbeReport, run_probe
 from reconciler.sepm.probe.rehearse import Rehearsal, rehearse
 from reconciler.sepm.serials import parse_policy_serial
@@ -61,6 +61,7 @@ __all__ = [
     "read_settings",
     "rehearse",
     "replicate_now",
+    "reread_groups",
     "run_probe",
     "set_secure_communications",
     "tls_context",

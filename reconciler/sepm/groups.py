@@ -190,19 +190,20 @@ async def read_secure_communications(client: SepmClient, group_id: str, location
 async def observe_groups(
     client: SepmClient, scope: GroupScope, *, concurrency: int = 8, cache: SettingsCache | None = None
 ) -> tuple[tuple[GroupObservation, ...], list[str]]:
-    """The in-scope groups with their effective flag; the settings of every managed group are read concurrently
-    (or taken from ``cache`` while the group's policy serial has not moved)."""
+    """The in-scope groups with their effective flag and management server list (where the settings show it); the
+    settings of every managed group are read concurrently (or taken from ``cache`` while the group's policy serial
+    has not moved)."""
     by_id = {g.id: g for g in scope.groups}
     limit = asyncio.Semaphore(concurrency)
     problems: list[str] = []
 
-    async def flag(gid: str) -> bool | None:
+    async def settings(gid: str) -> tuple[bool | None, str | None]:
         group = by_id[gid]
         if group.default_location_id is None:
             problems.append(
                 f"group {group.full_path_name!r} has no defaultLocationId: its flag cannot be read"
             )
-            return None
+            return None, None
         document = cache.get(gid, group.default_location_id, group.policy_serial) if cache else None
         if document is None:
             async with limit:
@@ -210,7 +211,7 @@ async def observe_groups(
                     document = await read_settings(client, gid, group.default_location_id)
                 except Error as exc:
                     problems.append(f"settings of group {group.full_path_name!r}: {exc}")
-                    return None
+                    return None, None
             if cache is not None:
                 cache.put(document, group.policy_serial)
         value = document.secure_communications
@@ -219,10 +220,12 @@ async def observe_groups(
                 f"settings of group {group.full_path_name!r} at location {group.default_location_id}: no "
                 f"{'.'.join(FLAG_PATH)} in the answer"
             )
-        return value
+        return value, document.list_name
 
     managed = sorted(scope.managed)
-    flags = dict(zip(managed, await asyncio.gather(*(flag(g) for g in managed)), strict=True))
+    read = dict(zip(managed, await asyncio.gather(*(settings(g) for g in managed)), strict=True))
+    flags = {gid: flag for gid, (flag, _) in read.items()}
+    lists = {gid: name for gid, (_, name) in read.items()}
     observed = []
     for group in sorted(scope.groups, key=lambda g: g.full_path_name.casefold()):
         if group.id not in scope.in_scope:
@@ -240,6 +243,7 @@ async def observe_groups(
                 policy_time=parse_policy_serial(group.policy_serial) if group.policy_serial else None,
                 location_id=source_group.default_location_id if source_group else group.default_location_id,
                 domain=group.domain_name or group.domain_id,
+                list_name=lists.get(src) if src is not None else None,
             )
         )
         if group.policy_serial and observed[-1].policy_time is None:

@@ -26,11 +26,13 @@ from typing import Any, TypeVar
 
 from reconciler.core.observation import (
     ClientAcknowledgement,
+    Counting,
     GroupObservation,
     PortObservation,
     ReplicationObservation,
     ServerObservation,
 )
+from reconciler.core.orphans import SwapWindow
 from reconciler.core.spec import ManagedServer
 from reconciler.errors import AuthenticationError, Error
 from reconciler.sepm.acknowledgement import count_acknowledgements
@@ -79,6 +81,23 @@ async def _groups(
     return scope, observed
 
 
+async def reread_groups(
+    server: ManagedServer, client: SepmClient, ledger: ClientLedger | None = None
+) -> tuple[GroupObservation, ...] | None:
+    """The client groups and their verification flags, read again now, past any cache (None: they could not be
+    read) — what the engine checks right before it starts the certificate swap."""
+
+    async def fresh() -> tuple[GroupObservation, ...]:
+        domain = ledger.domain if ledger is not None else None
+        page_size = ledger.page_size if ledger is not None else 1000
+        raw, _ = await fetch_groups(client, domain=domain, page_size=page_size)
+        scope = resolve_scope(raw, list(server.spec.rollout.clients.groups))
+        observed, _ = await observe_groups(client, scope)
+        return observed
+
+    return await _part("groups", fresh(), [], [])
+
+
 async def observe(
     server: ManagedServer,
     client: SepmClient,
@@ -86,8 +105,10 @@ async def observe(
     ledger: ClientLedger | None = None,
     change_time: datetime | None = None,
     checkin_since: datetime | None = None,
+    swap: SwapWindow | None = None,
     now: datetime | None = None,
     port_timeout: float | None = None,
+    counting: Counting | None = None,
     noop_groups: frozenset[str] = frozenset(),
 ) -> ServerObservation:
     """Observe ``server`` through ``client``.
@@ -95,11 +116,16 @@ async def observe(
     ``ledger`` is the per-manager client state the caller keeps between ticks (a throw-away one, hence a full scan,
     when omitted). ``change_time`` (manager clock) is the time of the policy change being waited for, None outside
     steps 3 and 6; ``checkin_since`` selects the clients reported as having stopped checking in (default:
-    ``change_time``). ``now`` is the reconciler's clock (``observed_at``). ``noop_groups``: see the module
-    docstring.
+    ``change_time``). ``counting`` (what the procedure table says for the rollout's stage) replaces ``change_time``
+    and says how the clients are counted: a policy or a check-in since, by which ``excludeOfflineFor``, and whether
+    every client is at risk. ``swap``: the window of a certificate swap already made (see
+    :mod:`reconciler.core.orphans`). ``now`` is the reconciler's clock (``observed_at``). ``noop_groups``: see the
+    module docstring.
 
     Raises :class:`~reconciler.sepm.client.ThrottledError` when the manager throttles longer than a call may wait.
     """
+    if counting is not None:
+        change_time = counting.since
     observed_at = now if now is not None else datetime.now(UTC)
     conn = server.spec.server
     policy = server.spec.rollout.clients
@@ -174,13 +200,17 @@ async def observe(
                     "clients: which clients are in scope is unknown, because the groups could not be read"
                 )
             else:
+                how = counting or Counting(since=change_time)
                 clients, notes = count_acknowledgements(
                     ledger.entries(),
                     in_scope=scope.in_scope if policy.groups and scope is not None else None,
                     change_time=change_time,
                     manager_time=manager_time,
-                    exclude_offline_for=policy.exclude_offline_for,
+                    exclude_offline_for=how.exclude_offline_for or policy.exclude_offline_for,
                     checkin_since=checkin_since,
+                    basis=how.basis,
+                    everyone_at_risk=how.everyone_at_risk,
+                    swap=swap,
                     settled=_settled(groups, scope, noop_groups, change_time),
                 )
                 errors.extend(f"clients: {n}" for n in notes)

@@ -27,7 +27,7 @@ from reconciler.specs._issues import SpecIssue
 from reconciler.specs._model import LoadedServer
 from reconciler.specs._secrets import resolve_secret, secret_file_path
 
-__all__ = ["check_certificates", "check_secrets", "desired_fingerprint"]
+__all__ = ["check_certificates", "check_procedure", "check_secrets", "desired_fingerprint"]
 
 _CERT_FIELD = "spec.certificate.file"
 _CA_FIELD = "spec.server.caBundle"
@@ -182,3 +182,21 @@ def check_secrets(server: LoadedServer) -> list[SpecIssue]:
     return issues + _from_findings(
         server, _KEYSTORE_FIELD, check_keystore(contents, desired_fingerprint=desired)
     )
+
+
+def check_procedure(server: LoadedServer) -> list[SpecIssue]:
+    """What the procedure needs that the spec may leave out: ``management-server-list-missing`` (W) — on SEPM 14
+    and later (known only once the manager answers) the rollout does not start without
+    ``rollout.managementServerList``."""
+    if server.spec.spec.rollout.management_server_list is not None:
+        return []
+    return [
+        server.issue(
+            "spec.rollout",
+            "managementServerList is not set: a manager on SEPM 14 or later (the vendor's procedure, KB 187099, moves "
+            "the clients to an HTTP management server list around the swap) will not start its rollout; set "
+            "managementServerList: {http: NAME, original: NAME}, or {skip: true, reason: WHY}",
+            code="management-server-list-missing",
+            severity=Severity.WARNING,
+        )
+    ]

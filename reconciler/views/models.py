@@ -53,7 +53,7 @@ def needs_you(records: Iterable[RolloutRecord], *, state: str | None = None) -> 
             found.append(
                 NeedsYou(
                     name,
-                    f"stalled at step {record.step}" if record.step else "stalled",
+                    f"stalled at step {record.substep or record.step}" if record.step else "stalled",
                     f"{record.stall.reason} — remedy: {record.stall.remedy}",
                     record.stall.code,
                     (f"sepm-reconciler resume {name} {_REASON}{where}",),
@@ -82,13 +82,29 @@ def needs_you(records: Iterable[RolloutRecord], *, state: str | None = None) -> 
             )
         elif record.pending_action is not None and record.pending_action.performer is Performer.MANUAL:
             action = record.pending_action
+            commands = [f"sepm-reconciler status{where}"]
+            confirm = approve_command(name, action.step)
+            if confirm.removesuffix(" --reason WHY") in action.instructions:  # 2a/5b where lists are not shown
+                commands.append(confirm.replace("--reason WHY", _REASON) + where)
             found.append(
                 NeedsYou(
                     name,
-                    f"step {action.step} is yours to do by hand: {action.summary}",
+                    f"step {record.substep or action.step} is yours to do by hand: {action.summary}",
                     action.instructions,
                     Code.MANUAL_STEP_PENDING.value,
-                    (f"sepm-reconciler status{where}",),
+                    tuple(commands),
+                )
+            )
+        elif record.code == Code.SUSPECTED_ORPHANS.value:
+            step = STANDARD.after(record.working_phase)
+            command = approve_command(name, step, accept_at_risk=True).replace("--reason WHY", _REASON)
+            found.append(
+                NeedsYou(
+                    name,
+                    "clients probably orphaned by the swap: find out why, or accept them",
+                    record.reason,
+                    record.code,
+                    (command + where,),
                 )
             )
         elif record.code == Code.CLIENTS_NOT_READY.value:
@@ -108,6 +124,8 @@ def needs_you(records: Iterable[RolloutRecord], *, state: str | None = None) -> 
             Code.KEYSTORE_UNUSABLE.value,
             Code.CERTIFICATE_UNUSABLE.value,
             Code.UNDECLARED_PARTNER.value,
+            Code.NEW_CERTIFICATE_UNTRUSTED.value,
+            Code.MANAGEMENT_SERVER_LIST_MISSING.value,
         ):
             found.append(
                 NeedsYou(
@@ -163,6 +181,8 @@ def step_timeline(record: RolloutRecord | None, events: Sequence[Event]) -> list
                 continue
             if event.kind is EventKind.APPROVAL and event.details.get("step") == number + 1:
                 notes.append(f"step {number + 1} approved by {event.actor}")
+            elif event.kind is EventKind.APPROVAL and event.details.get("step") == number and number:
+                notes.append(f"step {number} confirmed by {event.actor}")  # a manual 2a/5b, while it waited
             elif event.kind in (
                 EventKind.SUSPENDED,
                 EventKind.RESUMED,
@@ -186,7 +206,7 @@ def at_risk_rows(record: RolloutRecord) -> tuple[list[AtRiskRow], int]:
     """The clients at risk now, by name with their last check-in (while a certificate change is ahead), and how
     many more are counted but not listed."""
     observed = record.observed
-    if observed is None or not STANDARD.before_swap(record) or not observed.at_risk_count:
+    if observed is None or not STANDARD.clients_at_risk(record) or not observed.at_risk_count:
         return [], 0
     clock = observed.manager_time
     rows = [

@@ -120,6 +120,10 @@ def test_status_json_has_the_documented_shape(capsys: pytest.CaptureFixture[str]
     assert south["code"] == "ManualStepPending"
     assert south["action"]["performer"] == "manual"
     assert "Manage Server Certificate" in south["action"]["instructions"]
+    # the sub-step: 4a for the manual swap, none in step 3 or in sync; how 2a was seen done
+    assert [s["substep"] for s in servers] == [None, None, "4a", None]
+    assert south["management_server_list"] == {"switch": "read_back", "restore": None}
+    assert north["management_server_list"] is None
 
 
 def test_status_text_explains_each_server(capsys: pytest.CaptureFixture[str], state: str) -> None:
@@ -127,6 +131,7 @@ def test_status_text_explains_each_server(capsys: pytest.CaptureFixture[str], st
     assert code == 0
     flat = " ".join(out.split())
     assert "rotating 3/7" in flat
+    assert "rotating 4a/7" in flat  # the manual swap: a sub-step
     assert "stalled 3/7" in flat
     assert "in sync" in flat
     assert "sepm-west-01: remedy: raise spec.rollout.clients.maxSoak" in flat
@@ -177,7 +182,8 @@ def test_history_shows_every_move_with_its_actor(capsys: pytest.CaptureFixture[s
     moves = [(e["from_phase"], e["to_phase"]) for e in document["events"] if e["kind"] == "transition"]
     assert moves == [
         ("new", "breaking_replication"),
-        ("breaking_replication", "disabling_verification"),
+        ("breaking_replication", "switching_to_http_list"),
+        ("switching_to_http_list", "disabling_verification"),
         ("disabling_verification", "waiting_unverified"),
     ]
     assert all(e["actor"] == "reconciler" for e in document["events"])

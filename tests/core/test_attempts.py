@@ -9,7 +9,7 @@ from typing import Any
 import pytest
 
 from reconciler.core.actions import Performer, UpdateCertificate
-from reconciler.core.attempts import complete_attempt
+from reconciler.core.attempts import attempt_key, complete_attempt
 from reconciler.core.codes import Code
 from reconciler.core.events import EventKind
 from reconciler.core.procedure import Phase
@@ -47,6 +47,7 @@ def test_attempt_is_recorded_pending_before_the_hook_runs() -> None:
 def test_after_a_crash_the_hook_is_not_run_again_before_its_timeout() -> None:
     driver = at_step4()
     driver.decide()  # attempt 1 persisted; the process dies before recording a result
+    started = driver.world.now
     for _ in range(14):  # 10 min timeout + 5 min grace
         driver.world.advance(MINUTE)
         decision = driver.decide()
@@ -58,12 +59,33 @@ def test_after_a_crash_the_hook_is_not_run_again_before_its_timeout() -> None:
     assert decision.code is Code.RETRY_PENDING
     facts = decision.outcome.said.facts
     assert (facts["number"], facts["max"]) == (1, 3) and facts["last"].startswith("no result was recorded")
-    assert facts["until"] == datetime(2026, 12, 2, 11, 20, tzinfo=UTC)  # lost at 11:15, + 5 min
+    # lost at its deadline (10 min) + grace (5 min), retried after the backoff (5 min)
+    assert facts["until"] == started + timedelta(minutes=20)
     lost = [e for e in decision.events if e.kind is EventKind.ATTEMPT_FAILED]
     assert len(lost) == 1
     driver.world.now = decision.next_check_at
     decision = driver.decide()
     assert isinstance(decision.action, UpdateCertificate) and decision.action.attempt == 2
+
+
+def test_an_attempt_whose_process_group_still_runs_is_never_judged_lost_nor_run_beside() -> None:
+    driver = at_step4()
+    decision = driver.decide()  # attempt 1 persisted; the reconciler dies, its hook hangs on
+    assert driver.record is not None
+    (attempt,) = [a for a in driver.record.attempts if a.step == 4]
+    driver.alive = frozenset({attempt_key(attempt)})
+    for _ in range(30):  # far past its 10 min timeout + 5 min grace: it still runs, so nothing else starts
+        driver.world.advance(MINUTE * 2)
+        decision = driver.decide()
+        assert decision.action is None, "attempt 2 would run beside attempt 1"
+        assert decision.code is Code.EFFECT_PENDING and decision.outcome.said.get("running")
+    assert "is still running" in decision.reason and "past its timeout" in decision.reason
+    assert all(a.outcome is AttemptOutcome.PENDING for a in driver.record.attempts if a.step == 4)
+    driver.alive = frozenset()  # its group was ended: now it is judged lost, and attempt 2 may start
+    driver.world.advance(MINUTE)
+    decision = driver.decide()
+    assert isinstance(decision.action, UpdateCertificate) and decision.action.attempt == 2
+    assert [e.kind for e in decision.events][:1] == [EventKind.ATTEMPT_FAILED]
 
 
 def test_after_a_crash_an_observed_effect_completes_the_step_without_a_rerun() -> None:
@@ -73,7 +95,7 @@ def test_after_a_crash_an_observed_effect_completes_the_step_without_a_rerun() -
     driver.world.apply(decision.action)  # the hook did its job, then the reconciler died before recording it
     driver.world.advance(MINUTE)
     decision = driver.decide()
-    assert decision.phase is Phase.ENABLING_VERIFICATION
+    assert decision.phase is Phase.FETCHING_CERTIFICATE
     [attempt] = [a for a in decision.record.attempts if a.step == 4]
     assert attempt.outcome is AttemptOutcome.SUPERSEDED
     assert attempt.detail == "no result recorded; the effect was observed"
@@ -100,7 +122,7 @@ def test_failed_hook_backs_off_exponentially_then_succeeds() -> None:
                 exit_code=3 if fail else 0,
             )
         driver.world.advance(MINUTE)
-    assert decision.phase is Phase.ENABLING_VERIFICATION
+    assert decision.phase is Phase.FETCHING_CERTIFICATE
     assert len(started) == 3
     # backoff (FAST tuning): 5 min after the first failure, 10 min after the second
     assert started[1] - started[0] == timedelta(minutes=5)

@@ -26,7 +26,19 @@ from reconciler.core.procedure import Phase
 from reconciler.core.record import Approval
 from reconciler.core.requests import request_abort
 from reconciler.core.said import Said
-from tests.support.manager import NEW, NEWER, OLD, ROGUE, T0, Driver, Group, World, hooked, make_spec
+from tests.support.manager import (
+    HTTP_LIST,
+    NEW,
+    NEWER,
+    OLD,
+    ROGUE,
+    T0,
+    Driver,
+    Group,
+    World,
+    hooked,
+    make_spec,
+)
 
 HOUR = timedelta(hours=1)
 
@@ -60,11 +72,11 @@ def test_step1_manual_shows_console_instructions_until_the_partner_is_gone() -> 
     assert driver.decide().phase is Phase.BREAKING_REPLICATION  # still there: nothing observed yet
     driver.world.break_replication()  # the operator deletes the partnership
     decision = driver.decide()
-    assert decision.phase is Phase.DISABLING_VERIFICATION
+    assert decision.phase is Phase.SWITCHING_TO_HTTP_LIST
     assert decision.code is Code.REPLICATION_BROKEN
     assert (
         decision.reason
-        == "replication with Site West is broken (observed): disable certificate verification next"
+        == "replication with Site West is broken (observed): switch clients to the HTTP management server list next"
     )
     assert decision.record.facts.step_started_manager_time == driver.world.manager_time
 
@@ -75,7 +87,7 @@ def test_step1_without_declared_partners_is_done_at_once() -> None:
     driver = Driver(hooked(partners=()), world)
     driver.decide()
     decision = driver.decide()
-    assert decision.phase is Phase.DISABLING_VERIFICATION
+    assert decision.phase is Phase.SWITCHING_TO_HTTP_LIST
     assert decision.code is Code.REPLICATION_BROKEN and said(decision).get("partners") == ()
 
 
@@ -125,14 +137,17 @@ def test_step2_is_done_without_a_serial_move_when_every_flag_already_read_off_as
     world = World()
     for group in world.groups:
         group.flag = False  # already off before the rollout: nothing to change, no serial will move
+        group.list_name = HTTP_LIST  # and already on the HTTP list (step 2a done)
     driver = at(Phase.DISABLING_VERIFICATION, Driver(hooked(), world))
+    assert driver.record is not None
+    began = driver.record.facts.step_started_manager_time
     decision = driver.decide()
     assert decision.action is None and decision.phase is Phase.WAITING_UNVERIFIED
     facts = decision.record.facts
     assert set(facts.verification_before.values()) == {False}
     # no serial moved: the change clients must have is the one in force when the step began (each client is held to
     # its own group's current policy by the adapter's count)
-    assert facts.verification_off_at == facts.step_started_manager_time
+    assert began is not None and facts.verification_off_at == began
 
 
 def test_step2_waits_for_the_policy_serial_to_move_and_stalls_when_it_does_not() -> None:
@@ -182,7 +197,7 @@ def test_step2_stalls_when_no_managed_group_exists() -> None:
     world = World()
     for group in world.groups:
         group.managed = False
-    driver = at(Phase.DISABLING_VERIFICATION, Driver(hooked(groups=("My Company\\Nowhere",)), world))
+    driver = at(Phase.SWITCHING_TO_HTTP_LIST, Driver(hooked(groups=("My Company\\Nowhere",)), world))
     decision = driver.decide()
     assert decision.phase is Phase.STALLED
     assert decision.record.stall is not None and decision.record.stall.code == "NoManagedGroups"
@@ -196,9 +211,11 @@ def test_step5_enables_verification_and_records_the_new_change_time() -> None:
     assert isinstance(decision.action, SetVerification) and decision.action.enabled is True
     driver.world.apply(decision.action)
     decision = driver.decide()
-    assert decision.phase is Phase.WAITING_VERIFIED
+    assert decision.phase is Phase.RESTORING_ORIGINAL_LIST  # 5b next: the original list back
     assert decision.record.facts.verification_on_at == driver.world.groups[0].policy_time
-    assert decision.record.acknowledgement_since == decision.record.facts.verification_on_at
+    assert (
+        decision.record.facts.step_started_manager_time == driver.world.manager_time
+    )  # 5b's serials from now
 
 
 # --- steps 3 and 6 -------------------------------------------------------------------------------------------------
@@ -409,8 +426,9 @@ def test_step4_done_only_when_every_port_presents_the_target_and_the_api_answers
     assert said(decision).get("waiting").get("api").startswith("the API cannot be used: the manager refused")
     world.api_error = None
     decision = driver.decide()
-    assert decision.phase is Phase.ENABLING_VERIFICATION
+    assert decision.phase is Phase.FETCHING_CERTIFICATE
     assert decision.code is Code.CERTIFICATE_SERVED and said(decision).get("version") == "14.3.10000"
+    assert decision.record.facts.certificate_served_at == world.manager_time  # 4b counts check-ins from here
     assert len([e for e in driver.events if e.kind is EventKind.CERTIFICATE_CHANGED]) == 1
 
 
@@ -651,4 +669,4 @@ def test_once_the_certificate_changed_the_keystore_no_longer_holds_anything() ->
         driver.spec, NEW, driver.world.observe(driver.record), driver.record, now=driver.world.now,
         spec_revision="rev-1", tuning=driver.tuning, keystore_error=KEYSTORE_BROKEN,
     )  # fmt: skip
-    assert done.phase is Phase.ENABLING_VERIFICATION
+    assert done.phase is Phase.FETCHING_CERTIFICATE

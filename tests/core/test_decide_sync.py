@@ -12,7 +12,7 @@ from reconciler.core.codes import Code
 from reconciler.core.decide import decide
 from reconciler.core.events import EventKind
 from reconciler.core.observation import PortOutcome
-from reconciler.core.procedure import Phase
+from reconciler.core.procedure import PROCEDURE_VERSION, Phase
 from reconciler.core.record import Request
 from reconciler.core.spec import ManagedServer
 from tests.support.manager import FAST, NEW, OLD, T0, Driver, World, hook, make_spec
@@ -20,7 +20,12 @@ from tests.support.manager import FAST, NEW, OLD, T0, Driver, World, hook, make_
 
 def hooks(**kwargs: Any) -> ManagedServer:
     return make_spec(
-        break_replication=hook(), update_certificate=hook(), restore_replication=hook(), **kwargs
+        break_replication=hook(),
+        switch_to_http_list=hook(),
+        update_certificate=hook(),
+        restore_original_list=hook(),
+        restore_replication=hook(),
+        **kwargs,
     )
 
 
@@ -49,7 +54,7 @@ def test_drift_without_holds_starts_step_1_and_records_the_start() -> None:
     assert record.rollout_id is not None and record.rollout_id.startswith("r-20261201T080000Z-")
     assert record.target_fingerprint == NEW
     assert record.started_revision == "rev-1"
-    assert record.procedure_version == 1
+    assert record.procedure_version == PROCEDURE_VERSION == 2
     assert record.facts.original_fingerprints == {"clients": OLD, "console": OLD, "api": OLD}
     assert record.facts.partners == ("Site West",)
     assert decision.next_check_at == T0 + FAST.after_move

@@ -26,12 +26,15 @@ from reconciler.core.procedure.gates import GateKind
 from tests.support.generated import ALL, DIAGRAM, PROCEDURE, ROOT, documents
 from tests.support.states import at
 
-SEVEN = [
+STAGES = [  # the seven steps with the sub-steps of KB 187099
     Phase.BREAKING_REPLICATION,
+    Phase.SWITCHING_TO_HTTP_LIST,
     Phase.DISABLING_VERIFICATION,
     Phase.WAITING_UNVERIFIED,
     Phase.UPDATING_CERTIFICATE,
+    Phase.FETCHING_CERTIFICATE,
     Phase.ENABLING_VERIFICATION,
+    Phase.RESTORING_ORIGINAL_LIST,
     Phase.WAITING_VERIFIED,
     Phase.RESTORING_REPLICATION,
 ]
@@ -42,9 +45,10 @@ def destinations(source: Phase) -> set[Phase]:
     return {m.dest for m in MOVES if m.source is source}
 
 
-def test_the_seven_steps_are_numbered_in_the_vendor_order() -> None:
-    assert [s.phase for s in STANDARD.steps] == SEVEN
-    assert [step_of(p) for p in SEVEN] == [1, 2, 3, 4, 5, 6, 7]
+def test_the_seven_steps_and_their_sub_steps_are_numbered_in_the_vendor_order() -> None:
+    assert [s.phase for s in STANDARD.steps] == STAGES
+    assert [step_of(p) for p in STAGES] == [1, 2, 2, 3, 4, 4, 5, 5, 6, 7]
+    assert [s.step for s in STANDARD.steps] == ["1", "2a", "2b", "3", "4a", "4b", "5a", "5b", "6", "7"]
     assert {p for p in Phase if step_of(p) == 0} == {
         Phase.NEW,
         Phase.IN_SYNC,
@@ -52,12 +56,15 @@ def test_the_seven_steps_are_numbered_in_the_vendor_order() -> None:
         Phase.STALLED,
         Phase.ROLLING_BACK,
     }
+    assert (
+        STEP_TITLES[1] == "switch clients to the HTTP management server list"
+    )  # a step's title: its first stage
     assert STEP_TITLES[3] == "update the certificate, restart services"
-    assert STANDARD.step_count == 7
+    assert STANDARD.step_count == 7  # the user-facing numbers stay 1..7
 
 
 def test_each_step_moves_forward_to_the_next_one() -> None:
-    for current, following in itertools.pairwise(SEVEN):
+    for current, following in itertools.pairwise(STAGES):
         assert following in destinations(current), f"{current} cannot reach {following}"
     assert Phase.IN_SYNC in destinations(Phase.RESTORING_REPLICATION)
 
@@ -94,21 +101,43 @@ def test_no_move_goes_back_past_the_point_of_no_return() -> None:
 
 def test_rollback_is_only_reachable_before_the_certificate_changes() -> None:
     sources = {m.source for m in MOVES if m.dest is Phase.ROLLING_BACK}
-    assert sources == {*SEVEN[:4], Phase.STALLED}
+    assert sources == {*STAGES[:5], Phase.STALLED}
 
 
 def test_half_rotated_means_inside_steps_1_to_6() -> None:
     rotating = [s.phase for s in STANDARD.stages if s.rotating]
-    assert rotating == SEVEN[:6]
+    assert rotating == STAGES[:9]
 
 
-def test_the_entry_gates_are_approvals_window_and_keystore_as_documented() -> None:
-    approvals = {s.number: [g.step for g in s.entry if g.kind is GateKind.APPROVAL] for s in STANDARD.steps}
-    assert approvals == {n: [n] for n in range(1, 8)}
+def test_the_entry_gates_are_approvals_window_keystore_trust_and_lists_as_documented() -> None:
+    approvals = {s.step: [g.step for g in s.entry if g.kind is GateKind.APPROVAL] for s in STANDARD.steps}
+    assert approvals == {
+        "1": [1],
+        "2a": [2],  # a step's approval gates its first sub-step
+        "2b": [],
+        "3": [3],
+        "4a": [4],
+        "4b": [],
+        "5a": [5],
+        "5b": [],
+        "6": [6],
+        "7": [7],
+    }
     update = STANDARD.stage(Phase.UPDATING_CERTIFICATE)
-    assert [g.name for g in update.entry] == ["keystore", "approval_of_step_4", "window"]
-    assert [g.name for g in update.inside] == ["keystore", "window"]
-    assert STANDARD.accept_at_risk_steps == (4, 7)
+    assert [g.name for g in update.entry] == [
+        "keystore",
+        "new_certificate_trusted",
+        "approval_of_step_4",
+        "window",
+    ]
+    assert [g.name for g in update.inside] == ["keystore", "new_certificate_trusted", "window"]
+    start = STANDARD.stage(Phase.BREAKING_REPLICATION).entry
+    assert {"new_certificate_trusted", "management_server_list_configured"} <= {g.name for g in start}
+    assert STANDARD.accept_at_risk_steps == (4, 5, 7)  # after 3, 4b and 6
+
+
+def test_the_list_sub_steps_are_confirmed_by_an_approval_of_their_step() -> None:
+    assert [s.step for s in STANDARD.steps if s.confirmed_by_approval] == ["2a", "5b"]
 
 
 @pytest.mark.parametrize("phase", list(Phase), ids=[p.value for p in Phase])
@@ -122,20 +151,30 @@ def test_the_guards_of_a_stage_are_its_named_checks_in_table_order() -> None:
     transitions = machine._machine.events["advance"].transitions[Phase.WAITING_UNVERIFIED.name]
     guards = [[c.func.__name__ for c in t.conditions] for t in transitions]  # type: ignore[union-attr]
     assert guards == [
+        ["passes_certificate_already_served"],
         ["passes_spec_reverted"],
+        ["passes_replication_back_before_swap"],
         ["passes_verification_went_on"],
+        ["passes_http_list_went_back_before_swap"],
         [
+            "refutes_certificate_already_served",
             "refutes_spec_reverted",
+            "refutes_replication_back_before_swap",
             "refutes_verification_went_on",
+            "refutes_http_list_went_back_before_swap",
             "passes_clients_acknowledged_verification_off",
             "passes_keystore",
+            "passes_new_certificate_trusted",
             "passes_approval_of_step_4",
             "passes_window",
         ],
     ]
     assert [t.dest for t in transitions] == [
+        "UPDATING_CERTIFICATE",
         "ROLLING_BACK",
+        "BREAKING_REPLICATION",
         "DISABLING_VERIFICATION",
+        "SWITCHING_TO_HTTP_LIST",
         "UPDATING_CERTIFICATE",
     ]
 
@@ -223,7 +262,8 @@ def test_embedded_copy_is_not_stale(document: Path, command: str) -> None:
 
 def test_staleness_check_notices_a_missing_move() -> None:
     [block] = DIAGRAM.blocks(PROCEDURE.read_text(encoding="utf-8"))
-    edited = block.replace("    breaking_replication --> disabling_verification", "    %% removed")
+    edited = block.replace("    breaking_replication --> switching_to_http_list", "    %% removed")
+    assert edited != block
     assert edited != mermaid()
 
 

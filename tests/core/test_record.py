@@ -89,7 +89,7 @@ def test_damaged_record_names_the_field(mutate: Any, message: str) -> None:
 def test_record_from_a_newer_schema_is_refused() -> None:
     data = new_record("sepm-east-01", T0).to_storage()
     data["schema"] = RECORD_SCHEMA + 1
-    with pytest.raises(StateError, match=r"record schema 3; this sepm-reconciler reads up to 2: upgrade"):
+    with pytest.raises(StateError, match=r"record schema 4; this sepm-reconciler reads up to 3: upgrade"):
         RolloutRecord.from_storage(data)
 
 

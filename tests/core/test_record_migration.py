@@ -1,6 +1,8 @@
 """Records written at schema 1 (0.1.0, before codes) read with this version: migrated to schema 2 — stall codes
-renamed to codes, the reason's code read from its sentence — and every rollout continues where it stood. The state
-file and the records were written by that version (``tests/data/state-v1/README.md``)."""
+renamed to codes, the reason's code read from its sentence — and every rollout continues where it stood, except that
+one begun with procedure version 1 and not yet past the swap first switches its clients to the HTTP management server
+list (step 2a, which version 1 did not have). The state file and the records were written by that version
+(``tests/data/state-v1/README.md``)."""
 
 from __future__ import annotations
 
@@ -62,7 +64,7 @@ def test_a_schema_1_record_reads_as_schema_2(name: str) -> None:
         assert record.stall.code == CODES[name].value
         assert record.stall.reason == stored["stall"]["reason"]
     again = record.to_storage()
-    assert again["schema"] == RECORD_SCHEMA == 2
+    assert again["schema"] == RECORD_SCHEMA == 3
     assert RolloutRecord.from_storage(json.loads(json.dumps(again))) == record
 
 
@@ -119,23 +121,36 @@ def test_rollouts_read_from_the_old_state_file_continue_where_they_stood(tmp_pat
     assert stalled.stall is not None and decision.reason == stalled.stall.reason
 
     soaking = records["sepm-soaking"]
+    assert soaking.procedure_version == 1
     world = World(name="sepm-soaking", now=soaking.updated_at + timedelta(minutes=5))
     world.break_replication()
     world.acknowledged = 1800
     for group in world.groups:
         group.flag, group.policy_time = False, soaking.facts.verification_off_at or world.manager_time
-    decision = decide(
+    back = decide(
         hooked(name="sepm-soaking", approvals=(4,)), NEW, world.observe(soaking), soaking,
         now=world.now, spec_revision=soaking.spec_revision or "", tuning=FAST,
+    )  # fmt: skip
+    assert (back.phase, back.code) == (Phase.SWITCHING_TO_HTTP_LIST, Code.LIST_REVERTED), (
+        "never switched lists"
+    )
+    assert back.outcome.said.get("never") is True
+
+    skipped = hooked(
+        name="sepm-soaking", approvals=(4,), lists={"skip": True, "reason": "HTTP lists already"}
+    )
+    decision = decide(
+        skipped, NEW, world.observe(soaking), soaking, now=world.now,
+        spec_revision=soaking.spec_revision or "", tuning=FAST,
     )  # fmt: skip
     assert (decision.phase, decision.code) == (Phase.WAITING_UNVERIFIED, Code.SOAK_NOT_OVER)
     world.acknowledged = None
     world.advance(timedelta(days=2))
     ready = decide(
-        hooked(name="sepm-soaking", approvals=(4,)), NEW, world.observe(soaking), soaking,
-        now=world.now, spec_revision=soaking.spec_revision or "", tuning=FAST,
+        skipped, NEW, world.observe(soaking), soaking, now=world.now,
+        spec_revision=soaking.spec_revision or "", tuning=FAST,
     )  # fmt: skip
     assert (ready.phase, ready.code) == (Phase.UPDATING_CERTIFICATE, Code.CLIENTS_READY), "approved in 0.1.0"
     with open_store(f"sqlite:///{copy}") as store:
         saved = store.save(replace(ready.record), ready.events)
-    assert saved.to_storage()["schema"] == 2
+    assert saved.to_storage()["schema"] == 3

@@ -8,14 +8,21 @@ from typing import Any
 
 import pytest
 
-from reconciler.core.actions import ReplicateNow, RestoreReplication, SetVerification
+from reconciler.core.actions import (
+    Performer,
+    ReplicateNow,
+    RestoreOriginalList,
+    RestoreReplication,
+    SetVerification,
+    SwitchToHttpList,
+)
 from reconciler.core.codes import Code
 from reconciler.core.events import EventKind
 from reconciler.core.procedure import Phase
 from reconciler.core.record import RolloutRecord
 from reconciler.core.requests import approve, request_abort, resume, suspend
 from reconciler.errors import PermanentError
-from tests.support.manager import NEW, NEWER, OLD, T0, Driver, World, hooked
+from tests.support.manager import NEW, NEWER, OLD, ORIGINAL_LIST, T0, Driver, World, hooked
 
 HOUR = timedelta(hours=1)
 
@@ -48,8 +55,13 @@ def record_of(driver: Driver) -> RolloutRecord:
         ),
         (
             Phase.WAITING_UNVERIFIED,
-            {"step": 5, "accept_at_risk": True},
-            "--accept-at-risk applies to steps 4 and 7",
+            {"step": 6, "accept_at_risk": True},
+            "--accept-at-risk applies to steps 4 and 5 and 7",
+        ),
+        (
+            Phase.DISABLING_VERIFICATION,
+            {"step": 2},
+            r"step 2 of rollout r-\S+ has already started \(the rollout is at step 2b\)",
         ),
         (
             Phase.IN_SYNC,
@@ -57,7 +69,16 @@ def record_of(driver: Driver) -> RolloutRecord:
             r"sepm-east-01 has no rollout in progress \(in_sync\): nothing to approve",
         ),
     ],
-    ids=["step-9", "step-0", "no-by", "no-reason", "already-started", "at-risk-step-5", "no-rollout"],
+    ids=[
+        "step-9",
+        "step-0",
+        "no-by",
+        "no-reason",
+        "already-started",
+        "at-risk-step-6",
+        "step-2-in-2b-is-no-confirmation",
+        "no-rollout",
+    ],
 )
 def test_approve_refuses_with_a_precise_message(phase: Phase, kwargs: dict[str, Any], message: str) -> None:
     driver = Driver(hooked(), World())
@@ -67,6 +88,27 @@ def test_approve_refuses_with_a_precise_message(phase: Phase, kwargs: dict[str, 
     arguments: dict[str, Any] = {"step": 4, "by": "alice", "reason": "CAB-1", "now": T0} | kwargs
     with pytest.raises(PermanentError, match=message):
         approve(record_of(driver), **arguments)
+
+
+def test_approve_of_step_2_during_a_manual_2a_confirms_the_list_where_the_manager_does_not_show_it() -> None:
+    world = World(lists_shown=False)
+    driver = Driver(hooked(switch_to_http_list="manual"), world)
+    driver.run_until(Phase.SWITCHING_TO_HTTP_LIST, step=HOUR)
+    decision = driver.decide()
+    action = decision.action
+    assert isinstance(action, SwitchToHttpList) and action.performer is Performer.MANUAL
+    assert (
+        "Use HTTP protocol" in action.instructions and "approve sepm-east-01 --step 2" in action.instructions
+    )
+    world.advance(HOUR)
+    world.apply(action)  # the operator assigns the list: the serials move, the API shows no list
+    assert driver.decide().phase is Phase.SWITCHING_TO_HTTP_LIST, "a serial move alone is not enough"
+    driver.record, event = approve(record_of(driver), step=2, by="bob", reason="assigned", now=world.now)
+    assert event.reason == "step 2 confirmed by bob: assigned"
+    decision = driver.decide()
+    assert decision.phase is Phase.DISABLING_VERIFICATION and decision.code is Code.LIST_SWITCHED
+    assert decision.outcome.said.get("evidence") == "serial_and_confirmed"
+    assert "an operator confirmed" in decision.reason
 
 
 def test_accept_at_risk_records_how_many_were_at_risk() -> None:
@@ -186,6 +228,9 @@ def test_abort_before_step4_rolls_back_verification_then_replication() -> None:
     assert isinstance(decision.action, SetVerification) and decision.action.enabled is True
     assert {g.id for g in decision.action.groups} == {"g-root", "g-laptops"}
     decision = driver.tick()
+    assert isinstance(decision.action, RestoreOriginalList)  # 2a switched the list: it goes back too
+    assert decision.action.list_name == ORIGINAL_LIST and decision.action.step == 5
+    decision = driver.tick()
     assert isinstance(decision.action, RestoreReplication)
     decision = driver.tick()
     assert isinstance(decision.action, ReplicateNow)
@@ -194,6 +239,7 @@ def test_abort_before_step4_rolls_back_verification_then_replication() -> None:
     assert decision.code is Code.ROLLED_BACK
     assert decision.outcome.said.get("why").startswith("abort requested by eve (wrong certificate)")
     assert all(g.flag is True for g in world.groups)
+    assert all(g.list_name == ORIGINAL_LIST for g in world.groups)
     assert world.partners["Site West"].status_code == "SUCCEEDED"
     assert world.served == {"clients": OLD, "console": OLD, "api": OLD}
     assert any(e.kind is EventKind.ABORTED for e in decision.events)

@@ -19,15 +19,18 @@ from reconciler.core.events import EventKind
 from reconciler.core.observation import ReplicationPartner
 from reconciler.core.procedure import Phase
 from reconciler.core.record import RolloutRecord
-from tests.support.manager import NEW, NEWER, OLD, Driver, World, hooked
+from tests.support.manager import HTTP_LIST, NEW, NEWER, OLD, ORIGINAL_LIST, Driver, World, hooked
 
 HOUR = timedelta(hours=1)
-SEVEN = [
+STAGES = [
     Phase.BREAKING_REPLICATION,
+    Phase.SWITCHING_TO_HTTP_LIST,
     Phase.DISABLING_VERIFICATION,
     Phase.WAITING_UNVERIFIED,
     Phase.UPDATING_CERTIFICATE,
+    Phase.FETCHING_CERTIFICATE,
     Phase.ENABLING_VERIFICATION,
+    Phase.RESTORING_ORIGINAL_LIST,
     Phase.WAITING_VERIFIED,
     Phase.RESTORING_REPLICATION,
 ]
@@ -46,6 +49,7 @@ def test_one_server_goes_from_drift_to_in_sync_without_swapping_under_verificati
         if isinstance(decision.action, UpdateCertificate):
             swaps.append(world.now)
             assert all(g.flag is False for g in world.groups), "the certificate changed while clients verify"
+            assert all(g.list_name == HTTP_LIST for g in world.groups), "… or while they use an HTTPS list"
             assert decision.record.observed is not None and decision.record.observed.ack_ratio == 1.0
         if decision.action is not None:
             world.apply(decision.action)
@@ -57,9 +61,10 @@ def test_one_server_goes_from_drift_to_in_sync_without_swapping_under_verificati
             break
         world.advance(HOUR)
     assert decision.phase is Phase.IN_SYNC
-    assert transitions(driver) == [*SEVEN, Phase.IN_SYNC]
+    assert transitions(driver) == [*STAGES, Phase.IN_SYNC]
     assert len(swaps) == 1
     assert all(g.flag is True for g in world.groups)
+    assert all(g.list_name == ORIGINAL_LIST for g in world.groups)
     assert world.served == {"clients": NEW, "console": NEW, "api": NEW}
     assert world.partners["Site West"].status_code == "SUCCEEDED"
     # the minimum soaks were honoured on the manager's clock, from the change times clients had to acknowledge
@@ -68,8 +73,16 @@ def test_one_server_goes_from_drift_to_in_sync_without_swapping_under_verificati
     on = entered[Phase.WAITING_VERIFIED].record.facts.verification_on_at
     assert off is not None and on is not None
     skew = world.manager_skew
+    served = entered[Phase.FETCHING_CERTIFICATE].record.facts.certificate_served_at
+    assert served is not None
     assert entered[Phase.UPDATING_CERTIFICATE].record.entered_at + skew - off >= timedelta(hours=24)
+    assert entered[Phase.ENABLING_VERIFICATION].record.entered_at + skew - served >= timedelta(hours=24)
     assert entered[Phase.RESTORING_REPLICATION].record.entered_at + skew - on >= timedelta(hours=24)
+    # step 3 counted from the later of 2a's and 2b's changes, step 6 from the later of 5a's and 5b's
+    switched = entered[Phase.WAITING_UNVERIFIED].record.facts.list_switched_at
+    restored = entered[Phase.WAITING_VERIFIED].record.facts.list_restored_at
+    assert switched is not None and switched <= off
+    assert restored is not None and restored >= on
 
 
 class Pair:
@@ -190,11 +203,77 @@ def test_verification_reverted_by_the_rejoin_is_enabled_and_waited_for_again() -
             break
         world.advance(HOUR)
     assert reverted
-    assert transitions(driver)[-5:] == [
+    assert transitions(driver)[-6:] == [
         Phase.RESTORING_REPLICATION,
         Phase.ENABLING_VERIFICATION,
+        Phase.RESTORING_ORIGINAL_LIST,  # already on it: read back at once
         Phase.WAITING_VERIFIED,
         Phase.RESTORING_REPLICATION,
         Phase.IN_SYNC,
     ]
     assert all(g.flag is True for g in world.groups)
+
+
+def test_a_list_reverted_by_the_rejoin_is_restored_and_waited_for_again() -> None:
+    driver = Driver(hooked(), World())
+    driver.run_until(Phase.RESTORING_REPLICATION, step=HOUR)
+    world = driver.world
+    reverted = False
+    for _ in range(200):
+        decision = driver.decide()
+        action = decision.action
+        if action is not None:
+            world.apply(action)
+            if isinstance(action, ReplicateNow) and not reverted:
+                world.groups[1].list_name = HTTP_LIST  # the joined site's database brought the HTTP list back
+                reverted = True
+            assert driver.record is not None
+            driver.record, _ = complete_attempt(driver.record, action, now=world.now, succeeded=True)
+        if decision.phase is Phase.IN_SYNC:
+            break
+        world.advance(HOUR)
+    assert reverted
+    assert transitions(driver)[-5:] == [
+        Phase.RESTORING_REPLICATION,
+        Phase.RESTORING_ORIGINAL_LIST,
+        Phase.WAITING_VERIFIED,
+        Phase.RESTORING_REPLICATION,
+        Phase.IN_SYNC,
+    ]
+    assert all(g.list_name == ORIGINAL_LIST for g in world.groups)
+
+
+def test_a_list_reverted_while_waiting_unverified_is_switched_again_without_touching_the_flags() -> None:
+    """3 → 2a → 2b: the flags are still off and the list switch moved every serial after they were, so 2b sends
+    nothing (a manager need not move the serial of a no-op PATCH) and step 3 waits for the re-switch's policy."""
+    driver = Driver(hooked(), World())
+    driver.run_until(Phase.WAITING_UNVERIFIED, step=HOUR)
+    world = driver.world
+    world.groups[1].list_name = ORIGINAL_LIST  # an administrator put one group back on the HTTPS list
+    world.advance(HOUR)
+    actions: list[Action] = []
+    for _ in range(100):
+        decision = driver.decide()
+        if decision.action is not None:
+            actions.append(decision.action)
+            world.apply(decision.action)
+            assert driver.record is not None
+            driver.record, _ = complete_attempt(driver.record, decision.action, now=world.now, succeeded=True)
+        if decision.phase is Phase.UPDATING_CERTIFICATE:
+            break
+        world.advance(HOUR)
+    assert transitions(driver)[-4:] == [
+        Phase.SWITCHING_TO_HTTP_LIST,
+        Phase.DISABLING_VERIFICATION,
+        Phase.WAITING_UNVERIFIED,
+        Phase.UPDATING_CERTIFICATE,
+    ]
+    assert [a.kind.value for a in actions] == ["switch_to_http_list"]  # the flags were not PATCHed again
+    assert driver.record is not None
+    facts = driver.record.facts
+    # 2b sent nothing: the change is its start, and every group's clients count against its current policy (the one
+    # the list switch saved for the group switched again, the earlier one for the others)
+    assert facts.list_switched_at is not None and facts.verification_off_at is not None
+    assert facts.verification_off_at >= facts.list_switched_at
+    assert set(facts.verification_unchanged) == {g.id for g in world.groups if g.managed}
+    assert all(g.list_name == HTTP_LIST and g.flag is False for g in world.groups)

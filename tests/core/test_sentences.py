@@ -58,6 +58,22 @@ WAIT_4 = Said(
     },
 )
 WAIT_2 = Said(Code.VERIFICATION_DISABLED, {"enabled": False, "started": T})
+HTTP = "Default Management Server List (HTTP)"
+LIST = {
+    "list": HTTP,
+    "groups": 2,
+    "shown": 0,
+    "hidden": "My Company, My Company\\Laptops",
+    "wrong": "",
+    "started": T,
+}
+CONFIRM = "sepm-reconciler approve sepm-east-01 --step 2 --by YOU --reason WHY"
+UNTRUSTED = {
+    "server": "sepm-east-01",
+    "host": "sepm-east-01.corp.example",
+    "anchors": "caBundle /etc/sepm/ca.pem",
+    "issuer": "CN=Corp Issuing CA 2",
+}
 EXHAUSTED = {
     "failures": 3,
     "max": 3,
@@ -97,6 +113,10 @@ SAMPLES: dict[Code, list[Said]] = {
             Code.OBSERVATION_UNKNOWN, {"what": "served", "problems": "another certificate", "where": "step 7"}
         ),
         Said(Code.OBSERVATION_UNKNOWN, {"what": "replication", "where": "drifted", "after": DRIFT}),
+        Said(
+            Code.OBSERVATION_UNKNOWN,
+            {"what": "partial", "parts": "the client groups", "where": "drifted"},
+        ),
     ],
     Code.PROCEDURE_VERSION_UNKNOWN: [
         Said(Code.PROCEDURE_VERSION_UNKNOWN, {"rollout_id": "r-1", "version": 9, "known": "1"})
@@ -203,6 +223,39 @@ SAMPLES: dict[Code, list[Said]] = {
             {"server": "sepm-east-01", "names": ("Site North",), "after": DRIFT, "where": "drifted"},
         ),
     ],
+    Code.NEW_CERTIFICATE_UNTRUSTED: [
+        Said(
+            Code.NEW_CERTIFICATE_UNTRUSTED,
+            {
+                **UNTRUSTED,
+                "problem": "it does not chain to caBundle /etc/sepm/ca.pem (unable to find issuer)",
+                "after": DRIFT,
+                "where": "drifted",
+            },
+        ),
+        Said(
+            Code.NEW_CERTIFICATE_UNTRUSTED,
+            {
+                **UNTRUSTED,
+                "problem": None,
+                "swap": T + timedelta(days=2),
+                "not_before": T - timedelta(days=300),
+                "not_after": T + timedelta(days=1),
+                "after": Said(Code.CLIENTS_READY, {**ACK, "soaked": True}),
+                "where": "step 3",
+            },
+        ),
+    ],
+    Code.MANAGEMENT_SERVER_LIST_MISSING: [
+        Said(
+            Code.MANAGEMENT_SERVER_LIST_MISSING,
+            {"server": "sepm-east-01", "version": "14.3.9816.7000", "after": DRIFT, "where": "drifted"},
+        ),
+        Said(
+            Code.MANAGEMENT_SERVER_LIST_MISSING,
+            {"server": "sepm-east-01", "version": None, "stalls": True, "where": "step 2a"},
+        ),
+    ],
     Code.SOAK_NOT_OVER: [Said(Code.SOAK_NOT_OVER, {**ACK, "where": "step 3"})],
     Code.CLIENTS_NOT_READY: [
         Said(Code.CLIENTS_NOT_READY, {**ACK, "soaked": True, "where": "step 3"}),
@@ -216,6 +269,10 @@ SAMPLES: dict[Code, list[Said]] = {
                 "stopped_names": ("kiosk-7", "laptop-0042"),
                 "where": "step 6",
             },
+        ),
+        Said(
+            Code.CLIENTS_NOT_READY,
+            {**ACK, "soaked": True, "fetched": True, "legacy_agents": 0, "where": "step 4b"},
         ),
     ],
     Code.EFFECT_PENDING: [
@@ -304,6 +361,14 @@ SAMPLES: dict[Code, list[Said]] = {
         Said(
             Code.MANUAL_STEP_PENDING,
             {
+                "summary": f"assign the management server list {HTTP} to every group and location",
+                "waiting": Said(Code.LIST_SWITCHED, {**LIST, "confirm": CONFIRM}),
+                "where": "step 2a",
+            },
+        ),
+        Said(
+            Code.MANUAL_STEP_PENDING,
+            {
                 "summary": "enable again",
                 "waiting": Said(Code.VERIFICATION_ENABLED, {"enabled": True, "again": True}),
                 "where": "rolling back",
@@ -328,6 +393,15 @@ SAMPLES: dict[Code, list[Said]] = {
         ),
         Said(Code.REPLICATION_BROKEN, {"partners": ()}),
     ],
+    Code.LIST_SWITCHED: [
+        Said(Code.LIST_SWITCHED, {**LIST, "hidden": "", "shown": 2, "evidence": "read_back"}),
+        Said(Code.LIST_SWITCHED, {**LIST, "evidence": "serial_and_hook", "next": "disable", "forward": True}),
+        Said(Code.LIST_SWITCHED, {**LIST, "evidence": "serial_and_confirmed"}),
+        Said(Code.LIST_SWITCHED, {"evidence": "not_needed", "version": "12.1.6867.6400"}),
+    ],
+    Code.LIST_SWITCH_SKIPPED: [
+        Said(Code.LIST_SWITCH_SKIPPED, {"reason": "every client uses the HTTP list", "evidence": "skipped"})
+    ],
     Code.VERIFICATION_DISABLED: [Said(Code.VERIFICATION_DISABLED, {"groups": 2, "change_time": T})],
     Code.CLIENTS_READY: [
         Said(Code.CLIENTS_READY, {**ACK, "soaked": True, "acknowledged": 1900, "ratio": 1.0})
@@ -348,6 +422,19 @@ SAMPLES: dict[Code, list[Said]] = {
     ],
     Code.CERTIFICATE_SERVED: [Said(Code.CERTIFICATE_SERVED, {"target": NEW, "version": "14.3.10000"})],
     Code.VERIFICATION_ENABLED: [Said(Code.VERIFICATION_ENABLED, {"groups": 2, "change_time": T})],
+    Code.LIST_RESTORED: [
+        Said(
+            Code.LIST_RESTORED,
+            {**LIST, "list": "Default Management Server List", "evidence": "serial_and_hook"},
+        ),
+        Said(
+            Code.LIST_RESTORED,
+            {**LIST, "list": "Default Management Server List", "evidence": "read_back", "rollback": True},
+        ),
+        Said(Code.LIST_RESTORED, {"evidence": "not_needed", "rollback": True}),
+        Said(Code.LIST_RESTORED, {"evidence": "not_needed"}),
+        Said(Code.LIST_RESTORED, {"evidence": "skipped"}),
+    ],
     Code.ROLLOUT_COMPLETE: [
         Said(Code.ROLLOUT_COMPLETE, {"rollout_id": "r-1", "target": NEW, "partners": ("Site West",)})
     ],
@@ -368,7 +455,49 @@ SAMPLES: dict[Code, list[Said]] = {
             {"verifying": True, "rejoin": True, "groups": "My Company", "to_step": 5},
         ),
     ],
+    Code.LIST_REVERTED: [
+        Said(
+            Code.LIST_REVERTED, {"to": "http", "groups": "My Company\\Laptops", "never": False, "to_step": 2}
+        ),
+        Said(Code.LIST_REVERTED, {"to": "original", "groups": "My Company", "never": False, "to_step": 5}),
+        Said(Code.LIST_REVERTED, {"to": "http", "groups": "", "never": True, "to_step": 2}),
+    ],
     Code.SPEC_REVERTED: [Said(Code.SPEC_REVERTED, {"desired": OLD, "step": 3})],
+    Code.END_STATE_DRIFT: [
+        Said(Code.END_STATE_DRIFT, {"fingerprint": NEW, "groups": "My Company\\Laptops", "partners": ()}),
+        Said(
+            Code.END_STATE_DRIFT,
+            {
+                "fingerprint": NEW,
+                "groups": "My Company",
+                "partners": ("Site West",),
+                "to_step": 5,
+                "next": "enable certificate verification",
+            },
+        ),
+    ],
+    Code.SWAP_OBSERVED: [Said(Code.SWAP_OBSERVED, {"target": NEW, "step": 3, "to_step": 4})],
+    Code.REPLICATION_REESTABLISHED: [
+        Said(Code.REPLICATION_REESTABLISHED, {"step": 3, "partners": ("Site West",), "to_step": 1}),
+        Said(
+            Code.REPLICATION_REESTABLISHED,
+            {"step": 6, "partners": ("Site West",), "after_swap": True, "server": "sepm-east-01"},
+        ),
+    ],
+    Code.SUSPECTED_ORPHANS: [
+        Said(
+            Code.SUSPECTED_ORPHANS,
+            {
+                "silent": 74,
+                "cohort": 80,
+                "names": ("LAPTOP-0001", "LAPTOP-0002"),
+                "swap_seen": T,
+                "server": "sepm-east-01",
+                "step": 7,
+                "where": "step 6",
+            },
+        )
+    ],
     Code.ABORT_REQUESTED: [
         Said(Code.ABORT_REQUESTED, {"by": "eve", "reason": "CAB said no", "step": 3}),
         Said(Code.ABORT_REQUESTED, {"by": "eve", "reason": "CAB said no", "step": 3, "restoring": True}),
@@ -394,6 +523,22 @@ SAMPLES: dict[Code, list[Said]] = {
             Code.BREAK_REPLICATION_FAILED,
             {**EXHAUSTED, "kind": ActionKind.BREAK_REPLICATION, "where": "step 1"},
         )
+    ],
+    Code.SWITCH_LIST_FAILED: [
+        Said(
+            Code.SWITCH_LIST_FAILED,
+            {**EXHAUSTED, **LIST, "kind": ActionKind.SWITCH_TO_HTTP_LIST, "unmoved": "", "where": "step 2a"},
+        ),
+        Said(
+            Code.SWITCH_LIST_FAILED,
+            {
+                **EXHAUSTED,
+                **LIST,
+                "kind": ActionKind.SWITCH_TO_HTTP_LIST,
+                "unmoved": "My Company",
+                "where": "step 2a",
+            },
+        ),
     ],
     Code.SET_VERIFICATION_FAILED: [
         Said(
@@ -434,6 +579,19 @@ SAMPLES: dict[Code, list[Said]] = {
     ],
     Code.UPDATE_CERTIFICATE_FAILED: [
         Said(Code.UPDATE_CERTIFICATE_FAILED, {**EXHAUSTED, "kind": ActionKind.UPDATE_CERTIFICATE})
+    ],
+    Code.RESTORE_LIST_FAILED: [
+        Said(
+            Code.RESTORE_LIST_FAILED,
+            {
+                **EXHAUSTED,
+                **LIST,
+                "list": "Default Management Server List",
+                "kind": ActionKind.RESTORE_ORIGINAL_LIST,
+                "unmoved": "",
+                "where": "step 5b",
+            },
+        )
     ],
     Code.RESTORE_REPLICATION_FAILED: [
         Said(

@@ -21,7 +21,7 @@ from typing import Any
 
 import httpx
 
-from reconciler.cli._demo_lab import Lab, ManagerPlan, build_lab, write_specs
+from reconciler.cli._demo_lab import Lab, ManagerPlan, build_lab, copy_http_lists, write_specs
 from reconciler.sim import Simulator, run_in_thread
 
 COUNTED = Path(__file__).resolve().parent / "hooks" / "counted.py"
@@ -32,7 +32,13 @@ PLANS = (
     ManagerPlan("sepm-west", "Site West", 120, partners=("Site East",), offline_share=0.05),
     ManagerPlan("sepm-dmz", "Site DMZ", 80, offline_share=0.05, groups=(("My Company\\DMZ Servers", False),)),
 )
-POLICY = {"minSoak": "1h", "maxSoak": "2d", "excludeOfflineFor": "2h", "minAckRatio": 1.0}
+POLICY = {
+    "minSoak": "1h",
+    "maxSoak": "2d",
+    "excludeOfflineFor": "2h",
+    "minAckRatio": 1.0,
+    "afterSwap": {"minSoak": "1h"},  # shorter than excludeOfflineFor, as validate requires
+}
 FAST = [
     "--active-interval",
     "1s",
@@ -223,6 +229,7 @@ def rig(
     markers = directory / "hook-runs.jsonl"
     with run_in_thread(lab.fleet_file, ports_file=lab.ports_file) as sim:
         ports = sim.ports_info()
+        copy_http_lists(lab, ports)  # as an operator does before a rollout (KB 187099)
         specs = write_specs(
             lab,
             ports,

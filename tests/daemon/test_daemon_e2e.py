@@ -20,7 +20,7 @@ from typing import Any
 import pytest
 import yaml
 
-from reconciler.cli._demo_lab import P12_PASSWORD_ENV, PASSWORD_ENV, Lab
+from reconciler.cli._demo_lab import ORIGINAL_LIST, P12_PASSWORD_ENV, PASSWORD_ENV, Lab
 from tests.daemon.conftest import Receiver
 from tests.daemon.kit import Rig, rig, wait_until
 from tests.daemon.tcpgate import TcpGate
@@ -86,8 +86,11 @@ def test_daemon_completes_a_rollout_reports_it_and_stops_cleanly(
         # by whichever partner gets there first (the other one observes it done and runs nothing)
         assert set(runs.values()) == {1}, runs
         assert {server for server, step in runs if step == "4"} == set(names)
-        assert {step for server, step in runs if server != "sepm-dmz"} == {"1", "4", "7"}
-        assert {step for server, step in runs if server == "sepm-dmz"} == {"4"}
+        assert {step for server, step in runs if server != "sepm-dmz"} == {"1", "2", "4", "5", "7"}
+        assert {step for server, step in runs if server == "sepm-dmz"} == {"2", "4", "5"}  # lists: 2a and 5b
+        for name in names:  # the clients' list is back, verification on
+            assert {g["list"] for g in truth[name]["groups"]} == {ORIGINAL_LIST}, name
+            assert all(g["secure_communications"] for g in truth[name]["groups"]), name
         assert {r["code"] for r in world.hook_runs() if r["event"] == "end"} == {0}
 
         # /api/status is exactly `status --output json` (read back to back: the daemon keeps ticking), plus the
@@ -186,8 +189,9 @@ def test_sigkill_mid_rollout_then_restart_resumes_without_running_a_hook_twice(
         assert runs[(started[0]["server"], "4")] == 1
         truth = world.ground_truth()["managers"]
         assert all(m["orphaned_clients"] == [] for m in truth.values())
-        events = _cli(world, "history", started[0]["server"])
-        assert "updating_certificate → enabling_verification" in events
+        history = json.loads(_cli(world, "history", started[0]["server"], "--output", "json"))
+        moves = [(e["from_phase"], e["to_phase"]) for e in history["events"] if e["kind"] == "transition"]
+        assert ("updating_certificate", "clients_fetching_certificate") in moves
         assert second.stop()[0] == 0
 
 

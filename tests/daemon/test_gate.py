@@ -8,7 +8,7 @@ from pathlib import Path
 
 import pytest
 
-from reconciler.cli._demo_lab import Lab
+from reconciler.cli._demo_lab import ORIGINAL_LIST, Lab
 from reconciler.core.actions import ActionKind, Performer
 from reconciler.core.procedure import Phase
 from reconciler.core.record import Attempt, AttemptOutcome, RolloutRecord, new_record
@@ -84,12 +84,13 @@ async def test_the_engine_behind_a_shut_gate_observes_but_starts_no_action(
     with rig(tmp_path, base_lab, only=["sepm-dmz"]) as world:
         for key, value in world.lab.environment().items():
             monkeypatch.setenv(key, value)
+        monkeypatch.setenv("SEPM_TEST_MARKERS", world.env["SEPM_TEST_MARKERS"])  # the hooks' run markers
         store = GatedStore(open_store(world.state_url))
         engine = Engine(load_specs(world.specs), store)
         first = await engine.tick("sepm-dmz")  # drift seen: enters step 1 (nothing to break: no partners)
         assert first.phase_after is Phase.BREAKING_REPLICATION and first.error is None
-        second = await engine.tick("sepm-dmz")  # moves to step 2; the PATCH comes with the next tick
-        assert second.phase_after is Phase.DISABLING_VERIFICATION
+        second = await engine.tick("sepm-dmz")  # moves to step 2a; its list hook comes with the next tick
+        assert second.phase_after is Phase.SWITCHING_TO_HTTP_LIST
         before = store.get("sepm-dmz")
         store.shut("the daemon is stopping")
         third = await engine.tick("sepm-dmz")
@@ -97,7 +98,8 @@ async def test_the_engine_behind_a_shut_gate_observes_but_starts_no_action(
         assert store.take_refused("sepm-dmz")
         assert store.get("sepm-dmz") == before  # nothing written
         groups = world.ground_truth()["managers"]["sepm-dmz"]["groups"]
-        assert all(g["secure_communications"] for g in groups if not g["inherits"])  # the PATCH never ran
+        assert all(g["secure_communications"] for g in groups if not g["inherits"])
+        assert {g["list"] for g in groups} == {ORIGINAL_LIST}  # the list hook never ran
         store.reopen()
         fourth = await engine.tick("sepm-dmz")
         assert fourth.acted and fourth.outcome is not None and fourth.outcome.succeeded

@@ -284,3 +284,64 @@ def test_the_at_risk_csv_lists_every_client_and_defuses_formulas() -> None:
         "LAPTOP-1,2026-11-28T08:00:00Z,72.0,no",
         "'=HYPERLINK(1),,,",
     ]
+
+
+def _manual_list_switch() -> RolloutRecord:
+    base = new_record("sepm-east", T0)
+    confirm = "sepm-reconciler approve sepm-east --step 2 --reason WHY"
+    return replace(
+        base,
+        phase=Phase.SWITCHING_TO_HTTP_LIST,
+        rollout_id="r-2",
+        reason="step 2a: waiting for the HTTP list on every group",
+        desired_fingerprint="sha256:" + "b2" * 32,
+        pending_action=PendingAction(
+            ActionKind.SWITCH_TO_HTTP_LIST,
+            Performer.MANUAL,
+            2,
+            "assign the management server list Default Management Server List (HTTP) to every group and location",
+            "In the SEPM console: Policies > Policy Components > Management Server Lists: right-click "
+            "Default Management Server List (HTTP) > Assign, and assign it to all groups and locations. This "
+            f"manager does not show a group's list through its API: once assigned, confirm with {confirm}",
+        ),
+    )
+
+
+def test_a_manual_list_sub_step_needs_you_with_its_sub_step_and_the_command_that_confirms_it() -> None:
+    html = render_page(
+        _state(),
+        now=T0,
+        records=[_manual_list_switch()],
+        events=[],
+        servers={"sepm-east": ServerInfo("Site East", "https://east:8446/sepm/api/v1", "enforce")},
+        state_url=None,
+    )
+    page = _parse(html)
+    items = {a["data-server"]: a["data-code"] for t, a in page.tags if t == "li" and "data-code" in a}
+    assert items == {"sepm-east": "ManualStepPending"}
+    text = "".join(page.text)
+    assert "step 2a is yours to do by hand" in text
+    assert 'sepm-reconciler approve sepm-east --step 2 --reason "WHY"' in text  # to copy, quoted
+    assert "Management Server Lists" in text
+
+
+def test_a_list_sub_step_a_manager_reads_back_needs_only_the_console() -> None:
+    record = _manual_list_switch()
+    assert record.pending_action is not None
+    shown = replace(
+        record,
+        pending_action=replace(
+            record.pending_action, instructions=record.pending_action.instructions.split(" This manager")[0]
+        ),
+    )
+    html = render_page(
+        _state(),
+        now=T0,
+        records=[shown],
+        events=[],
+        servers={"sepm-east": ServerInfo("Site East", "https://east:8446/sepm/api/v1", "enforce")},
+        state_url=None,
+    )
+    text = "".join(_parse(html).text)
+    assert "step 2a is yours to do by hand" in text
+    assert "approve sepm-east --step 2" not in text  # the reconciler reads the list back: nothing to confirm

@@ -35,14 +35,25 @@ def test_the_demo_rotates_every_server_without_orphaning_anyone_it_did_not_predi
     assert proc.returncode == 0, out[-4000:] + proc.stderr[-2000:]
     assert "Every server rotated in" in out
     assert "3 servers: 3 in sync — exit code 0" in out  # the drift report
+    flat = " ".join(out.split())  # the console wraps long lines
     assert re.search(
-        r"✓ 0 orphaned clients\. The \d+ clients that stayed offline throughout were all listed at risk", out
+        r"✓ 0 orphaned clients; every group verifies again, on Default Management Server List\. The \d+ clients "
+        r"that stayed offline throughout were all listed at risk",
+        flat,
     )
     for name in ("sepm-east", "sepm-west", "sepm-dmz"):
         assert re.search(
-            rf"{name}: every port presents the desired certificate: yes · orphaned clients: 0", out
+            rf"{name}: every port presents the desired certificate: yes · verification on, original list: yes · "
+            r"orphaned clients: 0",
+            flat,
         )
-    for transition in ("waiting_unverified → updating_certificate", "restoring_replication → in_sync"):
+    for transition in (
+        "breaking_replication → switching_to_http_list",  # 2a: the HTTP list before verification goes off
+        "waiting_unverified → updating_certificate",
+        "updating_certificate → clients_fetching_certificate",  # 4b: clients fetch it before verification returns
+        "enabling_verification → restoring_original_list",  # 5b
+        "restoring_replication → in_sync",
+    ):
         assert transition in out  # progress lines (no terminal here: one line per move)
     workdir = re.search(r"fleet in (\S+) …", out)
     assert workdir is not None and not Path(workdir.group(1)).exists()  # cleaned up after a success

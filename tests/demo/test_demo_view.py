@@ -50,7 +50,7 @@ def test_the_progress_table_shows_each_servers_step_and_acknowledgement_bar() ->
     console.print(table)
     text = console.export_text()
     east = next(line for line in text.splitlines() if line.strip().startswith("sepm-east"))
-    assert "■■■□□□□ 3/7" in east and "wait for clients" in east
+    assert "■■■□□□□ 3/7" in east and "wait for clients (verification off)" in east
     assert "███████████░ 96.5% 1,834/1,900" in east
     dmz = next(line for line in text.splitlines() if line.strip().startswith("sepm-dmz"))
     assert "■■■■■■■ in sync" in dmz and "—" in dmz  # nothing being acknowledged
@@ -59,7 +59,13 @@ def test_the_progress_table_shows_each_servers_step_and_acknowledgement_bar() ->
     assert "status page: http://127.0.0.1:9370/" in text
 
 
-def _state(lost: list[str], away: list[str], served: str = NEW) -> dict[str, Any]:
+ORIGINAL = "Default Management Server List"
+GROUPS = [{"name": "My Company", "secure_communications": True, "list": ORIGINAL}]
+
+
+def _state(
+    lost: list[str], away: list[str], served: str = NEW, groups: list[dict[str, Any]] = GROUPS
+) -> dict[str, Any]:
     rows = [{"name": n, "online": False, "orphaned": False, "trusts": OLD} for n in away]
     rows += [{"name": n, "online": False, "orphaned": True, "trusts": OLD} for n in lost]
     rows.append({"name": "EAST-PC999999", "online": True, "orphaned": False, "trusts": NEW})
@@ -69,6 +75,7 @@ def _state(lost: list[str], away: list[str], served: str = NEW) -> dict[str, Any
                 "served": {"clients": served, "console": served, "api": served},
                 "orphaned_clients": lost,
                 "client_rows": rows,
+                "groups": groups,
             }
         }
     }
@@ -143,6 +150,49 @@ def test_a_client_that_came_back_before_the_swap_is_named_as_such() -> None:
     )
     assert truth.predicted_returned == {"sepm-east": ["EAST-PC000009"]}
     assert truth.offline_untrusting == {"sepm-east": ["EAST-PC000002"]}
+
+
+@pytest.mark.parametrize(
+    ("groups", "problems"),
+    [
+        (GROUPS, []),
+        (
+            [{"name": "My Company", "secure_communications": False, "list": ORIGINAL}],
+            ["My Company does not verify"],
+        ),
+        (
+            [{"name": "My Company", "secure_communications": True, "list": f"{ORIGINAL} (HTTP)"}],
+            [f"My Company is on {ORIGINAL} (HTTP)"],
+        ),
+    ],
+    ids=["put-back", "verification-off", "still-on-the-http-list"],
+)
+def test_the_end_state_must_be_verification_on_and_the_original_list(
+    groups: list[dict[str, Any]], problems: list[str]
+) -> None:
+    truth = check_ground_truth(
+        _state([], [], groups=groups), {"sepm-east": NEW}, _predicted((), 0), original_list=ORIGINAL
+    )
+    assert truth.end_state == {"sepm-east": problems}
+    assert truth.ok is (not problems)
+
+
+def test_clients_not_back_since_the_swap_are_predicted_too() -> None:
+    predictions = _predicted(("EAST-PC000002",), 1)
+    fetching = replace(
+        _waiting("sepm-east", at_risk=("EAST-PC000008",), count=1),
+        phase=Phase.FETCHING_CERTIFICATE,
+        facts=Facts(verification_off_at=T0, certificate_changed_at=T0, certificate_served_at=T0),
+    )
+    predictions.update([fetching])
+    assert predictions.at_risk == {"sepm-east": ("EAST-PC000002", "EAST-PC000008")}
+    assert predictions.by_wait("sepm-east") == {"before the swap": 1, "before verification": 1}
+    assert fetching.observed is not None
+    back = replace(fetching.observed, at_risk_count=0, at_risk_names=())
+    predictions.update([replace(fetching, phase=Phase.ENABLING_VERIFICATION, observed=back)])  # 5a
+    assert predictions.by_wait("sepm-east")["before verification"] == 1, "the list at the end of 4b stands"
+    truth = check_ground_truth(_state(["EAST-PC000008"], []), {"sepm-east": NEW}, predictions)
+    assert truth.unpredicted == {"sepm-east": []}
 
 
 def test_predictions_are_taken_before_the_swap_only() -> None:

@@ -30,10 +30,13 @@ def make_spec(
     window: dict[str, Any] | None = None,
     min_soak: str = "24h",
     expiry_warning: str = "30d",
+    lists: dict[str, Any] | None = None,
 ) -> ManagedServer:
     rollout: dict[str, Any] = {"mode": mode, "approvals": list(approvals), "clients": {"minSoak": min_soak}}
     if window is not None:
         rollout["window"] = window
+    if lists is not None:
+        rollout["managementServerList"] = lists
     return ManagedServer.model_validate(
         {
             "apiVersion": "sepm-reconciler/v1",

@@ -35,52 +35,52 @@ CASES = [
     pytest.param(
         given(**_served(OLD, timedelta(days=60))),
         Severity.INFO,
-        NOW + timedelta(days=58),
+        NOW + timedelta(days=57),  # three soaks of a day: before the swap (3), after it (4b), after 5 (6)
         (
-            "the rollout must start by 2027-01-28 08:00 UTC (in 58 days)",
-            "minSoak 1 day before and after step 4",
+            "the rollout must start by 2027-01-27 08:00 UTC (in 57 days)",
+            "minSoak 1 day in step 3, 1 day in step 4b, 1 day in step 6",
         ),
         id="drift-plenty-of-time",
     ),
     pytest.param(
         given(**_served(OLD, timedelta(days=20)), spec=make_spec(window=WEEKEND_NIGHTS)),
         Severity.WARNING,
-        datetime(2026, 12, 19, 3, 59, tzinfo=UTC),
+        datetime(2026, 12, 13, 3, 59, tzinfo=UTC),  # 4b's day pushes the swap back to an earlier weekend
         (
-            "the rollout must start by 2026-12-19 03:59 UTC",
-            "step 4 only in the window sat, sun 22:00–04:00 UTC",
+            "the rollout must start by 2026-12-13 03:59 UTC",
+            "step 4a only in the window sat, sun 22:00–04:00 UTC",
         ),
         id="drift-window-brings-the-start-forward",
     ),
     pytest.param(
         given(**_served(OLD, timedelta(hours=36))),
         Severity.ERROR,
-        NOW - timedelta(hours=12),
+        NOW - timedelta(hours=36),
         (
-            "must start by 2026-11-30 20:00 UTC to finish in time, which has passed",
-            "ends 2026-12-03 08:00 UTC",
+            "must start by 2026-11-29 20:00 UTC to finish in time, which has passed",
+            "ends 2026-12-04 08:00 UTC",
         ),
         id="drift-too-late",
     ),
     pytest.param(
         given(**_served(OLD, timedelta(days=60)), spec=make_spec(approvals=(1, 4))),
         Severity.INFO,
-        NOW + timedelta(days=58),
+        NOW + timedelta(days=57),
         ("the approvals of steps 1 and 4 must come in time",),
         id="drift-approvals-to-come",
     ),
     pytest.param(
         given(**_served(NEW, timedelta(days=10))),
         Severity.WARNING,
-        NOW + timedelta(days=8),
-        ("a new certificate must be committed and its rollout started by 2026-12-09 08:00 UTC",),
+        NOW + timedelta(days=7),
+        ("a new certificate must be committed and its rollout started by 2026-12-08 08:00 UTC",),
         id="in-sync-but-expiring",
     ),
     pytest.param(
         given(**_served(OLD, timedelta(days=5)), **_step3(hours_ago=12)),
         Severity.INFO,
         NOW + timedelta(days=5),
-        ("this rollout can finish 2026-12-02 20:00 UTC at the earliest, 3 days 12 h before",),
+        ("this rollout can finish 2026-12-03 20:00 UTC at the earliest, 2 days 12 h before",),
         id="step-3-finishes-in-time",
     ),
     pytest.param(
@@ -88,8 +88,8 @@ CASES = [
         Severity.ERROR,
         NOW + timedelta(days=1),
         (
-            "before this rollout can finish: at the earliest step 4 starts 2026-12-01 20:00 UTC and the rollout ends "
-            "2026-12-02 20:00 UTC",
+            "before this rollout can finish: at the earliest step 4a starts 2026-12-01 20:00 UTC and the rollout ends "
+            "2026-12-03 20:00 UTC",
         ),
         id="step-3-cannot-finish-before-expiry",
     ),

@@ -335,12 +335,13 @@ LEGACY_CASES = [
     pytest.param(given(), [], (), id="no-legacy-agents"),
     pytest.param(
         _drift(seen=seen(ports(OLD), clients=clients(legacy_agents=12))),
-        [(Reason.LEGACY_AGENTS, W)],
+        [(Reason.LEGACY_AGENTS, INFO)],  # KB 187099's single-server procedure, followed here, handles them
         (
             "12 clients run 14.2 / 14.2.1 agents on site Site East, which spans several servers (Site West)",
-            "single-server procedure",
+            "cannot use the multi-server failover method",
+            "handles them like the others",
         ),
-        id="legacy-before-a-change",
+        id="legacy-before-a-change-is-info",
     ),
     pytest.param(
         given(seen=seen(ports(NEW), clients=clients(legacy_agents=1))),

@@ -264,7 +264,7 @@ SERVED_CASES = [
     pytest.param(
         given(seen=seen(ports(OLD, clients=port("clients", NEW))), record=record(Phase.UPDATING_CERTIFICATE)),
         [(Reason.PARTIAL_ROLLOUT, W)],
-        ("restart semsrv and semapisrv", "(step 4 is under way: expected while the services restart)"),
+        ("restart semsrv and semapisrv", "(step 4a is under way: expected while the services restart)"),
         id="half-done-restart-during-step-4",
     ),
     pytest.param(

@@ -121,7 +121,7 @@ def test_an_in_sync_server_yields_only_in_sync() -> None:
 
 
 def test_every_check_is_in_the_default_chain_once() -> None:
-    assert len(set(DEFAULT_CHAIN.names)) == len(DEFAULT_CHAIN.names) == 13
+    assert len(set(DEFAULT_CHAIN.names)) == len(DEFAULT_CHAIN.names) == 16
 
 
 def test_the_chain_refuses_a_naive_now() -> None:

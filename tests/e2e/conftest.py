@@ -2,10 +2,10 @@
 
 from __future__ import annotations
 
-from collections.abc import AsyncIterator, Callable
+from collections.abc import AsyncIterator
 from contextlib import AbstractAsyncContextManager, asynccontextmanager
 from pathlib import Path
-from typing import Any
+from typing import Any, Protocol
 
 import pytest
 
@@ -20,6 +20,7 @@ from tests.e2e.kit import (
     Rig,
     open_rig_store,
 )
+from tests.support import sim as support_sim
 
 
 @pytest.fixture(scope="module")
@@ -41,16 +42,23 @@ def hook_env(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> dict[str, str]:
     return values
 
 
-RigFactory = Callable[[dict[str, Any]], AbstractAsyncContextManager[Rig]]
+class RigFactory(Protocol):
+    def __call__(
+        self, fleet_config: dict[str, Any], *, lists: bool = True
+    ) -> AbstractAsyncContextManager[Rig]: ...
 
 
 @pytest.fixture
 def make_rig(tmp_path: Path, hook_env: dict[str, str]) -> RigFactory:
-    """``async with make_rig(fleet) as rig:`` — the simulator running, an empty spec directory and state."""
+    """``async with make_rig(fleet) as rig:`` — the simulator running, an empty spec directory and state; the HTTP
+    copy of the management server list made on every site, as an operator does before a rollout (``lists=False``:
+    not made)."""
 
     @asynccontextmanager
-    async def start(fleet_config: dict[str, Any]) -> AsyncIterator[Rig]:
+    async def start(fleet_config: dict[str, Any], *, lists: bool = True) -> AsyncIterator[Rig]:
         async with Simulator(fleet_config, ports_file=hook_env["SEPM_SIM_PORTS_FILE"]) as sim:
+            if lists:
+                support_sim.copy_http_lists(sim)
             with open_rig_store(tmp_path) as store:
                 yield Rig(
                     sim=sim,

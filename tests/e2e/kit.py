@@ -102,14 +102,20 @@ def manager(
     )
 
 
-def fleet(*managers: dict[str, Any]) -> dict[str, Any]:
-    # The simulator is strict by default and today's procedure orphans clients on it (HTTPS list, certificate
-    # fetched with the policy): lenient until [vendor-procedure] (#12) makes the reconciler safe against it.
-    return support_sim.fleet(*managers, seed=11, start=SIM_START.isoformat(), behaviours="lenient")
+def fleet(*managers: dict[str, Any], behaviours: Any = None) -> dict[str, Any]:
+    """The strict simulator — the HTTPS management server list, the certificate fetched only with a policy that
+    does not verify, lists not shown in settings, the replacing settings PATCH, no serial move for a no-op PATCH,
+    ``replicationStatus`` as an array, deleted rows — but for its throttle, on this frozen clock
+    (:data:`tests.support.sim.FROZEN_CLOCK`); ``behaviours`` changes more."""
+    chosen = {**support_sim.FROZEN_CLOCK, **(behaviours or {})}
+    return support_sim.fleet(*managers, seed=11, start=SIM_START.isoformat(), behaviours=chosen)
 
 
 def command(timeout: str = "2m", max_attempts: int = 3) -> dict[str, Any]:
     return {"command": [sys.executable, str(HOOK)], "timeout": timeout, "maxAttempts": max_attempts}
+
+
+LISTS = {"http": support_sim.HTTP_LIST, "original": support_sim.ORIGINAL_LIST}
 
 
 def write_spec(
@@ -123,8 +129,10 @@ def write_spec(
     clients: dict[str, Any] | None = None,
     rollout: dict[str, Any] | None = None,
     actions: dict[str, Any] | None = None,
+    lists: dict[str, Any] | None = LISTS,
 ) -> Path:
-    """Write ``NAME.yaml``: the manager ``name`` of ``sim`` must present ``desired``; hooks for steps 1, 4, 7."""
+    """Write ``NAME.yaml``: the manager ``name`` of ``sim`` must present ``desired``; hooks for steps 1, 2a, 4a, 5b
+    and 7; ``lists`` its ``managementServerList`` (None: left out)."""
     policy = {"minSoak": "24h", "maxSoak": "14d", "excludeOfflineFor": "7d", "minAckRatio": 1.0}
     policy.update(clients or {})
     document = {
@@ -142,11 +150,14 @@ def write_spec(
                 "clients": policy,
                 "actions": {
                     "breakReplication": command(),
+                    "switchToHttpList": command(),
                     "updateCertificate": command(),
+                    "restoreOriginalList": command(),
                     "restoreReplication": command(),
                 }
                 if actions is None
                 else actions,
+                **({"managementServerList": lists} if lists is not None else {}),
                 **(rollout or {}),
             },
         },

@@ -73,7 +73,19 @@ async def test_plan_exit_code_says_whether_anything_is_to_do(
         if case == "in_sync":
             assert server["in_sync"] and server["steps"] == []
         if case == "drift":
-            assert [s["step"] for s in server["steps"]] == [1, 2, 3, 4, 5, 6, 7]
+            assert [s["step"] for s in server["steps"]] == [1, 2, 2, 3, 4, 4, 5, 5, 6, 7]
+            assert [s["substep"] for s in server["steps"]] == [
+                None,
+                "2a",
+                "2b",
+                None,
+                "4a",
+                "4b",
+                "5a",
+                "5b",
+                None,
+                None,
+            ]
             assert server["eta"] is not None and server["next_action"] is not None
             soak = next(s for s in server["steps"] if s["step"] == 3)
             assert "minSoak 1 day" in soak["waits_for"]
@@ -169,8 +181,10 @@ async def test_plan_markdown_is_a_pull_request_comment_and_the_state_is_only_rea
         assert code == 2, err
         assert out.startswith("## sepm-reconciler plan")
         assert (
-            "| `sepm-east` | step 2/7 (disabling_verification) | disable certificate verification on" in out
+            "| `sepm-east` | step 2a/7 (switching_to_http_list) | assign the management server list "
+            "Default Management Server List (HTTP) to every group and location (command)" in out
         )
+        assert "| · 4b clients fetch the new certificate | wait |" in out
         assert "| step | by | waits for | gates | earliest end |" in out
         assert "needs an approval: sepm-reconciler approve sepm-east --step 4" in out
         after = rig.record("sepm-east")
@@ -275,7 +289,8 @@ async def test_reconcile_killed_while_its_certificate_hook_runs_never_runs_the_h
         code, out, err = await cli("reconcile", *_args(rig, "--output", "json"), env=env)
         assert code == 0, err
         (server,) = json.loads(out)["servers"]
-        assert server["phase"] == "enabling_verification", server["reason"]
+        assert server["phase"] == "clients_fetching_certificate", server["reason"]
+        assert (server["step"], server["substep"]) == (4, "4b")
         (attempt,) = [a for a in rig.record("sepm-east").attempts if a.kind is ActionKind.UPDATE_CERTIFICATE]
         assert attempt.outcome is AttemptOutcome.SUPERSEDED, "its effect was observed: no result needed"
 

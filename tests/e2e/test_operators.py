@@ -14,6 +14,7 @@ from reconciler.core.procedure import Phase
 from reconciler.engine import TickResult
 from tests.e2e.conftest import RigFactory
 from tests.e2e.kit import Pki, cli, fleet, in_sync, manager, write_spec
+from tests.support.sim import ORIGINAL_LIST
 
 pytestmark = pytest.mark.slow
 
@@ -54,9 +55,13 @@ async def test_abort_before_step_4_restores_verification_and_replication(
         )
         assert truth["replication"]["partners"] == ["Site West"], "the partnership is restored"
         assert set(truth["served"].values()) == {east_old.fingerprint}, "the certificate was never touched"
-        assert [r["step"] for r in rig.hook_runs()] == ["1", "7"], (
-            "broken, then restored; no certificate hook"
-        )
+        assert [(r["step"], r["name"]) for r in rig.hook_runs()] == [
+            ("1", "break_replication"),
+            ("2", "switch_to_http_list"),
+            ("5", "restore_original_list"),  # the roll-back puts the original list back (as step 5b)
+            ("7", "restore_replication"),
+        ], "broken, switched, then restored; no certificate hook"
+        assert {g["list"] for g in truth["groups"]} == {ORIGINAL_LIST}, "the groups' list is back"
         events = rig.store.events("sepm-east")
         assert any(e.kind is EventKind.ABORTED and e.actor == "alice" for e in events)
         for _ in range(3):  # held: not restarted for the same certificate and spec revision
@@ -64,6 +69,9 @@ async def test_abort_before_step_4_restores_verification_and_replication(
             (result,) = await rig.tick(["sepm-east"])
             assert result.phase_after is Phase.DRIFTED and result.action is None
             assert result.code is Code.ABORTED
+        assert set(rig.truth()["managers"]["sepm-east"]["clients"]["by_list"]) == {ORIGINAL_LIST}, (
+            "and applied"
+        )
         rig.assert_no_orphans("sepm-east")
         rig.assert_no_orphans("sepm-west")
 

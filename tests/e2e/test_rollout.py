@@ -16,15 +16,19 @@ from reconciler.core.procedure import Phase
 from reconciler.engine import TickResult
 from tests.e2e.conftest import RigFactory
 from tests.e2e.kit import P12_PASSWORD, Pki, fleet, in_sync, manager, write_spec
+from tests.support.sim import HTTP_LIST, ORIGINAL_LIST
 
 pytestmark = pytest.mark.slow
 
 STEP_PHASES = [
     Phase.BREAKING_REPLICATION,
+    Phase.SWITCHING_TO_HTTP_LIST,
     Phase.DISABLING_VERIFICATION,
     Phase.WAITING_UNVERIFIED,
     Phase.UPDATING_CERTIFICATE,
+    Phase.FETCHING_CERTIFICATE,
     Phase.ENABLING_VERIFICATION,
+    Phase.RESTORING_ORIGINAL_LIST,
     Phase.WAITING_VERIFIED,
     Phase.RESTORING_REPLICATION,
     Phase.IN_SYNC,
@@ -42,15 +46,21 @@ async def test_one_server_goes_from_drift_to_in_sync_through_all_seven_steps(
         await rig.run_until(in_sync)
 
         moves = [e for e in rig.store.events("sepm-east") if e.kind is EventKind.TRANSITION]
-        assert [e.to_phase for e in moves] == STEP_PHASES, "the seven steps in order, each entered once"
+        assert [e.to_phase for e in moves] == STEP_PHASES, (
+            "the seven steps and their sub-steps, each entered once"
+        )
         step4 = [r for r in rig.hook_runs() if r["step"] == "4"]
         assert len(step4) == 1, "the certificate hook ran exactly once"
         assert step4[0]["desired"] == new.fingerprint
         assert step4[0]["password_in_env"] and not step4[0]["password_in_argv"]
         assert not [r for r in rig.hook_runs() if r["step"] in ("1", "7")], "no partner: nothing to break"
+        lists = [(r["name"], r["list"]) for r in rig.hook_runs() if r["step"] in ("2", "5")]
+        assert lists == [("switch_to_http_list", HTTP_LIST), ("restore_original_list", ORIGINAL_LIST)]
         truth = rig.truth()["managers"]["sepm-east"]
         assert set(truth["served"].values()) == {new.fingerprint}
         assert all(g["secure_communications"] for g in truth["groups"]), "verification is on again"
+        assert {g["list"] for g in truth["groups"]} == {ORIGINAL_LIST}, "the clients' list is back"
+        assert set(truth["clients"]["by_list"]) == {ORIGINAL_LIST}
         rig.assert_no_orphans("sepm-east")
         record = rig.record("sepm-east")
         assert record.in_sync and record.rollout_id is None and record.attempts == ()

@@ -13,6 +13,7 @@ from typing import Any
 
 import httpx
 
+from reconciler.core.actions import ActionKind
 from reconciler.core.procedure import Phase
 from reconciler.engine import TickResult
 from reconciler.sepm import RetryPolicy, SepmClient, SepmCredentials, tls_context
@@ -148,13 +149,15 @@ async def test_a_flag_already_off_when_step_2_began_is_done_without_a_serial_mov
     groups = [{**g, "secureCommunications": False} if not g["inherits"] else g for g in GROUPS]
     async with make_rig(strict_fleet(pki, groups=groups)) as rig:
         write_spec(rig.specs_dir, rig.sim, EAST, pki, pki.leaf("east-new"), clients={"minSoak": "1h"})
-        serials = {g["name"]: g["policySerialNumber"] for g in rig.truth()["managers"][EAST]["groups"]}
         rig.start_engine()
         await rig.run_until(at(Phase.WAITING_UNVERIFIED))
-        assert [a for a in rig.record(EAST).attempts if a.step == 2] == [], "nothing was sent in step 2"
+        # step 2a switched the list (a policy saved per group); 2b sent nothing
+        kinds = [a.kind for a in rig.record(EAST).attempts if a.step == 2]
+        assert kinds == [ActionKind.SWITCH_TO_HTTP_LIST], "nothing was sent in step 2b"
+        serials = {g["name"]: g["policySerialNumber"] for g in rig.truth()["managers"][EAST]["groups"]}
         results = await rig.run_until(at(Phase.UPDATING_CERTIFICATE))
         after = {g["name"]: g["policySerialNumber"] for g in rig.truth()["managers"][EAST]["groups"]}
-        assert after == serials, "no policy was saved"
+        assert after == serials, "no policy was saved after the list switch"
         observation = results[0].observation
         assert observation is not None and observation.clients is not None
         ack = observation.clients

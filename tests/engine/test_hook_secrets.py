@@ -16,7 +16,9 @@ from reconciler.core.actions import (
     Action,
     BreakReplication,
     Performer,
+    RestoreOriginalList,
     RestoreReplication,
+    SwitchToHttpList,
     UpdateCertificate,
 )
 from reconciler.core.spec import ManagedServer
@@ -65,6 +67,10 @@ def hook_action(step: int, argv: tuple[str, ...]) -> Action:
         return BreakReplication(step=1, site="Site East", partners=("Site West",), **common)
     if step == 7:
         return RestoreReplication(step=7, site="Site East", partners=("Site West",), **common)
+    if step == 2:
+        return SwitchToHttpList(step=2, list_name="Default HTTP", **common)
+    if step == 5:
+        return RestoreOriginalList(step=5, list_name="Default Management Server List", **common)
     return UpdateCertificate(step=4, fingerprint=NEW, keystore_file="/run/secrets/east.p12", **common)
 
 
@@ -78,7 +84,9 @@ def environment(monkeypatch: pytest.MonkeyPatch) -> None:
 
 
 @pytest.mark.usefixtures("environment")
-@pytest.mark.parametrize("step", [1, 4, 7], ids=["step1-break", "step4-swap", "step7-restore"])
+@pytest.mark.parametrize(
+    "step", [1, 2, 4, 5, 7], ids=["step1-break", "step2a-list", "step4-swap", "step5b-list", "step7-restore"]
+)
 async def test_each_hook_gets_only_its_own_secret(
     step: int, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
 ) -> None:
@@ -107,6 +115,8 @@ async def test_each_hook_gets_only_its_own_secret(
     assert "SEPM_RECONCILER_WEBHOOK_URL" not in env
     assert env["SEPM_RECONCILER_STEP"] == str(step) and env["HOOKS_PLAIN_SETTING"] == "kept"
     assert env.get("PATH") and COPY_OF_API_PASSWORD not in env
+    lists = {2: "Default HTTP", 5: "Default Management Server List"}
+    assert env.get("SEPM_RECONCILER_LIST") == lists.get(step)  # the list hooks' own variable, no one else's
 
 
 @pytest.mark.usefixtures("environment")

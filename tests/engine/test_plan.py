@@ -39,8 +39,8 @@ def plan_of(driver: Driver, **gathered: Any) -> ServerPlan:
     return plan_server(Gathered(**fields), now=world.now, revision=driver.revision, tuning=FAST)
 
 
-def ends(plan: ServerPlan) -> dict[int, datetime | None]:
-    return {s.step: s.earliest_end for s in plan.steps}
+def ends(plan: ServerPlan) -> dict[str, datetime | None]:
+    return {s.label: s.earliest_end for s in plan.steps}
 
 
 def test_a_drifted_server_is_planned_through_soaks_approval_and_the_weekend_window() -> None:
@@ -50,26 +50,38 @@ def test_a_drifted_server_is_planned_through_soaks_approval_and_the_weekend_wind
 
     assert plan.changes and not plan.in_sync and plan.error is None
     assert plan.phase is Phase.BREAKING_REPLICATION and plan.next_action == "move new → breaking_replication"
-    assert [s.status for s in plan.steps] == ["current", *["pending"] * 6]
+    assert [s.status for s in plan.steps] == ["current", *["pending"] * 9]
     saturday_night = datetime(2026, 12, 5, 21, 0, tzinfo=UTC)  # Sat 22:00 Europe/Madrid
     assert ends(plan) == {
-        1: T0,
-        2: T0,
-        3: T0 + timedelta(hours=24),
-        4: saturday_night,
-        5: saturday_night,
-        6: saturday_night + timedelta(hours=24),
-        7: saturday_night + timedelta(hours=24),
+        "1": T0,
+        "2a": T0,
+        "2b": T0,
+        "3": T0 + timedelta(hours=24),
+        "4a": saturday_night,
+        "4b": saturday_night + timedelta(hours=24),  # clients check in and fetch the new certificate
+        "5a": saturday_night + timedelta(hours=24),
+        "5b": saturday_night + timedelta(hours=24),
+        "6": saturday_night + timedelta(hours=48),
+        "7": saturday_night + timedelta(hours=48),
     }
-    step4 = plan.steps[3]
-    assert step4.earliest_start == saturday_night
+    step4 = plan.steps[4]
+    assert step4.earliest_start == saturday_night and step4.label == "4a"
     assert (
         step4.gates[0]
         == "step 4 needs an approval: sepm-reconciler approve sepm-east-01 --step 4 --reason WHY"
     )
     assert "opens 2026-12-05 21:00 UTC" in step4.gates[1]
-    assert plan.eta == saturday_night + timedelta(hours=24)
-    assert plan.to_json()["steps"][2]["earliest_end"] == "2026-12-02T08:00:00Z"
+    assert plan.eta == saturday_night + timedelta(hours=48)
+    assert plan.to_json()["steps"][3]["earliest_end"] == "2026-12-02T08:00:00Z"
+    assert [(s["step"], s["substep"]) for s in plan.to_json()["steps"][:3]] == [
+        (1, None),
+        (2, "2a"),
+        (2, "2b"),
+    ]
+    # which evidence 2a and 5b rest on: the list read back, else a serial move and the hook's exit
+    switch = plan.steps[1]
+    assert switch.by == "hook" and "Default Management Server List (HTTP)" in switch.does
+    assert "policy serial moves after the sub-step began and the hook exits 0" in switch.waits_for
 
 
 def test_a_soak_in_progress_ends_at_the_recorded_change_plus_min_soak_on_the_managers_clock() -> None:
@@ -82,10 +94,10 @@ def test_a_soak_in_progress_ends_at_the_recorded_change_plus_min_soak_on_the_man
 
     plan = plan_of(driver)
 
-    assert [s.status for s in plan.steps[:3]] == ["done", "done", "current"]
+    assert [s.status for s in plan.steps[:4]] == ["done", "done", "done", "current"]
     skew = world.manager_skew  # the manager runs ahead: its soak ends earlier on our clock
-    assert plan.steps[2].earliest_end == off_at - skew + timedelta(hours=24)
-    assert plan.eta == off_at - skew + timedelta(hours=48)
+    assert plan.steps[3].earliest_end == off_at - skew + timedelta(hours=24)
+    assert plan.eta == off_at - skew + timedelta(hours=72)  # then 4b's and 6's days
 
 
 def test_an_in_sync_server_has_nothing_to_plan() -> None:
@@ -107,7 +119,7 @@ def test_a_stalled_rollout_shows_where_it_stalled_and_no_eta() -> None:
 
     assert plan.phase is Phase.STALLED and plan.step == 4 and plan.changes
     assert plan.remedy is not None and "sepm-reconciler resume sepm-east-01" in plan.remedy
-    assert [s.status for s in plan.steps][3] == "stalled"
+    assert [s.status for s in plan.steps][4] == "stalled"
     assert plan.eta is None and all(s.earliest_end is None for s in plan.steps if s.status != "done")
 
 

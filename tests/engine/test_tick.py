@@ -19,7 +19,7 @@ from reconciler.core.procedure import Phase
 from reconciler.core.record import AttemptOutcome
 from reconciler.engine import Engine, TickResult
 from reconciler.errors import SpecError
-from reconciler.hooks import HookResult, run_hook
+from reconciler.hooks import HookResult, OnStart, run_hook
 from reconciler.sepm import RetryPolicy, SepmClient, SepmCredentials, tls_context
 from reconciler.specs import LoadedServer, SpecIssue, load_specs
 from reconciler.store import open_store
@@ -46,10 +46,17 @@ class CountingRunner:
         secrets: Sequence[str] = (),
         cwd: Path | None = None,
         environment: Mapping[str, str] | None = None,
+        on_start: OnStart | None = None,
     ) -> HookResult:
         self.calls.append(tuple(argv))
         return await run_hook(
-            argv, variables=variables, timeout_s=timeout_s, secrets=secrets, cwd=cwd, environment=environment
+            argv,
+            variables=variables,
+            timeout_s=timeout_s,
+            secrets=secrets,
+            cwd=cwd,
+            environment=environment,
+            on_start=on_start,
         )
 
 
@@ -163,10 +170,13 @@ async def test_a_failing_api_action_is_recorded_as_a_failed_attempt_and_nothing_
         assert result.outcome is not None and not result.outcome.succeeded
         assert "not confirmed off" in result.outcome.detail and "HTTP 500" in result.outcome.detail
         record = rig.record("sepm-east")
-        (attempt,) = record.attempts
-        assert attempt.kind is ActionKind.SET_VERIFICATION and attempt.outcome is AttemptOutcome.FAILED
+        (attempt,) = [a for a in record.attempts if a.kind is ActionKind.SET_VERIFICATION]
+        assert attempt.outcome is AttemptOutcome.FAILED
         finished = [e for e in rig.store.events("sepm-east") if e.kind is EventKind.ATTEMPT_FINISHED]
-        assert [e.details["succeeded"] for e in finished] == [False]
+        assert [(e.details["action"], e.details["succeeded"]) for e in finished] == [
+            ("switch_to_http_list", True),  # 2a's hook
+            ("set_verification", False),
+        ]
         truth = rig.truth()["managers"]["sepm-east"]
         assert all(g["secure_communications"] for g in truth["groups"]), "nothing changed on the manager"
 
@@ -187,7 +197,8 @@ async def test_an_unresolvable_keystore_password_holds_step_4_before_any_attempt
         (result,) = await rig.tick()
 
         assert result.phase_after is Phase.UPDATING_CERTIFICATE and result.action is None
-        assert result.outcome is None and runner.calls == [] and rig.hook_runs() == []
+        assert result.outcome is None and runner.calls == []
+        assert [r for r in rig.hook_runs() if r["step"] == "4"] == []
         assert result.error is not None and result.error.startswith("keystore: ")
         assert (
             "spec.certificate.keystore.password: environment variable E2E_P12_PASSWORD is not set"

@@ -61,14 +61,14 @@ def sim(certs: Certs) -> Iterator[Simulator]:
     """sepm-east (serves ``east``), sepm-half (``next`` staged, only semwebsrv restarted: the clients port presents
     ``next``, console and api still ``east``), sepm-soon (serves a certificate expiring in 10 days) and sepm-down
     (its services restarted with the ``restart_fails: down`` fault: every port refuses)."""
-    # Strict by default; the reconciler does not cope yet: lenient until [vendor-procedure] (#12) lands.
+    # strict, but for the throttle: the clock is frozen (time moves only when a test moves it)
     fleet = support_sim.fleet(
         _manager("sepm-east", "Site East", certs.east),
         _manager("sepm-half", "Site Half", certs.east),
         _manager("sepm-soon", "Site Soon", certs.soon, clients=50),
         _manager("sepm-down", "Site Down", certs.east, clients=20),
         seed=11,
-        behaviours="lenient",
+        behaviours=support_sim.FROZEN_CLOCK,
     )
     with run_in_thread(fleet) as running:
         half = support_sim.Admin(running, "sepm-half", certs.pki.ca_file)

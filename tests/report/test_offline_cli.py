@@ -17,6 +17,8 @@ import yaml
 
 from reconciler.core.decide import decide
 from reconciler.core.observation import (
+    ClientAcknowledgement,
+    GroupObservation,
     PortObservation,
     PortOutcome,
     ReplicationObservation,
@@ -47,7 +49,13 @@ def _spec(
                 "credentials": {"username": "admin", "password": {"env": "UNSET_REPORT_TEST_PASSWORD"}},
             },
             "certificate": certificate or {"fingerprint": NEW},
-            "rollout": {"approvals": approvals or []},
+            "rollout": {
+                "approvals": approvals or [],
+                "managementServerList": {
+                    "http": "Default Management Server List (HTTP)",
+                    "original": "Default Management Server List",
+                },
+            },
         },
     }
 
@@ -66,6 +74,8 @@ def _observation(name: str, at: datetime, fingerprint: str) -> ServerObservation
             n: PortObservation(n, 443, PortOutcome.PRESENTED, cert) for n in ("clients", "console", "api")
         },
         replication=ReplicationObservation(f"Site {name}", False, ()),
+        groups=(GroupObservation("g1", "My Company", False, True, True, "1-01/01/2026 00:00:00 000", at),),
+        clients=ClientAcknowledgement(None, 0, 0, 0, 0, 0, 0, 0),
     )
 
 

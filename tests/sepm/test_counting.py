@@ -6,6 +6,7 @@ from datetime import UTC, datetime, timedelta
 
 import pytest
 
+from reconciler.core.observation import Basis
 from reconciler.sepm.acknowledgement import count_acknowledgements, is_legacy_agent
 from reconciler.sepm.groups import RawGroup, resolve_scope
 from reconciler.sepm.ledger import UNKNOWN, ClientEntry
@@ -268,3 +269,36 @@ def test_an_orphan_inheriting_group_is_unresolved_not_guessed() -> None:
     assert scope.source == {"A": None}
     assert scope.managed == frozenset() and scope.in_scope == frozenset()
     assert "which the manager did not list" in scope.problems[0]
+
+
+def test_after_the_swap_a_check_in_since_it_is_what_counts() -> None:
+    """Step 4b: clients fetch the new certificate at a check-in — ``lastUpdateTime`` at or after the moment it was
+    served — whatever policy they applied."""
+    ack, _ = count_acknowledgements(
+        FLEET,
+        in_scope=frozenset({"G1"}),
+        change_time=CHANGE,
+        manager_time=MANAGER,
+        exclude_offline_for=timedelta(days=7),
+        basis=Basis.CHECKIN,
+    )
+    assert ack.basis is Basis.CHECKIN
+    # seen at or after CHANGE: ack-exactly, ack-later, ack-then-gone, pending-online, garbled (a bad serial does
+    # not matter here: it checked in), weird-status (a day ago)
+    assert ack.acknowledged == 6
+    assert set(ack.at_risk_names) == {"pending-laptop", "excluded-away", "never-seen-offline"}
+    assert ack.excluded_offline == 1 and ack.eligible == 8
+
+
+def test_a_skipped_list_switch_puts_every_client_at_risk_before_the_swap() -> None:
+    """Their management server list (maybe HTTPS) is unknown: acknowledged or not, each one is at risk."""
+    ack, _ = count_acknowledgements(
+        FLEET,
+        in_scope=frozenset({"G1"}),
+        change_time=CHANGE,
+        manager_time=MANAGER,
+        exclude_offline_for=timedelta(days=7),
+        everyone_at_risk=True,
+    )
+    assert ack.acknowledged == 3 and ack.ratio == pytest.approx(3 / 8)  # the wait itself is unchanged
+    assert ack.at_risk_count == ack.total == 9

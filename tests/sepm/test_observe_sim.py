@@ -379,6 +379,30 @@ async def test_replicate_now_runs_a_replication_with_the_partner(
     assert partner.last_successful_run_time is not None
 
 
+@pytest.mark.parametrize("shown", [True, False], ids=["list-name-in-settings", "list-name-hidden"])
+async def test_each_group_reads_the_management_server_list_its_settings_show_or_none(
+    sim: Simulator, pki: dict[str, Issued], shown: bool
+) -> None:
+    """``communication_settings.sem_server.name``: where the manager shows it (behaviour ``listNameInSettings``), the
+    list each managed group (and each group inheriting from it) uses; where it does not, None — never a guess."""
+    admin = Admin(sim, EAST, pki["ca"])
+    await admin.post("behaviours", {"listNameInSettings": shown})
+    await admin.post(
+        "lists", {"name": "HTTP copy", "protocol": "http", "copyOf": "Default Management Server List"}
+    )
+    await admin.post("lists/assign", {"list": "HTTP copy", "groups": ["My Company\\Laptops"]})
+    spec = spec_for(sim, EAST, pki["ca"])
+    async with client_for(sim, EAST, pki["ca"]) as client:
+        obs = await observe(spec, client)
+    assert obs.groups is not None
+    lists = {g.full_path_name: g.list_name for g in obs.groups}
+    expected = {g["name"]: g["list"] if shown else None for g in truth(sim)["groups"]}
+    assert lists == expected
+    if shown:
+        assert lists["My Company\\Laptops"] == lists["My Company\\Laptops\\Executives"] == "HTTP copy"
+        assert lists["My Company"] == "Default Management Server List"
+
+
 async def test_a_replacing_patch_is_caught_on_the_first_group_and_the_second_is_never_touched(
     sim: Simulator, pki: dict[str, Issued]
 ) -> None:

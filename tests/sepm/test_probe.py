@@ -139,7 +139,7 @@ async def test_assumptions_that_do_not_hold_are_reported_with_what_was_seen(
     assert found["groups.locations"] is Status.UNKNOWN  # no managed group left to look at
     assert check(report, "auth.token_lifetime").seen == "900 s"
     assert "clients: sha256:" in check(report, "ports.same_certificate").seen
-    assert "does not verify for 127.0.0.1" in check(report, "certificate.trusted").seen
+    assert "does not chain to caBundle" in check(report, "certificate.trusted").seen
 
 
 async def test_the_list_name_the_strict_simulator_hides_cannot_be_determined(

@@ -24,7 +24,7 @@ def test_the_public_surface_is_exactly_what_the_package_exports() -> None:
             "ApiError", "ClientLedger", "CollateralSettingsChange", "ProbeReport", "Rehearsal", "RetryPolicy",
             "ScanInconsistent", "ScanStats", "SepmClient", "SepmCredentials", "SettingResult", "SettingsDocument",
             "ThrottledError", "UntrustedCertificateError", "observe", "observe_port", "observe_ports",
-            "open_client", "parse_policy_serial", "read_settings", "rehearse", "replicate_now", "run_probe",
+            "open_client", "parse_policy_serial", "read_settings", "rehearse", "replicate_now", "reread_groups", "run_probe",
             "set_secure_communications", "tls_context",
         ]
     )  # fmt: skip

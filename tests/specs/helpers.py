@@ -28,6 +28,7 @@ spec:
     window: {{days: [sat, sun], start: "22:00", end: "04:00", timezone: Europe/Madrid}}
     actions:
       updateCertificate: {{command: [sh, -c, exit], timeout: 30m}}
+    managementServerList: {{http: Default Management Server List (HTTP), original: Default Management Server List}}
 """
 
 

@@ -63,15 +63,69 @@ def test_invalid_specs_exit_1_with_one_located_line_per_finding(
 def test_warnings_alone_keep_the_exit_code_0(
     pki: Pki, tmp_path: Path, capsys: pytest.CaptureFixture[str]
 ) -> None:
-    shutil.copy(pki.path("cn-only.crt"), tmp_path / "east.crt")
-    write_files(tmp_path, {"east.yaml": spec((f"fingerprint: {FINGERPRINT}", "file: east.crt"))})
+    shutil.copy(
+        pki.path("good.crt"), tmp_path / "east.crt"
+    )  # trusted through caBundle, "expiring" by 10 years
+    trusted = ("    site: Site East", f"    site: Site East\n    caBundle: {pki.path('ca.pem')}")
+    expiring = (f"fingerprint: {FINGERPRINT}", "file: east.crt\n    expiryWarning: 3650d")
+    write_files(tmp_path, {"east.yaml": spec(expiring, trusted)})
     code, out, _ = _run(["validate", "--specs", str(tmp_path)], capsys)
-    assert code == 0
+    assert code == 0, out
     lines = out.splitlines()
     assert lines[0].startswith(
-        f"{tmp_path}/east.yaml:13:5: spec.certificate.file: warning: the certificate covers"
+        f"{tmp_path}/east.yaml:14:5: spec.certificate.file: warning: the certificate expires"
     )
     assert "1 error" not in lines[1] and "0 errors, 1 warning;" in lines[1]
+
+
+@pytest.mark.parametrize(
+    ("certificate", "bundle", "why"),
+    [
+        ("good.crt", None, "it does not chain to the system trust store"),
+        ("good.crt", "other.crt", "does not chain to caBundle"),
+        (
+            "cn-only.crt",
+            "ca.pem",
+            "it does not name sepm-east-01.corp.example in its subject alternative names",
+        ),
+        ("self-signed.crt", "ca.pem", "does not chain to caBundle"),
+    ],
+    ids=["system-store", "another-ca", "cn-only", "self-signed"],
+)
+def test_a_new_certificate_the_api_connection_would_not_trust_is_an_error_naming_the_ca_to_add(
+    pki: Pki,
+    tmp_path: Path,
+    capsys: pytest.CaptureFixture[str],
+    certificate: str,
+    bundle: str | None,
+    why: str,
+) -> None:
+    shutil.copy(pki.path(certificate), tmp_path / "east.crt")
+    edits = [(f"fingerprint: {FINGERPRINT}", "file: east.crt")]
+    if bundle is not None:
+        edits.append(("    site: Site East", f"    site: Site East\n    caBundle: {pki.path(bundle)}"))
+    write_files(tmp_path, {"east.yaml": spec(*edits)})
+    code, out, _ = _run(["validate", "--specs", str(tmp_path), "--output", "json"], capsys)
+    assert code == 1
+    [finding] = [f for f in json.loads(out)["findings"] if f["code"] == "new-certificate-untrusted"]
+    assert finding["field"] == "spec.certificate.file" and finding["severity"] == "error"
+    assert why in finding["message"]
+    assert "would not be trusted on the API port (sepm-east-01.corp.example)" in finding["message"]
+    where = f"caBundle {pki.path(bundle)}" if bundle else "the system trust store"
+    assert f"Add the certificate of the CA that issued it to {where}" in finding["message"]
+
+
+def test_a_new_certificate_that_chains_to_the_ca_bundle_is_trusted(
+    pki: Pki, tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    shutil.copy(pki.path("good-chain.pem"), tmp_path / "east.crt")
+    trusted = ("    site: Site East", f"    site: Site East\n    caBundle: {pki.path('ca.pem')}")
+    write_files(tmp_path, {"east.yaml": spec((f"fingerprint: {FINGERPRINT}", "file: east.crt"), trusted)})
+    code, out, _ = _run(["validate", "--specs", str(tmp_path)], capsys)
+    assert (code, out.splitlines()[-1].startswith(f"{tmp_path}: valid — 1 server in 1 file, 0 errors")) == (
+        0,
+        True,
+    )
 
 
 def test_json_output_has_the_documented_shape(
@@ -95,7 +149,18 @@ def test_json_output_has_the_documented_shape(
             "message": "the certificate expired on "
             + document["servers"][0]["certificate"]["not_after"][:10]
             + " 12:00 UTC",
-        }
+        },
+        {
+            "file": f"{tmp_path}/east.yaml",
+            "line": 13,
+            "column": 5,
+            "field": "spec.certificate.file",
+            "code": "new-certificate-untrusted",
+            "severity": "error",
+            "message": "the new certificate (issued by CN=Test Root CA) would not be trusted on the API port "
+            "(sepm-east-01.corp.example): it does not chain to the system trust store ("
+            + document["findings"][1]["message"].split("it does not chain to the system trust store (")[1],
+        },
     ]
     (server,) = document["servers"]
     assert {k: server[k] for k in ("name", "line", "site", "mode", "partners")} == {

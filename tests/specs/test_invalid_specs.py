@@ -14,6 +14,8 @@ import pytest
 from reconciler.specs import load_specs
 from tests.specs.helpers import BASE, spec, write_files
 
+MSL = "    managementServerList: {http: Default Management Server List (HTTP), original: Default Management Server List}"
+
 CASES = [
     # --- YAML itself ---------------------------------------------------------------------------------------------
     pytest.param(
@@ -161,11 +163,73 @@ CASES = [
     pytest.param(
         {
             "east.yaml": spec(
-                ("    clients:\n      minAckRatio: 1.0", "    clients: {minSoak: 7d, maxSoak: 2d}\n")
+                (
+                    "    clients:\n      minAckRatio: 1.0",
+                    "    clients: {minSoak: 7d, maxSoak: 2d, excludeOfflineFor: 8d}\n",
+                )
             )
         },
         ["{d}/east.yaml:15:5: spec.rollout.clients: maxSoak (2d) must not be shorter than minSoak (7d)"],
         id="max-soak-shorter-than-min-soak",
+    ),
+    pytest.param(
+        {
+            "east.yaml": spec(
+                (
+                    "    clients:\n      minAckRatio: 1.0",
+                    "    clients: {minSoak: 24h, excludeOfflineFor: 1d}\n",
+                )
+            )
+        },
+        [
+            "{d}/east.yaml:15:5: spec.rollout.clients: excludeOfflineFor (1d) must be longer than minSoak (1d): "
+            "a client silent for the whole soak — one the change may have cut off — would otherwise stop being "
+            "waited for before the wait ends; raise excludeOfflineFor or shorten minSoak"
+        ],
+        id="exclude-offline-not-longer-than-min-soak",
+    ),
+    pytest.param(
+        {
+            "east.yaml": spec(
+                ("    clients:\n      minAckRatio: 1.0", "    clients: {afterSwap: {minSoak: 20d}}\n")
+            )
+        },
+        [
+            "{d}/east.yaml:15:5: spec.rollout.clients: afterSwap: maxSoak (14d) must not be shorter than minSoak (20d)"
+        ],
+        id="after-swap-max-soak-shorter-than-min-soak",
+    ),
+    pytest.param(
+        {"east.yaml": spec((MSL, "    managementServerList: {http: HTTP list}"))},
+        [
+            "{d}/east.yaml:21:5: spec.rollout.managementServerList: original is missing: give http (the HTTP copy of "
+            "the clients' list) and original (the list they use now), or skip: true with a reason"
+        ],
+        id="management-server-list-without-original",
+    ),
+    pytest.param(
+        {"east.yaml": spec((MSL, "    managementServerList: {skip: true}"))},
+        [
+            "{d}/east.yaml:21:5: spec.rollout.managementServerList: skip: true needs a reason (why the clients need "
+            "no HTTP list around the certificate change); every report shows it"
+        ],
+        id="management-server-list-skip-without-reason",
+    ),
+    pytest.param(
+        {"east.yaml": spec((MSL, "    managementServerList: {http: A, original: A}"))},
+        [
+            "{d}/east.yaml:21:5: spec.rollout.managementServerList: http and original are the same list ('A'): http is "
+            "a copy of the original that uses HTTP"
+        ],
+        id="management-server-list-same-twice",
+    ),
+    pytest.param(
+        {"east.yaml": spec((MSL, "    managementServerList: {skip: true, reason: r, http: A}"))},
+        [
+            "{d}/east.yaml:21:5: spec.rollout.managementServerList: give either http and original (the lists of steps "
+            "2a and 5b) or skip: true with a reason, not both"
+        ],
+        id="management-server-list-skip-and-names",
     ),
     pytest.param(
         {"east.yaml": spec(("  name: sepm-east-01", "  name: SEPM_East"))},
@@ -342,7 +406,7 @@ CASES = [
     pytest.param(
         {"a.yaml": BASE + "---\n" + spec(("  name: sepm-east-01", "  name: sepm-east-02"))},
         [
-            "{d}/a.yaml:28:5: spec.server.apiUrl: sepm-east-01.corp.example:8446 is already managed by "
+            "{d}/a.yaml:29:5: spec.server.apiUrl: sepm-east-01.corp.example:8446 is already managed by "
             "'sepm-east-01' ({d}/a.yaml:7:5): two specs would rotate the same manager"
         ],
         id="two-names-one-manager",

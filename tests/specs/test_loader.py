@@ -64,7 +64,7 @@ def test_a_file_may_hold_many_documents_and_empty_ones_are_ignored(tmp_path: Pat
     write_files(tmp_path, {"all.yaml": "---\n" + spec(name="sepm-a") + "---\n---\n" + spec(name="sepm-b")})
     spec_set = load_specs(tmp_path / "all.yaml")
     assert spec_set.issues == []
-    assert [(s.name, s.line) for s in spec_set.servers.values()] == [("sepm-a", 2), ("sepm-b", 24)]
+    assert [(s.name, s.line) for s in spec_set.servers.values()] == [("sepm-a", 2), ("sepm-b", 25)]
 
 
 def test_defaults_merge_under_servers_of_the_same_directory_and_the_server_wins(tmp_path: Path) -> None:

@@ -64,8 +64,9 @@ def _clients(draw: st.DrawFn) -> ClientPolicy:
     return ClientPolicy(
         groups=draw(st.lists(_TEXT.filter(str.strip), max_size=3, unique=True)),
         min_ack_ratio=draw(st.floats(min_value=0.0, max_value=1.0, allow_nan=False)),
-        exclude_offline_for=draw(_SECONDS),
+        exclude_offline_for=soaks[0] + draw(_POSITIVE),
         min_soak=soaks[0],
+        heartbeat=draw(_POSITIVE),
         max_soak=max(soaks[1], timedelta(seconds=1)),
     )
 

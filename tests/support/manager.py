@@ -18,16 +18,19 @@ from reconciler.core.actions import (
     BreakReplication,
     Performer,
     ReplicateNow,
+    RestoreOriginalList,
     RestoreReplication,
     SetVerification,
+    SwitchToHttpList,
     UpdateCertificate,
 )
-from reconciler.core.attempts import complete_attempt
+from reconciler.core.attempts import AttemptKey, complete_attempt
 from reconciler.core.decide import Decision, Tuning, decide
 from reconciler.core.events import Event
 from reconciler.core.observation import (
     PORT_NAMES,
     AtRiskClient,
+    Basis,
     ClientAcknowledgement,
     GroupObservation,
     PortObservation,
@@ -37,6 +40,7 @@ from reconciler.core.observation import (
     ServedCertificate,
     ServerObservation,
 )
+from reconciler.core.orphans import SwapAnalysis
 from reconciler.core.procedure import STANDARD, Phase, Procedure
 from reconciler.core.record import RolloutRecord
 from reconciler.core.spec import ManagedServer
@@ -59,6 +63,9 @@ FAST = Tuning(
 )
 
 PORTS = {"clients": 443, "console": 8443, "api": 8446}
+ORIGINAL_LIST = "Default Management Server List"
+HTTP_LIST = "Default Management Server List (HTTP)"
+LISTS: dict[str, Any] = {"http": HTTP_LIST, "original": ORIGINAL_LIST}
 
 
 def hook(timeout: str = "30m", max_attempts: int = 3) -> dict[str, Any]:
@@ -81,6 +88,10 @@ def make_spec(
     max_soak: str = "14d",
     groups: tuple[str, ...] = (),
     keystore: str | None = "/run/secrets/sepm-east-01.p12",
+    switch_to_http_list: Any = "manual",
+    restore_original_list: Any = "manual",
+    lists: dict[str, Any] | None = LISTS,
+    after_swap: dict[str, Any] | None = None,
 ) -> ManagedServer:
     certificate: dict[str, Any] = {"fingerprint": NEW}
     if keystore:
@@ -94,13 +105,18 @@ def make_spec(
             "minSoak": min_soak,
             "maxSoak": max_soak,
             "excludeOfflineFor": "7d",
+            **({"afterSwap": after_swap} if after_swap is not None else {}),
         },
         "actions": {
             "breakReplication": break_replication,
+            "switchToHttpList": switch_to_http_list,
             "updateCertificate": update_certificate,
+            "restoreOriginalList": restore_original_list,
             "restoreReplication": restore_replication,
         },
     }
+    if lists is not None:
+        rollout["managementServerList"] = lists
     if window is not None:
         rollout["window"] = window
     return ManagedServer.model_validate(
@@ -142,6 +158,7 @@ class Group:
     policy_time: datetime = T0 - timedelta(days=40)
     managed: bool = True
     location_id: str | None = "loc-default"
+    list_name: str = ORIGINAL_LIST
 
 
 @dataclass
@@ -179,6 +196,9 @@ class World:
     )  # "groups", "replication", "clients", "manager_time", "ports"
     ack_time_override: datetime | None = None
     list_at_risk: bool = False  # list every client at risk by name (laptop-0000…) with its last check-in
+    swap: SwapAnalysis | None = None  # what the adapter's orphan detection reports after a swap
+    lists_shown: bool = True  # the settings show each group's management server list
+    version: str = "14.3.10000"
 
     @property
     def manager_time(self) -> datetime:
@@ -200,6 +220,7 @@ class World:
                 error=None if outcome is PortOutcome.PRESENTED else "connection refused",
             )
         since = record.acknowledgement_since if record else None
+        policy = STANDARD.acknowledging(record) if record else None
         acked = self.eligible if self.acknowledged is None else self.acknowledged
         if since is None:
             acked = 0
@@ -222,12 +243,14 @@ class World:
             )
             if self.list_at_risk
             else (),
+            swap=self.swap,
+            basis=policy.basis if policy is not None else Basis.POLICY,
         )
         return ServerObservation(
             server=self.name,
             observed_at=self.now,
             api_reachable=self.api_reachable,
-            api_version="14.3.10000" if self.api_reachable else None,
+            api_version=self.version if self.api_reachable else None,
             manager_time=None if "manager_time" in self.unknown else self.manager_time,
             ports={} if "ports" in self.unknown else ports,
             replication=None
@@ -247,6 +270,7 @@ class World:
                     policy_serial=None,
                     policy_time=g.policy_time,
                     location_id=g.location_id,
+                    list_name=g.list_name if self.lists_shown else None,
                 )
                 for g in self.groups
             ),
@@ -260,6 +284,13 @@ class World:
         for g in self.groups:
             if group_ids is None or g.id in group_ids:
                 g.flag = enabled
+                g.policy_time = self.manager_time
+
+    def assign_list(self, name: str) -> None:
+        """A list assigned to every group and location: a policy save where it changed."""
+        for g in self.groups:
+            if g.list_name != name:
+                g.list_name = name
                 g.policy_time = self.manager_time
 
     def break_replication(self) -> None:
@@ -290,6 +321,8 @@ class World:
                 self.set_verification(enabled, {g.id for g in groups})
             case BreakReplication():
                 self.break_replication()
+            case SwitchToHttpList(list_name=name) | RestoreOriginalList(list_name=name):
+                self.assign_list(name)
             case RestoreReplication(partners=partners):
                 self.restore_replication(*partners)
             case ReplicateNow(partner=partner):
@@ -312,6 +345,7 @@ class Driver:
     events: list[Event] = field(default_factory=list)
     decisions: list[Decision] = field(default_factory=list)
     procedure: Procedure = STANDARD
+    alive: frozenset[AttemptKey] = frozenset()  # attempts whose hook process group is seen running
 
     def decide(self, *, observation_error: str | None = None, observe: bool = True) -> Decision:
         observation = self.world.observe(self.record) if observe else None
@@ -326,6 +360,7 @@ class Driver:
             tuning=self.tuning,
             observation_error=observation_error,
             procedure=self.procedure,
+            alive=self.alive,
         )
         self.record = replace(decision.record, version=decision.record.version + 1)
         self.events.extend(decision.events)
@@ -367,8 +402,10 @@ class Driver:
 
 
 def hooked(**kwargs: Any) -> ManagedServer:
-    """A spec whose steps 1, 4 and 7 run hooks (so a Driver can run a whole rollout unattended)."""
+    """A spec whose steps 1, 2a, 4a, 5b and 7 run hooks (so a Driver can run a whole rollout unattended)."""
     kwargs.setdefault("break_replication", hook())
+    kwargs.setdefault("switch_to_http_list", hook())
     kwargs.setdefault("update_certificate", hook())
+    kwargs.setdefault("restore_original_list", hook())
     kwargs.setdefault("restore_replication", hook())
     return make_spec(**kwargs)

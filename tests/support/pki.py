@@ -215,14 +215,24 @@ def _stem(common_name: str) -> str:
     return common_name.replace(" ", "-").lower()
 
 
+SIMULATED_EPOCH = datetime(2026, 1, 1, tzinfo=UTC)
+"""Before every simulated start the suite uses (its fleets start on 2026-12-01, on a clock the tests move): the
+certificates made on disk are valid from then — or from a day ago, if earlier — so that a reconciler whose clock is
+the simulator's finds them valid, as it checks the new certificate's validity at the planned swap."""
+
+
+def _valid_from(now: datetime) -> datetime:
+    return min(now - timedelta(days=1), SIMULATED_EPOCH)
+
+
 def make_ca(directory: Path, common_name: str = "Test Root CA", *, days: float = 3650) -> Leaf:
-    """A CA on disk (``<name>.crt``/``.key``), valid from a day ago (real clock)."""
+    """A CA on disk (``<name>.crt``/``.key``), valid from :data:`SIMULATED_EPOCH` (real clock)."""
     now = datetime.now(UTC)
     issued = certificate(
         common_name,
         key_kind="new",
         ca=True,
-        not_before=now - timedelta(days=1),
+        not_before=_valid_from(now),
         not_after=now + timedelta(days=days),
     )
     return _on_disk(issued, directory, _stem(common_name))
@@ -241,7 +251,7 @@ def make_leaf(
     key_kind: str = "rsa2048",
 ) -> Leaf:
     """A server certificate for ``common_name`` (SANs ``dns`` and ``ips``), signed by ``issuer`` (self-signed when
-    None), valid from a day ago for ``days`` days (real clock)."""
+    None), valid from :data:`SIMULATED_EPOCH` until ``days`` days from now (real clock)."""
     now = datetime.now(UTC)
     signer = issuer.issued if isinstance(issuer, Leaf) else issuer
     issued = certificate(
@@ -249,7 +259,7 @@ def make_leaf(
         sans=(*dns, *ips),
         key_kind=key_kind,
         issuer=signer,
-        not_before=now - timedelta(days=1),
+        not_before=_valid_from(now),
         not_after=now + timedelta(days=days),
     )
     return _on_disk(issued, directory, stem or _stem(common_name), p12_password)

@@ -16,7 +16,19 @@ import httpx
 
 from reconciler.sim import Simulator
 
-__all__ = ["GROUPS", "START", "Admin", "CertFiles", "fleet", "manager", "server_spec"]
+__all__ = [
+    "FROZEN_CLOCK",
+    "GROUPS",
+    "HTTP_LIST",
+    "ORIGINAL_LIST",
+    "START",
+    "Admin",
+    "CertFiles",
+    "copy_http_lists",
+    "fleet",
+    "manager",
+    "server_spec",
+]
 
 START = "2026-12-01T08:00:00Z"
 GROUPS: tuple[tuple[str, bool], ...] = (
@@ -25,6 +37,17 @@ GROUPS: tuple[tuple[str, bool], ...] = (
     ("My Company\\Laptops", False),
 )
 """(full path, inherits) of the default group tree."""
+
+ORIGINAL_LIST = "Default Management Server List"
+"""The strict simulator's one list (HTTPS): what every group uses until step 2a."""
+HTTP_LIST = "Default Management Server List (HTTP)"
+"""The HTTP copy of it that :func:`copy_http_lists` makes, as an operator would before the rollout (KB 187099)."""
+
+FROZEN_CLOCK: dict[str, Any] = {"throttle": False}
+"""The strict simulator, every behaviour, but its throttle — for fleets on a frozen virtual clock (``speed`` 0), where
+a throttle window (50 calls per simulated minute, no ``Retry-After``) would never end: time moves only when a test
+moves it. The throttle has its own tests (``tests/sim/test_throttle.py``, ``tests/sepm/test_throttle_and_budget.py``)
+and runs in the demo's and the daemon tests' fleets, whose clocks move."""
 
 
 class CertFiles(Protocol):
@@ -158,3 +181,16 @@ class Admin:
 
     async def restart(self, *services: str) -> Any:
         return await self.post("services/restart", {"services": list(services)} if services else {})
+
+
+def copy_http_lists(sim: Simulator, *, protocol: str = "http") -> None:
+    """What an operator does once before the rollout (KB 187099): on every site, copy the clients' list as
+    :data:`HTTP_LIST` and set the copy to HTTP — the console operation of ``POST /_sim/lists``, done in-process so
+    that it works from a test sharing the simulator's event loop."""
+    world = sim.world
+    with world.lock:
+        for site in {
+            world.manager(name).site_obj.name: world.manager(name).site_obj
+            for name in sim.ports_info()["managers"]
+        }.values():
+            site.set_list(HTTP_LIST, protocol, ORIGINAL_LIST, world.advance(site))

@@ -16,11 +16,11 @@ from typing import Any
 
 from reconciler.core.decide import Decision, decide
 from reconciler.core.observation import PORT_NAMES, ServerObservation
-from reconciler.core.procedure import STANDARD, Phase, Procedure
+from reconciler.core.procedure import PROCEDURE_VERSION, STANDARD, Phase, Procedure
 from reconciler.core.procedure.given import Given
-from reconciler.core.record import Approval, Facts, RolloutRecord, Stall
+from reconciler.core.record import Approval, Facts, ListEvidence, RolloutRecord, Stall
 from reconciler.core.spec import ManagedServer
-from tests.support.manager import FAST, NEW, OLD, World, hooked
+from tests.support.manager import FAST, HTTP_LIST, NEW, OLD, World, hooked
 
 __all__ = ["ROLLOUT", "Scene", "at"]
 
@@ -95,9 +95,12 @@ class Scene:
         self.record = replace(self.record, phase=Phase.STALLED, stalled_from=self.record.phase, stall=stall)
 
 
-def _index(phase: Phase) -> int:
-    """How far ``phase`` is into the seven steps (0 before step 1)."""
-    return STANDARD.number_of(phase)
+_ORDER = [stage.phase for stage in STANDARD.steps]
+
+
+def _past(phase: Phase, mark: Phase) -> bool:
+    """``phase`` is ``mark`` or comes after it in the procedure."""
+    return phase in _ORDER and _ORDER.index(phase) >= _ORDER.index(mark)
 
 
 def at(
@@ -105,35 +108,52 @@ def at(
 ) -> Scene:
     """A server that entered ``phase`` ``entered`` ago, everything before it done and observed as such.
 
-    Steps 1-7, ``drifted`` (a rollout opened and held) and ``rolling_back`` (from step 3). Hooks everywhere unless the
-    spec says otherwise. The change times are :data:`SOAKED` old: waits are over unless the test moves them."""
+    Steps 1-7 and their sub-steps, ``drifted`` (a rollout opened and held) and ``rolling_back`` (from step 3). Hooks
+    everywhere unless the spec says otherwise; the managed groups show their management server list (set
+    ``world.lists_shown`` to False for a manager that does not). The change times are :data:`SOAKED` old: waits are
+    over unless the test moves them."""
     world = world or World()
     server = hooked(**spec)
     now, manager_time = world.now, world.manager_time
-    step = _index(phase if phase is not Phase.ROLLING_BACK else Phase.WAITING_UNVERIFIED)
-    off_at = manager_time - SOAKED - timedelta(hours=30) if step >= 6 else manager_time - SOAKED
-    on_at = manager_time - SOAKED
+    where = phase if phase is not Phase.ROLLING_BACK else Phase.WAITING_UNVERIFIED
+
+    def past(mark: Phase) -> bool:
+        return _past(where, mark)
+
+    on_at = served_at = off_at = (
+        manager_time - SOAKED
+    )  # the change of the stage the scene stands in is SOAKED old
+    if past(Phase.RESTORING_ORIGINAL_LIST):
+        served_at = on_at - timedelta(hours=30)
+    if past(Phase.FETCHING_CERTIFICATE):
+        off_at = served_at - timedelta(hours=30)
     # what the manager shows
-    if step >= 2:
+    if past(Phase.SWITCHING_TO_HTTP_LIST):
         world.break_replication()
-    if step >= 7:
-        world.partners.clear()
     for group in world.groups:
-        if 3 <= step <= 5:
+        if past(Phase.DISABLING_VERIFICATION) and not past(Phase.WAITING_VERIFIED):
+            group.list_name = HTTP_LIST
+        if past(Phase.WAITING_UNVERIFIED) and not past(Phase.RESTORING_ORIGINAL_LIST):
             group.flag, group.policy_time = False, off_at
-        elif step >= 6:
+        elif past(Phase.RESTORING_ORIGINAL_LIST):
             group.flag, group.policy_time = True, on_at
-    if step >= 5:
+    if past(Phase.FETCHING_CERTIFICATE):
         world.install(NEW)
+    switched = ListEvidence.READ_BACK if past(Phase.DISABLING_VERIFICATION) else None
     # what is remembered
     facts = Facts(
         original_fingerprints=dict.fromkeys(PORT_NAMES, OLD),
-        partners=tuple(server.spec.replication.partners) if step >= 1 else (),
-        verification_before={g.id: True for g in world.groups} if step >= 3 else {},
-        step_started_manager_time=manager_time - entered if step else None,
-        verification_off_at=off_at if step >= 3 else None,
-        verification_on_at=on_at if step >= 6 else None,
-        certificate_changed_at=now - SOAKED if step >= 5 else None,
+        partners=tuple(server.spec.replication.partners) if past(Phase.BREAKING_REPLICATION) else (),
+        verification_before={g.id: True for g in world.groups} if past(Phase.WAITING_UNVERIFIED) else {},
+        step_started_manager_time=manager_time - entered if past(Phase.BREAKING_REPLICATION) else None,
+        verification_off_at=off_at if past(Phase.WAITING_UNVERIFIED) else None,
+        verification_on_at=on_at if past(Phase.RESTORING_ORIGINAL_LIST) else None,
+        certificate_changed_at=now - (manager_time - served_at) if past(Phase.FETCHING_CERTIFICATE) else None,
+        certificate_served_at=served_at if past(Phase.FETCHING_CERTIFICATE) else None,
+        list_switch=switched,
+        list_switched_at=off_at - timedelta(minutes=5) if switched else None,
+        list_restore=ListEvidence.READ_BACK if past(Phase.WAITING_VERIFIED) else None,
+        list_restored_at=on_at if past(Phase.WAITING_VERIFIED) else None,
     )
     if phase is Phase.ROLLING_BACK:
         facts = replace(facts, rollback_reason="abort requested by eve (CAB said no): undoing steps 1-3")
@@ -150,7 +170,7 @@ def at(
         desired_fingerprint=NEW,
         spec_revision="rev-1",
         started_revision="rev-1",
-        procedure_version=1,
+        procedure_version=PROCEDURE_VERSION,
         started_at=now - timedelta(days=3),
         facts=facts,
     )

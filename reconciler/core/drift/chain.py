@@ -9,6 +9,7 @@ from dataclasses import dataclass
 from reconciler.core.clock import require_aware
 from reconciler.core.drift.deadline import rollout_must_start_by
 from reconciler.core.drift.inputs import DriftInput
+from reconciler.core.drift.lists import duplicate_lists, list_switch_skipped
 from reconciler.core.drift.model import SEVERITY_ORDER, Finding
 from reconciler.core.drift.rollout import (
     at_risk_clients,
@@ -16,6 +17,7 @@ from reconciler.core.drift.rollout import (
     replication_broken,
     rollout_in_progress,
     rollout_stalled,
+    suspected_orphans,
     verification_disabled,
 )
 from reconciler.core.drift.served import certificate_expiry, handshake_failed, served_vs_desired, unreachable
@@ -55,6 +57,9 @@ DEFAULT_CHAIN = Chain(
         verification_disabled,
         replication_broken,
         at_risk_clients,
+        suspected_orphans,
+        list_switch_skipped,
+        duplicate_lists,
         legacy_agents,
     )
 )

@@ -55,9 +55,13 @@ def _replaced(given: DriftInput) -> tuple[str, ServedCertificate] | None:
 
 def _conditions(given: DriftInput, spec: ManagedServer) -> str:
     rollout = spec.spec.rollout
-    soak = wording.span(rollout.clients.min_soak)
+    waits = [
+        f"{wording.span(stage.soak.rules(rollout.clients).min_soak)} in step {stage.step}"
+        for stage in STANDARD.steps
+        if stage.soak is not None
+    ]
     swap = STANDARD.point_of_no_return.step
-    text = f"minSoak {soak} before and after step {swap}"
+    text = f"minSoak {wording.names(waits)}"
     if rollout.window is not None:
         text += f", step {swap} only in the window {describe(rollout.window)}"
     missing = missing_approvals(STANDARD, spec, given.record)

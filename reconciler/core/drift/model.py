@@ -27,7 +27,10 @@ class Reason(StrEnum):
     ROLLOUT_IN_PROGRESS = "RolloutInProgress"
     ROLLOUT_STALLED = "RolloutStalled"
     AT_RISK_CLIENTS = "AtRiskClients"
+    SUSPECTED_ORPHANS = "SuspectedOrphans"
     LEGACY_AGENTS = "LegacyAgents"
+    LIST_SWITCH_SKIPPED = "ListSwitchSkipped"
+    DUPLICATE_LIST = "DuplicateManagementServerList"
     UNMANAGED_SERVER = "UnmanagedServer"
     SPEC_INVALID = "SpecInvalid"
 

@@ -8,15 +8,18 @@ from datetime import datetime
 from reconciler.core import wording
 from reconciler.core.drift.inputs import DriftInput
 from reconciler.core.drift.model import Finding, Reason, Severity
+from reconciler.core.observation import Basis
 from reconciler.core.phase import Phase
 from reconciler.core.procedure.table import STANDARD
 
 __all__ = [
     "at_risk_clients",
+    "change_pending",
     "legacy_agents",
     "replication_broken",
     "rollout_in_progress",
     "rollout_stalled",
+    "suspected_orphans",
     "verification_disabled",
 ]
 
@@ -54,15 +57,16 @@ def rollout_stalled(given: DriftInput) -> list[Finding]:
 
 
 def _soak_end(given: DriftInput) -> datetime | None:
-    """When the current wait's minimum soak ends (reconciler clock), in steps 3 and 6."""
+    """When the current wait's minimum soak ends (reconciler clock), in steps 3, 4b and 6."""
     record = given.record
     if record is None or given.spec is None:
         return None
     change = record.acknowledgement_since
     phase = record.working_phase
-    if change is None or not STANDARD.has(phase) or STANDARD.stage(phase).soak is None:
+    soak = STANDARD.stage(phase).soak if STANDARD.has(phase) else None
+    if change is None or soak is None:
         return None
-    return given.on_our_clock(change + given.spec.spec.rollout.clients.min_soak)
+    return given.on_our_clock(change + soak.rules(given.spec.spec.rollout.clients).min_soak)
 
 
 def rollout_in_progress(given: DriftInput) -> list[Finding]:
@@ -85,7 +89,7 @@ def rollout_in_progress(given: DriftInput) -> list[Finding]:
 
 def verification_disabled(given: DriftInput) -> list[Finding]:
     """``VerificationDisabled``: managed groups whose clients do not verify the server certificate, and for how
-    long. Info while the rollout keeps it off (steps 2-5, rolling back), warning otherwise."""
+    long. Info while the rollout keeps it off (steps 2b-5a, rolling back), warning otherwise."""
     seen = given.seen
     if seen is None or not seen.verification_off:
         return []
@@ -170,7 +174,7 @@ def replication_broken(given: DriftInput) -> list[Finding]:
     return findings
 
 
-def _change_pending(given: DriftInput) -> bool:
+def change_pending(given: DriftInput) -> bool:
     """A certificate change is still ahead: drift on the clients port, or a rollout not yet past step 4."""
     if given.swapped or given.rolling_back:
         return False
@@ -187,14 +191,15 @@ def _change_pending(given: DriftInput) -> bool:
 
 
 def at_risk_clients(given: DriftInput) -> list[Finding]:
-    """``AtRiskClients`` (warning): before the swap, who would be orphaned if the certificate changed now; after
-    it (steps 6-7), who has not checked in since and may be orphaned when they return."""
+    """``AtRiskClients`` (warning): before the swap, who would be orphaned if the certificate changed now; while
+    clients fetch the new certificate (4b, 5a, 5b), who has not checked in since the swap; after it (steps 6-7), who
+    has not checked in since verification came back and may be orphaned when they return."""
     seen = given.seen
     clients = seen.clients if seen is not None else None
     if clients is None:
         return []
     record = given.record
-    if _change_pending(given):
+    if change_pending(given):
         if clients.at_risk_count == 0:
             return []
         names = listing(clients.at_risk_names, clients.at_risk_count)
@@ -228,6 +233,23 @@ def at_risk_clients(given: DriftInput) -> list[Finding]:
         ]
     stopped = clients.stopped_checking_in or 0
     acknowledging = STANDARD.acknowledging(record) if record is not None else None
+    if acknowledging is not None and acknowledging.basis is Basis.CHECKIN and clients.at_risk_count:
+        count = clients.at_risk_count
+        served = record.facts.certificate_served_at if record is not None else None
+        since = (
+            f"since {wording.when(served)} (manager time), when the new certificate was first served"
+            if served
+            else "since the swap"
+        )
+        return [
+            Finding(
+                Reason.AT_RISK_CLIENTS,
+                Severity.WARNING,
+                f"{wording.count(count)} {'clients have' if count != 1 else 'client has'} not checked in {since}: "
+                "they have not received the new certificate, and are orphaned when verification comes back (step "
+                f"5a) unless they check in first: {listing(clients.at_risk_names, count)}",
+            )
+        ]
     if acknowledging is not None and acknowledging.verifying and stopped and record is not None:
         change = record.facts.verification_on_at
         after = f"since {wording.when(change)} (manager time)" if change else "since the swap"
@@ -243,9 +265,31 @@ def at_risk_clients(given: DriftInput) -> list[Finding]:
     return []
 
 
+def suspected_orphans(given: DriftInput) -> list[Finding]:
+    """``SuspectedOrphans`` (warning): after the swap, clients seen within a heartbeat before it that have not
+    checked in since (see :mod:`reconciler.core.orphans`): probably orphaned; the rollout does not complete."""
+    seen = given.seen
+    clients = seen.clients if seen is not None else None
+    silent = clients.suspected_orphans if clients is not None else None
+    if clients is None or not silent:
+        return []
+    return [
+        Finding(
+            Reason.SUSPECTED_ORPHANS,
+            Severity.WARNING,
+            f"{wording.count(silent)} {'clients' if silent != 1 else 'client'} seen within a heartbeat before the "
+            "certificate swap have not checked in since: probably orphaned (they still verified the old "
+            "certificate); the rollout does not complete until they return or a person accepts them "
+            f"(approve --accept-at-risk): {listing(clients.suspected_names, silent)}",
+        )
+    ]
+
+
 def legacy_agents(given: DriftInput) -> list[Finding]:
-    """``LegacyAgents``: 14.2 / 14.2.1 clients on a multi-server site (replication partners or several managed
-    servers). Warning while a certificate change is ahead, info otherwise."""
+    """``LegacyAgents`` (info): 14.2 / 14.2.1 clients on a multi-server site (replication partners or several managed
+    servers). Per KB 187099 they cannot use the multi-server failover method; the procedure followed here (the
+    single-server one: HTTP list, verification off, clients fetch the certificate, verification on) handles them like
+    every other client, so there is nothing to do about them."""
     seen, spec = given.seen, given.spec
     if seen is None or spec is None or seen.clients is None or not seen.clients.legacy_agents:
         return []
@@ -254,14 +298,14 @@ def legacy_agents(given: DriftInput) -> list[Finding]:
     if not peers:
         return []
     count = seen.clients.legacy_agents
-    pending = _change_pending(given)
     return [
         Finding(
             Reason.LEGACY_AGENTS,
-            Severity.WARNING if pending else Severity.INFO,
+            Severity.INFO,
             f"{wording.count(count)} {'clients run' if count != 1 else 'client runs'} 14.2 / 14.2.1 agents on site "
-            f"{spec.spec.server.site}, which spans several servers ({wording.names(peers)}): these agents cannot use "
-            "the multi-server procedure — upgrade them before the certificate changes, or follow the vendor's "
-            "single-server procedure for them",
+            f"{spec.spec.server.site}, which spans several servers ({wording.names(peers)}): per KB 187099 these "
+            "agents cannot use the multi-server failover method; the single-server procedure the reconciler follows "
+            "(HTTP list, verification off, clients fetch the new certificate, verification on) handles them like "
+            "the others",
         )
     ]

@@ -55,6 +55,8 @@ class ClientsSeen:
     stopped_checking_in: int | None = None
     stopped_names: tuple[str, ...] = ()
     longest_unseen: timedelta | None = None
+    suspected_orphans: int | None = None  # after a swap: silent since it, probably orphaned
+    suspected_names: tuple[str, ...] = ()
 
     @property
     def total(self) -> int | None:
@@ -79,6 +81,9 @@ class Seen:
     partners: Mapping[str, str | None] | None = None  # replication partner site → status code; None = unknown
     clients: ClientsSeen | None = None
     errors: tuple[str, ...] = field(default_factory=tuple)
+    group_lists: Mapping[str, str | None] = field(
+        default_factory=dict
+    )  # managed group → list it reads (None: hidden)
 
     def port(self, name: str) -> PortSeen | None:
         return next((p for p in self.ports if p.name == name), None)
@@ -118,6 +123,8 @@ class Seen:
                 stopped_checking_in=max(ack.stopped_checking_in_count, len(ack.stopped_checking_in)),
                 stopped_names=ack.stopped_checking_in,
                 longest_unseen=ack.longest_unseen,
+                suspected_orphans=None if ack.swap is None else ack.swap.silent,
+                suspected_names=() if ack.swap is None else ack.swap.silent_names,
             )
         replication = obs.replication
         return cls(
@@ -135,6 +142,7 @@ class Seen:
             partners=None if replication is None else {p.name: p.status_code for p in replication.partners},
             clients=clients,
             errors=obs.errors,
+            group_lists={g.full_path_name: g.list_name for g in groups or ()},
         )
 
     @classmethod
@@ -170,6 +178,8 @@ class Seen:
                 excluded_offline=summary.excluded_offline,
                 legacy_agents=summary.legacy_agents,
                 stopped_checking_in=summary.stopped_checking_in,
+                suspected_orphans=summary.suspected_orphans,
+                suspected_names=summary.suspected_names,
             )
         replicated_known = summary.replicated is not None or bool(summary.partner_status)
         return cls(
@@ -184,6 +194,7 @@ class Seen:
             partners=dict(summary.partner_status) if replicated_known else None,
             clients=clients,
             errors=summary.errors,
+            group_lists=dict(summary.group_lists),
         )
 
 

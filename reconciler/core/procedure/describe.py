@@ -11,10 +11,13 @@ from reconciler.core.spec import CommandAction, ServerSpec
 __all__ = [
     "Described",
     "break_replication",
+    "clients_fetch_certificate",
     "disable_verification",
     "enable_verification",
     "nothing",
+    "restore_original_list",
     "restore_replication",
+    "switch_to_http_list",
     "update_certificate",
     "wait_unverified",
     "wait_verified",
@@ -36,12 +39,53 @@ def _partners(spec: ServerSpec) -> str:
     return ", ".join(spec.replication.partners)
 
 
-def _wait(spec: ServerSpec) -> str:
-    policy = spec.rollout.clients
+def _wait(spec: ServerSpec, *, after_swap: bool = False) -> str:
+    rules = spec.rollout.clients.rules_after_swap if after_swap else spec.rollout.clients.rules
+    what = "checked in since the swap" if after_swap else "with the policy"
     return (
-        f"minSoak {wording.span(policy.min_soak)} (manager clock) and ≥ {wording.percent(policy.min_ack_ratio)} of "
-        f"eligible clients with the policy (maxSoak {wording.span(policy.max_soak)})"
+        f"minSoak {wording.span(rules.min_soak)} (manager clock) and ≥ {wording.percent(rules.min_ack_ratio)} of "
+        f"eligible clients {what} (maxSoak {wording.span(rules.max_soak)})"
     )
+
+
+_EVIDENCE = (
+    "where the manager does not show a group's list: its policy serial moves after the sub-step began and "
+    "{confirm}"
+)
+
+
+def _list_step(spec: ServerSpec, *, to_http: bool) -> Described:
+    lists = spec.rollout.management_server_list
+    action = (
+        spec.rollout.actions.switch_to_http_list if to_http else spec.rollout.actions.restore_original_list
+    )
+    if lists is None:
+        return Described(
+            "—",
+            "nothing before SEPM 14; from 14 on it needs spec.rollout.managementServerList",
+            "the manager's version (read at the start)",
+        )
+    if lists.skip:
+        return Described("—", f"nothing: skipped ({lists.reason})", "nothing")
+    name = lists.http if to_http else lists.original
+    by = _by(action)
+    confirm = "the hook exits 0" if by == "hook" else "an operator confirms (approve)"
+    does = f"assign the management server list {name} to every group and location"
+    if to_http:
+        does += f" (a copy of {lists.original} that uses HTTP)"
+    return Described(
+        by,
+        does,
+        f"every managed group reads back {name} ({_EVIDENCE.format(confirm=confirm)})",
+    )
+
+
+def switch_to_http_list(spec: ServerSpec) -> Described:
+    return _list_step(spec, to_http=True)
+
+
+def restore_original_list(spec: ServerSpec) -> Described:
+    return _list_step(spec, to_http=False)
 
 
 def nothing(spec: ServerSpec) -> Described:
@@ -68,7 +112,9 @@ def disable_verification(spec: ServerSpec) -> Described:
 
 
 def wait_unverified(spec: ServerSpec) -> Described:
-    return Described("wait", "nothing: clients pick up the policy without verification", _wait(spec))
+    return Described(
+        "wait", "nothing: clients pick up the policy without verification (and the HTTP list)", _wait(spec)
+    )
 
 
 def update_certificate(spec: ServerSpec) -> Described:
@@ -76,6 +122,14 @@ def update_certificate(spec: ServerSpec) -> Described:
         _by(spec.rollout.actions.update_certificate),
         "install the desired certificate, restart semsrv, semwebsrv, semapisrv",
         "every port presents the desired certificate and the API answers",
+    )
+
+
+def clients_fetch_certificate(spec: ServerSpec) -> Described:
+    return Described(
+        "wait",
+        "nothing: clients check in and receive the new certificate; the ones not back are listed at risk",
+        _wait(spec, after_swap=True),
     )
 
 
@@ -88,7 +142,9 @@ def enable_verification(spec: ServerSpec) -> Described:
 
 
 def wait_verified(spec: ServerSpec) -> Described:
-    return Described("wait", "nothing: clients pick up the policy with verification", _wait(spec))
+    return Described(
+        "wait", "nothing: clients pick up the policy with verification (and the original list)", _wait(spec)
+    )
 
 
 def restore_replication(spec: ServerSpec) -> Described:

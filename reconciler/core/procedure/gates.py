@@ -1,10 +1,11 @@
-"""What may hold a step back although its facts are ready: approvals, the window, the keystore, partners half-way,
-and the holds before a rollout starts. Each gate is a named check; ``decide``, ``plan`` and the drift findings read
+"""What may hold a step back although its facts are ready: approvals, the window, the keystore, the trust of the new
+certificate, partners half-way, and the holds before a rollout starts. Each gate is a named check; ``decide``, ``plan`` and the drift findings read
 the same functions (:func:`approval_missing`, :func:`window_state`, :func:`rotating`)."""
 
 from __future__ import annotations
 
 from dataclasses import dataclass
+from datetime import datetime, timedelta
 from enum import StrEnum
 
 from reconciler.core.actions import ActionKind
@@ -32,11 +33,13 @@ __all__ = [
     "keystore",
     "not_aborted",
     "not_suspended",
+    "observation_complete",
     "observation_detail",
     "partners_declared",
     "partners_through",
     "replication_known",
     "suspension",
+    "trusted",
     "window",
 ]
 
@@ -183,8 +186,42 @@ def _hooks(given: Given) -> Verdict:
 
 
 hooks = Gate(_named("hooks", _hooks))
+
+
+def _planned_swap(given: Given) -> datetime:
+    """The earliest moment the certificate can change (reconciler clock): now, or the timeline's swap."""
+    from reconciler.core.procedure.timeline import timeline  # the timeline reads the gates: imported on use
+
+    offset = given.now - given.manager_time if given.manager_time is not None else timedelta(0)
+    laid = timeline(given.procedure, given.spec, given.record, now=given.now, offset=offset)
+    return max(given.now, laid.swap_at or given.now)
+
+
+def _trusted(given: Given) -> Verdict:
+    """The desired certificate will be trusted on the API port once served (it chains to ``caBundle`` or the system
+    store, names the host of ``apiUrl``, is valid at the planned swap) — or the certificate already changed."""
+    trust = given.trust
+    if trust is None or _swap_began(given):
+        return Passed(Said(Code.NEW_CERTIFICATE_UNTRUSTED, {"server": given.name}))
+    facts: dict[str, object] = {
+        "server": given.name,
+        "host": trust.host,
+        "anchors": trust.anchors,
+        "issuer": trust.issuer,
+        "problem": trust.problem,
+    }
+    if trust.problem is not None:
+        return Failed(Said(Code.NEW_CERTIFICATE_UNTRUSTED, facts))
+    swap = _planned_swap(given)
+    if not trust.valid_at(swap) or not trust.valid_at(given.now):
+        facts |= {"swap": swap, "not_before": trust.not_before, "not_after": trust.not_after}
+        return Failed(Said(Code.NEW_CERTIFICATE_UNTRUSTED, facts))
+    return Passed(Said(Code.NEW_CERTIFICATE_UNTRUSTED, facts))
+
+
 window = Gate(_named("window", _window), GateKind.WINDOW, kinds=frozenset({ActionKind.UPDATE_CERTIFICATE}))
 keystore = Gate(_named("keystore", _keystore), kinds=frozenset({ActionKind.UPDATE_CERTIFICATE}))
+trusted = Gate(_named("new_certificate_trusted", _trusted), kinds=frozenset({ActionKind.UPDATE_CERTIFICATE}))
 
 
 # --- partners ------------------------------------------------------------------------------------------------------
@@ -279,10 +316,31 @@ def _partners_declared(given: Given) -> Verdict:
     return Failed(said)
 
 
+def _observation_complete(given: Given) -> Verdict:
+    """A rollout starts only on a complete observation: the groups, the clients, the replication status and the
+    manager's clock were all read (an unreadable part is unknown, never a smaller fleet)."""
+    obs = given.obs
+    parts = [
+        name
+        for name, value in (
+            ("the client groups", obs.groups),
+            ("the clients", obs.clients),
+            ("the replication status", obs.replication),
+            ("the manager's clock", obs.manager_time),
+        )
+        if value is None
+    ]
+    said = Said(
+        Code.OBSERVATION_UNKNOWN, {"what": "partial", "parts": ", ".join(parts), **observation_detail(given)}
+    )
+    return Unknown(said) if parts else Passed(said)
+
+
 not_suspended = Gate(_named("not_suspended", _not_suspended))
 enforcing = Gate(_named("enforcing", _enforcing))
 not_aborted = Gate(_named("not_aborted", _not_aborted))
 replication_known = Gate(_named("replication_known", _replication_known))
+observation_complete = Gate(_named("observation_complete", _observation_complete))
 partners_declared = Gate(_named("partners_declared", _partners_declared))
 partners_through = Gate(
     _named("partners_through", _partners_through),

@@ -7,10 +7,12 @@ from dataclasses import dataclass, field, replace
 from datetime import datetime, timedelta
 from typing import TYPE_CHECKING
 
+from reconciler.core.attempts import AttemptKey
 from reconciler.core.checks import GroupFlags, Served, group_flags, served
 from reconciler.core.observation import ServerObservation
 from reconciler.core.record import Facts, RolloutRecord
 from reconciler.core.spec import ManagedServer, Rollout
+from reconciler.core.trust import NewCertificateTrust
 
 if TYPE_CHECKING:
     from reconciler.core.procedure.table import Procedure
@@ -61,7 +63,9 @@ class Given:
     """Everything one decision reads, frozen: the procedure table it runs, the spec, what was observed, what is
     remembered and ``now``. ``record`` is the working record (the desired fingerprint and the
     observed summary already updated); ``partners`` maps each declared partner site to its manager's record when
-    that manager is managed too; ``keystore_error`` says why the keystore step 4 installs cannot be used."""
+    that manager is managed too; ``keystore_error`` says why the keystore step 4 installs cannot be used; ``trust``
+    whether the desired certificate will be trusted on the API port (None: not established — the tests of pure
+    decisions; the engine always gives it); ``alive`` the attempts whose hook process group was seen running."""
 
     procedure: Procedure
     spec: ManagedServer
@@ -75,6 +79,8 @@ class Given:
     observation_error: str | None = None
     keystore_error: str | None = None
     hook_error: str | None = None  # why a hook of the spec cannot run (not found, not executable), or None
+    trust: NewCertificateTrust | None = None
+    alive: frozenset[AttemptKey] = frozenset()
 
     def with_record(self, record: RolloutRecord) -> Given:
         return replace(self, record=record)

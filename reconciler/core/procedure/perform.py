@@ -77,6 +77,8 @@ def perform(judge: Judge, stage: Stage, work: Work, draft: Draft) -> tuple[Outco
         now=given.now,
         backoff=tuning.backoff,
         about=named,
+        alive=given.alive,
+        recheck=tuning.active_interval,
     )
     draft = Draft(replace(draft.record, attempts=verdict.attempts), draft.events).add(verdict.events)
     if verdict.kind is VerdictKind.EXHAUSTED:

@@ -14,7 +14,7 @@ from reconciler.core.actions import ActionKind
 from reconciler.core.checks import GroupFlags
 from reconciler.core.codes import Code
 from reconciler.core.events import EventKind
-from reconciler.core.observation import ReplicationPartner
+from reconciler.core.observation import Basis, ReplicationPartner
 from reconciler.core.phase import PROCEDURE_VERSION, Phase
 from reconciler.core.procedure import work
 from reconciler.core.procedure.gates import (
@@ -23,20 +23,37 @@ from reconciler.core.procedure.gates import (
     enforcing,
     not_suspended,
     observation_detail,
+    partners_through,
 )
 from reconciler.core.procedure.given import Given
-from reconciler.core.procedure.verdicts import Change, Check, Emit, Failed, Passed, Stuck, Unknown, Verdict
+from reconciler.core.procedure.lists import restore_list_in_rollback
+from reconciler.core.procedure.verdicts import (
+    Change,
+    Check,
+    Emit,
+    Failed,
+    Note,
+    Passed,
+    Stuck,
+    Unknown,
+    Verdict,
+)
 from reconciler.core.record import AttemptOutcome, Facts
 from reconciler.core.said import Said
 from reconciler.core.sentences import sentence
+from reconciler.core.spec import ClientPolicy, ClientRules
 
 __all__ = [
+    "SOAK_FETCHED",
+    "SOAK_UNVERIFIED",
+    "SOAK_VERIFIED",
     "SoakPolicy",
     "certificate_changed",
     "certificate_served",
     "clients_acknowledged",
     "open_rollout",
     "replication_broken",
+    "replication_rejoined",
     "replication_restored",
     "retarget",
     "rolled_back",
@@ -156,7 +173,9 @@ def _open(given: Given) -> Change:
 def open_rollout(given: Given) -> Change:
     """Drift is seen: a rollout opens (held or not) — once in ``drifted``, where it stays open; an abort made for
     another certificate or spec revision no longer holds it."""
-    if given.observation is None or not isinstance(served_differs(given), Passed):
+    if given.observation is None:
+        return Change()
+    if not isinstance(served_differs(given), Passed) and not isinstance(end_state_missing(given), Passed):
         return Change()
     record = given.record
     change = Change()
@@ -176,6 +195,182 @@ def start_rollout(given: Given) -> Verdict:
     drift = served_differs(given)
     said = Said(Code.ROLLOUT_STARTED, {"drift": drift.said, "rollout_id": given.record.rollout_id})
     return Passed(said, Change(facts={"partners": tuple(given.spec.spec.replication.partners)}))
+
+
+# --- the end state: observed, not remembered -----------------------------------------------------------------------
+
+
+def _end_said(given: Given, **facts: Any) -> Said:
+    return Said(Code.END_STATE_DRIFT, {"fingerprint": given.desired, **facts})
+
+
+def groups_verify(given: Given) -> Verdict:
+    """End state: every managed group verifies the server certificate."""
+    flags = given.flags()
+    if flags.unknown:
+        return unknown("end_state", given, parts="the client groups")
+    if undetermined := flags.undetermined():
+        return unknown("flags", given, groups=GroupFlags.names(undetermined))
+    off = flags.not_reading(True)
+    said = _end_said(given, groups=GroupFlags.names(off) if off else "")
+    return Failed(said) if off else Passed(said)
+
+
+def partners_replicate(given: Given) -> Verdict:
+    """End state: every declared replication partner is a partner of the manager."""
+    replication = given.obs.replication
+    if replication is None:
+        return unknown("end_state", given, parts="the replication status")
+    missing = tuple(p for p in given.spec.spec.replication.partners if p not in replication.partner_names)
+    said = _end_said(given, partners=missing)
+    return Failed(said) if missing else Passed(said)
+
+
+def _negated(name: str, check: Check) -> Check:
+    """Passes where ``check`` fails (unknown stays unknown): the exits that resolve what it found missing."""
+
+    def negation(given: Given) -> Verdict:
+        verdict = check(given)
+        if isinstance(verdict, Failed):
+            return Passed(verdict.said)
+        if isinstance(verdict, Passed):
+            return Failed(verdict.said)
+        return verdict
+
+    return _named(name, negation)
+
+
+groups_not_verifying = _negated("groups_not_verifying", groups_verify)
+partners_not_replicating = _negated("partners_not_replicating", partners_replicate)
+
+
+def end_state_checks() -> tuple[Check, ...]:
+    """What "in sync" means besides the served certificate. [vendor-procedure] adds "every managed group is on
+    the original management server list" here (and its resolving exit in the table)."""
+    return (groups_verify, partners_replicate)
+
+
+def end_state_missing(given: Given) -> Verdict:
+    """The served certificate is the desired one, but the end state is not observed: drift to resolve."""
+    if not isinstance(served_is_desired(given), Passed):
+        return Failed(_end_said(given))
+    facts: dict[str, Any] = {}
+    missing = False
+    for check in end_state_checks():
+        verdict = check(given)
+        if isinstance(verdict, Unknown | Stuck):
+            return Unknown(verdict.said)
+        facts |= {k: v for k, v in verdict.said.facts.items() if v}
+        missing = missing or isinstance(verdict, Failed)
+    said = _end_said(given, **facts)
+    return Passed(said) if missing else Failed(said)
+
+
+def open_recovery(given: Given) -> Verdict:
+    """The rollout resolving end-state drift records the declared partners (restored in step 7) and that it was
+    opened from observation alone; the manager's time restarts the step's clock."""
+    return Passed(
+        end_state_missing(given).said,
+        Change(
+            facts={
+                "partners": tuple(given.spec.spec.replication.partners),
+                "recovery": True,
+                "step_started_manager_time": None,
+            }
+        ),
+    )
+
+
+def certificate_already_served(given: Given) -> Verdict:
+    """Steps 1-3 of an older state (a restored backup): every port already presents the target, which is not what
+    they presented at the start — the swap happened. On to step 4's checks (forward, never back)."""
+    record = given.record
+    target = record.target_fingerprint
+    said = Said(Code.SWAP_OBSERVED, {"target": target, "step": record.step})
+    original = set(record.facts.original_fingerprints.values())
+    if target is None or target in original or not given.served().all_are(target):
+        return Failed(said)
+    return Passed(
+        said, Change(facts={"step_started_manager_time": given.manager_time, "partners_broken": False})
+    )
+
+
+def _partners_back(given: Given) -> tuple[str, ...] | None:
+    """The recorded partners that replicate again although this rollout broke replication and has not begun
+    restoring it (None: replication unknown)."""
+    if not given.facts.partners_broken:
+        return ()
+    replication = given.obs.replication
+    if replication is None:
+        return None
+    return tuple(p for p in given.facts.partners if p in replication.partner_names)
+
+
+def _update_running(given: Given) -> bool:
+    record = given.record
+    return any(
+        a.kind is ActionKind.UPDATE_CERTIFICATE
+        and a.rollout_id == record.rollout_id
+        and a.outcome is AttemptOutcome.PENDING
+        for a in record.attempts
+    )
+
+
+def replication_back_before_swap(given: Given) -> Verdict:
+    """Steps 2-4, before any port changed: a recorded partner replicates again — back to step 1, which breaks it
+    again. While an update attempt may be running it holds (whether it swaps is not known yet)."""
+    said = Said(Code.REPLICATION_REESTABLISHED, {"step": given.record.step})
+    if given.facts.certificate_changed_at is not None:
+        return Failed(said)
+    back = _partners_back(given)
+    if back is None:
+        return unknown("replication", given)
+    if not back:
+        return Failed(said)
+    if _update_running(given):
+        return unknown("replication", given)
+    return Passed(said.but(partners=back), Change(facts={"step_started_manager_time": None}))
+
+
+def replication_back_after_swap(given: Given) -> Verdict:
+    """Steps 4-6, once a port changed: a recorded partner replicates again — a stall (never back past the point of
+    no return): a person breaks it again, then resumes."""
+    said = Said(
+        Code.REPLICATION_REESTABLISHED, {"step": given.record.step, "after_swap": True, "server": given.name}
+    )
+    if given.facts.certificate_changed_at is None and given.procedure.before_swap(given.record):
+        return Failed(said)
+    back = _partners_back(given)
+    if back is None:
+        return unknown("replication", given)
+    return Passed(said.but(partners=back)) if back else Failed(said)
+
+
+def suspected_orphans(given: Given) -> Verdict:
+    """After the swap: every client seen within a heartbeat before it has checked in since (or is still within its
+    heartbeats). Silent ones are probably orphaned (:mod:`reconciler.core.orphans`): Failed names them — unless a
+    person accepted at least as many clients at risk for the next step."""
+    ack = given.obs.clients
+    analysis = ack.swap if ack is not None else None
+    if ack is None or analysis is None or not analysis.suspected:
+        return Passed(Said(Code.SUSPECTED_ORPHANS, {"silent": 0}))
+    following = given.procedure.after(given.record.phase)
+    if at_risk_accepted(given.record, following, max(ack.at_risk_count, analysis.silent)) is not None:
+        return Passed(Said(Code.SUSPECTED_ORPHANS, {"silent": analysis.silent, "accepted": True}))
+    return Failed(
+        Said(
+            Code.SUSPECTED_ORPHANS,
+            {
+                "silent": analysis.silent,
+                "cohort": analysis.cohort,
+                "names": analysis.silent_names,
+                "swap_seen": analysis.swap_seen,
+                "server": given.name,
+                "step": following,
+            },
+        ),
+        until=given.later(given.tuning.waiting_interval),
+    )
 
 
 # --- a new desired certificate before the point of no return ------------------------------------------------------
@@ -214,6 +409,11 @@ def retarget(given: Given) -> Change:
 # --- step 1 --------------------------------------------------------------------------------------------------------
 
 
+def restoring_replication(given: Given) -> Change:
+    """Step 7 (or a rollback) restores the partnerships: from here a partner replicating is what is wanted."""
+    return Change(facts={"partners_broken": False}) if given.facts.partners_broken else Change()
+
+
 def start_clock(given: Given) -> Change:
     """The manager's time when the step was entered without one (policy serials and replication must move after)."""
     if given.facts.step_started_manager_time is None and given.manager_time is not None:
@@ -245,7 +445,10 @@ def replication_broken(given: Given) -> Verdict:
     leave = _leave(given)
     if isinstance(leave, Unknown):
         return leave
-    return Passed(Said(Code.REPLICATION_BROKEN, {"partners": partners}), leave)
+    return Passed(
+        Said(Code.REPLICATION_BROKEN, {"partners": partners}),
+        leave.then(Change(facts={"partners_broken": bool(partners)})),
+    )
 
 
 # --- steps 2 and 5 -------------------------------------------------------------------------------------------------
@@ -268,13 +471,20 @@ def verification_reads(enabled: bool) -> Check:
             return unknown("clock", given)
         if undetermined := flags.undetermined():
             return unknown("flags", given, groups=GroupFlags.names(undetermined))
-        # A group whose flag already read as wanted when step 2 began is a no-op: nothing is sent to it (a manager
-        # need not move the serial of an unchanged policy); its clients acknowledge by applying its current policy.
+        # A group whose flag already read as wanted when the step was entered is a no-op: nothing is sent to it (a
+        # manager need not move the serial of an unchanged policy); its clients acknowledge by applying its current
+        # policy (recorded below). So are a group off before the rollout (step 2), one still off when step 2 is
+        # entered again after a revert, and one already verifying when step 5 begins (a state lost after step 4, a
+        # flag turned back on by hand). A group changed during the step must show a newer serial.
         noop = (
-            {gid for gid, was in given.facts.verification_before.items() if was is enabled}
-            if not enabled
-            else set()
+            set(given.facts.settled_groups) if given.facts.settled_entry == given.record.entered_at else set()
         )
+        if not enabled and given.facts.verification_off_at is not None:
+            # 2b again after a list went back (3 or 4a → 2a → 2b): the flags read off since 2b last passed, and every
+            # serial saved since (2a's again) carries them off: nothing is sent to a group still reading off
+            noop |= {g.id for g in flags.groups if g.secure_communications is False}
+        if not enabled:
+            noop |= {gid for gid, was in given.facts.verification_before.items() if was is enabled}
         pending = tuple(
             g
             for g in flags.groups
@@ -295,12 +505,41 @@ def verification_reads(enabled: bool) -> Check:
             g.policy_time for g in flags.groups if g.policy_time is not None and g.policy_time >= started
         ]
         change_time = min(moved) if moved else started
+        # the next sub-step (5b) measures its own policy serials from now
+        leave: dict[str, object] = {"step_started_manager_time": given.manager_time or started}
+        if not enabled:  # the groups nothing was sent to: their clients count against their current policy
+            leave["verification_unchanged"] = tuple(
+                sorted(
+                    g.id
+                    for g in flags.groups
+                    if g.id in noop and g.policy_time is not None and g.policy_time < started
+                )
+            )
         return Passed(
             Said(code, {"groups": len(flags.groups), "change_time": change_time, "enabled": enabled}),
-            Change(facts={change_fact: change_time}),
+            Change(
+                facts={change_fact: change_time, f"{change_fact[:-3]}_noop": tuple(sorted(noop)), **leave}
+            ),
         )
 
     return _named(f"verification_reads_{'on' if enabled else 'off'}", check)
+
+
+def flags_on_entry(enabled: bool) -> Note:
+    """Steps 2 and 5 note, once per entry, the managed groups whose flag already reads ``enabled``: nothing is sent
+    to them (see :func:`verification_reads`)."""
+
+    def note(given: Given) -> Change:
+        if given.facts.settled_entry == given.record.entered_at:
+            return Change()
+        flags = given.flags()
+        if flags.unknown or not flags.groups:
+            return Change()
+        settled = tuple(sorted(g.id for g in flags.groups if g.secure_communications is enabled))
+        return Change(facts={"settled_groups": settled, "settled_entry": given.record.entered_at})
+
+    note.__name__ = note.__qualname__ = f"flags_{'on' if enabled else 'off'}_on_entry"
+    return note
 
 
 def verification_before(given: Given) -> Change:
@@ -319,18 +558,30 @@ def verification_before(given: Given) -> Change:
 @dataclass(frozen=True, slots=True)
 class SoakPolicy:
     """A wait for clients: ``change`` names the fact holding the change time they must acknowledge (manager clock);
-    ``verifying`` whether that change turned verification on."""
+    ``also`` the facts of changes made before it that they must have too (the wait counts from the latest that is
+    recorded); ``verifying`` whether the change turned verification on; ``basis`` what counts as acknowledged (a
+    policy applied since, or a check-in since); ``after_swap``: the rules of ``rollout.clients.afterSwap``."""
 
     change: str
     verifying: bool
+    also: tuple[str, ...] = ()
+    basis: Basis = Basis.POLICY
+    after_swap: bool = False
 
     def change_time(self, facts: Facts) -> datetime | None:
         value = getattr(facts, self.change)
-        return value if isinstance(value, datetime) else None
+        if not isinstance(value, datetime):
+            return None
+        earlier = [v for name in self.also if isinstance(v := getattr(facts, name), datetime)]
+        return max([value, *earlier])
+
+    def rules(self, policy: ClientPolicy) -> ClientRules:
+        return policy.rules_after_swap if self.after_swap else policy.rules
 
 
-SOAK_UNVERIFIED = SoakPolicy("verification_off_at", verifying=False)
-SOAK_VERIFIED = SoakPolicy("verification_on_at", verifying=True)
+SOAK_UNVERIFIED = SoakPolicy("verification_off_at", verifying=False, also=("list_switched_at",))
+SOAK_FETCHED = SoakPolicy("certificate_served_at", verifying=False, basis=Basis.CHECKIN, after_swap=True)
+SOAK_VERIFIED = SoakPolicy("verification_on_at", verifying=True, also=("list_restored_at",))
 
 
 def verification_went_back(policy: SoakPolicy) -> Check:
@@ -362,21 +613,22 @@ def acknowledgement_facts(
     """What the sentence of a wait for clients says: who has the change, the soak, who is offline, at risk."""
     ack = given.obs.clients
     assert ack is not None  # noqa: S101 - the caller checked
-    clients = given.rollout.clients
+    rules = policy.rules(given.rollout.clients)
     return {
         "verifying": policy.verifying,
+        "fetched": policy.basis is Basis.CHECKIN,
         "acknowledged": ack.acknowledged,
         "eligible": ack.eligible,
         "ratio": ack.ratio,
-        "need": clients.min_ack_ratio,
-        "soak_end": change_time + clients.min_soak,
-        "soaked": manager_time >= change_time + clients.min_soak,
-        "give_up": change_time + clients.max_soak,
-        "max_soak": clients.max_soak,
+        "need": rules.min_ack_ratio,
+        "soak_end": change_time + rules.min_soak,
+        "soaked": manager_time >= change_time + rules.min_soak,
+        "give_up": change_time + rules.max_soak,
+        "max_soak": rules.max_soak,
         "pending_offline": ack.pending_offline,
         "longest_unseen": ack.longest_unseen,
         "excluded_offline": ack.excluded_offline,
-        "exclude_offline_for": clients.exclude_offline_for,
+        "exclude_offline_for": rules.exclude_offline_for,
         "at_risk_count": ack.at_risk_count,
         "at_risk_names": ack.at_risk_names,
         "stopped": max(ack.stopped_checking_in_count, len(ack.stopped_checking_in)),
@@ -386,8 +638,9 @@ def acknowledgement_facts(
 
 
 def clients_acknowledged(policy: SoakPolicy) -> Check:
-    """Steps 3 and 6: ``minSoak`` elapsed since the change (manager clock) and acknowledged / eligible ≥
-    ``minAckRatio`` — or, once the soak is over, a person accepted the clients at risk for the next step."""
+    """Steps 3, 4b and 6: ``minSoak`` elapsed since the change (manager clock) and acknowledged / eligible ≥
+    ``minAckRatio`` — or, once the soak is over, a person accepted the clients at risk for the next step. In 4b
+    "acknowledged" means checked in since the swap, with the rules of ``afterSwap``."""
 
     def check(given: Given) -> Verdict:
         flags = given.flags()
@@ -402,11 +655,15 @@ def clients_acknowledged(policy: SoakPolicy) -> Check:
         ack = given.obs.clients
         if ack is None:
             return unknown("acknowledgement", given)
-        if ack.change_time != change_time:
+        if ack.change_time != change_time or ack.basis is not policy.basis:
             return unknown("counted", given, counted=ack.change_time, change=change_time)
         facts = acknowledgement_facts(given, policy, change_time, manager_time)
         following = given.procedure.after(given.record.phase)
         leave = Change(facts={"step_started_manager_time": manager_time})
+        if given.facts.certificate_changed_at is not None:
+            orphans = suspected_orphans(given)
+            if isinstance(orphans, Failed):
+                return orphans
         if facts["soaked"] and ack.ratio >= facts["need"]:
             return Passed(Said(Code.CLIENTS_READY, facts), leave)
         if facts["soaked"]:
@@ -433,7 +690,14 @@ def clients_acknowledged(policy: SoakPolicy) -> Check:
         code = Code.CLIENTS_NOT_READY if facts["soaked"] else Code.SOAK_NOT_OVER
         return Failed(Said(code, facts), until=max(given.now, min(candidates)))
 
-    name = f"clients_acknowledged_{'verification_on' if policy.verifying else 'verification_off'}"
+    what = (
+        "certificate_fetched"
+        if policy.basis is Basis.CHECKIN
+        else "verification_on"
+        if policy.verifying
+        else "verification_off"
+    )
+    name = f"clients_acknowledged_{what}"
     return _named(name, check)
 
 
@@ -441,8 +705,12 @@ def clients_acknowledged(policy: SoakPolicy) -> Check:
 
 
 def certificate_changed(given: Given) -> Change:
-    """The first time a port presents another certificate than at the start: the point of no return."""
-    if given.facts.certificate_changed_at is not None:
+    """The first time a port presents another certificate than at the start: the point of no return. The manager's
+    time then, and when step 4 began, are the swap's window (its clients are judged against it afterwards)."""
+    facts = given.facts
+    if facts.certificate_changed_at is not None:
+        if facts.swap_seen is None and given.manager_time is not None:
+            return Change(facts={"swap_seen": given.manager_time})
         return Change()
     now_served = given.served()
     original = given.facts.original_fingerprints
@@ -453,9 +721,21 @@ def certificate_changed(given: Given) -> Change:
         return Change()
     said = Said(Code.CERTIFICATE_CHANGED, {"ports": changed, "of": len(now_served.fingerprints)})
     return Change(
-        facts={"certificate_changed_at": given.now},
+        facts={
+            "certificate_changed_at": given.now,
+            "swap_seen": given.manager_time,
+            "swap_from": facts.swap_from or given.manager_time,
+        },
         events=(Emit(EventKind.CERTIFICATE_CHANGED, said, {"ports": ", ".join(changed)}),),
     )
+
+
+def before_swap_seen(given: Given) -> Change:
+    """Step 4, while no port changed: the manager's time of the latest look — where the swap's window begins (its
+    cohort: the clients seen within a heartbeat before it)."""
+    if given.facts.certificate_changed_at is not None or given.manager_time is None:
+        return Change()
+    return Change(facts={"swap_from": given.manager_time})
 
 
 def unexpected_certificate(*, before_allowed: bool) -> Check:
@@ -510,7 +790,8 @@ def verification_back_before_swap(given: Given) -> Verdict:
 
 
 def certificate_served(given: Given) -> Verdict:
-    """Step 4 is done when every port presents the target and the REST API answers and accepts our credentials."""
+    """Step 4a is done when every port presents the target and the REST API answers and accepts our credentials;
+    the manager's time then is when the new certificate was first seen served (step 4b counts from it)."""
     obs = given.obs
     target = given.target
     now_served = given.served()
@@ -518,7 +799,11 @@ def certificate_served(given: Given) -> Verdict:
         leave = _leave(given)
         if isinstance(leave, Unknown):
             return leave
-        return Passed(Said(Code.CERTIFICATE_SERVED, {"target": target, "version": obs.api_version}), leave)
+        served_at = Change(facts={"certificate_served_at": given.manager_time})  # 4b counts check-ins since
+        return Passed(
+            Said(Code.CERTIFICATE_SERVED, {"target": target, "version": obs.api_version}),
+            leave.then(served_at),
+        )
     if now_served.complete:
         seen = ", ".join(
             f"{name} {'new' if fp == target else 'old'}" for name, fp in now_served.fingerprints.items()
@@ -582,6 +867,11 @@ def _replication_restored(given: Given, step: int) -> Verdict:
     )
 
 
+def replication_rejoined(given: Given) -> Verdict:
+    """Every recorded partner replicates again since the step began (a re-join may have changed the settings)."""
+    return _replication_restored(given, _step(given, given.record.phase))
+
+
 def verification_off_after_rejoin(given: Given) -> Verdict:
     """Once replication succeeded, a managed group reads off again (a re-join overwrites the joining site's
     settings): back to step 5."""
@@ -604,6 +894,9 @@ def verification_off_after_rejoin(given: Given) -> Verdict:
 def replication_restored(given: Given) -> Verdict:
     """Step 7 is done when every partner replicates again after the step began and every port still presents the
     target (the flags are the revert's business)."""
+    through = partners_through.check(given)
+    if not isinstance(through, Passed):
+        return through
     restored = _replication_restored(given, _step(given, given.record.phase))
     if not isinstance(restored, Passed):
         return restored
@@ -628,8 +921,9 @@ def target_differs(given: Given) -> Verdict:
 
 
 def rolled_back(given: Given) -> Verdict:
-    """Rolling back: verification on again where it was on before step 2, then the partnerships restored (and
-    replicated), then the served certificate seen in full."""
+    """Rolling back: verification on again where it was on before step 2, the original management server list back
+    where 2a switched it, then the partnerships restored (and replicated), then the served certificate seen in
+    full."""
     before = given.facts.verification_before
     if any(before.values()):
         flags = given.flags()
@@ -646,6 +940,9 @@ def rolled_back(given: Given) -> Verdict:
                     given, step, enabled=True, groups=restore, started=given.manager_time, again=True
                 ),
             )
+    listed = restore_list_in_rollback(given)
+    if not isinstance(listed, Passed):
+        return listed
     restored = _replication_restored(given, _step(given, Phase.RESTORING_REPLICATION))
     if not isinstance(restored, Passed):
         return restored

@@ -17,13 +17,15 @@ from enum import StrEnum
 from types import MappingProxyType
 
 from reconciler.core.codes import Code
+from reconciler.core.observation import Basis, Counting
 from reconciler.core.phase import Phase
-from reconciler.core.procedure import describe, gates, steps
+from reconciler.core.procedure import describe, gates, lists, steps
 from reconciler.core.procedure.describe import Described
 from reconciler.core.procedure.gates import Gate, GateKind
-from reconciler.core.procedure.steps import SOAK_UNVERIFIED, SOAK_VERIFIED, SoakPolicy
+from reconciler.core.procedure.lists import RESTORE, SWITCH
+from reconciler.core.procedure.steps import SOAK_FETCHED, SOAK_UNVERIFIED, SOAK_VERIFIED, SoakPolicy
 from reconciler.core.procedure.verdicts import Check, Note
-from reconciler.core.record import RolloutRecord
+from reconciler.core.record import ListEvidence, RolloutRecord
 from reconciler.core.spec import ManagedServer, ServerSpec
 
 __all__ = ["STALLED_TITLE", "STANDARD", "Doc", "Exit", "Pace", "Procedure", "Revert", "Stage", "Transition"]
@@ -98,6 +100,7 @@ class Stage:
     rotating: bool = False  # half-way: a partner does not restore replication with it yet
     verification_off: bool = False  # the rollout keeps certificate verification off here
     point_of_no_return: bool = False  # the stage that changes what clients see
+    confirmed_by_approval: bool = False  # a manual action here is confirmed with ``approve --step N``
     stallable: bool = True
     in_rollout: bool = True  # a rollout is under way: a suspension or report mode holds it here
     plan: Callable[[ServerSpec], Described] = describe.nothing
@@ -185,6 +188,16 @@ class Procedure:
         """The step of a record — a stalled rollout keeps the step it stalled in."""
         return self.number_of(record.working_phase)
 
+    def substep_of(self, record: RolloutRecord) -> str | None:
+        """``"2a"``, ``"4b"``…: the sub-step of a record (looking through a stall), None outside sub-steps."""
+        stage = self._index.get(record.working_phase)
+        return stage.step if stage is not None and stage.sub else None
+
+    def confirms(self, record: RolloutRecord) -> bool:
+        """The rollout stands in a stage whose manual action an ``approve`` of its own step confirms."""
+        stage = self._index.get(record.working_phase)
+        return stage is not None and stage.confirmed_by_approval
+
     def title(self, phase: Phase) -> str:
         if phase is Phase.STALLED:
             return STALLED_TITLE
@@ -220,6 +233,14 @@ class Procedure:
         phase = record.working_phase
         return self.number_of(phase) > 0 and not self.past_no_return(phase)
 
+    def clients_at_risk(self, record: RolloutRecord) -> bool:
+        """Clients not yet acknowledged are at risk of being orphaned: a certificate change is still ahead, or it was
+        made and the wait is for clients to fetch it (4b) before verification comes back. In sync, none is."""
+        if self.before_swap(record):
+            return True
+        policy = self.acknowledging(record)
+        return policy is not None and policy.basis is Basis.CHECKIN
+
     def acknowledging(self, record: RolloutRecord) -> SoakPolicy | None:
         """The change whose acknowledgement clients are counted against now (None: no change of ours)."""
         stage = self._index.get(record.working_phase)
@@ -229,6 +250,22 @@ class Procedure:
         """The change time (manager clock) clients must acknowledge now: what the adapter counts against."""
         policy = self.acknowledging(record)
         return policy.change_time(record.facts) if policy is not None else None
+
+    def counting(self, record: RolloutRecord | None, spec: ManagedServer) -> Counting:
+        """What the adapter counts the clients against now: the change, how, and by which rules. Before the swap a
+        skipped list switch makes every client's list unknown: each one is at risk."""
+        policy = self.acknowledging(record) if record is not None else None
+        clients = spec.spec.rollout.clients
+        if policy is None or record is None:
+            return Counting(exclude_offline_for=clients.exclude_offline_for)
+        lists = spec.spec.rollout.management_server_list
+        skipped = lists is not None and lists.skip and record.facts.list_switch is ListEvidence.SKIPPED
+        return Counting(
+            since=policy.change_time(record.facts),
+            basis=policy.basis,
+            exclude_offline_for=policy.rules(clients).exclude_offline_for,
+            everyone_at_risk=skipped and self.before_swap(record),
+        )
 
     @property
     def accept_at_risk_steps(self) -> tuple[int, ...]:
@@ -286,14 +323,16 @@ class Procedure:
 
 # --- the vendor's seven steps --------------------------------------------------------------------------------------
 
+_HOLDS = (gates.not_suspended, gates.enforcing, gates.not_aborted)
 _START_GATES = (
-    gates.not_suspended,
-    gates.enforcing,
-    gates.not_aborted,
+    *_HOLDS,
     gates.replication_known,
+    gates.observation_complete,
     gates.partners_declared,
     gates.keystore,
     gates.hooks,
+    gates.trusted,
+    lists.list_configured,
     gates.approval(1),
 )
 _UNEXPECTED = steps.unexpected_certificate(before_allowed=False)
@@ -309,6 +348,54 @@ def _stall(check: Check, text: str) -> Revert:
     return Revert("stall", check, Phase.STALLED, text)
 
 
+# Replication re-established during steps 2-6: before the certificate changes, step 1 breaks it again; after, a
+# person must (a move back past the point of no return is never in the table).
+_PARTNER_BACK = Revert(
+    "replication_reestablished",
+    steps.replication_back_before_swap,
+    Phase.BREAKING_REPLICATION,
+    "a declared partner replicates again (before the certificate changes)",
+)
+_PARTNER_BACK_AFTER_SWAP = _stall(
+    steps.replication_back_after_swap, "a declared partner replicates again (after the certificate changed)"
+)
+# An older state (a restored backup) in steps 1-3 while every port already presents the target: forward to step 4.
+_SWAP_OBSERVED = Revert(
+    "swap_observed",
+    steps.certificate_already_served,
+    Phase.UPDATING_CERTIFICATE,
+    "every port already presents the target (an older state)",
+)
+
+# "In sync" is observed, not remembered: every port presents the desired certificate AND every check of
+# ``steps.end_state_checks()`` passes (every managed group verifies, every declared partner replicates;
+# [vendor-procedure]: every managed group on the original list). Anything else is drift resolved from observation
+# alone through the steps that restore it, behind the same gates.
+_END_STATE = steps.end_state_checks()
+_RESOLVE = (
+    Exit(
+        "resolve_verification",
+        Phase.ENABLING_VERIFICATION,
+        "served = desired, a managed group does not verify",
+        also=(steps.served_is_desired, steps.groups_not_verifying, steps.open_recovery),
+        code=Code.END_STATE_DRIFT,
+    ),
+    Exit(
+        "resolve_replication",
+        Phase.RESTORING_REPLICATION,
+        "served = desired, groups verify, a declared partner does not replicate",
+        also=(
+            steps.served_is_desired,
+            steps.groups_verify,
+            steps.partners_not_replicating,
+            steps.open_recovery,
+        ),
+        code=Code.END_STATE_DRIFT,
+    ),
+    # hook point [vendor-procedure]: "resolve_original_list" → 5b when a managed group is not on the original list
+)
+
+
 def _sync_exits(*, converged: Code | None, start_held: bool) -> tuple[Exit, ...]:
     exits = []
     if converged is not None:
@@ -316,8 +403,9 @@ def _sync_exits(*, converged: Code | None, start_held: bool) -> tuple[Exit, ...]
             Exit(
                 "converged",
                 Phase.IN_SYNC,
-                "every port presents the desired certificate",
-                also=(steps.served_is_desired,),
+                "every port presents the desired certificate, every managed group verifies, every declared "
+                "partner replicates",
+                also=(steps.served_is_desired, *_END_STATE),
                 code=converged,
             )
         )
@@ -330,6 +418,7 @@ def _sync_exits(*, converged: Code | None, start_held: bool) -> tuple[Exit, ...]
             code=Code.ROLLOUT_STARTED,
         )
     )
+    exits.extend(_RESOLVE)
     if start_held:
         exits.append(
             Exit(
@@ -337,6 +426,15 @@ def _sync_exits(*, converged: Code | None, start_held: bool) -> tuple[Exit, ...]
                 Phase.DRIFTED,
                 "served ≠ desired, rollout held",
                 also=(steps.served_differs,),
+                held=True,
+            )
+        )
+        exits.append(
+            Exit(
+                "end_state_drift",
+                Phase.DRIFTED,
+                "served = desired, end state not observed, held",
+                also=(steps.end_state_missing,),
                 held=True,
             )
         )
@@ -387,10 +485,10 @@ STANDARD = Procedure(
             number=1,
             done=steps.replication_broken,
             exits=(
-                Exit("replication_broken", Phase.DISABLING_VERIFICATION, "no declared partner replicates"),
+                Exit("replication_broken", Phase.SWITCHING_TO_HTTP_LIST, "no declared partner replicates"),
             ),
             notes=(steps.retarget,),
-            reverts=(_SPEC_REVERTED,),
+            reverts=(_SWAP_OBSERVED, _SPEC_REVERTED),
             entry=_START_GATES,
             reversible=True,
             rotating=True,
@@ -406,16 +504,61 @@ STANDARD = Procedure(
             ),
         ),
         Stage(
+            Phase.SWITCHING_TO_HTTP_LIST,
+            "switch clients to the HTTP management server list",
+            number=2,
+            sub="a",
+            done=lists.list_assigned(SWITCH),
+            exits=(
+                Exit(
+                    "http_list_assigned",
+                    Phase.DISABLING_VERIFICATION,
+                    "every managed group is on the HTTP list",
+                ),
+            ),
+            notes=(steps.retarget, steps.start_clock, lists.list_began(SWITCH)),
+            reverts=(_SWAP_OBSERVED, _SPEC_REVERTED, _PARTNER_BACK),
+            entry=(gates.approval(2),),
+            reversible=True,
+            rotating=True,
+            confirmed_by_approval=True,
+            plan=describe.switch_to_http_list,
+            doc=Doc(
+                what="assign the HTTP copy of the clients' management server list to every group and location "
+                "(KB 187099; SEPM 14 and later)",
+                who="hook or operator (no API)",
+                done_when="every managed group reads back the HTTP list; where the manager does not show lists, its "
+                "policy serial moved and the hook exited 0 (or `approve --step 2` confirmed)",
+                enters="step 1 done, approval of step 2 if required; the manager's time is recorded",
+                does="hook or manual instructions: copy the original list as `managementServerList.http` (HTTP, port "
+                "8014) if it does not exist, assign it to all groups and locations",
+                leaves="every managed group reads back `managementServerList.http` (evidence `read_back`) — or, where "
+                "the settings do not show a list, its policy serial moved after the sub-step began **and** the hook "
+                "exited 0 (`serial_and_hook`) or an operator ran `approve --step 2` (`serial_and_confirmed`); "
+                "before SEPM 14 nothing to do, `skip` passes with a warning",
+            ),
+        ),
+        Stage(
             Phase.DISABLING_VERIFICATION,
             "disable certificate verification",
             number=2,
+            sub="b",
             done=steps.verification_reads(False),
             exits=(
                 Exit("verification_disabled", Phase.WAITING_UNVERIFIED, "every managed group reads back off"),
             ),
-            notes=(steps.retarget, steps.start_clock, steps.verification_before),
-            reverts=(_SPEC_REVERTED,),
-            entry=(gates.approval(2),),
+            notes=(steps.retarget, steps.start_clock, steps.verification_before, steps.flags_on_entry(False)),
+            reverts=(
+                _SWAP_OBSERVED,
+                _SPEC_REVERTED,
+                _PARTNER_BACK,
+                Revert(
+                    "list_reverted",
+                    lists.list_reverted(SWITCH),
+                    Phase.SWITCHING_TO_HTTP_LIST,
+                    "a managed group left the HTTP list",
+                ),
+            ),
             reversible=True,
             rotating=True,
             verification_off=True,
@@ -424,10 +567,12 @@ STANDARD = Procedure(
                 what="disable server-certificate verification on the managed groups",
                 who="the reconciler (REST `PATCH`)",
                 done_when="every managed group reads back `false`",
-                enters="step 1 done, approval of step 2 if required; the manager's time is recorded",
+                enters="step 2a done",
                 does="`PATCH secure_communications=false` on every managed group (API)",
-                leaves="every managed group reads back `false` **and** its policy serial moved after the step began; "
-                "the change time (the earliest serial time of the managed groups) is recorded",
+                leaves="every managed group reads back `false` **and** its policy serial moved after step 2 began "
+                "(2a's start: a serial moved by the list counts; a group already off when the step was entered is "
+                "left as it is: its clients count against its current policy); the change time (the earliest serial "
+                "time of the managed groups) is recorded",
             ),
         ),
         Stage(
@@ -444,12 +589,20 @@ STANDARD = Procedure(
             ),
             notes=(steps.retarget,),
             reverts=(
+                _SWAP_OBSERVED,
                 _SPEC_REVERTED,
+                _PARTNER_BACK,
                 Revert(
                     "verification_reverted",
                     steps.verification_went_back(SOAK_UNVERIFIED),
                     Phase.DISABLING_VERIFICATION,
                     "a managed group verifies again",
+                ),
+                Revert(
+                    "list_reverted",
+                    lists.list_reverted(SWITCH, before_swap=True),
+                    Phase.SWITCHING_TO_HTTP_LIST,
+                    "a managed group left the HTTP list (or the rollout never switched)",
                 ),
             ),
             entry=(gates.approval(3),),
@@ -461,41 +614,51 @@ STANDARD = Procedure(
             verification_off=True,
             plan=describe.wait_unverified,
             doc=Doc(
-                what="wait for clients to apply that policy",
+                what="wait for clients to apply that policy (both changes of step 2)",
                 who="—",
                 done_when="`minSoak` elapsed on the manager's clock and acknowledged / eligible ≥ `minAckRatio`",
-                enters="step 2 done",
+                enters="step 2b done",
                 does="nothing: waits",
-                leaves="`minSoak` elapsed since the change time (manager clock) **and** acknowledged / eligible ≥ "
-                "`minAckRatio`, then the keystore can be used, approval of step 4 (if required) and the window",
+                leaves="`minSoak` elapsed since the change time — the later of 2a's and 2b's (manager clock) — "
+                "**and** acknowledged / eligible ≥ `minAckRatio`, then the keystore can be used, the new certificate "
+                "will be trusted on the API port, approval of step 4 (if required) and the window",
             ),
         ),
         Stage(
             Phase.UPDATING_CERTIFICATE,
             "update the certificate, restart services",
             number=4,
+            sub="a",
             done=steps.certificate_served,
             exits=(
                 Exit(
                     "certificate_served",
-                    Phase.ENABLING_VERIFICATION,
+                    Phase.FETCHING_CERTIFICATE,
                     "every port presents the target, API answers",
                 ),
             ),
-            notes=(steps.certificate_changed,),
+            notes=(steps.certificate_changed, steps.before_swap_seen),
             reverts=(
                 _stall(
                     steps.unexpected_certificate(before_allowed=True), "a port presents another certificate"
                 ),
+                _PARTNER_BACK_AFTER_SWAP,
+                _PARTNER_BACK,
                 Revert(
                     "verification_reverted",
                     steps.verification_back_before_swap,
                     Phase.DISABLING_VERIFICATION,
                     "a managed group verifies again",
                 ),
+                Revert(
+                    "list_reverted",
+                    lists.list_reverted(SWITCH, before_swap=True),
+                    Phase.SWITCHING_TO_HTTP_LIST,
+                    "a managed group left the HTTP list",
+                ),
             ),
-            entry=(gates.keystore, gates.approval(4), gates.window),
-            inside=(gates.keystore, gates.window),
+            entry=(gates.keystore, gates.trusted, gates.approval(4), gates.window),
+            inside=(gates.keystore, gates.trusted, gates.window),
             acknowledges=SOAK_UNVERIFIED,
             reversible=True,
             rotating=True,
@@ -510,20 +673,55 @@ STANDARD = Procedure(
                 does="hook or manual instructions: install the certificate, restart `semsrv`, `semwebsrv`, "
                 "`semapisrv`",
                 leaves="every port presents the target fingerprint **and** the API answers `version` and accepts our "
-                "credentials",
+                "credentials; the manager's time then is recorded (step 4b counts check-ins from it)",
+            ),
+        ),
+        Stage(
+            Phase.FETCHING_CERTIFICATE,
+            "clients fetch the new certificate",
+            number=4,
+            sub="b",
+            done=steps.clients_acknowledged(SOAK_FETCHED),
+            exits=(
+                Exit(
+                    "clients_fetched",
+                    Phase.ENABLING_VERIFICATION,
+                    "eligible clients checked in since the swap (afterSwap rules)",
+                ),
+            ),
+            reverts=(_stall(_UNEXPECTED, "a port presents another certificate"), _PARTNER_BACK_AFTER_SWAP),
+            soak=SOAK_FETCHED,
+            acknowledges=SOAK_FETCHED,
+            pace=Pace.WAITING,
+            rotating=True,
+            verification_off=True,
+            plan=describe.clients_fetch_certificate,
+            doc=Doc(
+                what="wait until the clients checked in and received the new certificate",
+                who="—",
+                done_when="`afterSwap.minSoak` elapsed and checked in since the swap / eligible ≥ `afterSwap.minAckRatio`",
+                enters="step 4a done",
+                does="nothing: waits; the clients not back are listed at risk by name",
+                leaves="the step-3 rules (each overridable in `rollout.clients.afterSwap`) for the clients whose "
+                "`lastUpdateTime` is at or after the moment every port presented the new certificate (manager "
+                "clock); the ones not back need `approve --step 5 --accept-at-risk`",
             ),
         ),
         Stage(
             Phase.ENABLING_VERIFICATION,
             "enable certificate verification",
             number=5,
+            sub="a",
             done=steps.verification_reads(True),
             exits=(
-                Exit("verification_enabled", Phase.WAITING_VERIFIED, "every managed group reads back on"),
+                Exit(
+                    "verification_enabled", Phase.RESTORING_ORIGINAL_LIST, "every managed group reads back on"
+                ),
             ),
-            notes=(steps.start_clock,),
-            reverts=(_stall(_UNEXPECTED, "a port presents another certificate"),),
-            entry=(gates.approval(5),),
+            notes=(steps.start_clock, steps.flags_on_entry(True)),
+            reverts=(_stall(_UNEXPECTED, "a port presents another certificate"), _PARTNER_BACK_AFTER_SWAP),
+            entry=(*_HOLDS, gates.approval(5)),
+            acknowledges=SOAK_FETCHED,
             rotating=True,
             verification_off=True,
             plan=describe.enable_verification,
@@ -531,10 +729,40 @@ STANDARD = Procedure(
                 what="re-enable verification",
                 who="the reconciler (REST `PATCH`)",
                 done_when="every managed group reads back `true`",
-                enters="step 4 done",
+                enters="step 4b done",
                 does="`PATCH secure_communications=true` on every managed group (API)",
-                leaves="every managed group reads back `true` with a policy serial newer than the step's start; the "
-                "new change time is recorded",
+                leaves="every managed group reads back `true` with a policy serial newer than the step's start (a "
+                "group already verifying when the step was entered is left as it is: its clients count against its "
+                "current policy); the new change time is recorded",
+            ),
+        ),
+        Stage(
+            Phase.RESTORING_ORIGINAL_LIST,
+            "restore the original management server list",
+            number=5,
+            sub="b",
+            done=lists.list_assigned(RESTORE),
+            exits=(
+                Exit(
+                    "original_list_assigned",
+                    Phase.WAITING_VERIFIED,
+                    "every managed group is on the original list",
+                ),
+            ),
+            notes=(steps.start_clock, lists.list_began(RESTORE)),
+            reverts=(_stall(_UNEXPECTED, "a port presents another certificate"), _PARTNER_BACK_AFTER_SWAP),
+            acknowledges=SOAK_FETCHED,
+            rotating=True,
+            confirmed_by_approval=True,
+            plan=describe.restore_original_list,
+            doc=Doc(
+                what="put the original management server list back on every group and location",
+                who="hook or operator (no API)",
+                done_when="as step 2a, for the original list (`approve --step 5` confirms a manual one)",
+                enters="step 5a done; the manager's time is recorded",
+                does="hook or manual instructions: assign `managementServerList.original` to all groups and locations",
+                leaves="as step 2a, for `managementServerList.original`; its change time is recorded (step 6 waits for "
+                "both changes of step 5)",
             ),
         ),
         Stage(
@@ -545,11 +773,18 @@ STANDARD = Procedure(
             exits=(Exit("clients_ready", Phase.RESTORING_REPLICATION, "minSoak and minAckRatio met"),),
             reverts=(
                 _stall(_UNEXPECTED, "a port presents another certificate"),
+                _PARTNER_BACK_AFTER_SWAP,
                 Revert(
                     "verification_reverted",
                     steps.verification_went_back(SOAK_VERIFIED),
                     Phase.ENABLING_VERIFICATION,
                     "a managed group no longer verifies",
+                ),
+                Revert(
+                    "list_reverted",
+                    lists.list_reverted(RESTORE),
+                    Phase.RESTORING_ORIGINAL_LIST,
+                    "a managed group left the original list",
                 ),
             ),
             entry=(gates.approval(6),),
@@ -562,9 +797,10 @@ STANDARD = Procedure(
                 what="wait for clients again",
                 who="—",
                 done_when="as step 3, for the new change",
-                enters="step 5 done",
+                enters="step 5b done",
                 does="nothing: waits; clients that stopped checking in since the change are listed",
-                leaves="as step 3, for the new change time; then approval of step 7 if required",
+                leaves="as step 3, for the new change time (the later of 5a's and 5b's); then approval of step 7 if "
+                "required",
             ),
         ),
         Stage(
@@ -589,7 +825,7 @@ STANDARD = Procedure(
                     closes=True,
                 ),
             ),
-            notes=(steps.start_clock,),
+            notes=(steps.start_clock, steps.restoring_replication),
             reverts=(
                 _stall(_UNEXPECTED, "a port presents another certificate"),
                 Revert(
@@ -598,8 +834,14 @@ STANDARD = Procedure(
                     Phase.ENABLING_VERIFICATION,
                     "a managed group no longer verifies",
                 ),
+                Revert(
+                    "list_reverted",
+                    lists.list_reverted(RESTORE, after=steps.replication_rejoined),
+                    Phase.RESTORING_ORIGINAL_LIST,
+                    "a managed group is not on the original list after the re-join",
+                ),
             ),
-            entry=(gates.approval(7),),
+            entry=(*_HOLDS, gates.approval(7)),
             inside=(gates.partners_through,),
             acknowledges=SOAK_VERIFIED,
             plan=describe.restore_replication,
@@ -612,7 +854,8 @@ STANDARD = Procedure(
                 "partnership again; then `replicatenow` per partner (API)",
                 leaves="every recorded partner replicates with `SUCCEEDED` after the step began, **then** every "
                 "managed group still reads `true` (a re-join overwrites the joining site's settings: if a flag "
-                "reverted, back to step 5), and every port presents the target",
+                "reverted, back to step 5a) and, where lists are shown, reads the original list by name (else back "
+                "to 5b), and every port presents the target",
             ),
         ),
         Stage(
@@ -635,10 +878,11 @@ STANDARD = Procedure(
                     then=steps.aborted_event,
                 ),
             ),
-            notes=(steps.start_clock,),
+            notes=(steps.start_clock, steps.restoring_replication, lists.list_restored_in_rollback),
             inside=(gates.partners_through,),
             verification_off=True,
         ),
     )
 )
-"""The vendor's seven steps, with the phases around them."""
+"""The vendor's procedure for SEPM 14 and later (KB 187099): the seven steps, with sub-steps 2a, 2b, 4a, 4b, 5a, 5b,
+and the phases around them."""

@@ -40,10 +40,17 @@ class PlannedStep:
     earliest_start: datetime | None = None
     earliest_end: datetime | None = None
     point_of_no_return: bool = False
+    sub: str = ""  # the sub-step letter ("a", "b") or ""
+
+    @property
+    def label(self) -> str:
+        """``"4b"``, ``"3"``: the step as people read it."""
+        return f"{self.step}{self.sub}"
 
     def to_json(self) -> dict[str, Any]:
         return {
             "step": self.step,
+            "substep": self.label if self.sub else None,
             "title": self.title,
             "status": self.status,
             "by": self.by,
@@ -71,8 +78,9 @@ class Timeline:
 def _soak_end(stage: Stage, spec: ManagedServer, record: RolloutRecord | None, current: bool, start: datetime,
               offset: timedelta) -> datetime:  # fmt: skip
     """When the minimum soak of ``stage`` ends at the earliest, on the reconciler's clock."""
-    min_soak = spec.spec.rollout.clients.min_soak
-    change = stage.soak.change_time(record.facts) if stage.soak and record and current else None
+    assert stage.soak is not None  # noqa: S101 - called for waits only
+    min_soak = stage.soak.rules(spec.spec.rollout.clients).min_soak
+    change = stage.soak.change_time(record.facts) if record and current else None
     if change is not None:
         return max(start, change + offset + min_soak)
     return start + min_soak
@@ -98,6 +106,7 @@ def _planned(
         start,
         end,
         stage.point_of_no_return,
+        stage.sub,
     )
 
 
@@ -174,7 +183,7 @@ def latest_start(procedure: Procedure, spec: ManagedServer, deadline: datetime) 
     moment = deadline
     for stage in reversed(procedure.steps):
         if stage.soak is not None:
-            moment -= spec.spec.rollout.clients.min_soak
+            moment -= stage.soak.rules(spec.spec.rollout.clients).min_soak
         if _windowed(stage):
             opening = last_open(window, moment)
             if opening is None:

@@ -12,8 +12,10 @@ from reconciler.core.actions import (
     BreakReplication,
     Performer,
     ReplicateNow,
+    RestoreOriginalList,
     RestoreReplication,
     SetVerification,
+    SwitchToHttpList,
     UpdateCertificate,
 )
 from reconciler.core.checks import GroupFlags
@@ -22,8 +24,11 @@ from reconciler.core.observation import GroupObservation
 from reconciler.core.procedure.given import Given
 from reconciler.core.procedure.verdicts import Build, Change, Work
 from reconciler.core.said import Said
+from reconciler.core.sentences import approve_command
+from reconciler.core.spec import Action as SpecAction
 
 __all__ = [
+    "assign_list",
     "break_replication",
     "replicate_now",
     "restore_replication",
@@ -64,6 +69,60 @@ def break_replication(given: Given, step: int, still: tuple[str, ...]) -> Work:
         waiting=Said(Code.REPLICATION_BROKEN, {"site": site, "partners": still}),
         failed=Code.BREAK_REPLICATION_FAILED,
         remedy=Said(Code.BREAK_REPLICATION_FAILED, {"server": given.name}),
+    )
+
+
+def assign_list(
+    given: Given,
+    step: int,
+    *,
+    kind: ActionKind,
+    how: SpecAction,
+    list_name: str,
+    copy_of: str | None,
+    waiting: Said,
+    failed: Code,
+) -> Work:
+    """Steps 2a and 5b (and a rollback): assign the management server list ``list_name`` to every group and location
+    (hook or operator: SEPM has no REST endpoint for lists). ``copy_of``: 2a's list is a copy of this one, using
+    HTTP. ``waiting`` says what is awaited (and whether the manager shows lists: if not, a manual assignment is
+    confirmed with ``approve``)."""
+    confirm = approve_command(given.name, step) if waiting.get("hidden") else ""
+
+    def build(b: Build) -> SwitchToHttpList | RestoreOriginalList:
+        if b.performer is Performer.MANUAL:
+            where = "In the SEPM console: Policies > Policy Components > Management Server Lists: "
+            if copy_of is not None:
+                prepare = (
+                    f"if {list_name} does not exist, select {copy_of} > Copy, then Paste, and rename the copy "
+                    f"{list_name}; edit {list_name}: Use HTTP protocol, with each management server's HTTP port "
+                    "(default 8014); "
+                )
+            else:
+                prepare = ""
+            instructions = f"{where}{prepare}right-click {list_name} > Assign, and assign it to all groups and locations."
+            if confirm:
+                instructions += (
+                    " This manager does not show a group's list through its API: once assigned, confirm with "
+                    f"{confirm}"
+                )
+        else:
+            instructions = f"run {b.command[0]} to assign the management server list {list_name} to every group and location"
+        summary = f"assign the management server list {list_name} to every group and location"
+        action = SwitchToHttpList if kind is ActionKind.SWITCH_TO_HTTP_LIST else RestoreOriginalList
+        return action(
+            step=step, **b.fields(), summary=summary, instructions=instructions, list_name=list_name
+        )
+
+    facts = {**waiting.facts, "server": given.name, "kind": kind, "confirm": confirm}
+    return Work(
+        step=step,
+        kind=kind,
+        how=how,
+        build=build,
+        waiting=waiting.but(**facts),
+        failed=failed,
+        remedy=Said(failed, facts),
     )
 
 

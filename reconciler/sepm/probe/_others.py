@@ -7,7 +7,7 @@ from datetime import datetime
 
 from cryptography import x509
 
-from reconciler.certs import trust_problem
+from reconciler.certs import load_anchors, trust_problem
 from reconciler.core.observation import PortObservation, PortOutcome
 from reconciler.core.spec import ManagedServer
 from reconciler.errors import ProtocolError
@@ -103,7 +103,7 @@ def desired_trusted(
             "verify; name the certificate file in spec.certificate.file to have it checked",
         )
         return
-    problem = trust_problem(chain, conn.host, ca_file=conn.ca_bundle, at=now)
+    problem = trust_problem(chain, conn.host, anchors=load_anchors(conn.ca_bundle), at=now)
     remedy = (
         "; add the CA that issues it to spec.server.caBundle (or the system store) before the rollout, or the "
         "reconciler will not trust the API port after step 4"

@@ -5,11 +5,14 @@ Each run appends two JSON lines to ``$SEPM_TEST_MARKERS`` ("start" and "end" wit
 rollout id, attempt, pid, hook name, and the arguments it got (so a test can check no secret is among them).
 ``$SEPM_TEST_SLOW_STEP`` / ``$SEPM_TEST_SLOW_SECONDS`` make the hook of that step wait first, so a test can signal
 the daemon while a hook runs. With ``$SEPM_TEST_RECORD_ENV`` set, the "start" line also carries the hook's whole
-environment (a test checks which secrets reached it).
+environment (a test checks which secrets reached it). ``$SEPM_TEST_SLOW_ATTEMPT`` limits the wait to that attempt.
+Each run holds a lock per (server, step) while it lives: a run that finds it taken marks "overlap" (two runs of one
+step at once — what must never happen).
 """
 
 from __future__ import annotations
 
+import fcntl
 import json
 import os
 import runpy
@@ -40,7 +43,16 @@ def mark(event: str, **extra: Any) -> None:
 
 target = Path(sys.argv[1])
 mark("start", **({"env": dict(os.environ)} if os.environ.get("SEPM_TEST_RECORD_ENV") else {}))
-if os.environ.get("SEPM_TEST_SLOW_STEP") == os.environ.get("SEPM_RECONCILER_STEP"):
+lock_path = f"{os.environ['SEPM_TEST_MARKERS']}.{os.environ.get('SEPM_RECONCILER_SERVER')}.{os.environ.get('SEPM_RECONCILER_STEP')}.lock"
+lock = os.open(lock_path, os.O_RDWR | os.O_CREAT, 0o600)  # held until this process ends, however it ends
+try:
+    fcntl.flock(lock, fcntl.LOCK_EX | fcntl.LOCK_NB)
+except OSError:
+    mark("overlap")
+slow_attempt = os.environ.get("SEPM_TEST_SLOW_ATTEMPT")
+if os.environ.get("SEPM_TEST_SLOW_STEP") == os.environ.get("SEPM_RECONCILER_STEP") and (
+    slow_attempt is None or slow_attempt == os.environ.get("SEPM_RECONCILER_ATTEMPT")
+):
     time.sleep(float(os.environ.get("SEPM_TEST_SLOW_SECONDS", "3")))
 sys.argv = [str(target)]
 sys.path.insert(0, str(target.parent))
