@@ -681,7 +681,12 @@ class Daemon:
             return
         self._manual_notified.add(key)
         notification = manual_step_due(
-            name, result.substep or action.step, action.summary, action.instructions, result.rollout_id, self.now()
+            name,
+            result.substep or action.step,
+            action.summary,
+            action.instructions,
+            result.rollout_id,
+            self.now(),
         )
         self._notifier.send(notification)
         log.info("notify: %s", notification.title, extra={"topic": str(notification.topic), "server": name})

@@ -84,7 +84,9 @@ def needs_you(records: Iterable[RolloutRecord], *, state: str | None = None) -> 
             action = record.pending_action
             commands = [f"sepm-reconciler status{where}"]
             confirm = approve_command(name, action.step)
-            if confirm.removesuffix(" --reason WHY") in action.instructions:  # 2a/5b where lists are not shown
+            if (
+                confirm.removesuffix(" --reason WHY") in action.instructions
+            ):  # 2a/5b where lists are not shown
                 commands.append(confirm.replace("--reason WHY", _REASON) + where)
             found.append(
                 NeedsYou(
