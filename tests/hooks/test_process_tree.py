@@ -11,7 +11,9 @@ import signal
 import sys
 import time
 from collections.abc import Sequence
+from dataclasses import dataclass, field
 from pathlib import Path
+from typing import Any
 
 import pytest
 
@@ -29,6 +31,7 @@ def test_the_platform_is_chosen_from_sys_platform() -> None:
     assert isinstance(current("win32"), WindowsTree)
     assert isinstance(current("linux"), PosixTree)
     assert isinstance(current("darwin"), PosixTree)
+    assert current("linux").watched and not current("win32").watched  # the watchdog is POSIX's
 
 
 def test_windows_starts_a_hook_in_a_new_process_group_and_ends_the_whole_tree() -> None:
@@ -96,3 +99,49 @@ def _alive(pid: int) -> bool:
     with contextlib.suppress(OSError):
         return stat.read_text().rsplit(")", 1)[1].split()[0] != "Z"
     return True
+
+
+@dataclass
+class _Unwatched:
+    """The Windows branch of ``run_hook`` on this machine: not watched (the reconciler holds the timeout), ending
+    the tree through the tree's own calls — recorded, then done with POSIX signals so the hook really stops."""
+
+    name: str = "injected-windows"
+    watched: bool = False
+    calls: list[tuple[str, int]] = field(default_factory=list)
+
+    def spawn_options(self) -> dict[str, Any]:
+        return {"start_new_session": True}
+
+    def terminate(self, pid: int) -> None:
+        self.calls.append(("terminate", pid))
+        PosixTree().terminate(pid)
+
+    def kill(self, pid: int) -> None:
+        self.calls.append(("kill", pid))
+        PosixTree().kill(pid)
+
+
+@pytest.mark.skipif(sys.platform.startswith("win"), reason="POSIX signals stand in for the injected tree's")
+async def test_an_unwatched_platform_runs_the_hook_itself_and_ends_its_tree_at_the_timeout() -> None:
+    tree = _Unwatched()
+    started: list[object] = []
+
+    async def on_start(process: object) -> None:
+        started.append(process)
+
+    result = await run_hook(
+        [sys.executable, "-c", "import time; time.sleep(120)"],
+        variables={},
+        timeout_s=1.0,
+        tree=tree,
+        on_start=on_start,
+    )
+    assert result.timed_out and result.exit_code is None
+    assert [what for what, _ in tree.calls] == [
+        "terminate",
+        "kill",
+    ]  # asked to stop, then the whole tree ended
+    assert started == []  # no watchdog, no group to record: nothing a later reconciler could check
+    done = await run_hook([sys.executable, "-c", "print('ok')"], variables={}, timeout_s=30, tree=tree)
+    assert done.succeeded and done.output_tail.strip() == "ok" and len(tree.calls) == 2
