@@ -48,7 +48,9 @@ SCRIPT_SUFFIXES = frozenset(
 
 _FIELDS = {
     "break_replication": "spec.rollout.actions.breakReplication",
+    "switch_to_http_list": "spec.rollout.actions.switchToHttpList",
     "update_certificate": "spec.rollout.actions.updateCertificate",
+    "restore_original_list": "spec.rollout.actions.restoreOriginalList",
     "restore_replication": "spec.rollout.actions.restoreReplication",
 }
 

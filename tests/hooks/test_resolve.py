@@ -121,3 +121,28 @@ def test_validate_warns_about_the_old_resolution(tmp_path: Path, monkeypatch: py
     [issue] = check_hooks(server)
     assert not issue.is_error and issue.code == "hook-legacy-path"
     assert os.fspath(tmp_path) in str(issue)
+
+
+def test_the_list_hooks_of_2a_and_5b_are_checked_too(tmp_path: Path) -> None:
+    specs = tmp_path / "specs"
+    specs.mkdir(parents=True)
+    (specs / "east.yaml").write_text(
+        "apiVersion: sepm-reconciler/v1\nkind: ManagedServer\nmetadata: {name: sepm-east-01}\nspec:\n"
+        "  server: {apiUrl: 'https://sepm-east-01.corp.example:8446/sepm/api/v1', site: Site East,\n"
+        "           credentials: {username: u, password: {env: P}}}\n"
+        "  certificate: {fingerprint: 'sha256:" + "a" * 64 + "'}\n"
+        "  rollout:\n"
+        "    actions:\n"
+        "      switchToHttpList: {command: [./hooks/lists.sh]}\n"
+        "      restoreOriginalList: {command: [./hooks/lists.sh]}\n",
+        encoding="utf-8",
+    )
+    server = load_specs(specs).servers["sepm-east-01"]
+    fields = sorted(str(issue).split(": ")[1] for issue in check_hooks(server))
+    assert fields == [
+        "spec.rollout.actions.restoreOriginalList.command",
+        "spec.rollout.actions.switchToHttpList.command",
+    ]
+    assert all(issue.code == "hook-not-found" for issue in check_hooks(server))
+    _script(specs / "hooks" / "lists.sh")
+    assert check_hooks(server) == []
