@@ -57,11 +57,15 @@ def test_the_demo_rotates_every_server_without_orphaning_anyone_it_did_not_predi
     assert "Every server rotated in" in out
     assert "3 servers: 3 in sync — exit code 0" in out  # the drift report
     flat = " ".join(out.split())  # the console wraps long lines
+    # Laptops excluded as long gone (listed at risk before the swap) may come back after it, more of them the longer
+    # a loaded machine stretches the simulated days: orphaned, but each one predicted — never one that was not.
     assert re.search(
-        r"✓ 0 orphaned clients; every group verifies again, on Default Management Server List\. The \d+ clients "
+        r"✓ (0 orphaned clients|\d+ clients orphaned, each listed at risk before the swap \(laptops back after it\)); "
+        r"every group verifies again, on Default Management Server List\. The \d+ clients "
         r"that stayed offline throughout were all listed at risk",
         flat,
     )
+    assert "NOT predicted" not in flat
     for name in ("sepm-east", "sepm-west", "sepm-dmz"):
         assert re.search(
             rf"{name}: every port presents the desired certificate: yes · verification on, original list: yes · "
