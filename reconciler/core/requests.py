@@ -23,6 +23,7 @@ from reconciler.errors import PermanentError
 __all__ = [
     "AT_RISK_STEPS",
     "approve",
+    "carried_forward",
     "carries_forward",
     "existing_approval",
     "request_abort",
@@ -194,6 +195,23 @@ def carries_forward(approval: Approval) -> tuple[int, ...]:
     if not approval.accept_at_risk or not approval.names_complete:
         return ()
     return tuple(s for s in AT_RISK_STEPS if s > approval.step)
+
+
+def carried_forward(record: RolloutRecord) -> list[str]:
+    """What ``plan`` says about acceptances of clients at risk that also cover later steps of this rollout (for the
+    same clients, by name) — one sentence per acceptance that still has a step ahead."""
+    said = []
+    for approval in record.current_approvals():
+        ahead = [s for s in carries_forward(approval) if s > record.step]
+        if ahead:
+            steps = ("steps " if len(ahead) > 1 else "step ") + " and ".join(map(str, ahead))
+            verb = "go" if len(ahead) > 1 else "goes"
+            said.append(
+                f"{wording.count(len(approval.at_risk_names))} client(s) at risk accepted at step {approval.step} by "
+                f"{approval.by}, by name: {steps} {verb} on without a second acceptance while only the same clients "
+                "are at risk"
+            )
+    return said
 
 
 def suspend(record: RolloutRecord, *, by: str, reason: str, now: datetime) -> tuple[RolloutRecord, Event]:

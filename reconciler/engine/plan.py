@@ -21,6 +21,7 @@ from reconciler.core.phase import Phase
 from reconciler.core.procedure.table import STANDARD, Procedure
 from reconciler.core.procedure.timeline import PlannedStep, timeline
 from reconciler.core.record import RolloutRecord
+from reconciler.core.requests import carried_forward
 from reconciler.core.spec import Mode
 from reconciler.engine.gather import Gathered
 from reconciler.errors import CertificateError
@@ -134,6 +135,7 @@ def plan_server(
             f"the management server list switch is skipped ({lists.reason}): every client counts at risk before the "
             "swap (clients on an HTTPS list fail TLS when the certificate changes)"
         )
+    notes += carried_forward(rec)
     if rec.suspension is not None:
         notes.append(
             f"suspended by {rec.suspension.by} ({rec.suspension.reason}): sepm-reconciler resume {name}"

@@ -20,7 +20,7 @@ from reconciler.core.codes import Code
 from reconciler.core.events import EventKind
 from reconciler.core.procedure import Phase
 from reconciler.core.record import RolloutRecord
-from reconciler.core.requests import approve, request_abort, resume, suspend
+from reconciler.core.requests import approve, carried_forward, request_abort, resume, suspend
 from reconciler.errors import PermanentError
 from tests.support.manager import NEW, NEWER, OLD, ORIGINAL_LIST, T0, Driver, World, hooked
 
@@ -326,6 +326,11 @@ def test_an_acceptance_of_named_clients_carries_forward_to_step_7_for_the_same_c
     assert event is not None and record_of(driver).approvals[-1].at_risk_names[:2] == (
         "laptop-0000",
         "laptop-0001",
+    )
+    [said] = carried_forward(record_of(driver))  # what plan says while it still has steps ahead
+    assert said == (
+        "12 client(s) at risk accepted at step 4 by alice, by name: steps 5 and 7 go on without a second "
+        "acceptance while only the same clients are at risk"
     )
     driver.run_until(Phase.WAITING_VERIFIED, step=HOUR)
     driver.world.advance(timedelta(days=1))
