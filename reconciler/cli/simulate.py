@@ -87,7 +87,8 @@ def simulate(
     With --write-specs DIR it also generates everything needed to try the reconciler against it: a private CA, each
     manager's current certificate (what it serves) and a new one to rotate to (with its PKCS#12 keystore), the fleet
     file, and specs that name them — caBundle, the desired certificate, the keystore and its password (in a file),
-    the API password (in a file), and the simulator hooks for steps 1, 4 and 7. It prints the commands to run next.
+    the API password (in a file), and the simulator hooks for steps 1, 2a, 4a, 5b and 7 — and, once the simulator is
+    up, the HTTP copy of the clients' management server list (KB 187099) on each site. It prints what to run next.
 
     \b
     Examples:
