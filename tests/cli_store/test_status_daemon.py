@@ -83,6 +83,9 @@ def test_status_watch_prints_a_document_per_read_until_ctrl_c(tmp_path: Path) ->
         stderr=subprocess.PIPE,
         text=True,
         env=_env(),
+        # Ctrl-C as a terminal delivers it: a runner in the background may have left SIGINT ignored, and Python
+        # only turns SIGINT into KeyboardInterrupt when it starts with the default disposition
+        preexec_fn=lambda: signal.signal(signal.SIGINT, signal.SIG_DFL),
     )
     try:
         assert proc.stdout is not None
