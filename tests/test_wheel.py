@@ -9,6 +9,7 @@ same pins, made visible through a ``.pth`` file) — installing them again from 
 from __future__ import annotations
 
 import os
+import re
 import site
 import subprocess
 import sys
@@ -100,5 +101,10 @@ def test_the_installed_wheel_runs_the_demo_from_an_empty_directory(wheel: Path, 
         env=env,
     )
     assert demo.returncode == 0, demo.stdout[-4000:] + demo.stderr[-2000:]
-    assert "0 orphaned clients" in " ".join(demo.stdout.split())  # the console wraps where it likes
+    flat = " ".join(demo.stdout.split())  # the console wraps where it likes
+    # every client orphaned was predicted (laptops back after the swap, more of them on a loaded machine)
+    assert re.search(
+        r"✓ (0 orphaned clients|\d+ clients orphaned, each listed at risk before the swap)", flat
+    ), flat[-2000:]
+    assert "NOT predicted" not in flat
     assert list(empty.iterdir()) == []  # nothing written where it ran

@@ -96,6 +96,9 @@ def test_status_watch_prints_a_document_per_read_until_ctrl_c(tmp_path: Path) ->
         if proc.poll() is None:
             proc.kill()
             proc.wait()
+        for stream in (proc.stdout, proc.stderr):  # closed even when the test failed: no leak into the next
+            if stream is not None:
+                stream.close()
     assert proc.returncode == 0, err  # Ctrl-C ends a watch normally
     assert all(d["lease"]["holder"] == "ops-host:1:w" and d["servers"] == [] for d in documents)
     assert "Traceback" not in err

@@ -52,6 +52,9 @@ def test_the_demo_rotates_every_server_without_orphaning_anyone_it_did_not_predi
         if proc.poll() is None:
             proc.kill()
             proc.wait()
+        for stream in (proc.stdout, proc.stderr):
+            if stream is not None:
+                stream.close()
     out = "".join(lines) + rest
     assert proc.returncode == 0, out[-4000:] + err[-2000:]
     assert "Every server rotated in" in out
