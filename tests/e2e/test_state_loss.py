@@ -90,9 +90,7 @@ async def test_state_lost_after_step_4_costs_time_never_protection(
 ) -> None:
     config, new = _pair(pki)
     async with make_rig(config) as rig:
-        _write(
-            rig, pki, new, approvals=[5]
-        )  # parks both in 4b (before 5a), verification off, replication broken
+        _write(rig, pki, new, approvals=[5])  # parks both after 4b, verification off, replication broken
         rig.start_engine()
         await rig.run_until(
             lambda rs: all(
