@@ -46,7 +46,7 @@ def _names(items: Any) -> str:
 def approve_command(server: str, step: int | str, *, accept_at_risk: bool = False) -> str:
     """The command that approves ``step`` (the one wording of "needs an approval", wherever it is shown)."""
     flag = " --accept-at-risk" if accept_at_risk else ""
-    return f"sepm-reconciler approve {server} --step {step}{flag} --by YOU --reason WHY"
+    return f"sepm-reconciler approve {server} --step {step}{flag} --reason WHY"
 
 
 def _resume(f: Facts) -> str:
@@ -432,6 +432,15 @@ def _reverted(f: Facts) -> str:
     return f"certificate verification was turned {turned} on {f['groups']}: {doing} it again (step {step})"
 
 
+def _carried(f: Facts) -> str:
+    """An acceptance of an earlier step that covers the same clients, by name."""
+    step = f.get("accepted_at_step")
+    following = f.get("step")
+    if not isinstance(step, int) or step == following:
+        return ""
+    return f"; accepted at step {step}: the same clients, by name"
+
+
 def _complete(f: Facts) -> str:
     partners = f.get("partners") or ()
     return (
@@ -560,6 +569,7 @@ _BODIES: Mapping[Code, Callable[[Facts], str]] = {
         f"step {f['step']} needs an approval: {approve_command(f['server'], f['step'])}"
     ),
     Code.WINDOW_CLOSED: _window,
+    Code.HOOK_UNUSABLE: lambda f: f"the rollout does not start: {f['error']}",
     Code.KEYSTORE_UNUSABLE: lambda f: (
         f"holding before any change: the keystore step 4 installs cannot be used ({f['error']}); fix "
         "spec.certificate.keystore or its password (sepm-reconciler validate --check-secrets checks it)"
@@ -614,7 +624,7 @@ _BODIES: Mapping[Code, Callable[[Facts], str]] = {
     Code.CLIENTS_READY: lambda f: f"clients ready: {_acknowledgement(f)}",
     Code.AT_RISK_ACCEPTED: lambda f: (
         f"minimum soak over and {wording.count(f['at_risk_count'])} client(s) at risk accepted by {f['by']} "
-        f"({f['why']}): {_acknowledgement(f)}"
+        f"({f['why']}{_carried(f)}): {_acknowledgement(f)}"
     ),
     Code.CERTIFICATE_SERVED: lambda f: (
         f"every port presents {wording.fingerprint(f['target'])} and the API answers (version {f['version']}, "

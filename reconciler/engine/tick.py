@@ -286,7 +286,9 @@ class Engine:
             code=said.code.value,
             updated_at=now,
             next_check_at=now + self.tuning.waiting_interval,
-            observed=summarize(gathered.observation) if gathered.observation else base.observed,
+            observed=summarize(gathered.observation, base.observed)
+            if gathered.observation
+            else base.observed,
         )
         result = run.result(
             record,
@@ -335,6 +337,7 @@ class Engine:
             tuning=self.tuning,
             observation_error=str(error) if error else None,
             keystore_error=gathered.keystore_error,
+            hook_error=gathered.hook_error,
             trust=gathered.trust,
             retry_after=timedelta(seconds=delay) if delay else None,
         )
