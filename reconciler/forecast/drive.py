@@ -77,9 +77,11 @@ class ConsoleHooks:
         timeout_s: float,
         secrets: Sequence[str] = (),
         cwd: Path | None = None,
+        environment: Mapping[str, str] | None = None,
         on_start: OnStart | None = None,
     ) -> HookResult:
-        """No process runs, so ``on_start`` is never called (there is no process group to record)."""
+        """No process runs, so ``on_start`` is never called (there is no process group to record) and ``cwd`` and
+        ``environment`` (the hook's own settings) do not apply."""
         partners = [p for p in variables.get("SEPM_RECONCILER_PARTNERS", "").split(",") if p]
         try:
             said = await self._console.perform(
@@ -144,9 +146,12 @@ async def _confirm(store: Store, record: RolloutRecord, now: datetime) -> None:
         )
 
 
-async def _save(store: Store, change: tuple[RolloutRecord, Event]) -> RolloutRecord | None:
-    """The operator's change saved (compare-and-set): the record as stored, or None when it lost the race."""
+async def _save(store: Store, change: tuple[RolloutRecord, Event | None]) -> RolloutRecord | None:
+    """The operator's change saved (compare-and-set): the record as stored, or None when it lost the race. No event:
+    the request changed nothing (an approval already given), nothing to save."""
     record, event = change
+    if event is None:
+        return record
     try:
         return await asyncio.to_thread(store.save, record, [event])
     except ConflictError:
