@@ -241,7 +241,9 @@ class ChaosRig:
                 self.world.state_url,
             ]
             done = subprocess.run(argv, env=self.world.env, capture_output=True, timeout=120, check=False)
-            assert done.returncode == 0, done.stderr.decode()[-2000:]
+            # the daemon may have seen the serial move and left the stall on its own before the resume
+            settled = b"nothing to resume" in done.stderr
+            assert done.returncode == 0 or settled, done.stderr.decode()[-2000:]
             answered.append(record.server)
         self.notes += [f"{name}: list stall answered by the operator" for name in answered]
         return answered
