@@ -157,4 +157,10 @@ def summarize(obs: ServerObservation) -> ObservedSummary:
         },
         errors=obs.errors,
         group_lists={} if groups is None else {g.full_path_name: g.list_name for g in groups},
+        domains={
+            d.name: {"eligible": d.eligible, "acknowledged": d.acknowledged, "at_risk": d.at_risk}
+            for d in obs.domains or ()
+            if d.counted
+        },
+        domains_missing=obs.domains_missing,
     )

@@ -140,6 +140,7 @@ def decide(
     procedure: Procedure = STANDARD,
     alive: frozenset[AttemptKey] = frozenset(),
     trust: NewCertificateTrust | None = None,
+    others: Mapping[str, RolloutRecord] | None = None,
 ) -> Decision:
     """Decide the next phase and action of ``spec``'s manager. Pure: every input is an argument.
 
@@ -151,7 +152,8 @@ def decide(
     says whether the desired certificate will be trusted on the API port once served (from the spec's files): when
     it would not be, the rollout does not start and step 4a does not begin (``NewCertificateUntrusted``).
     ``alive``: the attempts whose hook process group the caller saw running (never judged lost, no attempt beside
-    them).
+    them). ``others``: the record of every other managed server, by name (a canary analysis that failed on one of
+    them holds this server's swap).
     """
     now = require_aware(now, "now")
     previous = record or new_record(spec.name, now)
@@ -176,6 +178,7 @@ def decide(
         keystore_error=keystore_error,
         alive=alive,
         trust=trust,
+        others={k: v for k, v in (others or {}).items() if k != spec.name},
     )
     outcome, draft = interpret(given)
     return _finish(given, previous, outcome, draft, retry_after)

@@ -11,7 +11,7 @@ from typing import Any
 from reconciler.core._storage import Reader, iso, iso_or_none
 from reconciler.core.observation import ServedCertificate
 
-__all__ = ["ObservedSummary"]
+__all__ = ["DOMAIN_COUNTS", "ObservedSummary"]
 
 
 @dataclass(frozen=True, slots=True)
@@ -43,6 +43,9 @@ class ObservedSummary:
     group_lists: Mapping[str, str | None] = field(
         default_factory=dict
     )  # managed group → its list (None: not shown)
+    # per counted domain: {"eligible", "acknowledged", "at_risk"} (values None: not counted this time)
+    domains: Mapping[str, Mapping[str, int | None]] = field(default_factory=dict)
+    domains_missing: tuple[str, ...] = ()  # named by rollout.clients.domains, not visible to the credentials
 
     def to_storage(self) -> dict[str, Any]:
         return {
@@ -69,6 +72,8 @@ class ObservedSummary:
             "certificates": {port: _certificate_out(c) for port, c in self.certificates.items()},
             "errors": list(self.errors),
             "group_lists": dict(self.group_lists),
+            "domains": {name: dict(counts) for name, counts in self.domains.items()},
+            "domains_missing": list(self.domains_missing),
         }
 
     @classmethod
@@ -98,7 +103,23 @@ class ObservedSummary:
             certificates=_certificates_in(r),
             errors=r.texts("errors"),
             group_lists=r.optional_texts("group_lists"),
+            domains=_domains_in(r),  # absent in records written before domains were counted: empty
+            domains_missing=r.texts("domains_missing") if r.has("domains_missing") else (),
         )
+
+
+DOMAIN_COUNTS = ("eligible", "acknowledged", "at_risk")
+
+
+def _domains_in(r: Reader) -> dict[str, dict[str, int | None]]:
+    if not r.has("domains"):
+        return {}
+    outer = r.child("domains")
+    out: dict[str, dict[str, int | None]] = {}
+    for name in r.mapping("domains"):
+        c = outer.child(name)
+        out[name] = {key: c.opt_integer(key) for key in DOMAIN_COUNTS}
+    return out
 
 
 def _certificate_out(cert: ServedCertificate) -> dict[str, Any]:

@@ -109,6 +109,7 @@ def plan_server(
         now=now,
         spec_revision=revision,
         partners=gathered.partners,
+        others=gathered.others,
         tuning=tuning,
         observation_error=str(gathered.observation_error) if gathered.observation_error else None,
         keystore_error=gathered.keystore_error,

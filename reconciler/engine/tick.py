@@ -251,6 +251,7 @@ class Engine:
                     ledger=self.ledger(name),
                     clock=self._clock,
                     observe_timeout=self._observe_timeout,
+                    others={n: r for n, r in records.items() if n in spec_set.servers},
                 )
             if gathered.desired is None:
                 return await self._hold(run, gathered)
@@ -325,6 +326,7 @@ class Engine:
             now=now,
             spec_revision=revision,
             partners=gathered.partners,
+            others=gathered.others,
             tuning=self.tuning,
             observation_error=str(error) if error else None,
             keystore_error=gathered.keystore_error,

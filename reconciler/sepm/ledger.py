@@ -129,6 +129,29 @@ class ClientLedger:
         self.settings = (
             SettingsCache()
         )  # the managed groups' settings, reused while their serials do not move
+        self._domains: dict[str, ClientLedger] = {}
+
+    def for_domain(self, domain: str) -> ClientLedger:
+        """The ledger of one domain (a domain id) of this manager, kept beside this one between ticks (same
+        settings; the settings cache shared)."""
+        child = self._domains.get(domain)
+        if child is None:
+            child = ClientLedger(
+                full_scan_every=self.full_scan_every,
+                overlap=self.overlap,
+                page_size=self.page_size,
+                domain=domain,
+                max_attempts=self.max_attempts,
+                resume_within=self.resume_within,
+            )
+            child.settings = self.settings
+            self._domains[domain] = child
+        return child
+
+    def forget_domains(self, keep: set[str]) -> None:
+        """Drop the ledgers of the domains not in ``keep`` (gone from the credentials' view)."""
+        for domain in set(self._domains) - keep:
+            del self._domains[domain]
 
     def __len__(self) -> int:
         return len(self._entries)

@@ -65,7 +65,9 @@ class Given:
     observed summary already updated); ``partners`` maps each declared partner site to its manager's record when
     that manager is managed too; ``keystore_error`` says why the keystore step 4 installs cannot be used; ``trust``
     whether the desired certificate will be trusted on the API port (None: not established — the tests of pure
-    decisions; the engine always gives it); ``alive`` the attempts whose hook process group was seen running."""
+    decisions; the engine always gives it); ``alive`` the attempts whose hook process group was seen running;
+    ``others`` the record of every other managed server, by name (fleet-wide gates: a canary analysis that halted
+    every swap)."""
 
     procedure: Procedure
     spec: ManagedServer
@@ -80,6 +82,7 @@ class Given:
     keystore_error: str | None = None
     trust: NewCertificateTrust | None = None
     alive: frozenset[AttemptKey] = frozenset()
+    others: Mapping[str, RolloutRecord] = field(default_factory=dict)
 
     def with_record(self, record: RolloutRecord) -> Given:
         return replace(self, record=record)

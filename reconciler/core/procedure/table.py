@@ -19,7 +19,7 @@ from types import MappingProxyType
 from reconciler.core.codes import Code
 from reconciler.core.observation import Counting
 from reconciler.core.phase import Phase
-from reconciler.core.procedure import describe, gates, lists, steps
+from reconciler.core.procedure import canary, describe, domains, gates, lists, steps
 from reconciler.core.procedure.describe import Described
 from reconciler.core.procedure.gates import Gate
 from reconciler.core.procedure.lists import RESTORE, SWITCH
@@ -309,6 +309,7 @@ _START_GATES = (
     *_HOLDS,
     gates.replication_known,
     gates.observation_complete,
+    domains.domains_visible,
     gates.partners_declared,
     gates.keystore,
     gates.trusted,
@@ -637,8 +638,8 @@ STANDARD = Procedure(
                     "a managed group left the HTTP list",
                 ),
             ),
-            entry=(gates.keystore, gates.trusted, gates.approval(4), gates.window),
-            inside=(gates.keystore, gates.trusted, gates.window),
+            entry=(gates.keystore, gates.trusted, canary.no_canary_halted, gates.approval(4), gates.window),
+            inside=(gates.keystore, gates.trusted, canary.no_canary_halted, gates.window),
             acknowledges=SOAK_UNVERIFIED,
             reversible=True,
             rotating=True,
@@ -669,7 +670,12 @@ STANDARD = Procedure(
                     "eligible clients checked in since the swap (afterSwap rules)",
                 ),
             ),
-            reverts=(_stall(_UNEXPECTED, "a port presents another certificate"), _PARTNER_BACK_AFTER_SWAP),
+            notes=(canary.judge_canary,),
+            reverts=(
+                _stall(_UNEXPECTED, "a port presents another certificate"),
+                _PARTNER_BACK_AFTER_SWAP,
+                _stall(canary.canary_stalls, "the canary analysis of the swap failed (too few clients back)"),
+            ),
             soak=SOAK_FETCHED,
             acknowledges=SOAK_FETCHED,
             pace=Pace.WAITING,
@@ -700,7 +706,7 @@ STANDARD = Procedure(
             ),
             notes=(steps.start_clock, steps.flags_on_entry(True)),
             reverts=(_stall(_UNEXPECTED, "a port presents another certificate"), _PARTNER_BACK_AFTER_SWAP),
-            entry=(*_HOLDS, gates.approval(5)),
+            entry=(*_HOLDS, canary.canary_judged, gates.approval(5)),
             acknowledges=SOAK_FETCHED,
             rotating=True,
             verification_off=True,
