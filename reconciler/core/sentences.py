@@ -645,10 +645,10 @@ _BODIES: Mapping[Code, Callable[[Facts], str]] = {
     Code.REPLICATION_REESTABLISHED: _reestablished,
     Code.SUSPECTED_ORPHANS: _suspects,
     Code.DOMAIN_NOT_VISIBLE: lambda f: (
-        f"holding: the API credentials do not see the domain(s) {', '.join(map(repr, f['domains']))}"
+        f"the API credentials do not see the domain(s) {', '.join(map(repr, f['domains']))}"
         + (" the rollout counted earlier" if f.get("gone") else " that spec.rollout.clients.domains names")
         + (f" (they see {', '.join(map(repr, f['visible']))})" if f.get("visible") else "")
-        + ": their groups and clients cannot be seen, so nothing moves (an unseen domain is never a smaller fleet)"
+        + ": their groups and clients cannot be seen (an unseen domain is never a smaller fleet)"
     ),
     Code.CANARY_PASSED: lambda f: f"canary analysis passed: {_canary(f)}",
     Code.SPEC_REVERTED: lambda f: (

@@ -134,10 +134,13 @@ async def _scan(
 ) -> bool:
     """Refresh the ledger of every visible domain (the clients of each are listed with its domain id)."""
     ledger.forget_domains({d.id for d in domains})
-    for domain in domains:  # one domain after the other: a manager throttles the API as a whole
-        await ledger.for_domain(domain.id).refresh(
-            client, manager_time=manager_time, change_time=change_time, now=now
-        )
+    try:
+        for domain in domains:  # one domain after the other: a manager throttles the API as a whole
+            await ledger.for_domain(domain.id).refresh(
+                client, manager_time=manager_time, change_time=change_time, now=now
+            )
+    finally:
+        ledger.combine_domain_scans()
     return True
 
 

@@ -127,10 +127,18 @@ def test_the_entry_gates_are_approvals_window_keystore_trust_and_lists_as_docume
     assert [g.name for g in update.entry] == [
         "keystore",
         "new_certificate_trusted",
+        "no_canary_halted",
         "approval_of_step_4",
         "window",
     ]
-    assert [g.name for g in update.inside] == ["keystore", "new_certificate_trusted", "window"]
+    assert [g.name for g in update.inside] == [
+        "keystore",
+        "new_certificate_trusted",
+        "no_canary_halted",
+        "window",
+    ]
+    enable = STANDARD.stage(Phase.ENABLING_VERIFICATION)
+    assert "canary_judged" in [g.name for g in enable.entry]
     start = STANDARD.stage(Phase.BREAKING_REPLICATION).entry
     assert {"new_certificate_trusted", "management_server_list_configured"} <= {g.name for g in start}
     assert STANDARD.accept_at_risk_steps == (4, 5, 7)  # after 3, 4b and 6
@@ -165,6 +173,7 @@ def test_the_guards_of_a_stage_are_its_named_checks_in_table_order() -> None:
             "passes_clients_acknowledged_verification_off",
             "passes_keystore",
             "passes_new_certificate_trusted",
+            "passes_no_canary_halted",
             "passes_approval_of_step_4",
             "passes_window",
         ],

@@ -195,6 +195,8 @@ class World:
     )  # "groups", "replication", "clients", "manager_time", "ports"
     ack_time_override: datetime | None = None
     swap: SwapAnalysis | None = None  # what the adapter's orphan detection reports after a swap
+    # the canary analysis over every client after a swap (None: a cohort of ``eligible`` that all came back)
+    canary: SwapAnalysis | None = None
     lists_shown: bool = True  # the settings show each group's management server list
     version: str = "14.3.10000"
 
@@ -268,6 +270,24 @@ class World:
             ),
             clients=None if "clients" in self.unknown else clients,
             api_error=self.api_error,
+            canary=None if "clients" in self.unknown else self._canary(record),
+        )
+
+    def _canary(self, record: RolloutRecord | None) -> SwapAnalysis | None:
+        if self.canary is not None:
+            return self.canary
+        seen = record.facts.swap_seen if record is not None else None
+        if seen is None:
+            return None
+        # the spec's defaults: a heartbeat of 5 minutes, 3 heartbeats to come back
+        back = self.manager_time >= seen + timedelta(minutes=15)
+        return SwapAnalysis(
+            swap_seen=seen,
+            return_by=seen + timedelta(minutes=15),
+            cohort=self.eligible,
+            returned=self.eligible if back else 0,
+            awaited=0 if back else self.eligible,
+            silent=0,
         )
 
     # --- what actions do to a manager -------------------------------------------------------------------------------
