@@ -87,13 +87,20 @@ class ManagerPlan:
     # (path, whether it inherits its policy from My Company); the clients are spread evenly over them
     groups: tuple[tuple[str, bool], ...] = (("My Company\\Laptops", False), ("My Company\\Servers", True))
     churn: Mapping[str, int] | None = field(default_factory=lambda: dict(DEMO_CHURN))
+    # domains beside Default: (name, clients, group paths under My Company); each domain's groups are its own
+    domains: tuple[tuple[str, int, tuple[str, ...]], ...] = ()
 
 
 DEMO_MANAGERS = (
     ManagerPlan("sepm-east", "Site East", 1500, partners=("Site West",)),
     ManagerPlan("sepm-west", "Site West", 1500, partners=("Site East",)),
     ManagerPlan(
-        "sepm-dmz", "Site DMZ", 800, offline_share=0.01, groups=(("My Company\\DMZ Servers", False),)
+        "sepm-dmz",
+        "Site DMZ",
+        800,
+        offline_share=0.01,
+        groups=(("My Company\\DMZ Servers", False),),
+        domains=(("Partners", 300, ("My Company\\Partner Kiosks",)),),
     ),
 )
 
@@ -238,12 +245,31 @@ def _fleet(
         }
         if plan.partners:
             entry["replication"] = {"partners": list(plan.partners), "interval": replication_interval}
+        if plan.domains:
+            entry["domains"] = [_domain(plan, d, heartbeat) for d in plan.domains]
         managers.append(entry)
     return {
         "clock": {"start": start.isoformat(), "speed": speed},
         "seed": seed,
         "behaviours": "strict",  # every behaviour: the simulator's default, said here for the reader
         "managers": managers,
+    }
+
+
+def _domain(plan: ManagerPlan, domain: tuple[str, int, tuple[str, ...]], heartbeat: str) -> dict[str, Any]:
+    """A domain beside Default on one manager: its own group tree and clients (online, current agents)."""
+    name, count, paths = domain
+    return {
+        "name": name,
+        "groups": [{"name": "My Company", "inherits": False}]
+        + [{"name": path, "inherits": False} for path in paths],
+        "clients": {
+            "count": count,
+            "heartbeat": heartbeat,
+            "groups": {path: 1.0 / len(paths) for path in paths},
+            "namePrefix": f"{plan.name.split('-')[-1].upper()}-{name.upper()}-PC",
+            **({"churn": dict(plan.churn)} if plan.churn else {}),
+        },
     }
 
 

@@ -9,9 +9,11 @@ from typing import Any
 from reconciler.core._storage import iso, iso_or_none
 from reconciler.core.codes import Code
 from reconciler.core.observation import PORT_NAMES
+from reconciler.core.observed import DOMAIN_COUNTS
+from reconciler.core.procedure.canary import canary_halted
 from reconciler.core.record import RolloutRecord
 
-__all__ = ["server_status", "status_document"]
+__all__ = ["domain_counts", "server_status", "status_document"]
 
 
 def server_status(record: RolloutRecord) -> dict[str, Any]:
@@ -19,7 +21,7 @@ def server_status(record: RolloutRecord) -> dict[str, Any]:
     observed = record.observed
     fingerprints = observed.fingerprints if observed else {}
     action = record.pending_action
-    return {
+    entry: dict[str, Any] = {
         "name": record.server,
         "phase": record.phase.value,
         "step": record.step,
@@ -57,6 +59,40 @@ def server_status(record: RolloutRecord) -> dict[str, Any]:
         "approvals": [a.to_storage() for a in record.current_approvals()],
         "management_server_list": _lists(record),
         "abort_requested": record.abort_request is not None,
+        "domains": domain_counts(record),
+        "canary": None if record.facts.canary is None else _canary(record),
+    }
+    site = entry.get("site")
+    if isinstance(site, dict):  # the site's rollout carries its domains' counts too
+        site["domains"] = entry["domains"]
+    return entry
+
+
+def domain_counts(record: RolloutRecord) -> dict[str, dict[str, int | None]]:
+    """Per counted domain of the last observation: ``{NAME: {"eligible", "acknowledged", "at_risk"}}`` (empty before
+    domains were observed). A domain the spec names that the credentials do not see is listed with ``null``
+    counts."""
+    observed = record.observed
+    if observed is None:
+        return {}
+    counts = {name: dict(values) for name, values in observed.domains.items()}
+    for name in observed.domains_missing:
+        counts.setdefault(name, dict.fromkeys(DOMAIN_COUNTS))
+    return counts
+
+
+def _canary(record: RolloutRecord) -> dict[str, Any]:
+    canary = record.facts.canary
+    assert canary is not None  # noqa: S101 - the caller checked
+    return {
+        "passed": canary.passed,
+        "halted": canary_halted(record),
+        "cohort": canary.cohort,
+        "returned": canary.returned,
+        "silent": canary.silent,
+        "silent_names": list(canary.silent_names),
+        "min_return_ratio": canary.min_ratio,
+        "judged_at": iso(canary.judged_at),
     }
 
 

@@ -10,6 +10,7 @@ from typing import Any
 from reconciler.core.drift import Severity
 from reconciler.report.common import (
     EXIT_MEANING,
+    domain_counts,
     event_title,
     header,
     history_of,
@@ -142,8 +143,18 @@ def _server(server: ServerReport, report: Report) -> str:
         f'<section class="server" id="server-{_e(server.name)}">'
         f"<h2><code>{_e(server.name)}</code> — {_status(server)}</h2>"
         + (f'<p class="observed">{_e(note)}</p>' if note else "")
-        + f'<ul class="findings">{findings}</ul>{_certificates(server)}{_history(server)}</section>'
+        + f'<ul class="findings">{findings}</ul>{_domains(server)}{_certificates(server)}{_history(server)}'
+        "</section>"
     )
+
+
+def _domains(server: ServerReport) -> str:
+    rows = "".join(
+        f"<tr><td>{_e(name)}</td><td>{_e(counts)}</td></tr>" for name, counts in domain_counts(server)
+    )
+    if not rows:
+        return ""
+    return f'<table class="domains"><thead><tr><th>domain</th><th>clients</th></tr></thead><tbody>{rows}</tbody></table>'
 
 
 def render_html(report: Report) -> str:
