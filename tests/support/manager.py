@@ -358,6 +358,7 @@ class Driver:
     decisions: list[Decision] = field(default_factory=list)
     procedure: Procedure = STANDARD
     alive: frozenset[AttemptKey] = frozenset()  # attempts whose hook process group is seen running
+    others: dict[str, RolloutRecord] = field(default_factory=dict)  # the other managed servers' records
 
     def decide(self, *, observation_error: str | None = None, observe: bool = True) -> Decision:
         observation = self.world.observe(self.record) if observe else None
@@ -373,6 +374,7 @@ class Driver:
             observation_error=observation_error,
             procedure=self.procedure,
             alive=self.alive,
+            others=self.others,
         )
         self.record = replace(decision.record, version=decision.record.version + 1)
         self.events.extend(decision.events)
