@@ -19,6 +19,7 @@ from reconciler.core.phase import Phase
 from reconciler.core.procedure.table import STANDARD, Procedure
 from reconciler.core.procedure.timeline import PlannedStep, timeline
 from reconciler.core.spec import Mode
+from reconciler.core.status import domain_counts
 from reconciler.engine.gather import Gathered
 
 __all__ = ["PlannedStep", "ServerPlan", "plan_server"]
@@ -47,6 +48,9 @@ class ServerPlan:
     rollout_id: str | None = None
     record_phase: Phase | None = None
     substep: str | None = None  # "2a", "4b"… (None outside sub-steps)
+    domains: dict[str, dict[str, int | None]] | None = (
+        None  # per domain {"eligible", "acknowledged", "at_risk"}
+    )
 
     def to_json(self) -> dict[str, Any]:
         return {
@@ -68,6 +72,7 @@ class ServerPlan:
             "eta": iso_or_none(self.eta),
             "notes": list(self.notes),
             "error": self.error,
+            "domains": self.domains or {},
         }
 
 
@@ -129,6 +134,9 @@ def plan_server(
             f"the management server list switch is skipped ({lists.reason}): every client counts at risk before the "
             "swap (clients on an HTTPS list fail TLS when the certificate changes)"
         )
+    domains = domain_counts(rec)
+    if len(domains) > 1 or any(c.get("eligible") is None for c in domains.values()):
+        notes.append("clients by domain: " + "; ".join(_domain_note(n, c) for n, c in domains.items()))
     if rec.suspension is not None:
         notes.append(
             f"suspended by {rec.suspension.by} ({rec.suspension.reason}): sepm-reconciler resume {name}"
@@ -170,4 +178,12 @@ def plan_server(
         rollout_id=rec.rollout_id,
         record_phase=recorded,
         substep=procedure.substep_of(rec),
+        domains=domains,
     )
+
+
+def _domain_note(name: str, counts: dict[str, int | None]) -> str:
+    eligible, acked, at_risk = counts.get("eligible"), counts.get("acknowledged"), counts.get("at_risk")
+    if eligible is None or acked is None:
+        return f"{name}: not visible to the credentials (DomainNotVisible)"
+    return f"{name}: {acked:,}/{eligible:,} acknowledged, {at_risk or 0:,} at risk"

@@ -134,6 +134,8 @@ def test_a_canary_that_passes_is_recorded_once_and_step_5_follows() -> None:
     passed = [e for e in driver.events if e.kind is EventKind.CANARY]
     assert [e.code for e in passed] == [Code.CANARY_PASSED.value]
     assert canary_passed(driver.record) and not canary_halted(driver.record)
+    driver.run_until(Phase.IN_SYNC, step=HOUR, limit=200)
+    assert driver.record.facts.canary is None and canary_passed(driver.record), "a completed rollout passed"
 
 
 def test_step_5_waits_until_the_canary_was_judged() -> None:

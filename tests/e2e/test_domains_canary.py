@@ -11,6 +11,7 @@
 
 from __future__ import annotations
 
+import json
 from datetime import timedelta
 from typing import Any
 
@@ -78,6 +79,21 @@ async def test_two_domains_are_patched_and_counted_each_and_end_with_no_orphans(
         rig.assert_no_orphans("sepm-east")
         canary = [e for e in rig.store.events("sepm-east") if e.kind is EventKind.CANARY]
         assert [e.code for e in canary] == [Code.CANARY_PASSED.value]
+
+        code, out, err = await cli("status", "--state", rig.state_url, "--output", "json")
+        assert code == 0, err
+        (entry,) = json.loads(out)["servers"]
+        assert set(entry["domains"]) == {"Default", "Branch"}
+        assert set(entry["domains"]["Branch"]) == {"eligible", "acknowledged", "at_risk"}
+        assert entry["canary"] is None, "the rollout is over: its facts went with it (the event stays)"
+        code, out, err = await cli(
+            "report", "--specs", str(rig.specs_dir), "--state", rig.state_url, "--output", "text"
+        )
+        assert code == 0, (out, err)
+        assert "domain Branch" in out and "domain Default" in out
+        code, out, err = await cli("plan", "--specs", str(rig.specs_dir), "--output", "json")
+        assert code == 0, (out, err)
+        assert set(json.loads(out)["servers"][0]["domains"]) == {"Default", "Branch"}
 
 
 async def test_a_domain_the_credentials_stop_seeing_mid_rollout_holds_it(

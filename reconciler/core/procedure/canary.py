@@ -46,7 +46,10 @@ def canary_halted(record: RolloutRecord) -> bool:
 
 def canary_passed(record: RolloutRecord) -> bool:
     """The canary analysis of ``record``'s swap was judged and passed — or failed and a person resumed the rollout
-    after the halt. False while it is not judged yet (or there was no swap)."""
+    after the halt. Without a rollout open: the server is in sync (its last rollout completed, which needs the
+    analysis judged, or nothing had to be swapped). False while a rollout's analysis is not judged yet."""
+    if record.rollout_id is None:
+        return record.phase is Phase.IN_SYNC
     canary = record.facts.canary
     if canary is None:
         return False
