@@ -105,6 +105,8 @@ def domain_counts(server: ServerReport) -> list[tuple[str, str]]:
         eligible, acked, at_risk = counts.get("eligible"), counts.get("acknowledged"), counts.get("at_risk")
         if eligible is None or acked is None:
             out.append((name, "not visible to the credentials, or not counted (DomainNotVisible)"))
+        elif server.record is None or server.record.rollout_id is None:  # no change to acknowledge
+            out.append((name, f"{wording.count(eligible)} eligible"))
         else:
             out.append(
                 (
