@@ -32,7 +32,13 @@ PLANS = (
     ManagerPlan("sepm-west", "Site West", 120, partners=("Site East",), offline_share=0.05),
     ManagerPlan("sepm-dmz", "Site DMZ", 80, offline_share=0.05, groups=(("My Company\\DMZ Servers", False),)),
 )
-POLICY = {"minSoak": "1h", "maxSoak": "2d", "excludeOfflineFor": "2h", "minAckRatio": 1.0}
+POLICY = {
+    "minSoak": "1h",
+    "maxSoak": "2d",
+    "excludeOfflineFor": "2h",
+    "minAckRatio": 1.0,
+    "afterSwap": {"minSoak": "30m"},  # shorter than excludeOfflineFor (validate refuses it otherwise)
+}
 FAST = [
     "--active-interval",
     "1s",
