@@ -17,7 +17,7 @@ from reconciler.core.actions import Performer
 from reconciler.core.procedure import Phase
 from reconciler.core.procedure.table import STANDARD
 from reconciler.core.record import RolloutRecord
-from reconciler.core.status import status_document
+from reconciler.core.status import domain_counts, domains_note, status_document
 from reconciler.errors import Error
 
 
@@ -67,6 +67,8 @@ def _render(console: Console, records: list[RolloutRecord]) -> None:
             )
         if record.abort_request is not None:
             notes.append(f"abort requested by {record.abort_request.by}: carried out at the next check")
+        if (by_domain := domains_note(domain_counts(record))) is not None:
+            notes.append(by_domain)
         for note in notes:
             console.print(f"[bold]{record.server}[/]: {escape(note)}", soft_wrap=True)
 

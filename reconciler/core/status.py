@@ -13,7 +13,7 @@ from reconciler.core.observed import DOMAIN_COUNTS
 from reconciler.core.procedure.canary import canary_halted
 from reconciler.core.record import RolloutRecord
 
-__all__ = ["domain_counts", "server_status", "status_document"]
+__all__ = ["domain_counts", "domains_note", "server_status", "status_document"]
 
 
 def server_status(record: RolloutRecord) -> dict[str, Any]:
@@ -79,6 +79,21 @@ def domain_counts(record: RolloutRecord) -> dict[str, dict[str, int | None]]:
     for name in observed.domains_missing:
         counts.setdefault(name, dict.fromkeys(DOMAIN_COUNTS))
     return counts
+
+
+def domains_note(counts: dict[str, dict[str, int | None]]) -> str | None:
+    """``"clients by domain: Default: 1,498/1,500 acknowledged, 2 at risk; Branch: …"`` — for several domains, or one
+    the credentials do not see; None otherwise (one domain says nothing the totals do not)."""
+    if len(counts) < 2 and all(c.get("eligible") is not None for c in counts.values()):
+        return None
+    parts = []
+    for name, c in counts.items():
+        eligible, acked, at_risk = c.get("eligible"), c.get("acknowledged"), c.get("at_risk")
+        if eligible is None or acked is None:
+            parts.append(f"{name}: not visible to the credentials (DomainNotVisible)")
+        else:
+            parts.append(f"{name}: {acked:,}/{eligible:,} acknowledged, {at_risk or 0:,} at risk")
+    return "clients by domain: " + "; ".join(parts)
 
 
 def _canary(record: RolloutRecord) -> dict[str, Any]:

@@ -19,7 +19,7 @@ from reconciler.core.phase import Phase
 from reconciler.core.procedure.table import STANDARD, Procedure
 from reconciler.core.procedure.timeline import PlannedStep, timeline
 from reconciler.core.spec import Mode
-from reconciler.core.status import domain_counts
+from reconciler.core.status import domain_counts, domains_note
 from reconciler.engine.gather import Gathered
 
 __all__ = ["PlannedStep", "ServerPlan", "plan_server"]
@@ -135,8 +135,8 @@ def plan_server(
             "swap (clients on an HTTPS list fail TLS when the certificate changes)"
         )
     domains = domain_counts(rec)
-    if len(domains) > 1 or any(c.get("eligible") is None for c in domains.values()):
-        notes.append("clients by domain: " + "; ".join(_domain_note(n, c) for n, c in domains.items()))
+    if (by_domain := domains_note(domains)) is not None:
+        notes.append(by_domain)
     if rec.suspension is not None:
         notes.append(
             f"suspended by {rec.suspension.by} ({rec.suspension.reason}): sepm-reconciler resume {name}"
@@ -180,10 +180,3 @@ def plan_server(
         substep=procedure.substep_of(rec),
         domains=domains,
     )
-
-
-def _domain_note(name: str, counts: dict[str, int | None]) -> str:
-    eligible, acked, at_risk = counts.get("eligible"), counts.get("acknowledged"), counts.get("at_risk")
-    if eligible is None or acked is None:
-        return f"{name}: not visible to the credentials (DomainNotVisible)"
-    return f"{name}: {acked:,}/{eligible:,} acknowledged, {at_risk or 0:,} at risk"
