@@ -37,7 +37,7 @@ POLICY = {
     "maxSoak": "2d",
     "excludeOfflineFor": "2h",
     "minAckRatio": 1.0,
-    "afterSwap": {"minSoak": "30m"},  # shorter than excludeOfflineFor (validate refuses it otherwise)
+    "afterSwap": {"minSoak": "1h"},  # excludeOfflineFor must stay longer than every minSoak
 }
 FAST = [
     "--active-interval",

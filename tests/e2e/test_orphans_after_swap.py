@@ -1,8 +1,9 @@
 """Orphans after the swap are never excluded (#17 finding 2), on the simulator: a group's verification is turned
 back on while the certificate hook runs, so the swap orphans its clients. They stay in the denominator however
-long they are silent, are named as probably orphaned, block completion, and ``report`` exits 2 with
+long they are silent, are named as probably orphaned, hold the rollout in step 4b (verification does not come
+back), and ``report`` exits 2 with
 ``SuspectedOrphans`` — where before they fell out of "eligible" after ``excludeOfflineFor`` and the rollout
-reported complete. (Since #13 the canary analysis halts the rollout first, in step 4b; a person resumes it.)
+reported complete. Since #13 the canary analysis halts the rollout first, in step 4b; a person resumes it.
 """
 
 from __future__ import annotations
@@ -72,9 +73,9 @@ async def test_clients_orphaned_by_the_swap_block_completion_are_named_and_repor
                 assert code == 0, err
             await rig.advance(timedelta(hours=2))
         assert halted, "the canary analysis halted the rollout after the swap"
-        # since [vendor-procedure] the silent clients hold step 4b (they never fetch the new certificate)
+        # held in 4b (clients fetching the new certificate): verification never comes back while they are silent
         assert result.phase_after is Phase.FETCHING_CERTIFICATE, result.reason
-        assert result.code is Code.SUSPECTED_ORPHANS, result.reason
+        assert result.code is Code.SUSPECTED_ORPHANS, (result.code, result.reason)
 
         orphans = set(rig.truth()["managers"]["sepm-east"]["orphaned_clients"])
         assert orphans, "the test's premise: the swap orphaned the laptops that verified again"

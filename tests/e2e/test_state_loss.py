@@ -90,11 +90,11 @@ async def test_state_lost_after_step_4_costs_time_never_protection(
 ) -> None:
     config, new = _pair(pki)
     async with make_rig(config) as rig:
-        _write(rig, pki, new, approvals=[5])  # parks both after step 4, verification off, replication broken
+        _write(rig, pki, new, approvals=[5])  # parks both after 4b, verification off, replication broken
         rig.start_engine()
         await rig.run_until(
             lambda rs: all(
-                r.phase_after is Phase.UPDATING_CERTIFICATE and r.code is Code.APPROVAL_MISSING for r in rs
+                r.phase_after is Phase.FETCHING_CERTIFICATE and r.code is Code.APPROVAL_MISSING for r in rs
             )
         )
         parked = list(_end_state(rig, new))
