@@ -405,6 +405,12 @@ def _canary(f: Facts) -> str:
 
 
 def _suspects(f: Facts) -> str:
+    if f.get("awaiting"):
+        return (
+            f"the canary analysis of the swap is judged at {wording.when(f['return_by'])} (manager time): so far "
+            f"{wording.count(f['returned'])} of {wording.count(f['cohort'])} client(s) seen within a heartbeat before "
+            "it checked in again; verification does not come back before"
+        )
     if f.get("halted_by"):
         return (
             f"the canary analysis of {f['halted_by']}'s swap halted every further swap: "

@@ -503,6 +503,18 @@ SAMPLES: dict[Code, list[Said]] = {
                 "where": "step 3",
             },
         ),
+        Said(
+            Code.SUSPECTED_ORPHANS,
+            {
+                "awaiting": True,
+                "silent": 0,
+                "returned": 250,
+                "cohort": 300,
+                "return_by": T,
+                "server": "sepm-east-01",
+                "where": "step 4b",
+            },
+        ),
     ],
     Code.DOMAIN_NOT_VISIBLE: [
         Said(Code.DOMAIN_NOT_VISIBLE, {"domains": ("Branch",), "visible": ("Default",)}),

@@ -140,12 +140,12 @@ def _canary_judged(given: Given) -> Verdict:
     awaited = Said(
         Code.SUSPECTED_ORPHANS,
         {
+            "awaiting": True,
             "silent": analysis.silent,
+            "returned": analysis.returned,
             "cohort": analysis.cohort,
-            "names": analysis.silent_names,
-            "swap_seen": analysis.swap_seen,
+            "return_by": analysis.return_by,
             "server": given.name,
-            "step": given.procedure.after(given.record.phase),
         },
     )
     return Failed(awaited, until=until)
