@@ -88,7 +88,8 @@ async def test_two_domains_are_patched_and_counted_each_and_end_with_no_orphans(
         assert entry["canary"] is None, "the rollout is over: its facts went with it (the event stays)"
         code, out, err = await cli("status", "--state", rig.state_url)
         assert code == 0, err
-        assert "clients by domain: Default:" in " ".join(out.split()) and "Branch:" in out
+        flat = " ".join(out.split())
+        assert "clients by domain:" in flat and "Default:" in flat and "Branch:" in flat
         code, out, err = await cli(
             "report", "--specs", str(rig.specs_dir), "--state", rig.state_url, "--output", "text"
         )
