@@ -5,7 +5,7 @@ BIN    := $(VENV)/bin
 STAMP  := $(VENV)/.installed
 
 .DEFAULT_GOAL := help
-.PHONY: help venv test lint typecheck imports unit demo clean bench chaos
+.PHONY: help venv test lint typecheck imports unit demo dist clean bench chaos
 
 help:  ## show the targets
 	@grep -E '^[a-z-]+:.*##' $(MAKEFILE_LIST) | awk -F':.*## ' '{printf "  make %-10s %s\n", $$1, $$2}'
@@ -40,8 +40,13 @@ chaos: $(STAMP)  ## the whole chaos suite (60 SIGKILL points; make test runs a s
 demo: $(STAMP)  ## the main job on the embedded simulator
 	$(BIN)/sepm-reconciler demo
 
+dist: $(STAMP)  ## build the sdist and the wheel into dist/ (pip install dist/*.whl anywhere)
+	rm -rf dist build
+	$(BIN)/python -m build --no-isolation --outdir dist .
+	@ls -1 dist
+
 bench: $(STAMP)  ## run the benchmarks in benchmarks/
 	@for b in benchmarks/*.py; do echo "== $$b"; $(BIN)/python $$b || exit 1; done
 
 clean:  ## remove the virtualenv and caches
-	rm -rf $(VENV) .mypy_cache .ruff_cache .pytest_cache build *.egg-info
+	rm -rf $(VENV) .mypy_cache .ruff_cache .pytest_cache .hypothesis build dist *.egg-info .sepm-reconciler

@@ -23,7 +23,6 @@ from __future__ import annotations
 
 import argparse
 import asyncio
-import contextlib
 import json
 import logging
 import os
@@ -46,8 +45,9 @@ from reconciler.daemon.loop import Daemon
 from reconciler.sepm import ClientLedger, observe, open_client, tls_context
 from reconciler.specs import LoadedServer, load_specs
 
-sys.path.insert(0, str(Path(__file__).resolve().parent))  # run as a script: its sibling, observe.py
-from observe import _pki, _start_simulator
+sys.path.insert(0, str(Path(__file__).resolve().parents[1]))  # run as a script: the repository's root
+
+from benchmarks._kit import pki, start_simulator, stop_simulator
 
 PASSWORD = "bench-pass"  # noqa: S105 - the simulator's admin password (a benchmark, not a secret)
 PASSWORD_ENV = "SEPM_BENCH_PASSWORD"  # noqa: S105 - the name of a variable
@@ -272,14 +272,14 @@ def main() -> int:
 
     with tempfile.TemporaryDirectory(prefix="bench-fleet-") as tmp:
         directory = Path(tmp)
-        ca, cert, key = _pki(directory)
+        ca, cert, key = pki(directory)
         fleet = directory / "fleet.yaml"
         fleet.write_text(
             yaml.safe_dump(fleet_document(args.managers, args.clients, cert, key), sort_keys=False)
         )
         ports_file = directory / "ports.json"
         t0 = time.monotonic()
-        proc = _start_simulator(fleet, ports_file)
+        proc = start_simulator(fleet, ports_file)
         print(
             f"simulator: {args.managers} managers × {args.clients:,} clients, up in {time.monotonic() - t0:.1f} s"
         )
@@ -292,9 +292,7 @@ def main() -> int:
             one = asyncio.run(baseline(specs))
             one_sim_cpu = cpu_seconds(proc.pid) - sim_cpu
         finally:
-            proc.terminate()
-            with contextlib.suppress(Exception):
-                proc.wait(timeout=30)
+            stop_simulator(proc)
     target = 2 * one * args.managers / args.observe_concurrency
     per_hour = result["requests_per_tick"] + result["first_round_requests"] / 6
     rss_mb = result["peak_rss"] / 2**20

@@ -58,9 +58,17 @@ def make_ca(now: datetime, days: int) -> tuple[rsa.RSAPrivateKey, x509.Certifica
 
 
 def issue_server_certificate(
-    ca_key: rsa.RSAPrivateKey, ca_cert: x509.Certificate, host: str, now: datetime, days: int
+    ca_key: rsa.RSAPrivateKey,
+    ca_cert: x509.Certificate,
+    host: str,
+    now: datetime,
+    days: int,
+    *,
+    valid: tuple[datetime, datetime] | None = None,
 ) -> tuple[rsa.RSAPrivateKey, x509.Certificate]:
-    """An RSA 2048 TLS server certificate for ``host`` (DNS name or IP address, in the SAN), signed by the CA."""
+    """An RSA 2048 TLS server certificate for ``host`` (DNS name or IP address, in the SAN), signed by the CA, valid
+    from an hour before ``now`` for ``days`` — or exactly ``valid`` (not before, not after) when given."""
+    not_before, not_after = valid or (now - timedelta(hours=1), now + timedelta(days=days))
     key = rsa.generate_private_key(public_exponent=65537, key_size=2048)
     san = x509.IPAddress(ipaddress.ip_address(host)) if _is_ip(host) else x509.DNSName(host)
     cert = (
@@ -69,8 +77,8 @@ def issue_server_certificate(
         .issuer_name(ca_cert.subject)
         .public_key(key.public_key())
         .serial_number(x509.random_serial_number())
-        .not_valid_before(now - timedelta(hours=1))
-        .not_valid_after(now + timedelta(days=days))
+        .not_valid_before(not_before)
+        .not_valid_after(not_after)
         .add_extension(x509.SubjectAlternativeName([san]), critical=False)
         .add_extension(x509.BasicConstraints(ca=False, path_length=None), critical=True)
         .add_extension(x509.ExtendedKeyUsage([ExtendedKeyUsageOID.SERVER_AUTH]), critical=False)

@@ -30,6 +30,10 @@ EXIT_CHANGES = 2
 EXIT_USAGE = 64
 EXIT_INTERRUPTED = 130
 
+ENV_PREFIX = "SEPM_RECONCILER"
+"""Every option can also be set through the environment: ``SEPM_RECONCILER_<COMMAND>_<OPTION>`` (click's
+``auto_envvar_prefix``; ``run --listen`` is ``SEPM_RECONCILER_RUN_LISTEN``), or the name its ``--help`` shows."""
+
 # name -> "module:attribute". Add a command by adding a line here and a module beside this one.
 COMMANDS: dict[str, str] = {
     "validate": "reconciler.cli.validate:validate",
@@ -47,6 +51,7 @@ COMMANDS: dict[str, str] = {
     "abort": "reconciler.cli.abort:abort",
     "report": "reconciler.cli.report:report",
     "plan": "reconciler.cli.plan:plan",
+    "forecast": "reconciler.cli.forecast:forecast",
     "reconcile": "reconciler.cli.reconcile:reconcile",
     "state": "reconciler.cli.state:state",
 }
@@ -66,7 +71,18 @@ class LazyGroup(click.Group):
         command = getattr(importlib.import_module(module_name), attribute)
         if not isinstance(command, click.Command):  # pragma: no cover - a programming error
             raise TypeError(f"{target} is not a click command")
+        _show_envvars(command)
         return command
+
+
+def _show_envvars(command: click.Command) -> None:
+    """``--help`` names each option's environment variable."""
+    for param in command.params:
+        if isinstance(param, click.Option) and not param.hidden:
+            param.show_envvar = True
+    if isinstance(command, click.Group):
+        for sub in command.commands.values():
+            _show_envvars(sub)
 
 
 CONTEXT_SETTINGS: dict[str, Any] = {"help_option_names": ["-h", "--help"], "max_content_width": 110}
@@ -87,6 +103,8 @@ def cli() -> None:
       sepm-reconciler validate --specs specs/      check your specs (no network)
       sepm-reconciler demo                         watch a whole rotation on a simulated fleet
 
+    Every option can also come from the environment, SEPM_RECONCILER_<COMMAND>_<OPTION> (each --help names it).
+
     Exit codes: 0 ok / in sync, 1 error or invalid, 2 changes pending or drift, 64 usage error.
     """
 
@@ -94,7 +112,9 @@ def cli() -> None:
 def main(argv: list[str] | None = None) -> None:
     """Console-script entry point: run the CLI and map failures to the documented exit codes."""
     try:
-        rv = cli.main(args=argv, prog_name="sepm-reconciler", standalone_mode=False)
+        rv = cli.main(
+            args=argv, prog_name="sepm-reconciler", standalone_mode=False, auto_envvar_prefix=ENV_PREFIX
+        )
     except click.exceptions.Exit as exc:
         sys.exit(exc.exit_code)
     except click.UsageError as exc:

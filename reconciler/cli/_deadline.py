@@ -69,13 +69,20 @@ class RunningHooks:
         timeout_s: float,
         secrets: Sequence[str] = (),
         cwd: Path | None = None,
+        environment: Mapping[str, str] | None = None,
         on_start: OnStart | None = None,
     ) -> HookResult:
         server = variables.get("SEPM_RECONCILER_SERVER", "")
         self.servers.add(server)
         try:
             return await run_hook(
-                argv, variables=variables, timeout_s=timeout_s, secrets=secrets, cwd=cwd, on_start=on_start
+                argv,
+                variables=variables,
+                timeout_s=timeout_s,
+                secrets=secrets,
+                cwd=cwd,
+                environment=environment,
+                on_start=on_start,
             )
         finally:
             self.servers.discard(server)

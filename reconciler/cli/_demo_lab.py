@@ -17,6 +17,7 @@ made (:func:`copy_http_lists`).
 from __future__ import annotations
 
 import ipaddress
+import os
 import secrets
 import ssl
 import sys
@@ -43,6 +44,7 @@ __all__ = [
     "ORIGINAL_LIST",
     "P12_PASSWORD_ENV",
     "PASSWORD_ENV",
+    "TRY_MANAGERS",
     "Lab",
     "Leaf",
     "ManagerPlan",
@@ -67,8 +69,10 @@ DEMO_CHURN: Mapping[str, int] = {"addPerDay": 24, "removePerDay": 12, "reimagePe
 
 
 def sim_hooks_dir() -> Path:
-    """``deploy/hooks/sim`` of this checkout (the demo runs from a clone: ``make demo``)."""
-    return Path(__file__).resolve().parents[2] / "deploy" / "hooks" / "sim"
+    """The simulator hooks: ``deploy/hooks/sim`` of a checkout, or the copy an installed wheel carries
+    (``reconciler/_simhooks``: the same files, shipped as package data)."""
+    checkout = Path(__file__).resolve().parents[2] / "deploy" / "hooks" / "sim"
+    return checkout if checkout.is_dir() else Path(__file__).resolve().parents[1] / "_simhooks"
 
 
 @dataclass(frozen=True, slots=True)
@@ -91,6 +95,15 @@ class ManagerPlan:
     # domains beside Default: (name, clients, group paths under My Company); each domain's groups are its own
     domains: tuple[tuple[str, int, tuple[str, ...]], ...] = ()
 
+
+TRY_MANAGERS = (
+    ManagerPlan("sepm-east", "Site East", 400, partners=("Site West",)),
+    ManagerPlan("sepm-west", "Site West", 400, partners=("Site East",)),
+    ManagerPlan(
+        "sepm-dmz", "Site DMZ", 200, offline_share=0.01, groups=(("My Company\\DMZ Servers", False),)
+    ),
+)
+"""The fleet of ``simulate --write-specs``: the demo's three managers with fewer clients."""
 
 DEMO_MANAGERS = (
     ManagerPlan("sepm-east", "Site East", 1500, partners=("Site West",)),
@@ -314,15 +327,36 @@ def write_specs(
     hook_prefix: Sequence[str] = (),
     hook_timeout: str = "2m",
     only: Sequence[str] | None = None,
+    standalone: bool = False,
 ) -> Path:
     """Write one spec per manager (and a Defaults document) declaring its *new* certificate; returns the directory.
 
     ``ports_info`` is the simulator's ports file content. ``policy`` overrides ``rollout.clients`` (the demo keeps
     the vendor's 24 h minimum soak). ``hook_prefix`` goes before each hook's argv (a wrapper that counts runs, in
     tests).
+
+    ``standalone`` (``simulate --write-specs``): specs that work in any shell, with nothing to export — the
+    secrets in files beside them (``{file: …}``, mode 0600), the simulator hooks copied into ``specs/hooks/`` and
+    named relative to the specs, with the ports file in their ``environment``; the demo passes them through its
+    own environment instead.
     """
     specs = directory or lab.root / "specs"
     (specs / "certs").mkdir(parents=True, exist_ok=True)
+    api_password: dict[str, str] = {"env": PASSWORD_ENV}
+    p12_password: dict[str, str] = {"env": P12_PASSWORD_ENV}
+    hooks = sim_hooks_dir()
+    if standalone:
+        secrets_dir = specs.parent / "secrets"
+        secrets_dir.mkdir(mode=0o700, exist_ok=True)
+        _write_private(secrets_dir / "api-password", SIM_ADMIN_PASSWORD.encode())
+        _write_private(secrets_dir / "keystore-password", lab.p12_password.encode())
+        api_password = {"file": "../secrets/api-password"}
+        p12_password = {"file": "../secrets/keystore-password"}
+        copied = specs / "hooks"
+        copied.mkdir(exist_ok=True)
+        for script in sorted(hooks.glob("*.py")):
+            (copied / script.name).write_bytes(script.read_bytes())
+        hooks = copied
     clients = {
         "groups": [],
         "minAckRatio": 1.0,
@@ -339,9 +373,9 @@ def write_specs(
         "metadata": {"name": "demo-defaults"},
         "spec": {
             "server": {
-                "caBundle": str(lab.ca_file),
+                "caBundle": _relative(lab.ca_file, specs) if standalone else str(lab.ca_file),
                 "timeout": "10s",
-                "credentials": {"username": "admin", "password": {"env": PASSWORD_ENV}, "domain": ""},
+                "credentials": {"username": "admin", "password": api_password, "domain": ""},
             },
             "rollout": {
                 "mode": "enforce",
@@ -352,12 +386,16 @@ def write_specs(
             },
         },
     }
-    (specs / "defaults.yaml").write_text(_yaml(defaults), encoding="utf-8")
-    hooks = sim_hooks_dir()
+    by = "simulate --write-specs" if standalone else "demo"
+    (specs / "defaults.yaml").write_text(_yaml(defaults, by), encoding="utf-8")
 
     def hook(script: str) -> dict[str, Any]:
-        argv = [*(hook_prefix or (sys.executable,)), str(hooks / script)]
-        return {"command": argv, "timeout": hook_timeout, "maxAttempts": 3}
+        path = f"hooks/{script}" if standalone else str(hooks / script)
+        argv = [*(hook_prefix or (sys.executable,)), path]
+        action: dict[str, Any] = {"command": argv, "timeout": hook_timeout, "maxAttempts": 3}
+        if standalone:
+            action["environment"] = {"SEPM_SIM_PORTS_FILE": str(lab.ports_file)}
+        return action
 
     for plan in lab.plans:
         if only is not None and plan.name not in only:
@@ -388,18 +426,26 @@ def write_specs(
                 "certificate": {
                     "file": f"certs/{plan.name}.crt",
                     "expiryWarning": "30d",
-                    "keystore": {"file": str(leaf.p12_file), "password": {"env": P12_PASSWORD_ENV}},
+                    "keystore": {
+                        "file": _relative(leaf.p12_file, specs) if standalone else str(leaf.p12_file),
+                        "password": p12_password,
+                    },
                 },
                 "replication": {"partners": list(plan.partners)},
                 "rollout": {"actions": actions},
             },
         }
-        (specs / f"{plan.name}.yaml").write_text(_yaml(document), encoding="utf-8")
+        (specs / f"{plan.name}.yaml").write_text(_yaml(document, by), encoding="utf-8")
     return specs
 
 
-def _yaml(document: Mapping[str, Any]) -> str:
-    return "# generated by sepm-reconciler demo\n" + yaml.safe_dump(dict(document), sort_keys=False)
+def _relative(path: Path, start: Path) -> str:
+    """``path`` relative to ``start`` (both under one directory), in POSIX form."""
+    return Path(os.path.relpath(path, start)).as_posix()
+
+
+def _yaml(document: Mapping[str, Any], by: str = "demo") -> str:
+    return f"# generated by sepm-reconciler {by}\n" + yaml.safe_dump(dict(document), sort_keys=False)
 
 
 def copy_http_lists(lab: Lab, ports_info: Mapping[str, Any]) -> list[str]:

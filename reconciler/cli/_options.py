@@ -14,10 +14,11 @@ F = TypeVar("F", bound=Callable[..., Any])
 
 
 def output_option(*formats: str, help: str = "Output format.") -> Callable[[F], F]:
-    """``--output FORMAT`` (first format is the default), passed to the command as ``output``."""
+    """``-o/--output FORMAT`` (first format is the default), passed to the command as ``output``."""
 
     def decorate(command: F) -> F:
         return click.option(
+            "-o",
             "--output",
             "output",
             type=click.Choice(list(formats)),

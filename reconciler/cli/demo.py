@@ -224,11 +224,23 @@ def _print_truth(console: Console, truth: GroundTruth, predictions: Predictions)
         console.print("\n[red]✗ the ground truth does not match what the reconciler predicted (see above)[/]")
 
 
-async def _run_demo(lab: Lab, specs: Path, ports: dict[str, Any], console: Console, *, budget: float) -> int:
-    from reconciler.daemon.config import DaemonConfig
-    from reconciler.daemon.loop import Daemon
+async def _report(console: Console, specs: Path, store: Any) -> int:
+    """The drift report (sepm-reconciler report) over ``store``; its exit code."""
     from reconciler.engine import SystemClock
     from reconciler.report import collect, render
+
+    report = await collect(specs, store, clock=SystemClock())
+    console.rule("Drift report (sepm-reconciler report)")
+    rendered = render(report, "text", color=console.is_terminal, width=console.width)
+    console.print(Text.from_ansi(rendered), soft_wrap=True)
+    return report.exit_code
+
+
+async def _run_demo(
+    lab: Lab, specs: Path, ports: dict[str, Any], console: Console, *, budget: float, serve: bool = False
+) -> int:
+    from reconciler.daemon.config import DaemonConfig
+    from reconciler.daemon.loop import Daemon
 
     state_url = f"sqlite:///{lab.root / 'state.db'}"
     config = DaemonConfig(
@@ -260,6 +272,7 @@ async def _run_demo(lab: Lab, specs: Path, ports: dict[str, Any], console: Conso
     predictions = Predictions()
     names = [p.name for p in lab.plans]
     started = time.monotonic()
+    stopped = False
     try:
         records = await _watch(
             daemon,
@@ -270,35 +283,61 @@ async def _run_demo(lab: Lab, specs: Path, ports: dict[str, Any], console: Conso
             status_url=status_url,
         )
         interrupted = daemon.stopping  # Ctrl-C reached the daemon before every server was done
-    finally:
-        daemon.request_stop()
-        await runner
-    if interrupted:
-        return EXIT_INTERRUPTED
-    elapsed = time.monotonic() - started
-    finished = len(records) == len(names) and all(r.in_sync for r in records)
-    if finished:
-        console.print(f"\n[green]Every server rotated in {elapsed:.0f} s of wall time.[/]\n")
-    else:
-        for record in records:
-            if not record.in_sync:
-                console.print(f"[red]{record.server} did not finish[/]: {escape(record.reason)}")
-    from reconciler.store import open_store
+        if interrupted or not serve:
+            daemon.request_stop()
+            await runner
+            stopped = True
+        if interrupted:
+            return EXIT_INTERRUPTED
+        elapsed = time.monotonic() - started
+        finished = len(records) == len(names) and all(r.in_sync for r in records)
+        if finished:
+            console.print(f"\n[green]Every server rotated in {elapsed:.0f} s of wall time.[/]\n")
+        else:
+            for record in records:
+                if not record.in_sync:
+                    console.print(f"[red]{record.server} did not finish[/]: {escape(record.reason)}")
+        if stopped:
+            from reconciler.store import open_store
 
-    store = await asyncio.to_thread(open_store, state_url, create=False)
-    try:
-        report = await collect(specs, store, clock=SystemClock())
+            store = await asyncio.to_thread(open_store, state_url, create=False)
+            try:
+                report_code = await _report(console, specs, store)
+            finally:
+                store.close()
+        else:  # the daemon still runs: read through its store (a second handle on the file must not be closed
+            report_code = await _report(console, specs, daemon.store)  # while it writes: see store.sqlite)
+        desired = {name: lab.new[name].fingerprint for name in names}
+        truth = check_ground_truth(
+            await asyncio.to_thread(_ground_truth, lab, ports),
+            desired,
+            predictions,
+            original_list=ORIGINAL_LIST,
+        )
+        _print_truth(console, truth, predictions)
+        code = EXIT_OK if finished and truth.ok and report_code == 0 else EXIT_ERROR
+        if serve and not stopped:
+            _print_serving(console, lab, status_url, ports)
+            await runner  # until Ctrl-C (the daemon's signal handlers stop it)
+            stopped = True
+        return code
     finally:
-        store.close()
-    console.rule("Drift report (sepm-reconciler report)")
-    rendered = render(report, "text", color=console.is_terminal, width=console.width)
-    console.print(Text.from_ansi(rendered), soft_wrap=True)
-    desired = {name: lab.new[name].fingerprint for name in names}
-    truth = check_ground_truth(
-        await asyncio.to_thread(_ground_truth, lab, ports), desired, predictions, original_list=ORIGINAL_LIST
+        if not stopped:
+            daemon.request_stop()
+            await runner
+
+
+def _print_serving(console: Console, lab: Lab, status_url: str, ports: dict[str, Any]) -> None:
+    state = lab.root / "state.db"
+    console.rule("Still running (--serve): Ctrl-C stops everything")
+    console.print(
+        f"status page  {status_url}\n"
+        f"state        sepm-reconciler status --state {state}\n"
+        f"history      sepm-reconciler history sepm-east --state {state}\n"
+        f"simulator    sepm-reconciler sim-admin --ports-file {lab.ports_file} --manager sepm-east state\n"
+        f"specs        {lab.root / 'specs'}  (edit one: the daemon reloads it within seconds)",
+        soft_wrap=True,
     )
-    _print_truth(console, truth, predictions)
-    return EXIT_OK if finished and truth.ok and report.exit_code == 0 else EXIT_ERROR
 
 
 @click.command("demo")
@@ -319,7 +358,13 @@ async def _run_demo(lab: Lab, specs: Path, ports: dict[str, Any], console: Conso
 @click.option(
     "--keep", is_flag=True, help="Keep the temporary directory (specs, state, logs) and print its path."
 )
-def demo(speed: float, timeout: float, keep: bool) -> int:
+@click.option(
+    "--serve",
+    is_flag=True,
+    help="After the rotation, keep the simulator, the daemon and its status page up until Ctrl-C (to look around, "
+    "approve, suspend, edit a spec…).",
+)
+def demo(speed: float, timeout: float, keep: bool, serve: bool) -> int:
     """Watch a whole certificate rotation on a simulated fleet, start to finish, in about a minute.
 
     \b
@@ -335,16 +380,17 @@ def demo(speed: float, timeout: float, keep: bool) -> int:
       make demo                            # the same, from a fresh clone (creates .venv first)
       sepm-reconciler demo --keep          # keep the specs, state and logs to look at afterwards
       sepm-reconciler demo --speed 14400   # a faster clock: the 24 h soaks pass in 6 s each
+      sepm-reconciler demo --serve         # then look around until Ctrl-C
 
-    Needs a checkout (the simulator hooks of deploy/hooks/sim/). Exit codes: 0 every server rotated and no client
+    Runs from a checkout or an installed wheel, in any directory. Exit codes: 0 every server rotated and no client
     was orphaned or left offline with the old certificate without having been predicted, 1 otherwise (the
     directory is then kept), 130 interrupted (Ctrl-C).
     """
     probe = Console()
     console = Console(highlight=False, width=None if probe.is_terminal else 120)
-    if not sim_hooks_dir().is_dir():
+    if not sim_hooks_dir().is_dir():  # pragma: no cover - a broken installation
         console.print(
-            f"error: the simulator hooks are missing ({sim_hooks_dir()}): run the demo from a checkout"
+            f"error: the simulator hooks are missing ({sim_hooks_dir()}): reinstall sepm-cert-reconciler"
         )
         return EXIT_ERROR
     root = Path(tempfile.mkdtemp(prefix="sepm-demo-"))
@@ -374,7 +420,7 @@ def demo(speed: float, timeout: float, keep: bool) -> int:
             f"Simulator up: {len(lab.plans)} managers, {total:,} clients, clock ×{speed:g} "
             f"(24 h of soak ≈ {86400 / speed:.0f} s). Specs: {specs}\n"
         )
-        code = asyncio.run(_run_demo(lab, specs, ports, console, budget=timeout))
+        code = asyncio.run(_run_demo(lab, specs, ports, console, budget=timeout, serve=serve))
     except DemoError as exc:
         console.print(f"[red]error[/]: {escape(str(exc))}")
         code = EXIT_ERROR

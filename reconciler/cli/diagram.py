@@ -5,9 +5,20 @@ from __future__ import annotations
 import click
 
 from reconciler.cli import EXIT_OK
-from reconciler.core.procedure import codes_table, mermaid, reference_table, summary_table
+from reconciler.core.procedure import (
+    codes_table,
+    mermaid,
+    reference_table,
+    summary_table,
+    troubleshooting_table,
+)
 
-_TABLES = {"summary": summary_table, "steps": reference_table, "codes": codes_table}
+_TABLES = {
+    "summary": summary_table,
+    "steps": reference_table,
+    "codes": codes_table,
+    "troubleshooting": troubleshooting_table,
+}
 
 
 @click.command()
@@ -17,7 +28,8 @@ _TABLES = {"summary": summary_table, "steps": reference_table, "codes": codes_ta
     type=click.Choice(sorted(_TABLES)),
     default=None,
     help="Print a Markdown table instead: summary (the README's steps), steps (docs/procedure.md's reference "
-    "table) or codes (every code a reason can have).",
+    "table), codes (every code a reason can have) or troubleshooting (docs/troubleshooting.md: each code as "
+    "symptom, cause, fix).",
 )
 def diagram(markdown: bool, table: str | None) -> int:
     """Print the rollout state machine as a Mermaid stateDiagram-v2 (or one of its tables).

@@ -31,7 +31,7 @@ from reconciler.core import wording
 from reconciler.core.procedure.table import STANDARD
 from reconciler.engine import Gathered, SystemClock, gather
 from reconciler.engine.gather import select_servers
-from reconciler.engine.plan import ServerPlan, plan_server
+from reconciler.engine.plan import ServerPlan, plan_offline, plan_server
 from reconciler.errors import Error
 from reconciler.specs import SpecSet
 from reconciler.store import Store
@@ -167,6 +167,33 @@ def render_markdown(plans: list[ServerPlan], spec_set: SpecSet) -> str:
 # --- the command ---------------------------------------------------------------------------------------------------
 
 
+def _offline(spec_set: SpecSet, state_url: str | None, servers: tuple[str, ...], output: str) -> int:
+    try:
+        store = open_state_if_any(state_url)
+    except Error as exc:
+        click.echo(f"error: {exc}", err=True)
+        return EXIT_ERROR
+    try:
+        records = {r.server: r for r in store.all()} if store is not None else {}
+    except Error as exc:
+        click.echo(f"error: {exc}", err=True)
+        return EXIT_ERROR
+    finally:
+        if store is not None:
+            store.close()
+    now = SystemClock().now()
+    chosen = select_servers(spec_set, servers or None)
+    plans = [plan_offline(s, records.get(s.name), now=now, revision=spec_set.revision) for s in chosen]
+    code = plan_exit_code(plans, len(spec_set.errors))
+    if output == "json":
+        click.echo(json.dumps({**_document(plans, spec_set, code, []), "offline": True}, indent=2))
+    elif output == "markdown":
+        click.echo(render_markdown(plans, spec_set))
+    else:
+        render_text(console(), plans, spec_set)
+    return code
+
+
 def _document(plans: list[ServerPlan], spec_set: SpecSet, code: int, timed_out: list[str]) -> dict[str, Any]:
     return {
         "revision": spec_set.revision,
@@ -201,6 +228,12 @@ async def _observe_all(
     help="text for a terminal, json for tools, markdown for a pull-request comment.",
 )
 @timeout_option("observed")
+@click.option(
+    "--offline",
+    is_flag=True,
+    help="Contact nothing and need no secret: what the specs ask for, against the last observation the state keeps "
+    "(if any), and the steps each rollout would take — for a pull request's check.",
+)
 @click.option("-v", "--verbose", count=True, help="Log the observation (-v info, -vv debug) on stderr.")
 def plan(
     specs_path: Path,
@@ -208,6 +241,7 @@ def plan(
     servers: tuple[str, ...],
     output: str,
     timeout: timedelta,
+    offline: bool,
     verbose: int,
 ) -> int:
     """Show what reconcile would do for each server and everything that remains — without acting.
@@ -224,12 +258,15 @@ def plan(
       sepm-reconciler plan                                   # ./specs and the default state
       sepm-reconciler plan --specs specs/ --server sepm-east-01
       sepm-reconciler plan --output markdown > plan.md       # the pull-request comment of the CI gate
+      sepm-reconciler plan --offline -o markdown             # the same without network or secrets
 
     \b
     Exit codes (as terraform plan -detailed-exitcode): 0 nothing to do (every server in sync), 2 changes
     pending or a rollout in progress, 1 error (a spec error, an unusable state, a server that cannot be observed —
     unreachable, credentials refused, API certificate not trusted — or whose certificate file or keystore cannot
-    be used — or a server not observed within --timeout), 64 usage error, 130 interrupted.
+    be used — or a server not observed within --timeout), 64 usage error, 130 interrupted. With --offline: 0 every
+    server in sync as last observed, 2 a rollout would start or is under way (or a server was never observed),
+    1 a spec error.
     """
     configure_logging(verbose)
     spec_set = load(specs_path)
@@ -237,6 +274,8 @@ def plan(
         echo_spec_errors(spec_set)
     require_servers(spec_set, servers, specs_path)
     clock = SystemClock()
+    if offline:
+        return _offline(spec_set, state_url, servers, output)
     try:
         store = open_state_if_any(state_url)
         try:

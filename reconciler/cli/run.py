@@ -96,6 +96,21 @@ def _default(delta: timedelta) -> str:
     "never logged). Default: SEPM_RECONCILER_WEBHOOK_URL when set; no notifications otherwise.",
 )
 @click.option(
+    "--notify-urls-env",
+    metavar="NAME",
+    default=None,
+    help="The environment variable holding apprise URLs (whitespace- or comma-separated) for notifications to "
+    "Slack, Teams, e-mail, Matrix, ntfy and ~100 more (https://github.com/caronc/apprise/wiki). Secrets: never "
+    "logged. Default: SEPM_RECONCILER_NOTIFY_URLS when set.",
+)
+@click.option(
+    "--notify-config",
+    type=click.Path(dir_okay=False, exists=True, path_type=Path),
+    default=None,
+    help="An apprise configuration file (YAML or TEXT, with tags) listing where notifications go; keep it "
+    "readable by the daemon's user only (it holds the services' secrets).",
+)
+@click.option(
     "--lease-ttl", type=DURATION, default="30s", show_default=True, help="The single-instance lease."
 )
 @click.option(
@@ -179,6 +194,8 @@ def run(
     log_level: str,
     tick_timeout: timedelta,
     webhook_url_env: str | None,
+    notify_urls_env: str | None,
+    notify_config: Path | None,
     lease_ttl: timedelta,
     watch_interval: timedelta,
     active_interval: timedelta,
@@ -213,11 +230,13 @@ def run(
       sepm-reconciler run --specs specs/ --state sqlite:////var/lib/sepm-reconciler/state.db
       PGPASSWORD=… sepm-reconciler run --state postgresql://reconciler@db.example:5432/sepm
       SEPM_RECONCILER_WEBHOOK_URL=https://hooks.slack.com/… sepm-reconciler run --log-format json
+      SEPM_RECONCILER_NOTIFY_URLS="msteams://… mailtos://…" sepm-reconciler run
 
     Exit codes: 0 stopped cleanly (SIGTERM, SIGINT), 1 could not start (state unusable, specs path missing,
-    address in use, --webhook-url-env naming an unset variable), 64 usage error.
+    address in use, --webhook-url-env or --notify-urls-env naming an unset variable, an apprise URL or
+    configuration it cannot use), 64 usage error.
     """
-    from reconciler.daemon.config import DEFAULT_WEBHOOK_ENV, DaemonConfig, parse_listen
+    from reconciler.daemon.config import DEFAULT_NOTIFY_ENV, DEFAULT_WEBHOOK_ENV, DaemonConfig, parse_listen
     from reconciler.daemon.hosts import parse_allowed_hosts
     from reconciler.daemon.logs import configure_logging
     from reconciler.daemon.loop import Daemon
@@ -241,6 +260,22 @@ def run(
         )
         return EXIT_ERROR
     webhook_url = os.environ.get(env_name) or None
+    urls_env = notify_urls_env or DEFAULT_NOTIFY_ENV
+    if notify_urls_env is not None and not os.environ.get(notify_urls_env):
+        log.error(
+            "--notify-urls-env names %s, which is not set or empty: set it, or drop the option",
+            notify_urls_env,
+        )
+        return EXIT_ERROR
+    from reconciler.daemon.notify import apprise_urls
+
+    urls = apprise_urls(os.environ.get(urls_env, ""))
+    if notify_config is not None and notify_config.stat().st_mode & 0o077:
+        log.warning(
+            "the apprise configuration %s is readable by others than its owner; it holds the services' secrets: "
+            "chmod 600 it",
+            notify_config,
+        )
     if not _is_loopback(host):
         log.warning(
             "the endpoints listen beyond loopback: they are read-only but show server names, reasons and client "
@@ -272,7 +307,17 @@ def run(
         observe_concurrency=observe_concurrency,
         debug_hold_before_action=debug_hold_before_action,
     )
-    return asyncio.run(Daemon(config, webhook_url=webhook_url).run())
+    try:
+        daemon = Daemon(
+            config,
+            webhook_url=webhook_url,
+            apprise_urls=urls,
+            apprise_config=str(notify_config) if notify_config else None,
+        )
+    except ValueError as exc:  # an apprise URL or configuration it cannot use (the message quotes no URL)
+        log.error("notifications: %s", exc)
+        return EXIT_ERROR
+    return asyncio.run(daemon.run())
 
 
 def _is_loopback(host: str) -> bool:

@@ -1,4 +1,4 @@
-"""``sepm-reconciler suspend SERVER --reason TEXT``."""
+"""``sepm-reconciler suspend SERVER --reason TEXT [--by WHO]``."""
 
 from __future__ import annotations
 
@@ -6,27 +6,19 @@ import click
 
 from reconciler.cli import EXIT_ERROR, EXIT_OK
 from reconciler.cli._options import TEXT
-from reconciler.cli._state import by_option, change_record, default_actor, now, open_state, state_option
+from reconciler.cli._state import change_record, daemon_note, default_actor, now, open_state, operator_options
 from reconciler.core import requests
 from reconciler.errors import Error
 
 
 @click.command()
 @click.argument("server", type=TEXT)
-@click.option(
-    "--reason",
-    "reason",
-    type=TEXT,
-    metavar="TEXT",
-    required=True,
-    help="Why (shown in status and the event log).",
-)
-@by_option
-@state_option
+@operator_options()
 def suspend(server: str, reason: str, by: str | None, state_url: str | None) -> int:
     """Suspend SERVER: no action and no move forward until `sepm-reconciler resume SERVER`.
 
-    Drift is still observed and reported while suspended; an action already running is not interrupted.
+    Drift is still observed and reported while suspended; an action already running is not interrupted. The
+    daemon notices within seconds.
 
     \b
     Example:
@@ -38,8 +30,9 @@ def suspend(server: str, reason: str, by: str | None, state_url: str | None) -> 
     try:
         with open_state(state_url) as store:
             change_record(store, server, lambda r: requests.suspend(r, by=actor, reason=reason, now=now()))
+            note = daemon_note(store, now())
     except Error as exc:
         click.echo(f"error: {exc}", err=True)
         return EXIT_ERROR
-    click.echo(f"{server}: suspended by {actor}: {reason}")
+    click.echo(f"{server}: suspended by {actor}: {reason}; {note}")
     return EXIT_OK

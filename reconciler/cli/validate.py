@@ -13,6 +13,7 @@ from reconciler.certs import CertificateFileError, Severity, describe, load_cert
 from reconciler.cli._live import specs_option
 from reconciler.cli._options import output_option
 from reconciler.errors import CertificateError
+from reconciler.hooks import check_hooks
 from reconciler.specs import (
     LoadedServer,
     SpecIssue,
@@ -36,6 +37,7 @@ def run_validation(path: Path, *, check_secrets_too: bool, now: datetime) -> tup
     issues = list(spec_set.issues)
     for server in spec_set.servers.values():
         issues += check_certificates(server, now)
+        issues += check_hooks(server, here=check_secrets_too)
         issues += check_trust(server, now, secrets=check_secrets_too)
         issues += check_procedure(server)
         if check_secrets_too:
@@ -84,8 +86,9 @@ def _plural(count: int, word: str) -> str:
 @click.option(
     "--check-secrets",
     is_flag=True,
-    help="Also resolve every {env: …}/{file: …} reference and open each keystore with its password "
-    "(values are never printed).",
+    help="Check what depends on the machine that runs the reconciler — run it there: resolve every {env: …}/"
+    "{file: …} reference, open each keystore with its password (values are never printed), and require each "
+    "hook program on PATH (without it, a program missing from this machine's PATH is a warning).",
 )
 @output_option(
     "text",

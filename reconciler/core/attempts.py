@@ -106,6 +106,23 @@ def _mine(record: RolloutRecord, step: int, kind: ActionKind, subject: str) -> l
     ]
 
 
+def _next_number(record: RolloutRecord, step: int, kind: ActionKind, subject: str) -> int:
+    """The next attempt's number: one more than any attempt of this rollout's (step, kind, subject), in whatever
+    entry of the step — so (rollout id, step, number) names one attempt, which a hook may rely on to be idempotent,
+    even after a resume or a revert that counts the maximum afresh."""
+    return 1 + max(
+        (
+            a.number
+            for a in record.attempts
+            if a.rollout_id == record.rollout_id
+            and a.step == step
+            and a.kind is kind
+            and a.subject == subject
+        ),
+        default=0,
+    )
+
+
 def review(
     record: RolloutRecord,
     *,
@@ -197,7 +214,13 @@ def review(
         if now < retry_at:
             said = Said(
                 Code.RETRY_PENDING,
-                {**named, "number": last.number, "last": attempt_outcome(last), "until": retry_at},
+                {
+                    **named,
+                    "number": last.number,
+                    "try": len(failed),
+                    "last": attempt_outcome(last),
+                    "until": retry_at,
+                },
             )
             return Verdict(
                 VerdictKind.RETRY_LATER,
@@ -212,7 +235,7 @@ def review(
         Said(Code.ACTION_STARTED, named),
         tuple(attempts),
         tuple(events),
-        number=max((attempts[i].number for i in indexes), default=0) + 1,
+        number=_next_number(record, step, kind, subject),
         failures=len(failed),
     )
 

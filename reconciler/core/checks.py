@@ -11,7 +11,7 @@ from reconciler.core.observation import (
     PortOutcome,
     ServerObservation,
 )
-from reconciler.core.observed import ObservedSummary
+from reconciler.core.observed import AckSample, ObservedSummary, thin
 from reconciler.core.spec import ManagedServer
 
 __all__ = [
@@ -124,8 +124,20 @@ def observation_problem(obs: ServerObservation | None) -> str | None:
     return None
 
 
-def summarize(obs: ServerObservation) -> ObservedSummary:
-    """What ``status`` keeps of an observation."""
+def _samples(obs: ServerObservation, previous: ObservedSummary | None) -> tuple[AckSample, ...]:
+    """The acknowledgement samples so far plus this observation's, for the last two changes counted (steps 3 and
+    6 of one rollout), thinned to :data:`SAMPLES_KEPT`."""
+    kept = previous.acknowledgements if previous is not None else ()
+    ack = obs.clients
+    if ack is not None and ack.change_time is not None and obs.manager_time is not None:
+        kept = (*kept, AckSample(ack.change_time, obs.manager_time, ack.acknowledged, ack.eligible))
+    changes = list(dict.fromkeys(s.change for s in kept))[-2:]
+    return thin(tuple(s for s in kept if s.change in changes))
+
+
+def summarize(obs: ServerObservation, previous: ObservedSummary | None = None) -> ObservedSummary:
+    """What ``status`` keeps of an observation (``previous``: the summary it replaces, whose acknowledgement
+    samples carry on)."""
     groups = obs.managed_groups if obs.groups is not None else None
     ack = obs.clients
     replication = obs.replication
@@ -156,6 +168,8 @@ def summarize(obs: ServerObservation) -> ObservedSummary:
             name: port.certificate for name, port in obs.ports.items() if port.certificate is not None
         },
         errors=obs.errors,
+        at_risk_clients=() if ack is None else ack.at_risk_clients,
+        acknowledgements=_samples(obs, previous),
         group_lists={} if groups is None else {g.full_path_name: g.list_name for g in groups},
         domains={
             d.name: {"eligible": d.eligible, "acknowledged": d.acknowledged, "at_risk": d.at_risk}

@@ -43,6 +43,7 @@ class Code(StrEnum):
     WINDOW_CLOSED = "WindowClosed"
     KEYSTORE_UNUSABLE = "KeystoreUnusable"
     CERTIFICATE_UNUSABLE = "CertificateUnusable"
+    HOOK_UNUSABLE = "HookUnusable"
     PARTNER_ROTATING = "PartnerRotating"
     UNDECLARED_PARTNER = "UndeclaredPartner"
     SUSPECTED_ORPHANS = "SuspectedOrphans"
@@ -161,6 +162,12 @@ CODES: Mapping[Code, CodeInfo] = MappingProxyType(
             Kind.HOLD,
             "the desired certificate file of the spec cannot be read",
             "fix `spec.certificate` of the server",
+        ),
+        Code.HOOK_UNUSABLE: CodeInfo(
+            Kind.HOLD,
+            "before step 1: a hook of the spec cannot run (its program or script not found, or not executable)",
+            "fix `spec.rollout.actions.*.command` (`sepm-reconciler validate` says which); relative paths start from "
+            "the spec file's directory",
         ),
         Code.PARTNER_ROTATING: CodeInfo(
             Kind.WAIT,

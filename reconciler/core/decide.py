@@ -136,6 +136,7 @@ def decide(
     tuning: Tuning = DEFAULT_TUNING,
     observation_error: str | None = None,
     keystore_error: str | None = None,
+    hook_error: str | None = None,
     retry_after: timedelta | None = None,
     procedure: Procedure = STANDARD,
     alive: frozenset[AttemptKey] = frozenset(),
@@ -151,9 +152,10 @@ def decide(
     desired certificate: a rollout then does not start, and step 4 does not begin, until it is fixed. ``trust``
     says whether the desired certificate will be trusted on the API port once served (from the spec's files): when
     it would not be, the rollout does not start and step 4a does not begin (``NewCertificateUntrusted``).
-    ``alive``: the attempts whose hook process group the caller saw running (never judged lost, no attempt beside
-    them). ``others``: the record of every other managed server, by name (a canary analysis that failed on one of
-    them holds this server's swap).
+    ``hook_error`` says why a hook of the spec cannot run (its program not found or not executable): a rollout
+    does not start until it is fixed. ``alive``: the attempts whose hook process group the caller saw running
+    (never judged lost, no attempt beside them). ``others``: the record of every other managed server, by name (a
+    canary analysis that failed on one of them holds this server's swap).
     """
     now = require_aware(now, "now")
     previous = record or new_record(spec.name, now)
@@ -162,7 +164,7 @@ def decide(
     working = replace(
         previous,
         desired_fingerprint=desired_fingerprint,
-        observed=summarize(observation) if observation is not None else previous.observed,
+        observed=summarize(observation, previous.observed) if observation is not None else previous.observed,
     )
     given = Given(
         procedure=procedure,
@@ -176,6 +178,7 @@ def decide(
         partners=partners or {},
         observation_error=observation_error,
         keystore_error=keystore_error,
+        hook_error=hook_error,
         alive=alive,
         trust=trust,
         others={k: v for k, v in (others or {}).items() if k != spec.name},
@@ -332,6 +335,7 @@ def _finish(
         updated_at=now,
         next_check_at=max(next_check, now),
         observation_failures=failures,
+        approval_steps=given.procedure.approvals_required(given.spec),
     )
     return Decision(
         phase=record.phase,

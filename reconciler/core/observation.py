@@ -17,7 +17,9 @@ from enum import StrEnum
 from reconciler.core.orphans import NAMES_LIMIT, SwapAnalysis, merge_analyses
 
 __all__ = [
+    "AT_RISK_LISTED",
     "PORT_NAMES",
+    "AtRiskClient",
     "Basis",
     "ClientAcknowledgement",
     "Counting",
@@ -134,6 +136,20 @@ class Counting:
     everyone_at_risk: bool = False
 
 
+AT_RISK_LISTED = 5000
+"""How many at-risk clients are listed by name with their last check-in (the rest are counted)."""
+
+
+@dataclass(frozen=True, slots=True)
+class AtRiskClient:
+    """One client that would be orphaned if the certificate changed now: its name, its last check-in
+    (``lastUpdateTime``, manager clock; None unknown) and whether it is online (None unknown)."""
+
+    name: str
+    last_seen: datetime | None = None
+    online: bool | None = None
+
+
 @dataclass(frozen=True, slots=True)
 class ClientAcknowledgement:
     """How many clients applied a policy at or after ``change_time`` (manager clock).
@@ -161,10 +177,18 @@ class ClientAcknowledgement:
     longest_unseen: timedelta | None = None  # among pending-offline and excluded clients
     stopped_checking_in: tuple[str, ...] = ()  # first 100 clients whose last check-in precedes change_time
     stopped_checking_in_count: int = 0  # all of them, not only the first 100
+    at_risk_clients: tuple[
+        AtRiskClient, ...
+    ] = ()  # the first AT_RISK_LISTED at risk, by name, with last check-in
     basis: Basis = Basis.POLICY
     swap: SwapAnalysis | None = (
         None  # after a swap: its cohort, who returned, who is silent (probably orphaned)
     )
+
+    @property
+    def at_risk_listed(self) -> bool:
+        """Every at-risk client is in ``at_risk_clients`` (so they can be told apart by name)."""
+        return len(self.at_risk_clients) == self.at_risk_count
 
     @property
     def ratio(self) -> float:
@@ -195,6 +219,11 @@ def merge_acknowledgements(parts: tuple[ClientAcknowledgement, ...]) -> ClientAc
         longest_unseen=max(unseen) if unseen else None,
         stopped_checking_in=_first_names(p.stopped_checking_in for p in parts),
         stopped_checking_in_count=sum(p.stopped_checking_in_count for p in parts),
+        at_risk_clients=tuple(
+            heapq.nsmallest(
+                AT_RISK_LISTED, (c for p in parts for c in p.at_risk_clients), key=lambda c: c.name
+            )
+        ),
         basis=first.basis,
         swap=merge_analyses(swaps),
     )

@@ -9,9 +9,26 @@ from datetime import datetime
 from typing import Any
 
 from reconciler.core._storage import Reader, iso, iso_or_none
-from reconciler.core.observation import ServedCertificate
+from reconciler.core.observation import AtRiskClient, ServedCertificate
 
-__all__ = ["DOMAIN_COUNTS", "ObservedSummary"]
+__all__ = ["DOMAIN_COUNTS", "SAMPLES_KEPT", "AckSample", "ObservedSummary", "thin"]
+
+SAMPLES_KEPT = 240
+"""At most this many acknowledgement samples are kept per record (older ones are thinned out, never the newest)."""
+
+
+@dataclass(frozen=True, slots=True)
+class AckSample:
+    """Clients that had acknowledged the change of ``change`` (manager clock) at ``at`` (manager clock)."""
+
+    change: datetime
+    at: datetime
+    acknowledged: int
+    eligible: int
+
+    @property
+    def ratio(self) -> float:
+        return 1.0 if self.eligible == 0 else self.acknowledged / self.eligible
 
 
 @dataclass(frozen=True, slots=True)
@@ -40,6 +57,14 @@ class ObservedSummary:
     suspected_names: tuple[str, ...] = ()  # the first 100
     certificates: Mapping[str, ServedCertificate] = field(default_factory=dict)  # per port, when presented
     errors: tuple[str, ...] = ()
+    at_risk_clients: tuple[AtRiskClient, ...] = ()  # by name with their last check-in (see AT_RISK_LISTED)
+    acknowledgements: tuple[AckSample, ...] = ()  # over time, for the changes of the rollout (oldest first)
+
+    @property
+    def at_risk_listed(self) -> bool:
+        """Every client at risk is listed in ``at_risk_clients``."""
+        return self.at_risk_count is not None and len(self.at_risk_clients) == self.at_risk_count
+
     group_lists: Mapping[str, str | None] = field(
         default_factory=dict
     )  # managed group → its list (None: not shown)
@@ -71,6 +96,10 @@ class ObservedSummary:
             "suspected_names": list(self.suspected_names),
             "certificates": {port: _certificate_out(c) for port, c in self.certificates.items()},
             "errors": list(self.errors),
+            "at_risk_clients": [[c.name, iso_or_none(c.last_seen), c.online] for c in self.at_risk_clients],
+            "acknowledgements": [
+                [iso(a.change), iso(a.at), a.acknowledged, a.eligible] for a in self.acknowledgements
+            ],
             "group_lists": dict(self.group_lists),
             "domains": {name: dict(counts) for name, counts in self.domains.items()},
             "domains_missing": list(self.domains_missing),
@@ -102,6 +131,8 @@ class ObservedSummary:
             suspected_names=r.texts("suspected_names") if r.has("suspected_names") else (),
             certificates=_certificates_in(r),
             errors=r.texts("errors"),
+            at_risk_clients=_at_risk_in(r),
+            acknowledgements=_samples_in(r),
             group_lists=r.optional_texts("group_lists"),
             domains=_domains_in(r),  # absent in records written before domains were counted: empty
             domains_missing=r.texts("domains_missing") if r.has("domains_missing") else (),
@@ -152,3 +183,56 @@ def _certificates_in(r: Reader) -> dict[str, ServedCertificate]:
             not_after=c.moment("not_after"),
         )
     return out
+
+
+def _rows(r: Reader, key: str, width: int) -> list[list[Any]]:
+    """A list of fixed-width rows (absent in records written before it was kept: empty)."""
+    if not r.has(key):
+        return []
+    rows = r.items(key)
+    if not all(isinstance(row, list) and len(row) == width for row in rows):
+        raise r.fail(key, f"a list of {width}-item rows")
+    return rows
+
+
+def _moment(r: Reader, key: str, value: Any) -> datetime:
+    moment = Reader({"v": value}, f"{r.where}.{key}").opt_moment("v")
+    if moment is None:
+        raise r.fail(key, "rows with times")
+    return moment
+
+
+def _at_risk_in(r: Reader) -> tuple[AtRiskClient, ...]:
+    out = []
+    for name, seen, online in _rows(r, "at_risk_clients", 3):
+        if not isinstance(name, str) or not isinstance(online, bool | None):
+            raise r.fail("at_risk_clients", "[name, last seen, online] rows")
+        out.append(AtRiskClient(name, None if seen is None else _moment(r, "at_risk_clients", seen), online))
+    return tuple(out)
+
+
+def _samples_in(r: Reader) -> tuple[AckSample, ...]:
+    out = []
+    for change, at, acknowledged, eligible in _rows(r, "acknowledgements", 4):
+        if not isinstance(acknowledged, int) or not isinstance(eligible, int):
+            raise r.fail("acknowledgements", "[change, at, acknowledged, eligible] rows")
+        key = "acknowledgements"
+        out.append(AckSample(_moment(r, key, change), _moment(r, key, at), acknowledged, eligible))
+    return tuple(out)
+
+
+def thin(samples: tuple[AckSample, ...], limit: int = SAMPLES_KEPT) -> tuple[AckSample, ...]:
+    """At most ``limit`` samples: the older half is thinned to every other one until they fit (the newest are
+    kept as they are, the first of each change too)."""
+    kept = list(samples)
+    while len(kept) > limit:
+        half = len(kept) // 2
+        older = [s for i, s in enumerate(kept[:half]) if i % 2 == 0 or _first_of_change(kept, i)]
+        if len(older) == half:  # nothing more to drop (every one starts a change): drop the oldest
+            older = older[1:]
+        kept = older + kept[half:]
+    return tuple(kept)
+
+
+def _first_of_change(samples: list[AckSample], index: int) -> bool:
+    return index == 0 or samples[index - 1].change != samples[index].change

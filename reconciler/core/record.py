@@ -18,14 +18,17 @@ Storage form (schema 3), all times ISO 8601 UTC::
      "code": "ClientsNotReady", "observation_failures": 0,
      "stalled_from": null, "stall": null, "facts": {…}, "attempts": […], "approvals": […],
      "suspension": null, "abort_request": null, "resume_request": null, "aborted": null,
-     "pending_action": null, "observed": {…}}
+     "pending_action": null, "observed": {…}, "approval_steps": [4]}
 
 Schema 2 added ``code`` (the stable code of ``reason``), ``observation_failures`` (observations in a row that were
 not complete: the backoff of the next look) and wrote stall codes as codes (``MaxSoakExceeded``, formerly
 ``max_soak_exceeded``). Schema 3 added each attempt's ``process`` (the hook's process group, pid, start token and
 host: a later reconciler checks whether the attempt still runs before judging it) and the facts of the swap
 (``swap_from`` / ``swap_seen`` on the manager's clock: the window that says which clients must come back after it).
-Older records are migrated when read (:func:`migrate_schema_1`, :func:`migrate_schema_2`).
+Older records are migrated when read (:func:`migrate_schema_1`, :func:`migrate_schema_2`). Keys added since schema 2
+without a schema bump (older records lack them, older readers ignore them): ``approval_steps``,
+``approvals[].at_risk_names``, ``observed.certificates``, ``observed.at_risk_clients``,
+``observed.acknowledgements``.
 """
 
 from __future__ import annotations
@@ -177,6 +180,12 @@ class Approval:
     fingerprint: str
     accept_at_risk: bool = False
     at_risk_accepted: int | None = None
+    at_risk_names: tuple[str, ...] = ()  # the clients accepted, by name, when every one of them was listed
+
+    @property
+    def names_complete(self) -> bool:
+        """The accepted clients are known by name, all of them (so a later step can tell the same ones)."""
+        return self.at_risk_accepted is not None and len(self.at_risk_names) == self.at_risk_accepted
 
     def to_storage(self) -> dict[str, Any]:
         return {
@@ -188,6 +197,8 @@ class Approval:
             "fingerprint": self.fingerprint,
             "accept_at_risk": self.accept_at_risk,
             "at_risk_accepted": self.at_risk_accepted,
+            # only when given: approvals of records written before names were kept read and show as they were
+            **({"at_risk_names": list(self.at_risk_names)} if self.at_risk_names else {}),
         }
 
     @classmethod
@@ -201,6 +212,7 @@ class Approval:
             fingerprint=r.text("fingerprint"),
             accept_at_risk=r.flag("accept_at_risk"),
             at_risk_accepted=r.opt_integer("at_risk_accepted"),
+            at_risk_names=r.texts("at_risk_names") if r.has("at_risk_names") else (),
         )
 
 
@@ -539,6 +551,9 @@ class RolloutRecord:
     aborted: Aborted | None = None
     pending_action: PendingAction | None = None
     observed: ObservedSummary | None = None
+    # the steps the spec in force wants approved (``spec.rollout.approvals`` read through the table's approval
+    # gates) as of the last decision; None in records written before it was kept
+    approval_steps: tuple[int, ...] | None = None
 
     # --- derived views ---------------------------------------------------------------------------------------------
 
@@ -627,6 +642,7 @@ class RolloutRecord:
             "aborted": opt(self.aborted),
             "pending_action": opt(self.pending_action),
             "observed": opt(self.observed),
+            "approval_steps": None if self.approval_steps is None else list(self.approval_steps),
         }
 
     @classmethod
@@ -684,7 +700,18 @@ class RolloutRecord:
             aborted=None if aborted is None else Aborted.from_storage(aborted),
             pending_action=None if pending is None else PendingAction.from_storage(pending),
             observed=None if observed is None else ObservedSummary.from_storage(observed),
+            approval_steps=_steps(r, "approval_steps"),
         )
+
+
+def _steps(r: Reader, key: str) -> tuple[int, ...] | None:
+    """An optional list of step numbers (absent or null: None — records written before it was kept)."""
+    if not r.has(key):
+        return None
+    steps = r.items(key)
+    if not all(isinstance(s, int) and not isinstance(s, bool) for s in steps):
+        raise r.fail(key, "a list of step numbers")
+    return tuple(steps)
 
 
 def new_record(server: str, now: datetime) -> RolloutRecord:

@@ -20,7 +20,17 @@ from reconciler.core.record import Approval, Request, RolloutRecord
 from reconciler.core.sentences import sentence
 from reconciler.errors import PermanentError
 
-__all__ = ["AT_RISK_STEPS", "approve", "request_abort", "resume", "rollback_refusal", "suspend"]
+__all__ = [
+    "AT_RISK_STEPS",
+    "approve",
+    "carried_forward",
+    "carries_forward",
+    "existing_approval",
+    "request_abort",
+    "resume",
+    "rollback_refusal",
+    "suspend",
+]
 
 AT_RISK_STEPS = STANDARD.accept_at_risk_steps
 """``--accept-at-risk`` applies to the steps that follow a wait for clients (4, 5 and 7)."""
@@ -58,6 +68,23 @@ def rollback_refusal(record: RolloutRecord) -> str | None:
     return None if refusal is None else sentence(refusal)
 
 
+def _needs(record: RolloutRecord, step: int) -> str:
+    """What ``step`` of ``record``'s rollout waits for, as of the last decision (for a refusal)."""
+    required = record.approval_steps or ()
+    listed = ", ".join(map(str, required)) if required else "no step"
+    return f"spec.rollout.approvals lists {listed} (as of the last check, {wording.when(record.updated_at)})"
+
+
+def _already(record: RolloutRecord, step: int, accept_at_risk: bool, at_risk: int | None) -> Approval | None:
+    """A current approval of ``step`` that covers what is asked (the same kind; at least as many clients)."""
+    for given in record.current_approvals():
+        if given.step != step or given.accept_at_risk != accept_at_risk:
+            continue
+        if not accept_at_risk or (given.at_risk_accepted or 0) >= (at_risk or 0):
+            return given
+    return None
+
+
 def approve(
     record: RolloutRecord,
     *,
@@ -66,8 +93,14 @@ def approve(
     reason: str,
     now: datetime,
     accept_at_risk: bool = False,
-) -> tuple[RolloutRecord, Event]:
+) -> tuple[RolloutRecord, Event | None]:
     """Approve ``step`` of the current rollout (a permanent record: who, why, when, towards which certificate).
+
+    Refused when the step needs nothing: a plain approval of a step the spec does not list in
+    ``rollout.approvals`` (as the last decision recorded it, through the table's approval gates), an acceptance of
+    clients at risk when none is. Idempotent: when an approval that covers the request is already recorded, nothing
+    changes and the event is None. An acceptance names the clients (when every one is listed) so that a later step
+    waiting on the same clients goes on without a second acceptance.
 
     While the rollout waits in a manual list sub-step (2a, 5b) on a manager that does not show lists, an approval of
     that step confirms the operator assigned the list (:func:`reconciler.core.procedure.lists.assigned`)."""
@@ -89,6 +122,7 @@ def approve(
             "2a and 5b while they wait)"
         )
     at_risk: int | None = None
+    names: tuple[str, ...] = ()
     if accept_at_risk:
         if step not in AT_RISK_STEPS:
             steps = " and ".join(map(str, AT_RISK_STEPS))
@@ -96,12 +130,31 @@ def approve(
                 f"--accept-at-risk applies to steps {steps}, the steps that follow a wait for clients "
                 f"(got step {step})"
             )
-        at_risk = record.observed.at_risk_count if record.observed else None
+        observed = record.observed
+        at_risk = observed.at_risk_count if observed else None
         if at_risk is None:
             raise PermanentError(
                 f"no client count has been observed for {record.server} yet: there is nothing to accept; "
                 "wait for the next observation"
             )
+        if at_risk == 0:
+            raise PermanentError(
+                f"no client of {record.server} is at risk (last observed {wording.when(observed.observed_at)}): "
+                f"there is nothing to accept; step {step} waits only for what `status` says"
+                if observed
+                else f"no client of {record.server} is at risk: there is nothing to accept"
+            )
+        if observed is not None and observed.at_risk_listed:
+            names = tuple(c.name for c in observed.at_risk_clients)
+    elif not confirming and record.approval_steps is not None and step not in record.approval_steps:
+        hint = (
+            "; to accept the clients at risk before it, add --accept-at-risk" if step in AT_RISK_STEPS else ""
+        )
+        raise PermanentError(
+            f"step {step} of {record.server} needs no approval: {_needs(record, step)}{hint}"
+        )
+    if _already(record, step, accept_at_risk, at_risk) is not None:
+        return record, None
     approval = Approval(
         step=step,
         by=by,
@@ -111,6 +164,7 @@ def approve(
         fingerprint=record.target_fingerprint,
         accept_at_risk=accept_at_risk,
         at_risk_accepted=at_risk,
+        at_risk_names=names,
     )
     text = f"step {step} {'confirmed' if confirming else 'approved'} by {by}: {reason}"
     if accept_at_risk:
@@ -127,6 +181,37 @@ def approve(
         accept_at_risk=accept_at_risk,
         at_risk_accepted=at_risk,
     )
+
+
+def existing_approval(record: RolloutRecord, step: int, *, accept_at_risk: bool = False) -> Approval | None:
+    """The current approval of ``step`` that an idempotent ``approve`` found (for its message)."""
+    at_risk = record.observed.at_risk_count if record.observed else None
+    return _already(record, step, accept_at_risk, at_risk)
+
+
+def carries_forward(approval: Approval) -> tuple[int, ...]:
+    """The later steps an acceptance of clients at risk also covers, when the same clients (by name) are all
+    that is at risk there."""
+    if not approval.accept_at_risk or not approval.names_complete:
+        return ()
+    return tuple(s for s in AT_RISK_STEPS if s > approval.step)
+
+
+def carried_forward(record: RolloutRecord) -> list[str]:
+    """What ``plan`` says about acceptances of clients at risk that also cover later steps of this rollout (for the
+    same clients, by name) — one sentence per acceptance that still has a step ahead."""
+    said = []
+    for approval in record.current_approvals():
+        ahead = [s for s in carries_forward(approval) if s > record.step]
+        if ahead:
+            steps = ("steps " if len(ahead) > 1 else "step ") + " and ".join(map(str, ahead))
+            verb = "go" if len(ahead) > 1 else "goes"
+            said.append(
+                f"{wording.count(len(approval.at_risk_names))} client(s) at risk accepted at step {approval.step} by "
+                f"{approval.by}, by name: {steps} {verb} on without a second acceptance while only the same clients "
+                "are at risk"
+            )
+    return said
 
 
 def suspend(record: RolloutRecord, *, by: str, reason: str, now: datetime) -> tuple[RolloutRecord, Event]:

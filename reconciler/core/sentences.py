@@ -46,7 +46,7 @@ def _names(items: Any) -> str:
 def approve_command(server: str, step: int | str, *, accept_at_risk: bool = False) -> str:
     """The command that approves ``step`` (the one wording of "needs an approval", wherever it is shown)."""
     flag = " --accept-at-risk" if accept_at_risk else ""
-    return f"sepm-reconciler approve {server} --step {step}{flag} --by YOU --reason WHY"
+    return f"sepm-reconciler approve {server} --step {step}{flag} --reason WHY"
 
 
 def _resume(f: Facts) -> str:
@@ -355,10 +355,19 @@ def _then_awaited(text: str, f: Facts) -> str:
     return f"{text}. {awaited(waiting)}" if isinstance(waiting, Said) else text
 
 
+def _nth(f: Facts) -> str:
+    """ "attempt N of MAX"; once the step was entered again (a resume, a revert) attempt numbers go on across the
+    rollout while the maximum counts from the entry: "attempt 9 (1 of 8 since the step was entered again)"."""
+    number, tried = f["number"], f.get("try", f["number"])
+    if tried == number:
+        return f"attempt {number} of {f['max']}"
+    return f"attempt {number} ({tried} of {f['max']} since the step was entered again)"
+
+
 def _started(f: Facts) -> str:
     if f.get("event"):
-        return f"{f['summary']}: attempt {f['number']} of {f['max']} ({f['via']}, timeout {wording.span(f['timeout'])})"
-    return _then_awaited(f"{f['summary']} — attempt {f['number']} of {f['max']} ({f['via']})", f)
+        return f"{f['summary']}: {_nth(f)} ({f['via']}, timeout {wording.span(f['timeout'])})"
+    return _then_awaited(f"{f['summary']} — {_nth(f)} ({f['via']})", f)
 
 
 def _end_state(f: Facts) -> str:
@@ -448,6 +457,15 @@ def _reverted(f: Facts) -> str:
         return f"the change time of the previous step is not recorded: {doing} it again (step {step})"
     turned = "off" if f.get("verifying") else "back on"
     return f"certificate verification was turned {turned} on {f['groups']}: {doing} it again (step {step})"
+
+
+def _carried(f: Facts) -> str:
+    """An acceptance of an earlier step that covers the same clients, by name."""
+    step = f.get("accepted_at_step")
+    following = f.get("step")
+    if not isinstance(step, int) or step == following:
+        return ""
+    return f"; accepted at step {step}: the same clients, by name"
 
 
 def _complete(f: Facts) -> str:
@@ -578,6 +596,7 @@ _BODIES: Mapping[Code, Callable[[Facts], str]] = {
         f"step {f['step']} needs an approval: {approve_command(f['server'], f['step'])}"
     ),
     Code.WINDOW_CLOSED: _window,
+    Code.HOOK_UNUSABLE: lambda f: f"the rollout does not start: {f['error']}",
     Code.KEYSTORE_UNUSABLE: lambda f: (
         f"holding before any change: the keystore step 4 installs cannot be used ({f['error']}); fix "
         "spec.certificate.keystore or its password (sepm-reconciler validate --check-secrets checks it)"
@@ -605,7 +624,7 @@ _BODIES: Mapping[Code, Callable[[Facts], str]] = {
     Code.CLIENTS_NOT_READY: lambda f: f"waiting for clients: {_acknowledgement(f)}",
     Code.EFFECT_PENDING: lambda f: _then_awaited(_attempt_wait(f), f),
     Code.RETRY_PENDING: lambda f: _then_awaited(
-        f"{what(f)}: attempt {f['number']} of {f['max']} failed ({f['last']}); retrying at {wording.when(f['until'])}",
+        f"{what(f)}: {_nth(f)} failed ({f['last']}); retrying at {wording.when(f['until'])}",
         f,
     ),
     Code.ACTION_STARTED: _started,
@@ -632,7 +651,7 @@ _BODIES: Mapping[Code, Callable[[Facts], str]] = {
     Code.CLIENTS_READY: lambda f: f"clients ready: {_acknowledgement(f)}",
     Code.AT_RISK_ACCEPTED: lambda f: (
         f"minimum soak over and {wording.count(f['at_risk_count'])} client(s) at risk accepted by {f['by']} "
-        f"({f['why']}): {_acknowledgement(f)}"
+        f"({f['why']}{_carried(f)}): {_acknowledgement(f)}"
     ),
     Code.CERTIFICATE_SERVED: lambda f: (
         f"every port presents {wording.fingerprint(f['target'])} and the API answers (version {f['version']}, "

@@ -572,6 +572,29 @@ class CommandAction(_Model):
     command: list[str] = Field(min_length=1)
     timeout: Duration = timedelta(minutes=30)
     max_attempts: int = Field(default=3, ge=1, le=20, strict=True)
+    environment: dict[str, str] = Field(default_factory=dict)  # plain settings for the hook, never secrets
+
+    @field_validator("environment")
+    @classmethod
+    def _plain_settings(cls, value: dict[str, str]) -> dict[str, str]:
+        for name in value:
+            if not ENV_NAME_RE.match(name):
+                raise _fail(
+                    "invalid_value",
+                    f"{name!r} is not an environment variable name (letters, digits and _, not starting with a digit)",
+                )
+            if name.upper().startswith("SEPM_RECONCILER_"):
+                raise _fail(
+                    "invalid_value",
+                    f"{name}: SEPM_RECONCILER_* variables are set by the reconciler itself (see docs/operations.md)",
+                )
+            if any(word in name.upper() for word in ("PASSWORD", "PASSWD", "SECRET", "TOKEN")):
+                raise _fail(
+                    "plain_text_secret",
+                    f"{name} looks like a secret, and a spec holds none: set it in the reconciler's environment "
+                    "(hooks inherit it, minus the secrets the specs reference) or read it from a file in the hook",
+                )
+        return value
 
     @field_validator("command")
     @classmethod

@@ -11,9 +11,10 @@ from reconciler.core.codes import Code
 from reconciler.core.observation import PORT_NAMES
 from reconciler.core.observed import DOMAIN_COUNTS
 from reconciler.core.procedure.canary import canary_halted
+from reconciler.core.procedure.table import STANDARD
 from reconciler.core.record import RolloutRecord
 
-__all__ = ["domain_counts", "domains_note", "server_status", "status_document"]
+__all__ = ["domain_counts", "domains_note", "pending_approval", "server_status", "status_document"]
 
 
 def server_status(record: RolloutRecord) -> dict[str, Any]:
@@ -47,18 +48,11 @@ def server_status(record: RolloutRecord) -> dict[str, Any]:
         "updated_at": iso(record.updated_at),
         "observed_at": iso_or_none(observed.observed_at) if observed else None,
         "action": None if action is None else action.to_storage(),
-        "clients": None
-        if observed is None or observed.eligible is None
-        else {
-            "eligible": observed.eligible,
-            "acknowledged": observed.acknowledged,
-            "ack_ratio": observed.ack_ratio,
-            "at_risk_count": observed.at_risk_count,
-            "at_risk_names": list(observed.at_risk_names),
-        },
+        "clients": _clients(record),
         "approvals": [a.to_storage() for a in record.current_approvals()],
         "management_server_list": _lists(record),
         "abort_requested": record.abort_request is not None,
+        "approval_pending": pending_approval(record),
         "domains": domain_counts(record),
         "canary": None if record.facts.canary is None else _canary(record),
     }
@@ -108,6 +102,33 @@ def _canary(record: RolloutRecord) -> dict[str, Any]:
         "silent_names": list(canary.silent_names),
         "min_return_ratio": canary.min_ratio,
         "judged_at": iso(canary.judged_at),
+    }
+
+
+def pending_approval(record: RolloutRecord) -> int | None:
+    """The step whose approval ``record`` waits for now (its code is ``ApprovalMissing``), or None."""
+    if record.code != Code.APPROVAL_MISSING.value:
+        return None
+    approved = {a.step for a in record.current_approvals()}
+    waiting = [s for s in record.facts.approvals_announced if s > record.step and s not in approved]
+    return min(waiting) if waiting else None
+
+
+def _clients(record: RolloutRecord) -> dict[str, Any] | None:
+    """The clients of the last observation. Acknowledgement counts only while a change of ours is being
+    acknowledged (steps 3-4, 6-7; else ``acknowledged`` and ``ack_ratio`` are null), and clients are at risk only
+    while a certificate change is ahead or its fetch awaited (steps 1-4b): an in-sync server has none."""
+    observed = record.observed
+    if observed is None or observed.eligible is None:
+        return None
+    counting = STANDARD.acknowledgement_since(record) is not None
+    at_risk = STANDARD.clients_at_risk(record)
+    return {
+        "eligible": observed.eligible,
+        "acknowledged": observed.acknowledged if counting else None,
+        "ack_ratio": observed.ack_ratio if counting else None,
+        "at_risk_count": observed.at_risk_count if at_risk else 0,
+        "at_risk_names": list(observed.at_risk_names) if at_risk else [],
     }
 
 

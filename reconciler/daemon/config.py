@@ -8,10 +8,11 @@ from pathlib import Path
 
 from reconciler.core.decide import DEFAULT_TUNING, Tuning
 
-__all__ = ["DEFAULT_LISTEN", "DEFAULT_WEBHOOK_ENV", "DaemonConfig", "parse_listen"]
+__all__ = ["DEFAULT_LISTEN", "DEFAULT_NOTIFY_ENV", "DEFAULT_WEBHOOK_ENV", "DaemonConfig", "parse_listen"]
 
 DEFAULT_LISTEN = "127.0.0.1:9370"
 DEFAULT_WEBHOOK_ENV = "SEPM_RECONCILER_WEBHOOK_URL"
+DEFAULT_NOTIFY_ENV = "SEPM_RECONCILER_NOTIFY_URLS"
 LEASE_NAME = "daemon"
 
 

@@ -127,6 +127,9 @@ class GatedStore:
     def lease(self, name: str) -> Lease | None:
         return self.inner.lease(name)
 
+    def last_lease(self, name: str) -> Lease | None:
+        return self.inner.last_lease(name)
+
     def check_fence(self, fence: Fence) -> None:
         self.inner.check_fence(fence)
 

@@ -10,6 +10,7 @@
 ``GET /api/status`` the ``status --output json`` document (from the store), plus ``"daemon"``: role, lease,
                    specs in force and the last refused commit, unmanaged servers, tick timings
 ``GET /``          the status page (HTML, refreshes itself, no script, no external asset)
+``GET /servers/NAME/at-risk.csv``  the clients at risk of one server (``name,last_seen_utc,unseen_hours,online``)
 =================  ====================================================================================
 
 Every request must name this daemon in its ``Host`` header (:mod:`reconciler.daemon.hosts`: the listen address, and
@@ -21,6 +22,7 @@ from __future__ import annotations
 from collections.abc import Mapping, Sequence
 from datetime import datetime, timedelta
 from typing import Protocol
+from urllib.parse import quote
 
 from starlette.applications import Starlette
 from starlette.middleware import Middleware
@@ -36,10 +38,12 @@ from reconciler.daemon.metrics import CONTENT_TYPE, DaemonMetrics, Snapshot
 from reconciler.daemon.page import ServerInfo, render_page
 from reconciler.daemon.state import DaemonState
 from reconciler.errors import StateError
+from reconciler.views import at_risk_csv
 
 __all__ = ["StatusSource", "build_app"]
 
 EVENTS_SHOWN = 25
+TIMELINE = 300  # events read per server for its rollout's timeline
 
 _PAGE_HEADERS = {
     # No script may run on this page, whatever a value contains; styles are inline; nothing is loaded.
@@ -73,6 +77,11 @@ class StatusSource(Protocol):
     async def records(self) -> list[RolloutRecord]: ...
 
     async def events(self, limit: int) -> list[Event]: ...
+
+    async def server_events(self, names: Sequence[str], limit: int) -> dict[str, list[Event]]: ...
+
+    @property
+    def state_url(self) -> str: ...
 
     def servers_info(self) -> Mapping[str, ServerInfo]: ...
 
@@ -127,15 +136,43 @@ def build_app(source: StatusSource, hosts: HostPolicy | None = None) -> Starlett
             events = await source.events(EVENTS_SHOWN)
         except StateError as exc:
             return _store_unavailable(exc)
+        servers = source.servers_info()
+        try:
+            timelines = await source.server_events(
+                [r.server for r in records if r.server in servers], TIMELINE
+            )
+        except StateError as exc:
+            return _store_unavailable(exc)
         body = render_page(
             source.state,
             now=now,
             records=records,
             events=events,
-            servers=source.servers_info(),
+            servers=servers,
             refresh=source.page_refresh,
+            server_events=timelines,
+            state_url=source.state_url,
         )
         return HTMLResponse(body, headers=_PAGE_HEADERS)
+
+    async def at_risk(request: Request) -> Response:
+        name = request.path_params["name"]
+        try:
+            records = await source.records()
+        except StateError as exc:
+            return _store_unavailable(exc)
+        record = next((r for r in records if r.server == name), None)
+        if record is None:
+            return JSONResponse({"error": f"no server {name!r} in the state"}, status_code=404)
+        return Response(
+            at_risk_csv(record),
+            media_type="text/csv; charset=utf-8",
+            headers={
+                "Content-Disposition": f'attachment; filename="{quote(name, safe="")}-at-risk.csv"',
+                "X-Content-Type-Options": "nosniff",
+                "Cache-Control": "no-store",
+            },
+        )
 
     routes = [
         Route("/healthz", healthz, methods=["GET", "HEAD"]),
@@ -143,6 +180,7 @@ def build_app(source: StatusSource, hosts: HostPolicy | None = None) -> Starlett
         Route("/metrics", metrics, methods=["GET", "HEAD"]),
         Route("/api/status", api_status, methods=["GET", "HEAD"]),
         Route("/", page, methods=["GET", "HEAD"]),
+        Route("/servers/{name}/at-risk.csv", at_risk, methods=["GET", "HEAD"]),
     ]
     policy = hosts or HostPolicy("127.0.0.1")
     return Starlette(routes=routes, middleware=[Middleware(HostCheck, policy=policy)])

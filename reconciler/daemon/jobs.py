@@ -60,6 +60,7 @@ class TickJobs:
         engine: Callable[[], Engine | None],
         active: Callable[[], bool],
         stopping: Callable[[], bool],
+        on_result: Callable[[str, TickResult], None] = lambda name, result: None,
     ) -> None:
         self._config = config
         self._state = state
@@ -68,11 +69,13 @@ class TickJobs:
         self._engine = engine
         self._active = active
         self._stopping = stopping
+        self._on_result = on_result
         self._scheduler = AsyncIOScheduler(timezone=UTC)
         self._random = random.Random()  # noqa: S311 - jitter spreads load; nothing secret depends on it
         self._ticks_done = 0
         self.inflight: dict[str, asyncio.Task[Any]] = {}
         self.last_tick: dict[str, datetime] = {}
+        self._again: set[str] = set()  # poked while a tick ran: tick again as soon as it ends
 
     # --- the scheduler -------------------------------------------------------------------------------------------
 
@@ -119,6 +122,23 @@ class TickJobs:
             next_run_time=first,
             replace_existing=True,
         )
+
+    def poke(self, name: str) -> bool:
+        """Tick ``name`` now (an operator approved, suspended, resumed or aborted it): at once, or right after the
+        tick in flight. False when ``name`` has no job (not in the specs, or this daemon does not lead)."""
+        runtime = self._state.servers.get(name)
+        if runtime is None or not self._active():
+            return False
+        if name in self.inflight:
+            self._again.add(name)
+            return True
+        now = datetime.now(UTC)
+        try:
+            self._scheduler.modify_job(name, next_run_time=now)
+        except JobLookupError:
+            return False
+        runtime.due_at = now
+        return True
 
     def remove(self, name: str, *, forget: bool) -> None:
         """No more ticks of ``name`` (``forget``: it left the specs, drop what is known of it too)."""
@@ -185,8 +205,15 @@ class TickJobs:
         else:
             next_at = result.next_check_at
             outcome, error = self._judge(name, result)
+            try:
+                self._on_result(name, result)
+            except Exception:  # a notification's bug must not lose the tick's schedule
+                log.exception("%s: internal error after the tick (continuing)", name, extra={"server": name})
         finally:
             self._finished(runtime, outcome, error, time.monotonic() - t0)
+        if name in self._again:  # poked during the tick: what the operator asked may not have been seen yet
+            self._again.discard(name)
+            next_at = datetime.now(UTC)
         if next_at is not None:
             self._reschedule(name, next_at)
         self._fault_injection()

@@ -120,10 +120,15 @@ def configure_logging(
         root.removeHandler(old)
     root.addHandler(handler)
     root.setLevel(level)
-    # Chatty libraries: httpx would log every URL (a webhook URL is a secret), transitions every state callback.
+    # Chatty libraries: httpx, apprise and urllib3 would log every URL (notification URLs are secrets; what a URL
+    # holds is redacted anyway), transitions every state callback.
     for noisy in (
         "httpx",
         "httpcore",
+        "apprise",
+        "urllib3",
+        "requests_oauthlib",
+        "markdown",
         "apscheduler",
         "transitions",
         "uvicorn",

@@ -14,6 +14,11 @@ How it runs (see docs/daemon.md):
 * **Lease.** Only the holder of the store's ``daemon`` lease ticks; another daemon on the same state stands by, says
   so (logs, ``/readyz``, the status page) and takes over once the lease is released or expires. The lease is not a
   fence: the store's compare-and-set is, and a daemon that lost its lease starts no new action (:mod:`.gate`).
+* **Operator commands.** The event log is read every ``events_period`` (2 s; one indexed query,
+  ``events(after_id=…)``, on SQLite and PostgreSQL alike): an approval, suspension, resume or abort recorded by
+  ``sepm-reconciler approve|suspend|resume|abort`` — from any host that reaches the state — makes the daemon tick
+  that server at once (right after its tick in flight, if one runs). A changed spec does too (see below). So they
+  take effect within seconds, whatever the waiting interval.
 * **Specs.** Reloaded when the directory changes and on SIGHUP; an invalid commit is reported (log, ``/api/status``,
   ``sepm_reconciler_spec_reload_failures_total``, a notification) and the last valid set stays in force.
 * **Shutdown** (SIGTERM/SIGINT): no new tick starts and no new action is started; in-flight ticks get
@@ -38,7 +43,7 @@ import uvicorn
 
 from reconciler.core import wording
 from reconciler.core.actions import Action, Performer
-from reconciler.core.events import Event
+from reconciler.core.events import Event, EventKind
 from reconciler.core.record import RolloutRecord
 from reconciler.daemon.config import LEASE_NAME, DaemonConfig
 from reconciler.daemon.gate import GatedStore
@@ -46,17 +51,27 @@ from reconciler.daemon.hosts import HostPolicy
 from reconciler.daemon.http import build_app
 from reconciler.daemon.jobs import TickJobs, tick_timeout
 from reconciler.daemon.metrics import DaemonMetrics, Snapshot
-from reconciler.daemon.notify import WebhookNotifier, notification_for, specs_invalid
+from reconciler.daemon.notify import (
+    AppriseNotifier,
+    Notifier,
+    Notifiers,
+    Topic,
+    WebhookNotifier,
+    manual_step_due,
+    notification_for,
+    specs_invalid,
+)
 from reconciler.daemon.page import ServerInfo
 from reconciler.daemon.server import QuietServer, bind
 from reconciler.daemon.specwatch import ReloadKind, ReloadOutcome, SpecWatcher
 from reconciler.daemon.state import DaemonState, Role
-from reconciler.engine import ClientFactory, Engine, HookRunner, default_client
+from reconciler.engine import ClientFactory, Engine, HookRunner, TickResult, default_client
 from reconciler.errors import ConflictError, FencedError, StateError
 from reconciler.hooks import run_hook
 from reconciler.sepm import SepmClient
 from reconciler.specs import LoadedServer
 from reconciler.store import Fence, FencedStore, Store, open_store, redact, scheme_of
+from reconciler.views import Policy
 
 __all__ = ["Daemon"]
 
@@ -66,6 +81,17 @@ EXIT_OK = 0
 EXIT_ERROR = 1
 
 _EVENTS_BATCH = 500
+
+OPERATOR_EVENTS = frozenset(
+    {
+        EventKind.APPROVAL,
+        EventKind.SUSPENDED,
+        EventKind.RESUMED,
+        EventKind.RESUME_REQUESTED,
+        EventKind.ABORT_REQUESTED,
+    }
+)
+"""Events written by the operator commands: the server they name is checked at once (within ``events_period``)."""
 
 
 def _utcnow() -> datetime:
@@ -81,6 +107,8 @@ class Daemon:
         config: DaemonConfig,
         *,
         webhook_url: str | None = None,
+        apprise_urls: Sequence[str] = (),
+        apprise_config: str | None = None,
         client_factory: ClientFactory | None = None,
         hook_runner: HookRunner = run_hook,
         webhook_transport: httpx.AsyncBaseTransport | None = None,
@@ -96,16 +124,20 @@ class Daemon:
             lease_period=config.lease_period,
             watch_period=config.watch_period,
         )
-        self._notifier = WebhookNotifier(
-            webhook_url,
-            transport=webhook_transport,
-            on_result=lambda topic, ok: self.metrics.notifications.labels(
-                str(topic), "delivered" if ok else "failed"
-            ).inc(),
-        )
+
+        def counted(topic: Topic, ok: bool) -> None:
+            self.metrics.notifications.labels(str(topic), "delivered" if ok else "failed").inc()
+
+        webhook = WebhookNotifier(webhook_url, transport=webhook_transport, on_result=counted)
+        notifiers: list[Notifier] = [webhook]
+        if apprise_urls or apprise_config:  # raises ValueError (never quoting a URL) when one cannot be used
+            notifiers.append(AppriseNotifier(list(apprise_urls), config=apprise_config, on_result=counted))
+        self._notifier = Notifiers(*notifiers)
+        self._manual_notified: set[tuple[str, str | None, int, str]] = set()
         self._client_factory = client_factory
         self._hook_runner = hook_runner
-        self._hook_withheld = (webhook_url,) if webhook_url else ()  # a secret: no hook inherits it
+        # secrets: no hook inherits them, whatever the variable holding them is called
+        self._hook_withheld = tuple(u for u in (webhook_url, *apprise_urls) if u)
         self._store: GatedStore | None = None
         self._fenced: FencedStore | None = None
         self._engine: Engine | None = None
@@ -163,6 +195,18 @@ class Daemon:
         store = self._require_store()
         return await asyncio.to_thread(lambda: store.events(limit=limit))
 
+    async def server_events(self, names: Sequence[str], limit: int) -> dict[str, list[Event]]:
+        store = self._require_store()
+
+        def read() -> dict[str, list[Event]]:
+            return {name: store.events(name, limit=limit) for name in names}
+
+        return await asyncio.to_thread(read)
+
+    @property
+    def state_url(self) -> str:
+        return redact(self.config.state_url)
+
     def servers_info(self) -> Mapping[str, ServerInfo]:
         current = self._watcher.current
         if current is None:
@@ -172,6 +216,11 @@ class Daemon:
                 site=s.spec.spec.server.site,
                 api_url=s.spec.spec.server.api_url,
                 mode=str(s.spec.spec.rollout.mode),
+                policy=Policy(
+                    s.spec.spec.rollout.clients.min_soak,
+                    s.spec.spec.rollout.clients.max_soak,
+                    s.spec.spec.rollout.clients.min_ack_ratio,
+                ),
             )
             for name, s in current.servers.items()
         }
@@ -190,6 +239,12 @@ class Daemon:
     @property
     def stopping(self) -> bool:
         return self._stopping
+
+    @property
+    def store(self) -> GatedStore:
+        """The daemon's store, for reading in the same process (another handle on a SQLite file must not be opened
+        and closed while the daemon writes it: closing it would drop the daemon's locks)."""
+        return self._require_store()
 
     # --- control -------------------------------------------------------------------------------------------------
 
@@ -238,6 +293,7 @@ class Daemon:
             engine=lambda: self._engine,
             active=lambda: self._state.role is Role.LEADER and not self._stopping,
             stopping=lambda: self._stopping,
+            on_result=self._after_tick,
         )
         self._bound_port = sock.getsockname()[1]
         server = QuietServer(
@@ -260,7 +316,7 @@ class Daemon:
                 "listen": f"http://{cfg.host}:{self._bound_port}",
                 "specs": str(cfg.specs),
                 "state": redact(cfg.state_url),
-                "notifications": self._notifier.enabled,
+                "notifications": self._notifier.channels,
             },
         )
         loops = [
@@ -613,7 +669,27 @@ class Daemon:
             if self._state.role is Role.LEADER and (runtime is None or name in outcome.changed):
                 self._require_jobs().add(server)
 
-    # --- events → notifications and counters -----------------------------------------------------------------
+    # --- ticks and events → notifications and counters ---------------------------------------------------------
+
+    def _after_tick(self, name: str, result: TickResult) -> None:
+        """A manual step is due: say so once per rollout, step and action (again after a restart: a reminder)."""
+        action = result.action
+        if action is None or action.performer is not Performer.MANUAL or self._state.role is not Role.LEADER:
+            return
+        key = (name, result.rollout_id, action.step, action.kind.value)
+        if key in self._manual_notified:
+            return
+        self._manual_notified.add(key)
+        notification = manual_step_due(
+            name,
+            result.substep or action.step,
+            action.summary,
+            action.instructions,
+            result.rollout_id,
+            self.now(),
+        )
+        self._notifier.send(notification)
+        log.info("notify: %s", notification.title, extra={"topic": str(notification.topic), "server": name})
 
     async def _follow_events(self) -> None:
         if self._state.role is not Role.LEADER:
@@ -628,6 +704,14 @@ class Daemon:
                 continue
             self._last_event_id = event.id
             self.metrics.count_event(event)
+            if event.kind in OPERATOR_EVENTS and self._require_jobs().poke(event.server):
+                log.info(
+                    "%s: %s by %s: checking it now",
+                    event.server,
+                    event.kind.value.replace("_", " "),
+                    event.actor,
+                    extra={"server": event.server, "event_id": event.id},
+                )
             notification = notification_for(event)
             if notification is not None:
                 self._notifier.send(notification)

@@ -9,6 +9,8 @@ Two kinds:
   them in step.
 
 The registry is per daemon (not the process-global default), so several daemons in one test process do not clash.
+Counters and histograms have no ``*_created`` series (Unix time each label set appeared: noise for dashboards and
+alerts, and a cardinality cost).
 """
 
 from __future__ import annotations
@@ -17,18 +19,29 @@ from collections.abc import Iterator, Mapping, Sequence
 from dataclasses import dataclass, field
 from datetime import datetime
 
-from prometheus_client import CollectorRegistry, Counter, Gauge, Histogram, generate_latest
+from prometheus_client import (
+    CollectorRegistry,
+    Counter,
+    Gauge,
+    Histogram,
+    disable_created_metrics,
+    generate_latest,
+)
 from prometheus_client.core import GaugeMetricFamily
 from prometheus_client.metrics_core import Metric
 
+from reconciler import __version__
 from reconciler.core.codes import Code
 from reconciler.core.events import Event, EventKind
 from reconciler.core.observation import PORT_NAMES
 from reconciler.core.phase import Phase
 from reconciler.core.procedure.table import STANDARD
 from reconciler.core.record import RolloutRecord
+from reconciler.core.status import pending_approval
 
 __all__ = ["CONTENT_TYPE", "DaemonMetrics", "Snapshot"]
+
+disable_created_metrics()  # type: ignore[no-untyped-call]  # prometheus_client leaves it unannotated
 
 CONTENT_TYPE = "text/plain; version=0.0.4; charset=utf-8"
 P = "sepm_reconciler_"
@@ -76,6 +89,18 @@ class _ServersCollector:
         seconds = _gauge("seconds_in_step", "Seconds since the server entered its current phase")
         ratio = _gauge("ack_ratio", "Clients that acknowledged the policy change / eligible clients")
         at_risk = _gauge("at_risk_clients", "Clients that would be orphaned if the certificate changed now")
+        eligible = _gauge(
+            "clients_eligible", "Clients waited for (seen within excludeOfflineFor), at the last observation"
+        )
+        acknowledged = _gauge(
+            "clients_acknowledged",
+            "Eligible clients that applied the policy change being waited for (steps 3-4 and 6-7)",
+        )
+        approval = _gauge(
+            "approval_pending",
+            "1 while the server waits for `sepm-reconciler approve SERVER --step STEP`",
+            "step",
+        )
         drift = _gauge("drift", "1 when a port presents another certificate than the spec declares")
         stalled = _gauge("stalled", "1 when the rollout needs a human")
         suspended = _gauge("suspended", "1 when suspended by an operator")
@@ -100,8 +125,18 @@ class _ServersCollector:
             # the ratio while a policy change of ours is being acknowledged; who is at risk before the swap
             if record.acknowledgement_since is not None and observed and observed.ack_ratio is not None:
                 ratio.add_metric([name], observed.ack_ratio)
-            if STANDARD.before_swap(record) and observed is not None and observed.at_risk_count is not None:
+            if (
+                STANDARD.clients_at_risk(record)
+                and observed is not None
+                and observed.at_risk_count is not None
+            ):
                 at_risk.add_metric([name], float(observed.at_risk_count))
+            if observed is not None and observed.eligible is not None:
+                eligible.add_metric([name], float(observed.eligible))
+                if record.acknowledgement_since is not None and observed.acknowledged is not None:
+                    acknowledged.add_metric([name], float(observed.acknowledged))
+            if (waiting := pending_approval(record)) is not None:
+                approval.add_metric([name, str(waiting)], 1.0)
             drift.add_metric([name], 1.0 if _drifted(record) else 0.0)
             stalled.add_metric([name], 1.0 if record.stalled else 0.0)
             suspended.add_metric([name], 1.0 if record.suspended else 0.0)
@@ -118,6 +153,9 @@ class _ServersCollector:
             seconds,
             ratio,
             at_risk,
+            eligible,
+            acknowledged,
+            approval,
             drift,
             stalled,
             suspended,
@@ -205,6 +243,13 @@ class DaemonMetrics:
             ["topic", "outcome"],
             registry=r,
         )
+        self.build_info = Gauge(
+            P + "build_info",
+            "1, labelled with the version of sepm-reconciler that runs",
+            ["version"],
+            registry=r,
+        )
+        self.build_info.labels(__version__).set(1)
         self._servers = _ServersCollector()
         r.register(self._servers)
 

@@ -1,22 +1,28 @@
-"""Webhook notifications on the events people act on (Slack- and Teams-compatible JSON).
+"""Notifications on the events people act on: through apprise (Slack, Teams, e-mail, Matrix, ntfy… — some 100
+services, from URLs in the daemon's configuration) and the generic JSON webhook (Slack- and Teams-compatible).
 
-What is notified (:class:`Topic`), from the event log:
+What is notified (:class:`Topic`), from the event log and the ticks:
 
 * ``drift_detected`` — a server in sync (or never seen) is found to present another certificate than declared;
 * ``step_changed`` — a rollout entered another of the seven steps (or rolled back);
 * ``approval_needed`` — a step waits for ``sepm-reconciler approve``;
 * ``stalled`` — a rollout needs a human (the reason and the remedy);
 * ``rollout_done`` — a server is back in sync after a rollout;
-* ``specs_invalid`` — a spec commit was refused (the previous valid specs stay in force).
+* ``specs_invalid`` — a spec commit was refused (the previous valid specs stay in force);
+* ``manual_step_due`` — a manual step (1, 2a, 4a, 5b or 7) waits for an operator: what to do, from the instructions.
+
+Every notification carries the stable code of its reason (docs/procedure.md): the webhook as ``code`` and a "Code"
+fact, apprise in its text ("Code: ApprovalMissing").
 
 One payload fits both tools: ``text`` (what every incoming webhook shows), Slack ``blocks``, and the fields of a
 Teams ``MessageCard`` (``@type``, ``summary``, ``sections`` with ``facts``); each tool ignores the other's keys.
 ``code`` (top level, and a "Code" fact) is the stable code of the reason (docs/procedure.md), for routing rules.
 
-The URL authorises posting, so it is a secret: it comes from an environment variable, is never logged (it is
-registered with the log redactor, and errors are reported by status code or exception class only), and never
-leaves this module. Delivery runs in a background task behind a bounded queue: a slow or failing webhook never
-delays a tick; failures are logged and counted.
+The URLs authorise posting, so they are secrets: they come from an environment variable or a configuration file,
+are never logged (registered with the log redactor; the log lines of httpx and apprise that quote one are dropped;
+errors are reported by status code or exception class only), and never leave this module. Delivery runs in a
+background task behind a bounded queue: a slow or failing service never delays a tick; failures are logged and
+counted.
 """
 
 from __future__ import annotations
@@ -28,18 +34,33 @@ from collections.abc import Callable
 from dataclasses import dataclass, field
 from datetime import datetime
 from enum import StrEnum
-from typing import Any
+from typing import Any, Protocol
+from urllib.parse import parse_qsl, quote, urlsplit
 
 import httpx
 
 from reconciler.core import wording
+from reconciler.core.codes import Code
 from reconciler.core.events import Event, EventKind
 from reconciler.core.phase import Phase
 from reconciler.core.procedure.table import STANDARD
 from reconciler.core.sentences import approve_command
 from reconciler.daemon.logs import redact_value
 
-__all__ = ["Notification", "Topic", "WebhookNotifier", "notification_for", "payload", "specs_invalid"]
+__all__ = [
+    "AppriseNotifier",
+    "Notification",
+    "Notifier",
+    "Notifiers",
+    "Topic",
+    "WebhookNotifier",
+    "apprise_urls",
+    "manual_step_due",
+    "notification_for",
+    "payload",
+    "plain_text",
+    "specs_invalid",
+]
 
 log = logging.getLogger("reconciler.daemon.notify")
 
@@ -51,6 +72,7 @@ class Topic(StrEnum):
     STALLED = "stalled"
     ROLLOUT_DONE = "rollout_done"
     SPECS_INVALID = "specs_invalid"
+    MANUAL_STEP_DUE = "manual_step_due"
 
 
 _COLOURS = {  # Teams themeColor, and an emoji for the plain text
@@ -60,6 +82,7 @@ _COLOURS = {  # Teams themeColor, and an emoji for the plain text
     Topic.STALLED: ("E02424", ":rotating_light:"),
     Topic.ROLLOUT_DONE: ("0E9F6E", ":white_check_mark:"),
     Topic.SPECS_INVALID: ("E02424", ":x:"),
+    Topic.MANUAL_STEP_DUE: ("9061F9", ":hammer_and_wrench:"),
 }
 
 
@@ -144,6 +167,39 @@ def specs_invalid(path: str, errors: list[str], at: datetime) -> Notification:
     )
 
 
+def manual_step_due(
+    server: str, step: int | str, summary: str, instructions: str, rollout_id: str | None, at: datetime
+) -> Notification:
+    """A manual step waits for an operator: the console instructions, and that the reconciler goes on by itself
+    once it observes the result (or, for a list step on a manager that does not show lists, once the operator
+    confirms it with the ``approve`` the instructions give). ``step`` is the sub-step where there is one (``"2a"``)."""
+    facts: list[tuple[str, str]] = [("Server", server), ("Step", str(step))]
+    if rollout_id:
+        facts.append(("Rollout", rollout_id))
+    facts += [
+        ("Code", Code.MANUAL_STEP_PENDING.value),
+        ("Then", "the reconciler goes on when it observes the result"),
+    ]
+    return Notification(
+        Topic.MANUAL_STEP_DUE,
+        f"{server}: step {step} is yours to do by hand: {summary}",
+        instructions,
+        at,
+        server=server,
+        facts=tuple(facts),
+        code=Code.MANUAL_STEP_PENDING.value,
+    )
+
+
+def plain_text(n: Notification) -> str:
+    """The body apprise sends: the message, then one "Name: value" line per fact (the code among them)."""
+    lines = [n.message, ""] + [f"{k}: {v}" for k, v in n.facts]
+    if n.code and not any(k == "Code" for k, _ in n.facts):
+        lines.append(f"Code: {n.code}")
+    lines.append(f"sepm-reconciler · {n.topic} · {wording.when(n.at)}")
+    return "\n".join(lines)
+
+
 def _slack_escape(text: str) -> str:
     return text.replace("&", "&amp;").replace("<", "&lt;").replace(">", "&gt;")
 
@@ -200,6 +256,40 @@ class _DropSecrets(logging.Filter):
 
 _HTTPX_FILTER = _DropSecrets()
 logging.getLogger("httpx").addFilter(_HTTPX_FILTER)
+logging.getLogger("apprise").addFilter(_HTTPX_FILTER)  # apprise logs what it posts where
+
+
+class Notifier(Protocol):
+    """Where notifications go. ``send`` never blocks and never raises."""
+
+    @property
+    def enabled(self) -> bool: ...
+
+    def send(self, notification: Notification) -> None: ...
+
+    async def close(self, *, drain: float = 2.0) -> None: ...
+
+
+class Notifiers:
+    """Every configured notifier, as one."""
+
+    def __init__(self, *notifiers: Notifier) -> None:
+        self._all = [n for n in notifiers if n.enabled]
+
+    @property
+    def enabled(self) -> bool:
+        return bool(self._all)
+
+    @property
+    def channels(self) -> list[str]:
+        return [type(n).__name__.removesuffix("Notifier").lower() for n in self._all]
+
+    def send(self, notification: Notification) -> None:
+        for notifier in self._all:
+            notifier.send(notification)
+
+    async def close(self, *, drain: float = 2.0) -> None:
+        await asyncio.gather(*(n.close(drain=drain) for n in self._all))
 
 
 class WebhookNotifier:
@@ -288,6 +378,137 @@ class WebhookNotifier:
 
     async def close(self, *, drain: float = 2.0) -> None:
         """Deliver what is queued (for up to ``drain`` seconds), then stop."""
+        if self._worker is None:
+            return
+        with contextlib.suppress(TimeoutError):
+            await asyncio.wait_for(self._queue.join(), timeout=drain)
+        self._worker.cancel()
+        with contextlib.suppress(asyncio.CancelledError):
+            await self._worker
+        self._worker = None
+
+
+# --- apprise -------------------------------------------------------------------------------------------------------
+
+_APPRISE_TYPES = {
+    Topic.STALLED: "failure",
+    Topic.SPECS_INVALID: "failure",
+    Topic.DRIFT_DETECTED: "warning",
+    Topic.APPROVAL_NEEDED: "warning",
+    Topic.MANUAL_STEP_DUE: "warning",
+    Topic.ROLLOUT_DONE: "success",
+    Topic.STEP_CHANGED: "info",
+}
+
+
+def _secret(url: str) -> None:
+    """Never log ``url``, nor what in it may be a secret: its user and password, query values and the path
+    segments that look like tokens (8 characters or more, with a digit or a capital) — apprise and urllib3 log URLs
+    in pieces."""
+    redact_value(url)
+    _HTTPX_FILTER.secrets.add(url)
+    parts = urlsplit(url)
+    tokens = [
+        segment
+        for segment in parts.path.split("/")
+        if len(segment) >= 8 and any(c.isdigit() or c.isupper() for c in segment)
+    ]
+    for piece in (parts.username, parts.password, *tokens, *(v for _, v in parse_qsl(parts.query))):
+        if piece:
+            redact_value(piece)  # (the redactor ignores values under 6 characters: they would garble words)
+            redact_value(quote(piece, safe=""))
+
+
+def apprise_urls(text: str) -> list[str]:
+    """The apprise URLs of an environment variable's value: separated by whitespace or commas."""
+    return [part for part in text.replace(",", " ").split() if part]
+
+
+class AppriseNotifier:
+    """Sends notifications through apprise to ``urls`` and/or the services of an apprise configuration file
+    (``config``: its YAML or TEXT format, with tags). Raises ``ValueError`` (never quoting a URL) when a URL is not
+    one apprise understands or the file cannot be used. ``on_result(topic, delivered)`` after each delivery."""
+
+    def __init__(
+        self,
+        urls: list[str],
+        *,
+        config: str | None = None,
+        queue_size: int = 200,
+        timeout: float = 10.0,
+        on_result: Callable[[Topic, bool], None] | None = None,
+    ) -> None:
+        import apprise  # imported on use: most daemons never notify through it
+
+        self._apprise = apprise.Apprise()
+        for index, url in enumerate(urls, start=1):
+            _secret(url)
+            if not self._apprise.add(url):
+                raise ValueError(
+                    f"notification URL #{index} is not one apprise understands (the URL is not shown: it may hold a "
+                    "secret); see https://github.com/caronc/apprise/wiki for the URL of each service"
+                )
+        if config:
+            loaded = apprise.AppriseConfig()
+            if not loaded.add(config) or not self._apprise.add(loaded) or len(self._apprise) == len(urls):
+                raise ValueError(f"the apprise configuration {config} names no service apprise can use")
+            for server in self._apprise:
+                _secret(str(server.url(privacy=False)))  # type: ignore[no-untyped-call]  # apprise: unannotated
+        self._timeout = timeout
+        self._on_result = on_result
+        self._queue: asyncio.Queue[Notification] = asyncio.Queue(maxsize=queue_size)
+        self._worker: asyncio.Task[None] | None = None
+
+    @property
+    def enabled(self) -> bool:
+        return len(self._apprise) > 0
+
+    def __len__(self) -> int:
+        return len(self._apprise)
+
+    def send(self, notification: Notification) -> None:
+        if not self.enabled:
+            return
+        if self._worker is None:
+            self._worker = asyncio.get_running_loop().create_task(self._run(), name="apprise-notifier")
+        try:
+            self._queue.put_nowait(notification)
+        except asyncio.QueueFull:
+            log.warning(
+                "notification queue full: notification dropped", extra={"topic": str(notification.topic)}
+            )
+            if self._on_result is not None:
+                self._on_result(notification.topic, False)
+
+    def _deliver(self, n: Notification) -> bool:
+        result = self._apprise.notify(
+            body=plain_text(n), title=n.title, notify_type=_APPRISE_TYPES[n.topic], timeout=self._timeout
+        )
+        return bool(result)
+
+    async def _run(self) -> None:
+        while True:
+            n = await self._queue.get()
+            try:
+                delivered = await asyncio.to_thread(self._deliver, n)
+            except (
+                Exception
+            ) as exc:  # a plugin's bug must not kill the worker; never str(exc): it may quote a URL
+                log.warning(
+                    "apprise notification failed unexpectedly (%s)",
+                    type(exc).__name__,
+                    extra={"topic": str(n.topic)},
+                )
+                delivered = False
+            if not delivered:
+                log.warning(
+                    "notification not delivered to every apprise service", extra={"topic": str(n.topic)}
+                )
+            if self._on_result is not None:
+                self._on_result(n.topic, delivered)
+            self._queue.task_done()
+
+    async def close(self, *, drain: float = 2.0) -> None:
         if self._worker is None:
             return
         with contextlib.suppress(TimeoutError):

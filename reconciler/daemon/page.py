@@ -1,20 +1,19 @@
-"""The read-only status page (``GET /``): each server, its step of 7, why it waits, client acknowledgement progress,
-at-risk clients, and the recent events.
+"""The read-only status page (``GET /``): what needs a person first (with the commands to copy), then each server —
+its step of 7, why it waits, client acknowledgement progress and over time, its clients at risk (all of them, with
+their last check-in, and a CSV), the timeline of its rollout — and the recent events.
 
-Every value that comes from outside this module — names, reasons, operator texts, hook output, spec errors — goes
-through :func:`html.escape` exactly once, in :func:`_e`; the page has no script, no external asset (its CSS is
-package data, inlined), and refreshes itself every ``refresh`` seconds.
+Rendered by the Jinja2 templates of :mod:`reconciler.views` with autoescaping: every value that comes from outside —
+names, reasons, operator texts, hook output, spec errors — is escaped by Jinja2. The page has no script and no
+external asset (its CSS is inline, its charts inline SVG), and refreshes itself every ``refresh`` seconds.
 """
 
 from __future__ import annotations
 
-import html
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 from datetime import datetime
-from functools import cache
-from importlib import resources
-from string import Template
+from typing import Any
+from urllib.parse import quote
 
 from reconciler import __version__
 from reconciler.core import wording
@@ -24,10 +23,9 @@ from reconciler.core.observation import PORT_NAMES
 from reconciler.core.procedure import STANDARD, STEP_TITLES, Phase
 from reconciler.core.record import RolloutRecord
 from reconciler.daemon.state import DaemonState, Role, ServerRuntime
+from reconciler.views import Policy, needs_you, render, server_more
 
-__all__ = ["ServerInfo", "render_page"]
-
-AT_RISK_SHOWN = 12
+__all__ = ["ServerInfo", "csv_href", "render_page"]
 
 
 @dataclass(frozen=True, slots=True)
@@ -37,15 +35,12 @@ class ServerInfo:
     site: str
     api_url: str
     mode: str
+    policy: Policy | None = None
 
 
-def _e(value: object) -> str:
-    return html.escape(str(value), quote=True)
-
-
-@cache
-def _asset(name: str) -> str:
-    return resources.files("reconciler.daemon").joinpath("templates", name).read_text(encoding="utf-8")
+def csv_href(server: str) -> str:
+    """Where the page links a server's clients at risk as CSV (relative to the page)."""
+    return f"servers/{quote(server, safe='')}/at-risk.csv"
 
 
 def _label(record: RolloutRecord, managed: bool) -> tuple[str, str]:
@@ -66,52 +61,53 @@ def _label(record: RolloutRecord, managed: bool) -> tuple[str, str]:
     return record.phase.value.replace("_", " "), "warn"
 
 
-def _steps(record: RolloutRecord) -> str:
+def _cells(record: RolloutRecord) -> list[dict[str, str]]:
     current = record.step
-    stalled = " stalled" if record.stalled else ""
     cells = []
     for number, name in enumerate(STEP_TITLES, start=1):
         if record.in_sync or (current and number < current):
             css = "done"
         elif number == current:
-            css = "current" + stalled
+            css = "current" + (" stalled" if record.stalled else "")
         else:
             css = ""
-        cells.append(f'<span class="{css}" title="{number} · {_e(name)}"></span>')
-    return f'<div class="steps" aria-label="step {current} of {STANDARD.step_count}">{"".join(cells)}</div>'
+        cells.append({"css": css, "title": f"{number} · {name}"})
+    return cells
 
 
-def _progress(record: RolloutRecord) -> str:
+def _progress(record: RolloutRecord) -> dict[str, Any] | None:
     observed = record.observed
     if record.acknowledgement_since is None:  # no policy change of ours is being acknowledged
-        return ""
+        return None
     if observed is None or observed.eligible is None or observed.acknowledged is None:
-        return ""
+        return None
     ratio = observed.ack_ratio if observed.ack_ratio is not None else 1.0
-    width = max(0.0, min(100.0, ratio * 100))
-    text = (
-        f"{wording.count(observed.acknowledged)} / {wording.count(observed.eligible)} eligible clients "
-        f"acknowledged ({wording.percent(ratio)})"
-    )
-    return (
-        f'<div class="bar" role="progressbar" aria-valuemin="0" aria-valuemax="{observed.eligible}" '
-        f'aria-valuenow="{observed.acknowledged}" aria-label="client acknowledgement">'
-        f'<span style="width: {width:.1f}%"></span><em>{_e(text)}</em></div>'
-    )
+    return {
+        "eligible": observed.eligible,
+        "acknowledged": observed.acknowledged,
+        "width": max(0.0, min(100.0, ratio * 100)),
+        "text": f"{wording.count(observed.acknowledged)} / {wording.count(observed.eligible)} eligible clients "
+        f"acknowledged ({wording.percent(ratio)})",
+    }
 
 
-def _details(record: RolloutRecord, info: ServerInfo | None, runtime: ServerRuntime | None) -> str:
-    rows: list[tuple[str, str]] = []
+def _served(record: RolloutRecord) -> str:
+    """Each port's fingerprint with its issuer (who signed what clients will have to trust)."""
     observed = record.observed
-    if STANDARD.before_swap(record) and observed is not None and observed.at_risk_count:
-        names = list(observed.at_risk_names)
-        shown = wording.names(names, limit=AT_RISK_SHOWN) if names else ""
-        more = observed.at_risk_count - len(names)
-        if more > 0 and names:
-            shown += f" (+{wording.count(more)} not listed)"
-        rows.append(
-            ("at risk", f"{wording.count(observed.at_risk_count)} clients" + (f": {shown}" if shown else ""))
-        )
+    assert observed is not None  # noqa: S101 - the caller checked
+    parts = []
+    for port in PORT_NAMES:
+        fingerprint = observed.fingerprints.get(port)
+        certificate = observed.certificates.get(port)
+        issuer = f" (issuer {certificate.issuer})" if certificate is not None and certificate.issuer else ""
+        parts.append(f"{port} {wording.fingerprint(fingerprint)}{issuer}")
+    return f"{', '.join(parts)} (observed {wording.when(observed.observed_at)})"
+
+
+def _rows(
+    record: RolloutRecord, info: ServerInfo | None, runtime: ServerRuntime | None
+) -> list[tuple[str, str]]:
+    rows: list[tuple[str, str]] = []
     if record.stall is not None:
         rows.append(("remedy", record.stall.remedy))
     if record.suspension is not None:
@@ -123,11 +119,8 @@ def _details(record: RolloutRecord, info: ServerInfo | None, runtime: ServerRunt
     if record.abort_request is not None:
         rows.append(("abort", f"requested by {record.abort_request.by}: carried out at the next check"))
     rows.append(("desired", wording.fingerprint(record.desired_fingerprint)))
-    if observed is not None:
-        served = ", ".join(
-            f"{port} {wording.fingerprint(observed.fingerprints.get(port))}" for port in PORT_NAMES
-        )
-        rows.append(("served", f"{served} (observed {wording.when(observed.observed_at)})"))
+    if record.observed is not None:
+        rows.append(("served", _served(record)))
     rows.append(("next check", wording.when(record.next_check_at)))
     if info is not None and info.mode != "enforce":
         rows.append(("mode", f"{info.mode}: observes and reports, never acts"))
@@ -138,27 +131,7 @@ def _details(record: RolloutRecord, info: ServerInfo | None, runtime: ServerRunt
         if runtime.last_error:
             last += f": {runtime.last_error}"
         rows.append(("last tick", last))
-    cells = "".join(f"<dt>{_e(k)}</dt><dd>{_e(v)}</dd>" for k, v in rows)
-    return f"<dl>{cells}</dl>"
-
-
-def _server(
-    record: RolloutRecord, info: ServerInfo | None, runtime: ServerRuntime | None, managed: bool
-) -> str:
-    text, css = _label(record, managed)
-    site = f"{info.site} · {info.api_url}" if info is not None else "not in the specs in force: left as it is"
-    return (
-        f'<article class="server" id="server-{_e(record.server)}" data-server="{_e(record.server)}" '
-        f'data-phase="{_e(record.phase.value)}" data-step="{record.step}">'
-        f'<h3><span>{_e(record.server)}</span><span class="badge {css}">{_e(text)}</span></h3>'
-        f'<div class="site">{_e(site)}</div>'
-        f"{_steps(record)}"
-        f'<div class="phase">{_e(_phase_title(record))}</div>'
-        f'<div class="reason">{_e(record.reason)}</div>'
-        f"{_progress(record)}"
-        f"{_details(record, info, runtime)}"
-        "</article>"
-    )
+    return rows
 
 
 def _phase_title(record: RolloutRecord) -> str:
@@ -169,42 +142,53 @@ def _phase_title(record: RolloutRecord) -> str:
     return f"{title} (since {wording.when(record.entered_at)})"
 
 
-def _events(events: Sequence[Event]) -> str:
-    if not events:
-        return '<p class="meta">no events yet</p>'
+def _card(
+    record: RolloutRecord,
+    info: ServerInfo | None,
+    runtime: ServerRuntime | None,
+    events: Sequence[Event],
+    *,
+    managed: bool,
+) -> dict[str, Any]:
+    text, css = _label(record, managed)
+    return {
+        "name": record.server,
+        "phase": record.phase.value,
+        "step": record.step,
+        "label": text,
+        "css": css,
+        "site": f"{info.site} · {info.api_url}"
+        if info is not None
+        else "not in the specs in force: left as it is",
+        "record": True,
+        "cells": _cells(record),
+        "phase_title": _phase_title(record),
+        "reason": record.reason,
+        "progress": _progress(record),
+        "rows": _rows(record, info, runtime),
+        "more": server_more(
+            record, events, info.policy if info is not None else None, csv_href=csv_href(record.server)
+        ),
+    }
+
+
+def _events(events: Sequence[Event]) -> list[dict[str, Any]]:
     rows = []
     for event in reversed(events):
         move = ""
         if event.from_phase is not None and event.to_phase is not None and event.from_phase != event.to_phase:
             move = f"{event.from_phase.value} → {event.to_phase.value}"
         rows.append(
-            f"<tr><td>{_e(wording.when(event.at))}</td><td>{_e(event.server)}</td><td>{_e(event.kind.value)}</td>"
-            f'<td>{_e(move)}</td><td>{_e(event.actor)}</td><td class="reason">{_e(event.reason)}</td></tr>'
+            {
+                "at": event.at,
+                "server": event.server,
+                "kind": event.kind.value,
+                "move": move,
+                "actor": event.actor,
+                "reason": event.reason,
+            }
         )
-    head = "<tr><th>time</th><th>server</th><th>event</th><th>move</th><th>by</th><th>why</th></tr>"
-    return f'<table id="events"><thead>{head}</thead><tbody>{"".join(rows)}</tbody></table>'
-
-
-def _banners(state: DaemonState) -> str:
-    parts = []
-    if state.role is Role.STANDBY:
-        parts.append(
-            f'<div class="banner standby" id="standby"><strong>Standby</strong>: this daemon does not act. '
-            f"{_e(state.role_reason)}</div>"
-        )
-    specs = state.specs
-    if specs.errors:
-        kept = (
-            f"The specs of revision {specs.revision} stay in force; nothing acts on the invalid ones."
-            if specs.revision
-            else "No valid specs are in force: nothing is reconciled until they are fixed."
-        )
-        parts.append(
-            f'<div class="banner" id="specs-invalid"><strong>Spec commit refused</strong> '
-            f"({_e(specs.rejected_revision or 'unknown revision')}): {_e(kept)}"
-            f"<pre>{_e(chr(10).join(specs.errors))}</pre></div>"
-        )
-    return "\n".join(parts)
+    return rows
 
 
 def render_page(
@@ -215,52 +199,57 @@ def render_page(
     events: Sequence[Event],
     servers: Mapping[str, ServerInfo | None],
     refresh: int = 10,
+    server_events: Mapping[str, Sequence[Event]] | None = None,
+    state_url: str | None = None,
 ) -> str:
     """The whole page. ``servers`` are the servers of the specs in force (by name); records of other servers are
-    shown as unmanaged."""
+    shown as unmanaged. ``server_events``: each server's recent events (its rollout's timeline); ``state_url``:
+    the ``--state`` the copyable commands name."""
     by_name = {r.server: r for r in records}
     if not state.has_specs:  # no specs in force: show what the state holds, nobody is "unmanaged"
         servers = {**{r.server: None for r in records}, **servers}
-    cards = []
+    own = server_events or {}
+    cards: list[dict[str, Any]] = []
     for name in sorted(servers):
         record = by_name.get(name)
         info = servers[name]
         if record is None and info is not None:
             cards.append(
-                f'<article class="server" id="server-{_e(name)}" data-server="{_e(name)}" data-phase="new" '
-                f'data-step="0"><h3><span>{_e(name)}</span><span class="badge info">not observed yet</span></h3>'
-                f'<div class="site">{_e(info.site)} · {_e(info.api_url)}</div></article>'
+                {
+                    "name": name,
+                    "phase": "new",
+                    "step": 0,
+                    "label": "not observed yet",
+                    "css": "info",
+                    "site": f"{info.site} · {info.api_url}",
+                    "record": False,
+                }
             )
         elif record is not None:
-            cards.append(_server(record, info, state.servers.get(name), managed=True))
-    unmanaged = [r for r in records if r.server not in servers]
-    unmanaged_html = ""
-    if unmanaged:
-        unmanaged_html = (
-            '<section aria-labelledby="unmanaged-h"><h2 id="unmanaged-h">Unmanaged</h2>'
-            '<p class="meta">In the state but no longer in the specs: left as they are, not acted on.</p>'
-            f'<div class="servers" id="unmanaged">{"".join(_server(r, None, None, managed=False) for r in unmanaged)}'
-            "</div></section>"
-        )
+            cards.append(_card(record, info, state.servers.get(name), own.get(name, ()), managed=True))
+    unmanaged = [_card(r, None, None, (), managed=False) for r in records if r.server not in servers]
     in_sync = sum(1 for n in servers if n in by_name and by_name[n].in_sync)
-    role_css = {Role.LEADER: "ok", Role.STANDBY: "warn"}.get(state.role, "bad")
-    revision = state.specs.revision or "none"
-    summary = (
-        f"{in_sync} of {len(servers)} servers in sync · specs revision {revision} · "
-        f"updated {wording.when(now)}"
-    )
-    return Template(_asset("status.html")).substitute(
-        refresh=str(max(1, refresh)),
-        title=_e(f"sepm-reconciler — {in_sync}/{len(servers)} in sync"),
-        css=_asset("status.css"),
-        role=f'<span class="badge {role_css}" id="role">{_e(state.role.value)}</span>',
-        summary=_e(summary),
-        banners=_banners(state),
-        servers="\n".join(cards) or '<p class="meta">no servers in the specs in force</p>',
-        unmanaged=unmanaged_html,
+    specs = state.specs
+    managed_records = [r for r in records if r.server in servers]
+    return render(
+        "status.html.j2",
+        refresh=max(1, refresh),
+        title=f"sepm-reconciler — {in_sync}/{len(servers)} in sync",
+        role=state.role.value,
+        role_css={Role.LEADER: "ok", Role.STANDBY: "warn"}.get(state.role, "bad"),
+        summary=f"{in_sync} of {len(servers)} servers in sync · specs revision {specs.revision or 'none'} · "
+        f"updated {wording.when(now)}",
+        standby=state.role_reason if state.role is Role.STANDBY else None,
+        specs_errors="\n".join(specs.errors) if specs.errors else None,
+        rejected_revision=specs.rejected_revision or "unknown revision",
+        specs_kept=f"The specs of revision {specs.revision} stay in force; nothing acts on the invalid ones."
+        if specs.revision
+        else "No valid specs are in force: nothing is reconciled until they are fixed.",
+        needs=needs_you(managed_records, state=state_url),
+        cards=cards,
+        unmanaged=unmanaged,
+        step_count=STANDARD.step_count,
         events=_events(events),
-        footer=_e(
-            f"sepm-reconciler {__version__} · {state.holder} · read-only; refreshes every {refresh} s · "
-            "JSON: /api/status · metrics: /metrics"
-        ),
+        footer=f"sepm-reconciler {__version__} · {state.holder} · read-only; refreshes every {refresh} s · "
+        "JSON: /api/status · metrics: /metrics",
     )

@@ -21,6 +21,7 @@ inherits — under whatever variable name holds it — and masked in the capture
 from __future__ import annotations
 
 import asyncio
+import logging
 import time
 from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass
@@ -41,12 +42,15 @@ from reconciler.core.actions import (
 from reconciler.core.codes import Code
 from reconciler.core.observation import GroupObservation, ServerObservation
 from reconciler.core.said import Said
+from reconciler.core.spec import CommandAction
 from reconciler.errors import Error, SecretError
-from reconciler.hooks import HookResult, OnStart, run_hook
+from reconciler.hooks import HookResult, OnStart, resolve_hook, run_hook
 from reconciler.sepm import CollateralSettingsChange, SepmClient, replicate_now, set_secure_communications
 from reconciler.specs import LoadedServer, resolve_secret
 
 __all__ = ["ActionOutcome", "HookRunner", "StallRequest", "hook_variables", "perform_action", "spec_secrets"]
+
+log = logging.getLogger("reconciler.engine")
 
 _DETAIL_OUTPUT = 300  # characters of hook output kept in the attempt's detail (the record keeps 500 in all)
 _START_WITHIN = 0.75  # share of an API action's time in which a new group may still be started
@@ -63,6 +67,7 @@ class HookRunner(Protocol):
         timeout_s: float,
         secrets: Sequence[str] = (),
         cwd: Path | None = None,
+        environment: Mapping[str, str] | None = None,
         on_start: OnStart | None = None,
     ) -> HookResult: ...
 
@@ -156,6 +161,16 @@ def hook_variables(
     return variables, secrets
 
 
+def _settings(server: LoadedServer, action: Action) -> dict[str, str]:
+    """The ``environment:`` of the spec's hook that ``action`` runs (plain settings, never secrets)."""
+    actions = server.spec.spec.rollout.actions
+    for name in type(actions).model_fields:
+        how = getattr(actions, name)
+        if isinstance(how, CommandAction) and tuple(how.command) == tuple(action.command):
+            return dict(how.environment)
+    return {}
+
+
 def _absolute(path: str, base_dir: Path) -> Path:
     candidate = Path(path)
     return candidate if candidate.is_absolute() else (base_dir / candidate).resolve()
@@ -187,8 +202,19 @@ async def _run_hook(
     secrets.extend(value for value in withheld if value and value not in secrets)
     timeout = action.timeout.total_seconds() if action.timeout is not None else 1800.0
     try:
+        command = resolve_hook(action.command, server.base_dir)
+        if command.legacy is not None:
+            log.warning("%s: hook %s", server.name, command.legacy, extra={"server": server.name})
+        settings = _settings(server, action)
+        extra = {"environment": settings} if settings else {}  # runners that predate it still work without
         result = await runner(
-            action.command, variables=variables, timeout_s=timeout, secrets=secrets, on_start=on_start
+            command.argv,
+            variables=variables,
+            timeout_s=timeout,
+            secrets=secrets,
+            cwd=command.cwd,
+            on_start=on_start,
+            **extra,
         )
     except Error as exc:  # cannot be started, or its process group could not be recorded
         return ActionOutcome(False, f"not run: {exc}", duration_s=time.monotonic() - started)

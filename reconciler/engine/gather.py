@@ -14,6 +14,7 @@ The entry point other layers call (the tick, ``plan``, ``report``)::
         g.error             # the first of desired_error / observation_error, as one sentence, or None
         g.problem           # g.error, or why the manager could not be reached or its REST API used, or None
         g.keystore_error    # why the keystore step 4 installs cannot be used, located in the spec, or None
+        g.hook_error        # why a hook of the spec cannot run (program or script not found, not executable)
         g.trust             # whether the desired certificate will be trusted on the API port (NewCertificateTrust)
 
 ``gather`` never acts and never writes the store: it reads the records, opens one REST client per server (its
@@ -47,6 +48,7 @@ from reconciler.core.procedure import STANDARD, Phase
 from reconciler.core.record import RolloutRecord
 from reconciler.core.trust import NewCertificateTrust
 from reconciler.errors import CertificateError, Error, SpecError, UnreachableError
+from reconciler.hooks import hook_problems
 from reconciler.sepm import ClientLedger, SepmClient, observe, open_client
 from reconciler.specs import LoadedServer, SpecSet, check_secrets, desired_fingerprint, new_certificate_trust
 from reconciler.store import Store
@@ -84,6 +86,7 @@ class Gathered:
     others: Mapping[str, RolloutRecord] = field(default_factory=dict)
     observation_error: Error | None = None
     keystore_error: str | None = None
+    hook_error: str | None = None
     trust: NewCertificateTrust | None = None
 
     @property
@@ -250,6 +253,7 @@ async def gather_one(
         observation=observation,
         observation_error=observation_error,
         keystore_error=None if swapping else await asyncio.to_thread(keystore_problem, server),
+        hook_error=await asyncio.to_thread(hook_problems, server),
         trust=None if swapping else await asyncio.to_thread(new_certificate_trust, server, clock.now()),
     )
 

@@ -12,17 +12,23 @@ from dataclasses import dataclass
 from datetime import datetime, timedelta
 from typing import Any
 
+from reconciler.core import wording
 from reconciler.core._storage import iso_or_none
 from reconciler.core.codes import Code
 from reconciler.core.decide import DEFAULT_TUNING, Decision, Tuning, decide
+from reconciler.core.observation import PORT_NAMES
 from reconciler.core.phase import Phase
 from reconciler.core.procedure.table import STANDARD, Procedure
 from reconciler.core.procedure.timeline import PlannedStep, timeline
+from reconciler.core.record import RolloutRecord
+from reconciler.core.requests import carried_forward
 from reconciler.core.spec import Mode
 from reconciler.core.status import domain_counts, domains_note
 from reconciler.engine.gather import Gathered
+from reconciler.errors import CertificateError
+from reconciler.specs import LoadedServer, desired_fingerprint
 
-__all__ = ["PlannedStep", "ServerPlan", "plan_server"]
+__all__ = ["PlannedStep", "ServerPlan", "plan_offline", "plan_server"]
 
 
 @dataclass(frozen=True, slots=True)
@@ -118,6 +124,7 @@ def plan_server(
         tuning=tuning,
         observation_error=str(gathered.observation_error) if gathered.observation_error else None,
         keystore_error=gathered.keystore_error,
+        hook_error=gathered.hook_error,
         trust=gathered.trust,
         procedure=procedure,
     )
@@ -137,6 +144,7 @@ def plan_server(
     domains = domain_counts(rec)
     if (by_domain := domains_note(domains)) is not None:
         notes.append(by_domain)
+    notes += carried_forward(rec)
     if rec.suspension is not None:
         notes.append(
             f"suspended by {rec.suspension.by} ({rec.suspension.reason}): sepm-reconciler resume {name}"
@@ -180,3 +188,82 @@ def plan_server(
         substep=procedure.substep_of(rec),
         domains=domains,
     )
+
+
+def plan_offline(
+    server: LoadedServer,
+    record: RolloutRecord | None,
+    *,
+    now: datetime,
+    revision: str,
+    procedure: Procedure = STANDARD,
+) -> ServerPlan:
+    """The plan of one server without contacting it (``plan --offline``, a pull request's check without network
+    or secrets): the desired certificate from the spec, what was served at the last observation the state keeps
+    (none without a state), and the steps a rollout goes through with this spec — approvals, window, soaks. A server
+    never observed, or last seen serving another certificate, counts as a change."""
+    spec = server.spec
+    try:
+        desired: str | None = desired_fingerprint(server)
+        error = None
+    except CertificateError as exc:
+        desired, error = None, f"desired certificate: {exc}"
+    observed = record.observed if record is not None else None
+    served = {port: observed.fingerprints.get(port) for port in PORT_NAMES} if observed is not None else {}
+    known = observed is not None and all(served.get(p) is not None for p in PORT_NAMES)
+    same = known and desired is not None and all(served[p] == desired for p in PORT_NAMES)
+    rotating = record is not None and record.rollout_id is not None
+    in_sync = same and not rotating
+    if error is not None:
+        reason = f"cannot plan: {error}"
+    elif observed is None:
+        reason = (
+            f"never observed (offline: no state, or nothing recorded): a rollout to {wording.fingerprint(desired)} "
+            "starts unless the manager already presents it"
+        )
+    elif in_sync:
+        reason = f"in sync as last observed {wording.when(observed.observed_at)} (offline)"
+    elif rotating and record is not None:
+        reason = f"as last recorded {wording.when(record.updated_at)} (offline): {record.reason}"
+    else:
+        shown = ", ".join(f"{p} {wording.fingerprint(served.get(p))}" for p in PORT_NAMES)
+        reason = (
+            f"last observed {wording.when(observed.observed_at)} serving {shown} (offline); the spec wants "
+            f"{wording.fingerprint(desired)}: a rollout starts"
+        )
+    steps: tuple[PlannedStep, ...] = ()
+    eta = None
+    notes = ["offline: nothing was contacted; times assume the rollout starts now"]
+    if not in_sync and error is None:
+        held = spec.spec.rollout.mode is Mode.REPORT or (record is not None and record.suspension is not None)
+        laid = timeline(procedure, spec, record if rotating else None, now=now, held=held)
+        steps, eta = laid.steps, laid.eta
+        if spec.spec.rollout.mode is Mode.REPORT:
+            notes.append("report mode (spec.rollout.mode: report): the reconciler observes and never acts")
+    return ServerPlan(
+        name=server.name,
+        phase=record.phase if record is not None else Phase.NEW,
+        step=record.step if record is not None else 0,
+        in_sync=in_sync,
+        changes=not in_sync,
+        reason=reason,
+        desired=desired,
+        served=served,
+        code=_code(record, in_sync),
+        steps=steps,
+        eta=eta,
+        notes=tuple(notes),
+        error=error,
+        rollout_id=record.rollout_id if record is not None else None,
+        record_phase=record.phase if record is not None else None,
+        substep=procedure.substep_of(record) if rotating and record is not None else None,
+    )
+
+
+def _code(record: RolloutRecord | None, in_sync: bool) -> Code:
+    if in_sync:
+        return Code.IN_SYNC
+    try:
+        return Code(record.code) if record is not None else Code.NOT_OBSERVED_YET
+    except ValueError:  # a code of a newer version
+        return Code.UNRECORDED

@@ -41,7 +41,14 @@ from collections.abc import Callable, Iterable, Sequence
 from dataclasses import dataclass, replace
 from datetime import UTC, datetime, timedelta
 
-from reconciler.core.actions import Action, Performer, UpdateCertificate
+from reconciler.core.actions import (
+    Action,
+    Performer,
+    RestoreOriginalList,
+    SetVerification,
+    SwitchToHttpList,
+    UpdateCertificate,
+)
 from reconciler.core.attempts import AttemptKey, attempt_key, complete_attempt
 from reconciler.core.checks import summarize, swap_refused
 from reconciler.core.clock import Clock
@@ -280,7 +287,9 @@ class Engine:
             code=said.code.value,
             updated_at=now,
             next_check_at=now + self.tuning.waiting_interval,
-            observed=summarize(gathered.observation) if gathered.observation else base.observed,
+            observed=summarize(gathered.observation, base.observed)
+            if gathered.observation
+            else base.observed,
         )
         result = run.result(
             record,
@@ -330,6 +339,7 @@ class Engine:
             tuning=self.tuning,
             observation_error=str(error) if error else None,
             keystore_error=gathered.keystore_error,
+            hook_error=gathered.hook_error,
             trust=gathered.trust,
             retry_after=timedelta(seconds=delay) if delay else None,
         )
@@ -407,6 +417,7 @@ class Engine:
             "succeeded" if outcome.succeeded else "failed",
             outcome.detail,
         )
+        self._forget_settings(name, action, gathered.observation)
         not_recorded = await self._record_outcome(saved, action, outcome)
         result = replace(
             result, outcome=outcome, error=not_recorded or result.error, duration_s=time.monotonic() - run.t0
@@ -414,6 +425,20 @@ class Engine:
         if outcome.stall is not None:
             result = await self._stall(result, outcome.stall, gathered.observation)
         return result
+
+    def _forget_settings(self, name: str, action: Action, observation: ServerObservation | None) -> None:
+        """The settings documents cached for the groups ``action`` may have changed (our PATCH, a list hook) are
+        read again at the next look, whatever their serial says: a serial is a time to the millisecond, and a manager
+        whose clock did not move since the last save (or went back) gives the next save the same one."""
+        if isinstance(action, SetVerification):
+            ids = [target.id for target in action.groups]
+        elif isinstance(action, SwitchToHttpList | RestoreOriginalList) and observation is not None:
+            ids = [group.id for group in observation.groups or ()]
+        else:
+            return
+        cache = self.ledger(name).settings
+        for gid in ids:
+            cache.forget(gid)
 
     async def _stall(
         self, result: TickResult, request: StallRequest, observation: ServerObservation | None

@@ -28,16 +28,24 @@ and the webhook URL reach no hook at all, whatever the variables holding them ar
 
 The hook's exit status is recorded, but only observation completes a step. Its output goes to a temporary file (not
 a pipe: a hook survives the death of the reconciler that started it); the last 4 KiB are kept, with every secret
-value replaced by ``***``, for ``history`` and the status page. A hook still running when its timeout expires gets
-SIGTERM (its whole process group), then SIGKILL 5 s later; one running when the reconciler is interrupted (Ctrl-C,
-a daemon shutting down) gets SIGTERM, then SIGKILL 2 s later — its attempt stays recorded as started, and the next
-tick judges it by what it observes.
+value replaced by ``***``, for ``history`` and the status page.
 
-On POSIX a hook runs under a **watchdog** (:mod:`reconciler.hooks._watchdog`) that leads its process group and
-enforces the timeout itself, so it holds when the reconciler is gone (SIGKILLed, the host's daemon restarted). The
-group is reported through ``on_start`` *before* the hook is let go — the caller records it in the attempt — and a
-hook whose group could not be recorded never runs. A later reconciler checks that group
-(:mod:`reconciler.hooks.process`) before it judges the attempt, and never starts another attempt beside it.
+**Ending a hook.** A hook still running when its timeout expires is asked to stop (its whole process tree), then
+ended 5 s later — children that ignored the request included, even when the hook itself exited; one running when the
+reconciler is interrupted (Ctrl-C, a daemon shutting down) likewise, 2 s apart — its attempt stays recorded as
+started, and the next tick judges it by what it observes. How a tree is started and ended is the platform's
+(:mod:`._process`, a :class:`ProcessTree`): on POSIX a process group, SIGTERM then SIGKILL to the group; on Windows
+a new process group, Ctrl+Break, then ``taskkill /T /F``.
+
+**The watchdog (POSIX).** There a hook runs under a watchdog (:mod:`reconciler.hooks._watchdog`) that leads its
+process group and enforces the timeout itself, so it holds when the reconciler is gone (SIGKILLed, the host's daemon
+restarted). The group is reported through ``on_start`` *before* the hook is let go — the caller records it in the
+attempt — and a hook whose group could not be recorded never runs. A later reconciler checks that group
+(:mod:`reconciler.hooks.process`) before it judges the attempt, and never starts another attempt beside it. On
+Windows (no watchdog; ``on_start`` is not called) the reconciler itself holds the timeout.
+
+Where a hook runs (:mod:`._resolve`): in the directory of its spec file, like every other path of a spec; its
+program is checked (found, executable) by ``validate`` and before every rollout starts.
 """
 
 from __future__ import annotations
@@ -46,20 +54,32 @@ import asyncio
 import contextlib
 import json
 import os
-import signal
 import sys
 import tempfile
 import time
 from collections.abc import Awaitable, Callable, Collection, Mapping, Sequence
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any
+from typing import IO, Any
 
 from reconciler.core.record import HookProcess
 from reconciler.errors import HookError
 from reconciler.hooks import process as _process
+from reconciler.hooks._process import ProcessTree, current
+from reconciler.hooks._resolve import HookCommand, check_hooks, hook_problems, resolve_hook
 
-__all__ = ["ENV_PREFIX", "HookResult", "OnStart", "hook_environment", "run_hook"]
+__all__ = [
+    "ENV_PREFIX",
+    "HookCommand",
+    "HookResult",
+    "OnStart",
+    "ProcessTree",
+    "check_hooks",
+    "hook_environment",
+    "hook_problems",
+    "resolve_hook",
+    "run_hook",
+]
 
 OnStart = Callable[[HookProcess], Awaitable[None]]
 """Called with the hook's process group before the hook is let go; raising keeps it from running."""
@@ -102,11 +122,15 @@ def _scrub(text: str, secrets: Sequence[str]) -> str:
     return text
 
 
-def hook_environment(variables: Mapping[str, str], withheld: Collection[str] = ()) -> dict[str, str]:
+def hook_environment(
+    variables: Mapping[str, str], withheld: Collection[str] = (), settings: Mapping[str, str] | None = None
+) -> dict[str, str]:
     """The environment of a hook: the reconciler's, minus every ``SEPM_RECONCILER_*`` variable and every variable
-    whose value is in ``withheld`` (secrets: they never reach a hook by inheritance), plus ``variables``."""
+    whose value is in ``withheld`` (secrets: they never reach a hook by inheritance), plus the spec's ``settings``
+    (``environment:`` of the hook: plain values), plus ``variables``."""
     hidden = {value for value in withheld if value}
     env = {k: v for k, v in os.environ.items() if not k.startswith(ENV_PREFIX) and v not in hidden}
+    env.update({k: v for k, v in (settings or {}).items() if not k.startswith(ENV_PREFIX)})
     for key, value in variables.items():
         name = key if key.startswith(ENV_PREFIX) else ENV_PREFIX + key
         env[name] = value
@@ -121,9 +145,14 @@ async def run_hook(
     secrets: Sequence[str] = (),
     cwd: Path | None = None,
     on_start: OnStart | None = None,
+    tree: ProcessTree | None = None,
+    environment: Mapping[str, str] | None = None,
 ) -> HookResult:
-    """Run ``argv`` with ``variables`` (names without or with the ``SEPM_RECONCILER_`` prefix) added to the
-    environment; kill its whole process group when ``timeout_s`` expires (SIGTERM, then SIGKILL after 5 s).
+    """Run ``argv`` with ``variables`` (names without or with the ``SEPM_RECONCILER_`` prefix) and the spec's
+    ``environment`` added to the environment; end its whole process tree when ``timeout_s`` expires (asked to stop,
+    then ended 5 s later). ``tree`` is the platform's way of doing so (:func:`~reconciler.hooks._process.current`
+    by default); a tree that is ``watched`` (POSIX) runs the hook under the watchdog, reporting its group through
+    ``on_start`` first.
 
     Raises :class:`~reconciler.errors.HookError` when the program cannot be started. ``secrets`` are values to mask
     in the captured output and to withhold from the inherited environment (see :func:`hook_environment`): a secret
@@ -131,89 +160,83 @@ async def run_hook(
     """
     if not argv:
         raise HookError("the hook command is empty")
-    if os.name == "posix":
-        return await _run_watched(
-            argv, variables=variables, timeout_s=timeout_s, secrets=secrets, cwd=cwd, on_start=on_start
-        )
+    tree = tree or current()
+    env = hook_environment(variables, secrets, environment)
     started = time.monotonic()
     # The output goes to an unlinked temporary file, not a pipe: a hook must survive the reconciler's death (a
     # certificate swap half-done because its writes hit a closed pipe is worse than one that finishes).
     capture = tempfile.TemporaryFile()  # noqa: SIM115 - closed in the finally below
     try:
-        try:
-            proc = await asyncio.create_subprocess_exec(
-                *argv,
-                stdin=asyncio.subprocess.DEVNULL,
-                stdout=capture,
-                stderr=asyncio.subprocess.STDOUT,
-                env=hook_environment(variables, secrets),
-                cwd=cwd,
-                start_new_session=True,  # its own process group, so a timeout kills its children too
+        if tree.watched:
+            exit_code, timed_out = await _run_watched(
+                argv, env=env, timeout_s=timeout_s, cwd=cwd, on_start=on_start, tree=tree, capture=capture
             )
-        except OSError as exc:
-            raise HookError(f"cannot start hook {argv[0]!r}: {exc.strerror or exc}") from exc
-
-        timed_out = False
-        try:
-            await asyncio.wait_for(proc.wait(), timeout=timeout_s)
-        except TimeoutError:
-            timed_out = True
-            _signal_group(proc.pid, signal.SIGTERM)
-            try:
-                await asyncio.wait_for(proc.wait(), timeout=_KILL_GRACE_SECONDS)
-            except TimeoutError:
-                _signal_group(proc.pid, signal.SIGKILL)
-                await proc.wait()
-        except asyncio.CancelledError:
-            await _stop(proc)
-            raise
+        else:
+            exit_code, timed_out = await _run_direct(
+                argv, env=env, timeout_s=timeout_s, cwd=cwd, tree=tree, capture=capture
+            )
         tail = _tail(capture, secrets)
     finally:
         capture.close()
-    output = _scrub(bytes(tail).decode("utf-8", errors="replace"), secrets)[-OUTPUT_TAIL_BYTES:]
+    output = _scrub(tail.decode("utf-8", errors="replace"), secrets)[-OUTPUT_TAIL_BYTES:]
     return HookResult(
         argv=tuple(argv),
-        exit_code=None if timed_out else proc.returncode,
+        exit_code=None if timed_out else exit_code,
         timed_out=timed_out,
         duration_s=time.monotonic() - started,
         output_tail=output,
     )
 
 
-def _tail(capture: Any, secrets: Sequence[str]) -> bytes:
-    # Keep a margin beyond the tail so that a secret straddling the cut is still masked whole.
-    keep = OUTPUT_TAIL_BYTES + max((len(s.encode()) for s in secrets), default=0)
-    size = capture.seek(0, os.SEEK_END)
-    capture.seek(max(0, size - keep))
-    return bytes(capture.read())
-
-
-def _read_status(fd: int) -> dict[str, Any]:
-    """What the watchdog said (its JSON lines, merged), read to EOF."""
-    data = b""
-    while chunk := os.read(fd, 4096):
-        data += chunk
-    said: dict[str, Any] = {}
-    for line in data.decode("utf-8", errors="replace").splitlines():
-        with contextlib.suppress(ValueError):
-            item = json.loads(line)
-            if isinstance(item, dict):
-                said |= item
-    return said
+async def _run_direct(
+    argv: Sequence[str],
+    *,
+    env: Mapping[str, str],
+    timeout_s: float,
+    cwd: Path | None,
+    tree: ProcessTree,
+    capture: IO[bytes],
+) -> tuple[int | None, bool]:
+    """Run ``argv`` in its own tree with the reconciler holding the timeout (Windows): ``(exit code, timed out)``."""
+    try:
+        proc = await asyncio.create_subprocess_exec(
+            *argv,
+            stdin=asyncio.subprocess.DEVNULL,
+            stdout=capture,
+            stderr=asyncio.subprocess.STDOUT,
+            env=dict(env),
+            cwd=cwd,
+            **tree.spawn_options(),  # its own process group, so a timeout ends its children too
+        )
+    except OSError as exc:
+        raise HookError(f"cannot start hook {argv[0]!r}: {exc.strerror or exc}") from exc
+    try:
+        await asyncio.wait_for(proc.wait(), timeout=timeout_s)
+    except TimeoutError:
+        tree.terminate(proc.pid)
+        with contextlib.suppress(TimeoutError):
+            await asyncio.wait_for(proc.wait(), timeout=_KILL_GRACE_SECONDS)
+        tree.kill(proc.pid)  # the whole tree, even when the leader stopped: a child may ignore the request
+        await proc.wait()
+        return None, True
+    except asyncio.CancelledError:
+        await _stop(proc, tree)
+        raise
+    return proc.returncode, False
 
 
 async def _run_watched(
     argv: Sequence[str],
     *,
-    variables: Mapping[str, str],
+    env: Mapping[str, str],
     timeout_s: float,
-    secrets: Sequence[str],
     cwd: Path | None,
     on_start: OnStart | None,
-) -> HookResult:
+    tree: ProcessTree,
+    capture: IO[bytes],
+) -> tuple[int | None, bool]:
     """Run ``argv`` under the watchdog (POSIX): report its group, let it go, wait (with a backstop)."""
     started = time.monotonic()
-    capture = tempfile.TemporaryFile()  # noqa: SIM115 - closed in the finally below
     status_read, status_write = os.pipe()
     try:
         try:
@@ -229,10 +252,10 @@ async def _run_watched(
                 stdin=asyncio.subprocess.PIPE,
                 stdout=capture,
                 stderr=asyncio.subprocess.STDOUT,
-                env=hook_environment(variables, secrets),
+                env=dict(env),
                 cwd=cwd,
-                start_new_session=True,  # the watchdog leads the group the hook runs in
                 pass_fds=(status_write,),
+                **tree.spawn_options(),  # the watchdog leads the group the hook runs in
             )
         except OSError as exc:
             raise HookError(f"cannot start hook {argv[0]!r}: {exc.strerror or exc}") from exc
@@ -256,42 +279,51 @@ async def _run_watched(
         try:
             await asyncio.wait_for(proc.wait(), timeout=backstop)
         except TimeoutError:
-            _signal_group(proc.pid, signal.SIGKILL)
+            tree.kill(proc.pid)
             await proc.wait()
         except asyncio.CancelledError:
-            await _stop(proc)
+            await _stop(proc, tree)
             raise
         said = await asyncio.to_thread(_read_status, status_read)
-        if "error" in said:
-            raise HookError(str(said["error"]))
-        tail = _tail(capture, secrets)
     finally:
         os.close(status_read)
-        capture.close()
-    output = _scrub(tail.decode("utf-8", errors="replace"), secrets)[-OUTPUT_TAIL_BYTES:]
+    if "error" in said:
+        raise HookError(str(said["error"]))
     timed_out = bool(said.get("timeout")) or ("exit" not in said and time.monotonic() - started >= timeout_s)
     code = said.get("exit")
-    return HookResult(
-        argv=tuple(argv),
-        exit_code=None if timed_out or not isinstance(code, int) else code,
-        timed_out=timed_out,
-        duration_s=time.monotonic() - started,
-        output_tail=output,
-    )
+    return (code if isinstance(code, int) else None), timed_out
 
 
-async def _stop(proc: asyncio.subprocess.Process) -> None:
-    """The reconciler is being interrupted (Ctrl-C, a daemon shutting down): SIGTERM the hook's process group so it
-    can clean up, SIGKILL it after a short grace. Its attempt stays recorded; the next tick judges it by observation.
-    A second cancellation while waiting goes straight to SIGKILL."""
-    _signal_group(proc.pid, signal.SIGTERM)
+def _tail(capture: IO[bytes], secrets: Sequence[str]) -> bytes:
+    # Keep a margin beyond the tail so that a secret straddling the cut is still masked whole.
+    keep = OUTPUT_TAIL_BYTES + max((len(s.encode()) for s in secrets), default=0)
+    size = capture.seek(0, os.SEEK_END)
+    capture.seek(max(0, size - keep))
+    return bytes(capture.read())
+
+
+def _read_status(fd: int) -> dict[str, Any]:
+    """What the watchdog said (its JSON lines, merged), read to EOF."""
+    data = b""
+    while chunk := os.read(fd, 4096):
+        data += chunk
+    said: dict[str, Any] = {}
+    for line in data.decode("utf-8", errors="replace").splitlines():
+        with contextlib.suppress(ValueError):
+            item = json.loads(line)
+            if isinstance(item, dict):
+                said |= item
+    return said
+
+
+async def _stop(proc: asyncio.subprocess.Process, tree: ProcessTree) -> None:
+    """The reconciler is being interrupted (Ctrl-C, a daemon shutting down): ask the hook's tree to stop so it can
+    clean up (POSIX: the watchdog passes the SIGTERM on and reaps the hook), end it after a short grace. Its attempt
+    stays recorded; the next tick judges it by observation. A second cancellation while waiting goes straight to the
+    end."""
+    tree.terminate(proc.pid)
     with contextlib.suppress(TimeoutError, asyncio.CancelledError):
         await asyncio.wait_for(asyncio.shield(proc.wait()), _CANCEL_GRACE_SECONDS)
-    _signal_group(proc.pid, signal.SIGKILL)  # the whole group: children outlive a leader that exited
+    tree.kill(proc.pid)  # the whole tree: children outlive a leader that exited
     with contextlib.suppress(TimeoutError, asyncio.CancelledError):
         await asyncio.wait_for(asyncio.shield(proc.wait()), _CANCEL_GRACE_SECONDS)
-
-
-def _signal_group(pid: int, sig: signal.Signals) -> None:
-    with contextlib.suppress(ProcessLookupError, PermissionError):
-        os.killpg(pid, sig)

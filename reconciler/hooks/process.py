@@ -9,14 +9,13 @@ this is the backstop). Processes of another host cannot be checked: :func:`check
 
 from __future__ import annotations
 
-import contextlib
 import os
-import signal
 import socket
 import subprocess
 from pathlib import Path
 
 from reconciler.core.record import HookProcess
+from reconciler.hooks._process import PosixTree
 
 __all__ = ["checkable", "end_group", "group_alive", "host", "start_token"]
 
@@ -91,5 +90,4 @@ def group_alive(process: HookProcess) -> bool:
 def end_group(process: HookProcess) -> None:
     """SIGKILL the hook's group (its timeout passed and it still runs)."""
     if group_alive(process):
-        with contextlib.suppress(ProcessLookupError, PermissionError):
-            os.killpg(process.pgid, signal.SIGKILL)
+        PosixTree().kill(process.pgid)

@@ -12,7 +12,7 @@ from reconciler.core.events import Event
 from reconciler.core.observation import PORT_NAMES
 from reconciler.core.record import RolloutRecord
 from reconciler.report.facts import desired_facts, port_facts
-from reconciler.report.model import History, Report, ServerReport
+from reconciler.report.model import TIMELINE_EVENTS, History, Report, ServerReport
 from reconciler.specs import LoadedServer, SpecIssue, SpecSet
 
 __all__ = ["Source", "assemble", "attribute_issues"]
@@ -112,8 +112,9 @@ def assemble(
             problems.append(f"{where}: spec.certificate.file: {source.desired_error}")
         problems += source.problems
         history = None
+        logged = tuple((events or {}).get(source.name, ()))
         if since is not None:
-            history = _history((events or {}).get(source.name, ()), since)
+            history = _history(logged, since)
         given = DriftInput(
             name=source.name,
             now=now,
@@ -140,6 +141,8 @@ def assemble(
                 record=source.record,
                 managed=server is not None,
                 history=history,
+                timeline=logged[-TIMELINE_EVENTS:],
+                policy=spec.spec.rollout.clients if spec is not None else None,
             )
         )
     return Report(

@@ -16,7 +16,7 @@ from reconciler.core.record import RolloutRecord
 from reconciler.engine import ClientFactory, Gathered, gather
 from reconciler.errors import CertificateError, SpecError, StateError
 from reconciler.report.assemble import Source, assemble
-from reconciler.report.model import Report
+from reconciler.report.model import TIMELINE_EVENTS, Report
 from reconciler.specs import LoadedServer, SpecSet, desired_fingerprint, load_specs
 from reconciler.store import Store
 
@@ -137,9 +137,12 @@ async def collect(
         seen, seen_error = _remembered(None, records.get(name))
         sources.append(Source(name, None, seen=seen, seen_error=seen_error, record=records.get(name)))
     events: dict[str, list[Event]] = {}
-    if since is not None and store is not None:
+    if (
+        store is not None
+    ):  # --since reads each whole log; otherwise the recent events draw the rollout's timeline
+        limit = None if since is not None else TIMELINE_EVENTS
         for source in sources:
-            events[source.name] = await asyncio.to_thread(store.events, source.name)
+            events[source.name] = await asyncio.to_thread(store.events, source.name, limit=limit)
     all_notes = list(notes)
     if offline:
         all_notes.append(_age_note(sources, now))

@@ -15,9 +15,13 @@ from reconciler.core._storage import iso, iso_or_none
 from reconciler.core.drift import EXIT_BY_SEVERITY, ClientsSeen, Finding, Reason, Seen, Severity, worst
 from reconciler.core.events import Event
 from reconciler.core.record import RolloutRecord
+from reconciler.core.spec import ClientPolicy
 from reconciler.specs import SpecIssue
 
-__all__ = ["SCHEMA_VERSION", "History", "Report", "ServerReport", "Status"]
+__all__ = ["SCHEMA_VERSION", "TIMELINE_EVENTS", "History", "Report", "ServerReport", "Status"]
+
+TIMELINE_EVENTS = 300
+"""Recent events read per server to draw its rollout's timeline (HTML)."""
 
 SCHEMA_VERSION = 1
 """Bumped only for incompatible changes of the JSON document (a key removed, renamed or retyped); new keys are
@@ -59,6 +63,8 @@ class ServerReport:
     record: RolloutRecord | None = None
     managed: bool = True
     history: History | None = None
+    timeline: tuple[Event, ...] = ()  # recent events of the server, for its rollout's timeline (HTML)
+    policy: ClientPolicy | None = None  # spec.rollout.clients: the soaks the acknowledgement chart marks
 
     @property
     def reasons(self) -> frozenset[Reason]:

@@ -18,9 +18,9 @@ from __future__ import annotations
 
 import heapq
 from collections.abc import Iterable, Mapping
-from datetime import datetime, timedelta
+from datetime import UTC, datetime, timedelta
 
-from reconciler.core.observation import Basis, ClientAcknowledgement
+from reconciler.core.observation import AT_RISK_LISTED, AtRiskClient, Basis, ClientAcknowledgement
 from reconciler.core.orphans import Seen, SwapAnalysis, SwapWindow, classify_ms, summarise
 from reconciler.sepm.ledger import UNKNOWN, ClientEntry
 
@@ -76,6 +76,7 @@ def count_acknowledgements(
     bad_serials = odd_status = 0
     oldest_ms: int | None = None
     at_risk: list[str] = []
+    last_seen: dict[str, tuple[int, bool | None]] = {}  # the at-risk clients' last check-in and online status
     stopped: list[str] = []
     for entry in entries:
         if in_scope is not None and entry.group_id not in in_scope:
@@ -91,16 +92,18 @@ def count_acknowledgements(
             seen_counts[seen] = seen_counts.get(seen, 0) + 1
             if seen is Seen.SILENT:
                 silent.append(entry.name)
-        seen_at = entry.last_update_ms if basis is Basis.CHECKIN else entry.serial_ms
-        if change_ms is not None and seen_at != UNKNOWN:
+        stamp = entry.last_update_ms if basis is Basis.CHECKIN else entry.serial_ms
+        if change_ms is not None and stamp != UNKNOWN:
             needed = earlier.get(entry.group_id, change_ms) if earlier else change_ms
-            if seen_at >= needed:
+            if stamp >= needed:
                 acknowledged += 1
                 if everyone_at_risk:
                     at_risk.append(entry.name)
+                    last_seen[entry.name] = (entry.last_update_ms, entry.online)
                 continue
         at_risk.append(entry.name)
         seen_ms = entry.last_update_ms
+        last_seen[entry.name] = (seen_ms, entry.online)
         if entry.online is True:
             pending_online += 1
         else:
@@ -137,6 +140,7 @@ def count_acknowledgements(
         longest_unseen=longest,
         stopped_checking_in=tuple(heapq.nsmallest(LIST_LIMIT, stopped)),
         stopped_checking_in_count=len(stopped),
+        at_risk_clients=tuple(_listed(heapq.nsmallest(AT_RISK_LISTED, at_risk), last_seen)),
         swap=summarise(swap, seen_counts, silent) if swap is not None else None,
         basis=basis,
     )
@@ -157,3 +161,10 @@ def swap_cohort(entries: Iterable[ClientEntry], swap: SwapWindow, manager_time: 
         if seen is Seen.SILENT:
             silent.append(entry.name)
     return summarise(swap, counts, silent)
+
+
+def _listed(names: list[str], last_seen: dict[str, tuple[int, bool | None]]) -> Iterable[AtRiskClient]:
+    for name in names:
+        seen_ms, online = last_seen[name]
+        last = None if seen_ms == UNKNOWN else datetime.fromtimestamp(seen_ms / 1000, UTC)
+        yield AtRiskClient(name, last, online)

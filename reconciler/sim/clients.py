@@ -28,7 +28,7 @@ per client, its first and second check-in in ``(synced_to, now]`` and stamps its
 
 from __future__ import annotations
 
-from collections.abc import Mapping
+from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 from typing import Any
 
@@ -80,6 +80,7 @@ class ClientFleet:
         initial_policy: npt.NDArray[np.int32],
         initial_certs: npt.NDArray[np.int16] | int,
         home_slot: int = 0,
+        absence_groups: Sequence[int | None] = (),
     ) -> None:
         rng = np.random.default_rng(list(seed))
         n = cfg.count
@@ -121,6 +122,40 @@ class ClientFleet:
         self.name_seq = np.zeros(n, dtype=np.int32)
         self.last_server = np.full(n, home_slot, dtype=np.int8)
         self.synced_to = start_ms
+        if cfg.absences:
+            self._absent(cfg, seed, start_ms, initial_policy, absence_groups)
+
+    def _absent(
+        self,
+        cfg: ClientsConfig,
+        seed: tuple[int, ...],
+        start_ms: int,
+        initial_policy: npt.NDArray[np.int32],
+        groups: Sequence[int | None],
+    ) -> None:
+        """``offline.absences``: exactly ``count`` clients per entry away at the start (moved into its group when it
+        names one), gone since a random time in its ``since`` range before the start, back a random time in its
+        ``back`` range after it, or never. Drawn from a stream of their own: fleets without absences are unchanged."""
+        rng = np.random.default_rng([*seed, 104_729])
+        order = rng.permutation(self.count)
+        taken = 0
+        for absence, group in zip(cfg.absences, [*groups, *([None] * len(cfg.absences))], strict=False):
+            rows = order[taken : taken + absence.count]
+            taken += rows.size
+            if rows.size == 0:
+                continue
+            if group is not None:
+                self.group[rows] = group
+                self.applied[rows] = initial_policy[group]
+            since = absence.since_min + rng.random(rows.size) * (absence.since_max - absence.since_min)
+            self.off_start[rows] = start_ms - (since * 1000).astype(np.int64)
+            if absence.back_min is None or absence.back_max is None:
+                self.off_end[rows] = FOREVER
+            else:
+                back = absence.back_min + rng.random(rows.size) * (absence.back_max - absence.back_min)
+                self.off_end[rows] = start_ms + np.maximum((back * 1000).astype(np.int64), 1)
+            self.last_ok[rows] = self.off_start[rows] - 1
+            self.changed_at[rows] = self.last_ok[rows]
 
     # --- schedule helpers ---------------------------------------------------------------------------------------
     def _last_beat_at_or_before(self, t: I64 | int) -> I64:

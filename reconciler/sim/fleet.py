@@ -20,6 +20,7 @@ from reconciler.sim.behaviours import STRICT, Behaviours
 __all__ = [
     "DEFAULT_DOMAIN",
     "ROOT_GROUP",
+    "Absence",
     "CertificateConfig",
     "ChurnConfig",
     "ClientsConfig",
@@ -93,6 +94,20 @@ class ChurnConfig:
 
 
 @dataclass(frozen=True, slots=True)
+class Absence:
+    """Exactly ``count`` clients away at the start (in ``group`` when given): gone since between ``since_min`` and
+    ``since_max`` seconds before the start (their last check-in), back between ``back_min`` and ``back_max`` seconds
+    after it — or never (``back_min`` None)."""
+
+    count: int
+    since_min: float
+    since_max: float
+    group: str | None = None
+    back_min: float | None = None
+    back_max: float | None = None
+
+
+@dataclass(frozen=True, slots=True)
 class ClientsConfig:
     count: int = 100
     heartbeat: float = 300.0  # seconds
@@ -103,6 +118,7 @@ class ClientsConfig:
     group_shares: tuple[tuple[str, float], ...] = ()  # empty: spread evenly over every group but the root
     name_prefix: str = ""
     churn: ChurnConfig = ChurnConfig()
+    absences: tuple[Absence, ...] = ()  # exact absences instead of offline_share (see Absence)
 
 
 @dataclass(frozen=True, slots=True)

@@ -17,6 +17,7 @@ from reconciler.sim.errors import CertificateRejected, FleetError
 from reconciler.sim.fleet import (
     DEFAULT_DOMAIN,
     ROOT_GROUP,
+    Absence,
     CertificateConfig,
     ChurnConfig,
     ClientsConfig,
@@ -302,7 +303,9 @@ class _Reader:
             c, path, {"count", "heartbeat", "offline", "agentVersions", "groups", "namePrefix", "churn"}
         )
         off = self._mapping(c.get("offline", {}), (*path, "offline"))
-        self._keys(off, (*path, "offline"), {"share", "forMin", "forMax"})
+        self._keys(off, (*path, "offline"), {"share", "forMin", "forMax", "absences"})
+        count = self._int(c.get("count", 100), (*path, "count"), 0, 1_000_000)
+        absences = self._absences(off, (*path, "offline"), count)
         for_min = self._duration(off.get("forMin", "1d"), (*path, "offline", "forMin"))
         for_max = self._duration(off.get("forMax", "4d"), (*path, "offline", "forMax"))
         if for_max < for_min:
@@ -311,7 +314,7 @@ class _Reader:
         if heartbeat < 1:
             raise self.doc.error((*path, "heartbeat"), "must be at least 1s")
         return ClientsConfig(
-            count=self._int(c.get("count", 100), (*path, "count"), 0, 1_000_000),
+            count=count,
             heartbeat=heartbeat,
             offline_share=self._float(off.get("share", 0.0), (*path, "offline", "share"), 0.0, 1.0),
             offline_for_min=for_min,
@@ -322,7 +325,52 @@ class _Reader:
             group_shares=self._shares(c["groups"], (*path, "groups")) if "groups" in c else (),
             name_prefix=self._str(c["namePrefix"], (*path, "namePrefix")) if "namePrefix" in c else "",
             churn=self._churn(c.get("churn", {}), (*path, "churn")),
+            absences=absences,
         )
+
+    def _range(self, value: Any, path: _FP) -> tuple[float, float]:
+        """A duration, or ``[MIN, MAX]`` (MIN ≤ MAX)."""
+        if isinstance(value, list):
+            if len(value) != 2:
+                raise self.doc.error(path, "expected a duration or [MIN, MAX], e.g. [1d, 3d]")
+            lo, hi = (self._duration(v, (*path, k)) for k, v in enumerate(value))
+            if hi < lo:
+                raise self.doc.error((*path, 1), "must not be shorter than the first value")
+            return lo, hi
+        seconds = self._duration(value, path)
+        return seconds, seconds
+
+    def _absences(self, off: dict[str, Any], path: _FP, count: int) -> tuple[Absence, ...]:
+        """``offline.absences``: exact absences, instead of ``share``/``forMin``/``forMax``."""
+        if "absences" not in off:
+            return ()
+        for key in ("share", "forMin", "forMax"):
+            if key in off:
+                raise self.doc.error((*path, key), "give either absences or share/forMin/forMax, not both")
+        raw = off["absences"]
+        where = (*path, "absences")
+        if not isinstance(raw, list):
+            raise self.doc.error(where, "expected a list: [{count: N, since: [1d, 2d], back: [3d, 5d]}, …]")
+        out: list[Absence] = []
+        for i, item in enumerate(raw):
+            a = self._mapping(item, (*where, i))
+            self._keys(a, (*where, i), {"count", "group", "since", "back"}, {"count", "since"})
+            since = self._range(a["since"], (*where, i, "since"))
+            back = self._range(a["back"], (*where, i, "back")) if "back" in a else None
+            out.append(
+                Absence(
+                    count=self._int(a["count"], (*where, i, "count"), 0, 1_000_000),
+                    since_min=since[0],
+                    since_max=since[1],
+                    group=self._str(a["group"], (*where, i, "group")) if "group" in a else None,
+                    back_min=None if back is None else back[0],
+                    back_max=None if back is None else back[1],
+                )
+            )
+        total = sum(a.count for a in out)
+        if total > count:
+            raise self.doc.error(where, f"{total} clients away, but the population has {count}")
+        return tuple(out)
 
     def _churn(self, raw: Any, path: _FP) -> ChurnConfig:
         c = self._mapping(raw, path)
@@ -457,6 +505,11 @@ class _Reader:
             for name, _ in clients.group_shares:
                 if name not in paths:
                     raise self.doc.error((*where, "groups", name), "not a group of this domain of the site")
+            for k, absence in enumerate(clients.absences):
+                if absence.group is not None and absence.group not in paths:
+                    raise self.doc.error(
+                        (*where, "offline", "absences", k, "group"), "not a group of this domain of the site"
+                    )
 
     def _check_prefixes(self, managers: tuple[ManagerConfig, ...]) -> None:
         """Client names must tell their population apart within a site: no prefix may start another."""

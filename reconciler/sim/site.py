@@ -94,6 +94,9 @@ class Site:
                 initial_policy=tree.current_policies(),
                 initial_certs=certs,
                 home_slot=slot,
+                absence_groups=[
+                    None if a.group is None else tree.by_path[a.group].index for a in clients.absences
+                ],
             )
             prefix = clients.name_prefix or default_prefix(cfg.name, self.domains[domain_index].name)
             width = max(6, len(str(max(clients.count - 1, 0))))

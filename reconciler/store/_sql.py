@@ -406,9 +406,18 @@ class SqlStore(ABC):
             )
             return replace(self._lease(row), renewed_at=now, expires_at=now + ttl)
 
+    def last_lease(self, name: str) -> Lease | None:
+        with self._read("reading a lease") as tx:
+            row = self._lease_row(tx, name, "")
+        return self._lease(row) if row is not None else None
+
     def release_lease(self, name: str, holder: str) -> bool:
+        released = iso(datetime.now(UTC))  # kept in expires_at: "no daemon holds the lease since …"
         with self._write(f"releasing the lease {name}") as tx:
-            cursor = tx.run("UPDATE leases SET holder = '' WHERE name = ? AND holder = ?", (name, holder))
+            cursor = tx.run(
+                "UPDATE leases SET holder = '', expires_at = ? WHERE name = ? AND holder = ?",
+                (released, name, holder),
+            )
             return cursor.rowcount == 1
 
     # --- copy (state migrate, restore) ------------------------------------------------------------------------------

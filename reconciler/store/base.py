@@ -127,6 +127,11 @@ class Store(Protocol):
         """The current lease of ``name`` (possibly expired), or None when free."""
         ...
 
+    def last_lease(self, name: str) -> Lease | None:
+        """The lease of ``name`` held or not: once released its ``holder`` is ``""`` and its ``expires_at`` is
+        when it was released (``status`` says "no daemon holds the lease since …"); None when never taken."""
+        ...
+
     def check_fence(self, fence: Fence) -> None:
         """Raise ``FencedError`` unless ``fence`` still holds (one read; used right before an action starts)."""
         ...

@@ -42,13 +42,22 @@ def _create_private(path: Path) -> None:
     path.chmod(0o600)  # whatever the umask
 
 
-def check_header(path: Path, *, allow_empty: bool = True) -> None:
+def check_header(path: Path, *, allow_empty: bool = True, fd: int | None = None) -> None:
     """Raise :class:`StateError` unless ``path`` starts with SQLite's header and is at least as long as the header
-    says it is (or is empty, a state about to be created, when ``allow_empty``)."""
+    says it is (or is empty, a state about to be created, when ``allow_empty``).
+
+    ``fd``: read through this descriptor, kept open by the caller, instead of opening the file. A process that has
+    the database open in SQLite must never open *and close* another descriptor of the file: closing any descriptor
+    drops every POSIX lock the process holds on it — SQLite's included — and another process could then delete
+    the ``-wal`` this one still writes to (every later write lost)."""
     try:
-        with path.open("rb") as handle:
-            head = handle.read(100)
-            size = os.fstat(handle.fileno()).st_size
+        if fd is not None:
+            head = os.pread(fd, 100, 0)
+            size = os.fstat(fd).st_size
+        else:
+            with path.open("rb") as handle:
+                head = handle.read(100)
+                size = os.fstat(handle.fileno()).st_size
     except FileNotFoundError as exc:
         raise StateError(f"the state file {path} is gone (deleted or moved)") from exc
     except OSError as exc:
@@ -112,8 +121,17 @@ class SqliteStore(SqlStore):
                     "sepm-reconciler reconcile or the daemon first), or pass --state / set SEPM_RECONCILER_STATE"
                 )
             self._create(path)
-        check_header(path)
-        self._conn = self._connect()
+        # one descriptor for the header checks, opened before SQLite's and closed after it (see check_header)
+        try:
+            self._fd = os.open(path, os.O_RDONLY | getattr(os, "O_BINARY", 0))
+        except OSError as exc:
+            raise StateError(f"the state file {path} cannot be read: {exc.strerror or exc}") from exc
+        try:
+            check_header(path, fd=self._fd)
+            self._conn = self._connect()
+        except BaseException:
+            os.close(self._fd)
+            raise
         try:
             with self._errors("opening it"):
                 if readonly:
@@ -134,6 +152,7 @@ class SqliteStore(SqlStore):
             self._identity = self._stat_identity()
         except BaseException:
             self._conn.close()
+            os.close(self._fd)
             raise
 
     @staticmethod
@@ -278,7 +297,7 @@ class SqliteStore(SqlStore):
                 f"the state file {path} was replaced by another file while this process had it open (inode "
                 f"{self._identity[1]} → {identity[1]}): restart to use the new file deliberately"
             )
-        check_header(path, allow_empty=False)
+        check_header(path, allow_empty=False, fd=self._fd)
         with self._read("checking it"):
             pass
 
@@ -313,3 +332,6 @@ class SqliteStore(SqlStore):
     def close(self) -> None:
         with self._lock:
             self._conn.close()
+            if self._fd >= 0:
+                os.close(self._fd)  # after SQLite's own: nothing of ours can drop its locks any more
+                self._fd = -1

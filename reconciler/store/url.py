@@ -51,9 +51,12 @@ def scheme_of(url: str) -> str:
 
 
 def resolve_state_url(option: str | None, environ: Mapping[str, str] | None = None) -> str:
-    """``--state`` if given, else ``$SEPM_RECONCILER_STATE``, else :data:`DEFAULT_STATE_URL`."""
+    """``--state`` if given, else ``$SEPM_RECONCILER_STATE``, else :data:`DEFAULT_STATE_URL`. A plain path (no
+    ``scheme://``) is a SQLite file: ``state.db`` is ``sqlite:///state.db``, ``/var/lib/x/state.db`` is
+    ``sqlite:////var/lib/x/state.db``."""
     env = os.environ if environ is None else environ
-    return option or env.get(STATE_ENV) or DEFAULT_STATE_URL
+    chosen = option or env.get(STATE_ENV) or DEFAULT_STATE_URL
+    return chosen if "://" in chosen else f"sqlite:///{chosen}"
 
 
 def sqlite_path(url: str) -> Path:

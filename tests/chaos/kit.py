@@ -11,6 +11,7 @@ from __future__ import annotations
 import contextlib
 import os
 import signal
+import subprocess
 import sys
 from collections import Counter
 from collections.abc import Iterator
@@ -20,7 +21,8 @@ from typing import Any
 
 import httpx
 
-from reconciler.cli._demo_lab import Lab, ManagerPlan, write_specs
+from reconciler.cli._demo_lab import HTTP_LIST, ORIGINAL_LIST, Lab, ManagerPlan, write_specs
+from reconciler.core.codes import Code
 from reconciler.errors import StateError
 from reconciler.store import Store, open_store
 from tests.daemon.kit import COUNTED, PLANS, POLICY, DaemonProcess, Rig, rig, wait_until
@@ -159,6 +161,7 @@ class ChaosRig:
         return problems
 
     def converged(self) -> bool:
+        self.answer_list_stalls()  # the operator on call: a list stall is answered as its remedy says
         phases = self.phases()
         return all(phases.get(n) == "in_sync" for n in self.names) and not self.end_state()
 
@@ -184,19 +187,66 @@ class ChaosRig:
         )
         _shorten_hook_timeouts(self.world.specs)
 
-    def faults(self, manager: str, body: dict[str, Any]) -> None:
-        """``POST /_sim/faults`` of ``manager``, not verifying its certificate (it changes during the run, and
+    def sim_admin(self, manager: str, path: str, body: dict[str, Any]) -> None:
+        """``POST /_sim/PATH`` of ``manager``, not verifying its certificate (it changes during the run, and
         another CA's may be served in between: the admin API is the simulator's, not under test)."""
         info = self.world.sim.ports_info()["managers"][manager]
         base = str(info["api_url"]).split("/sepm/api/v1")[0]
         response = httpx.post(
-            f"{base}/_sim/faults",
+            f"{base}/_sim/{path}",
             json=body,
             headers={"Authorization": f"Bearer {info['admin_token']}"},
             verify=False,  # noqa: S501 - the simulator's own admin API; its certificate is what rotates
             timeout=30,
         )
         assert response.status_code == 200, response.text
+
+    def faults(self, manager: str, body: dict[str, Any]) -> None:
+        self.sim_admin(manager, "faults", body)
+
+    def answer_list_stalls(self) -> list[str]:
+        """Do what the remedy of a stalled list sub-step says, as the operator would, and resume.
+
+        The strict manager does not show a group's list, so 2a (5b) is done when the hook exited 0 and the groups'
+        policy serials moved. A state lost after 2a switched the list leaves the groups on the HTTP list already:
+        assigning it again saves no policy, the serials never move, and the sub-step stalls — safely, since nothing
+        observable says the groups are on the list. The remedy: "if they already use <list>, make a policy change
+        on those groups so their serial moves; then run resume". Returns the servers answered."""
+        answered = []
+        try:
+            stalled = [r for r in self.reader().all() if r.phase.value == "stalled"]
+        except StateError:
+            self.close_reader()
+            return []
+        for record in stalled:
+            if record.code not in (Code.SWITCH_LIST_FAILED.value, Code.RESTORE_LIST_FAILED.value):
+                continue
+            wanted, other = (
+                (HTTP_LIST, ORIGINAL_LIST)
+                if record.code == Code.SWITCH_LIST_FAILED.value
+                else (ORIGINAL_LIST, HTTP_LIST)
+            )
+            for name in (
+                other,
+                wanted,
+            ):  # two console saves: the policy serial moves, the list ends as wanted
+                self.sim_admin(record.server, "lists/assign", {"list": name, "groups": None})
+            argv = [
+                sys.executable,
+                "-m",
+                "reconciler",
+                "resume",
+                record.server,
+                "--state",
+                self.world.state_url,
+            ]
+            done = subprocess.run(argv, env=self.world.env, capture_output=True, timeout=120, check=False)
+            # the daemon may have seen the serial move and left the stall on its own before the resume
+            settled = b"nothing to resume" in done.stderr
+            assert done.returncode == 0 or settled, done.stderr.decode()[-2000:]
+            answered.append(record.server)
+        self.notes += [f"{name}: list stall answered by the operator" for name in answered]
+        return answered
 
     def check(self) -> None:
         """What every chaos run must show: no client orphaned, no hook run twice for one attempt, never two runs of

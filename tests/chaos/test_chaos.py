@@ -171,7 +171,8 @@ def test_sigkill_at_random_points_of_rollouts_under_faults_loses_no_client_and_d
         print(
             f"\nchaos: {len(run.points)} points over {run.rollouts} rollout(s) in {time.monotonic() - started:.0f} s "
             f"(seed {SEED}): {', '.join(f'{k} ×{run.points.count(k)}' for k in sorted(set(run.points)))}; "
-            f"hook runs {len([r for r in chaos.world.hook_runs() if r['event'] == 'start'])}; 0 orphaned, "
+            f"hook runs {len([r for r in chaos.world.hook_runs() if r['event'] == 'start'])}; "
+            f"list stalls answered by the operator {len(chaos.notes)}; 0 orphaned, "
             "0 duplicate hook runs, end state reached"
         )
         assert len(run.points) >= POINTS * 0.8, run.points

@@ -44,7 +44,7 @@ def persist(store_url: str, driver: Driver) -> None:
 def state(tmp_path: Path) -> str:
     """A state with four managers: rotating (step 3), stalled (step 3), in sync, and at a manual step 4."""
     store_url = f"sqlite:///{tmp_path / 'state.db'}"
-    east = Driver(hooked(), World())
+    east = Driver(hooked(approvals=(4,)), World())
     east.run_until(Phase.WAITING_UNVERIFIED, step=timedelta(hours=1))
     east.world.acknowledged, east.world.pending_offline = 1834, 66
     east.decide()
@@ -257,7 +257,17 @@ def test_approve_records_a_permanent_approval(capsys: pytest.CaptureFixture[str]
             64,
             "'four' is not a valid integer",
         ),
-        (["approve", "sepm-east-01", "--step", "4", "--reason", "r"], 64, "Missing option '--by'"),
+        (["approve", "sepm-east-01", "--step", "4", "--by", "a"], 64, "Missing option '--reason'"),
+        (
+            ["approve", "sepm-east-01", "--step", "5", "--by", "a", "--reason", "r"],
+            1,
+            "step 5 of sepm-east-01 needs no approval: spec.rollout.approvals lists 4",
+        ),
+        (
+            ["approve", "sepm-north-01", "--step", "4", "--accept-at-risk", "--by", "a", "--reason", "r"],
+            1,
+            "has no rollout in progress",
+        ),
         (["abort", "sepm-nowhere"], 1, "unknown server 'sepm-nowhere'"),
         (["suspend", "sepm-east-01"], 64, "Missing option '--reason'"),
     ],
@@ -267,7 +277,9 @@ def test_approve_records_a_permanent_approval(capsys: pytest.CaptureFixture[str]
         "step-done",
         "nothing-to-approve",
         "step-not-a-number",
-        "no-by",
+        "no-reason",
+        "step-needs-no-approval",
+        "accept-nothing",
         "abort-unknown",
         "suspend-no-reason",
     ],

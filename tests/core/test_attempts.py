@@ -166,9 +166,15 @@ def test_max_attempts_failures_stall_and_resume_counts_afresh() -> None:
     assert decision.events[-1].actor == "carol"
     decision = driver.decide()
     assert isinstance(decision.action, UpdateCertificate)
-    assert decision.action.attempt == 1  # a fresh series: the failures before the stall no longer count
-    assert decision.code is Code.ACTION_STARTED and decision.outcome.said.get("number") == 1
+    # a fresh series (the failures before the stall no longer count toward the maximum), but the number goes on:
+    # (rollout id, step, attempt) names one attempt, which a hook may use to be idempotent
+    assert decision.action.attempt == 4
+    assert decision.code is Code.ACTION_STARTED
+    assert (decision.outcome.said.get("number"), decision.outcome.said.get("try")) == (4, 1)
+    assert "attempt 4 (1 of 3 since the step was entered again)" in decision.reason
     assert len(update_attempts(driver)) == 4  # the three failed ones stay on record
+    numbers = [a.number for a in update_attempts(driver)]
+    assert numbers == sorted(set(numbers)), numbers
 
 
 def test_a_new_spec_revision_retries_a_stalled_rollout() -> None:

@@ -20,7 +20,7 @@ from reconciler.core.codes import Code
 from reconciler.core.events import EventKind
 from reconciler.core.procedure import Phase
 from reconciler.core.record import RolloutRecord
-from reconciler.core.requests import approve, request_abort, resume, suspend
+from reconciler.core.requests import approve, carried_forward, request_abort, resume, suspend
 from reconciler.errors import PermanentError
 from tests.support.manager import NEW, NEWER, OLD, ORIGINAL_LIST, T0, Driver, World, hooked
 
@@ -288,3 +288,104 @@ def test_an_abort_that_arrives_after_the_update_began_is_refused_by_decide() -> 
     assert len(refused) == 1 and refused[0].code == "AbortRefused"
     assert "the certificate update has begun" in refused[0].reason
     assert decision.record.abort_request is None
+
+
+# --- what an approval needs, twice, and carried forward ------------------------------------------------------------
+
+
+def test_approve_refuses_a_step_the_spec_does_not_ask_to_approve_saying_what_it_asks() -> None:
+    driver = at(Phase.WAITING_UNVERIFIED, approvals=(7,))
+    with pytest.raises(PermanentError, match=r"step 4 of sepm-east-01 needs no approval: spec.rollout.approvals lists 7 .*add --accept-at-risk"):  # fmt: skip
+        approve(record_of(driver), step=4, by="alice", reason="CAB-1", now=T0)
+
+
+def test_approving_twice_changes_nothing() -> None:
+    driver = at(Phase.WAITING_UNVERIFIED, approvals=(4,))
+    record, event = approve(record_of(driver), step=4, by="alice", reason="CAB-1", now=T0)
+    assert event is not None
+    again, none = approve(record, step=4, by="bob", reason="CAB-1 again", now=T0 + HOUR)
+    assert none is None and again is record and len(again.approvals) == 1
+
+
+def test_accepting_when_nothing_is_at_risk_is_refused() -> None:
+    driver = at(Phase.WAITING_UNVERIFIED)
+    driver.decide()  # every client has the change
+    with pytest.raises(PermanentError, match=r"no client of sepm-east-01 is at risk .*nothing to accept"):
+        approve(record_of(driver), step=4, by="alice", reason="spares", now=T0, accept_at_risk=True)
+
+
+def test_an_acceptance_of_named_clients_carries_forward_to_step_7_for_the_same_clients() -> None:
+    driver = at(Phase.WAITING_UNVERIFIED, min_ack_ratio=1.0)
+    driver.world.list_at_risk = True
+    driver.world.acknowledged = 1888  # 12 laptops away
+    driver.world.advance(timedelta(days=1))
+    driver.decide()
+    driver.record, event = approve(
+        record_of(driver), step=4, by="alice", reason="retired", now=driver.world.now, accept_at_risk=True
+    )
+    assert event is not None and record_of(driver).approvals[-1].at_risk_names[:2] == (
+        "laptop-0000",
+        "laptop-0001",
+    )
+    [said] = carried_forward(record_of(driver))  # what plan says while it still has steps ahead
+    assert said == (
+        "12 client(s) at risk accepted at step 4 by alice, by name: steps 5 and 7 go on without a second "
+        "acceptance while only the same clients are at risk"
+    )
+    driver.run_until(Phase.WAITING_VERIFIED, step=HOUR)
+    driver.world.advance(timedelta(days=1))
+    decision = driver.run_until(Phase.RESTORING_REPLICATION, step=HOUR)  # the same 12 are still away
+    moved = next(
+        d
+        for d in driver.decisions
+        if d.code is Code.AT_RISK_ACCEPTED and d.phase is Phase.RESTORING_REPLICATION
+    )
+    assert moved.outcome.said.get("accepted_at_step") == 4
+    assert "accepted at step 4: the same clients, by name" in moved.reason
+    assert decision.phase is Phase.RESTORING_REPLICATION
+
+
+def test_an_acceptance_does_not_carry_forward_when_other_clients_are_at_risk() -> None:
+    driver = at(Phase.WAITING_UNVERIFIED, min_ack_ratio=1.0, max_soak="3d")
+    driver.world.list_at_risk = True
+    driver.world.acknowledged = 1895  # 5 laptops away, accepted by name
+    driver.world.advance(timedelta(days=1))
+    driver.decide()
+    driver.record, _ = approve(
+        record_of(driver), step=4, by="alice", reason="retired", now=driver.world.now, accept_at_risk=True
+    )
+    driver.run_until(Phase.WAITING_VERIFIED, step=HOUR)
+    driver.world.acknowledged = 1888  # 12 now: 7 of them were never accepted
+    driver.world.advance(timedelta(days=1))
+    decision = driver.decide()
+    assert decision.phase is Phase.WAITING_VERIFIED and decision.code is Code.CLIENTS_NOT_READY
+
+
+def test_a_rollout_does_not_start_while_a_hook_cannot_run() -> None:
+    from reconciler.core.decide import decide
+    from tests.support.manager import FAST
+
+    driver = Driver(hooked(), World())
+    problem = "east.yaml:30:9: spec.rollout.actions.updateCertificate.command: the hook program ./swap.sh does not exist"
+    held = decide(
+        driver.spec,
+        NEW,
+        driver.world.observe(None),
+        None,
+        now=T0,
+        spec_revision="r",
+        tuning=FAST,
+        hook_error=problem,
+    )
+    assert held.code is Code.HOOK_UNUSABLE and held.phase is Phase.DRIFTED and held.action is None
+    assert problem in held.reason
+    fixed = decide(
+        driver.spec,
+        NEW,
+        driver.world.observe(held.record),
+        held.record,
+        now=T0,
+        spec_revision="r",
+        tuning=FAST,
+    )
+    assert fixed.phase is Phase.BREAKING_REPLICATION  # once it can run, the rollout starts

@@ -186,6 +186,17 @@ SAMPLES: dict[Code, list[Said]] = {
             },
         ),
     ],
+    Code.HOOK_UNUSABLE: [
+        Said(
+            Code.HOOK_UNUSABLE,
+            {
+                "error": "east.yaml:30:9: spec.rollout.actions.updateCertificate.command: the hook program "
+                "./hooks/swap.sh does not exist (relative paths start from the spec file's directory, /srv/specs)",
+                "after": DRIFT,
+                "where": "drifted",
+            },
+        ),
+    ],
     Code.CERTIFICATE_UNUSABLE: [
         Said(
             Code.CERTIFICATE_UNUSABLE,
@@ -396,7 +407,18 @@ SAMPLES: dict[Code, list[Said]] = {
         Said(Code.CLIENTS_READY, {**ACK, "soaked": True, "acknowledged": 1900, "ratio": 1.0})
     ],
     Code.AT_RISK_ACCEPTED: [
-        Said(Code.AT_RISK_ACCEPTED, {**ACK, "soaked": True, "by": "alice", "why": "retired laptops"})
+        Said(Code.AT_RISK_ACCEPTED, {**ACK, "soaked": True, "by": "alice", "why": "retired laptops"}),
+        Said(
+            Code.AT_RISK_ACCEPTED,
+            {
+                **ACK,
+                "soaked": True,
+                "by": "alice",
+                "why": "retired laptops",
+                "accepted_at_step": 4,
+                "step": 7,
+            },
+        ),
     ],
     Code.CERTIFICATE_SERVED: [Said(Code.CERTIFICATE_SERVED, {"target": NEW, "version": "14.3.10000"})],
     Code.VERIFICATION_ENABLED: [Said(Code.VERIFICATION_ENABLED, {"groups": 2, "change_time": T})],

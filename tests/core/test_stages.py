@@ -349,7 +349,7 @@ def test_a_hold_says_when_to_look_again_and_keeps_the_record_in_place() -> None:
     decision = scene.decide()
     assert isinstance(decision.outcome, Hold)
     assert decision.next_check_at == scene.world.now + timedelta(minutes=5)  # the waiting interval of FAST
-    assert set(decision.patch.changes) <= {"reason", "code", "updated_at", "next_check_at", "observed", "desired_fingerprint", "spec_revision"}  # fmt: skip
+    assert set(decision.patch.changes) <= {"reason", "code", "updated_at", "next_check_at", "observed", "desired_fingerprint", "spec_revision", "approval_steps"}  # fmt: skip
 
 
 def test_decide_mutates_nothing_and_returns_its_patch() -> None:

@@ -131,3 +131,21 @@ def test_the_lease_is_exposed_with_its_holder_age_and_epoch() -> None:
     assert samples[("sepm_reconciler_lease_age_seconds", ())] == 7.0
     assert samples[("sepm_reconciler_lease_epoch", ())] == 5.0
     assert ("sepm_reconciler_lease_age_seconds", ()) not in _samples(Snapshot(now=T0))  # no lease read yet
+
+
+def test_the_build_the_clients_and_a_pending_approval_are_exposed_without_created_series() -> None:
+    waiting = replace(
+        _waiting(),
+        code="ApprovalMissing",
+        facts=Facts(verification_off_at=T0 - timedelta(hours=1), approvals_announced=(4,)),
+    )
+    text = DaemonMetrics().render(Snapshot(now=T0, records=(waiting, _in_sync()))).decode()
+    samples = _samples(Snapshot(now=T0, records=(waiting, _in_sync())))
+    from reconciler import __version__
+
+    assert samples[("sepm_reconciler_build_info", (("version", __version__),))] == 1.0
+    assert samples[("sepm_reconciler_approval_pending", (("server", "sepm-east"), ("step", "4")))] == 1.0
+    assert not any(name == "sepm_reconciler_approval_pending" and dict(labels)["server"] == "sepm-west" for name, labels in samples)  # fmt: skip
+    assert samples[("sepm_reconciler_clients_eligible", (("server", "sepm-east"),))] == 1900
+    assert samples[("sepm_reconciler_clients_acknowledged", (("server", "sepm-east"),))] == 1834
+    assert "_created" not in text

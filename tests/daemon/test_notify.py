@@ -3,20 +3,26 @@
 from __future__ import annotations
 
 import asyncio
+import io
 import logging
 import socket
 from datetime import UTC, datetime
+from pathlib import Path
 
 import pytest
 
 from reconciler.core.events import Event, EventKind
 from reconciler.core.procedure import Phase
+from reconciler.daemon.logs import configure_logging
 from reconciler.daemon.notify import (
+    AppriseNotifier,
     Notification,
     Topic,
     WebhookNotifier,
+    manual_step_due,
     notification_for,
     payload,
+    plain_text,
     specs_invalid,
 )
 from tests.daemon.conftest import Receiver
@@ -97,8 +103,7 @@ def test_an_approval_notification_says_how_to_approve() -> None:
     notification = notification_for(event)
     assert notification is not None
     assert (
-        dict(notification.facts)["Approve with"]
-        == "sepm-reconciler approve sepm-east --step 4 --by YOU --reason WHY"
+        dict(notification.facts)["Approve with"] == "sepm-reconciler approve sepm-east --step 4 --reason WHY"
     )
 
 
@@ -178,3 +183,66 @@ def test_without_a_url_nothing_is_sent() -> None:
     notifier = WebhookNotifier(None)
     assert not notifier.enabled
     notifier.send(specs_invalid("specs", ["x"], AT))  # no loop needed: a no-op
+
+
+def test_a_manual_step_notification_says_what_to_do_and_carries_its_code() -> None:
+    n = manual_step_due(
+        "sepm-east", 4, "install certificate sha256:ab… and restart the SEPM services",
+        "In the SEPM console of sepm-east: Admin > Servers > sepm-east > Manage Server Certificate > Update",
+        "r-1", AT,
+    )  # fmt: skip
+    assert n.topic is Topic.MANUAL_STEP_DUE and n.code == "ManualStepPending"
+    assert (
+        n.title
+        == "sepm-east: step 4 is yours to do by hand: install certificate sha256:ab… and restart the SEPM services"
+    )
+    assert "Manage Server Certificate" in n.message
+    assert payload(n)["code"] == "ManualStepPending"
+    assert "Code: ManualStepPending" in plain_text(n)
+
+
+async def test_apprise_delivers_the_text_with_the_code_and_never_logs_the_url(
+    receiver: Receiver, caplog: pytest.LogCaptureFixture
+) -> None:
+    host = receiver.url.removeprefix("http://")
+    url = f"json://bot:S3cret-pw@{host}/notify/token-Qx7"  # the JSON plugin: user:password and a path
+    results: list[tuple[Topic, bool]] = []
+    notifier = AppriseNotifier([url], on_result=lambda t, ok: results.append((t, ok)))
+    lines = io.StringIO()
+    root = logging.getLogger()
+    saved = (list(root.handlers), root.level)
+    configure_logging("text", level=logging.DEBUG, stream=lines)  # the daemon's own log output
+    logging.getLogger("apprise").setLevel(logging.DEBUG)  # as chatty as it gets: it logs what it posts where
+    try:
+        notifier.send(notification_for(_move(Phase.WAITING_VERIFIED, Phase.STALLED, remedy="re-home", code="MaxSoakExceeded")))  # type: ignore[arg-type]  # fmt: skip
+        await notifier.close(drain=20)
+    finally:
+        root.handlers[:] = saved[0]
+        root.setLevel(saved[1])
+    assert results == [(Topic.STALLED, True)]
+    [(path, body)] = receiver.posts
+    assert path == "/notify/token-Qx7"
+    assert body["title"] == "sepm-east: rollout stalled, a person must act"
+    assert "Code: MaxSoakExceeded" in body["message"] and "Remedy: re-home" in body["message"]
+    logged = lines.getvalue()
+    assert "apprise" in logged  # it did log (at debug), and
+    assert "S3cret-pw" not in logged and "token-Qx7" not in logged  # nothing of the URL's secrets
+
+
+def test_an_apprise_url_it_cannot_use_is_refused_without_quoting_it() -> None:
+    with pytest.raises(ValueError, match="notification URL #2 is not one apprise understands") as refused:
+        AppriseNotifier(["json://127.0.0.1:9/x", "nosuchservice://secret-token-9@host"])
+    assert "secret-token-9" not in str(refused.value)
+
+
+async def test_apprise_reads_a_configuration_file(receiver: Receiver, tmp_path: Path) -> None:
+    config = tmp_path / "apprise.yml"
+    config.write_text(
+        f"urls:\n  - json://{receiver.url.removeprefix('http://')}/from-config\n", encoding="utf-8"
+    )
+    notifier = AppriseNotifier([], config=str(config))
+    assert len(notifier) == 1
+    notifier.send(specs_invalid("specs", ["east.yaml:3:1: kind: unknown"], AT))
+    await notifier.close(drain=20)
+    assert [path for path, _ in receiver.posts] == ["/from-config"]
+    assert "east.yaml:3:1: kind: unknown" in receiver.posts[0][1]["message"]

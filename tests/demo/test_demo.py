@@ -3,10 +3,12 @@
 from __future__ import annotations
 
 import re
+import signal
 import subprocess
 import sys
 from pathlib import Path
 
+import httpx
 import pytest
 
 REPO = Path(__file__).resolve().parents[2]
@@ -23,25 +25,51 @@ def test_make_demo_runs_sepm_reconciler_demo() -> None:
     600
 )  # a loaded CI machine; how fast the demo is belongs to a benchmark, not to this test
 def test_the_demo_rotates_every_server_without_orphaning_anyone_it_did_not_predict(tmp_path: Path) -> None:
-    proc = subprocess.run(
-        [sys.executable, "-m", "reconciler", "demo"],
-        capture_output=True,
+    """Run with ``--serve``: after the rotation the simulator, daemon and page stay up until Ctrl-C."""
+    proc = subprocess.Popen(
+        [sys.executable, "-m", "reconciler", "demo", "--serve"],
+        stdout=subprocess.PIPE,
+        stderr=subprocess.PIPE,
         text=True,
-        timeout=540,
-        check=False,
         cwd=tmp_path,
     )
-    out = proc.stdout
-    assert proc.returncode == 0, out[-4000:] + proc.stderr[-2000:]
+    try:
+        assert proc.stdout is not None
+        lines: list[str] = []
+        while not any("Still running (--serve)" in line for line in lines):
+            line = proc.stdout.readline()
+            assert line, "".join(lines)[-4000:]  # the demo ended without serving
+            lines.append(line)
+        page_line = proc.stdout.readline()
+        lines.append(page_line)
+        url = re.search(r"status page\s+(http://\S+)", page_line)
+        assert url is not None, page_line
+        page = httpx.get(url.group(1), timeout=30)  # still served after the rotation
+        assert page.status_code == 200 and "sepm-east" in page.text and "in sync" in page.text.lower()
+        proc.send_signal(signal.SIGINT)  # Ctrl-C stops everything
+        rest, err = proc.communicate(timeout=120)
+    finally:
+        if proc.poll() is None:
+            proc.kill()
+            proc.wait()
+        for stream in (proc.stdout, proc.stderr):
+            if stream is not None:
+                stream.close()
+    out = "".join(lines) + rest
+    assert proc.returncode == 0, out[-4000:] + err[-2000:]
     assert "Every server rotated in" in out
     assert "3 servers: 3 in sync — exit code 0" in out  # the drift report
     assert "domain Partners" in out  # the DMZ manager's second domain, counted on its own
     flat = " ".join(out.split())  # the console wraps long lines
+    # Laptops excluded as long gone (listed at risk before the swap) may come back after it, more of them the longer
+    # a loaded machine stretches the simulated days: orphaned, but each one predicted — never one that was not.
     assert re.search(
-        r"✓ 0 orphaned clients; every group verifies again, on Default Management Server List\. The \d+ clients "
+        r"✓ (0 orphaned clients|\d+ clients orphaned, each listed at risk before the swap \(laptops back after it\)); "
+        r"every group verifies again, on Default Management Server List\. The \d+ clients "
         r"that stayed offline throughout were all listed at risk",
         flat,
     )
+    assert "NOT predicted" not in flat
     for name in ("sepm-east", "sepm-west", "sepm-dmz"):
         assert re.search(
             rf"{name}: every port presents the desired certificate: yes · verification on, original list: yes · "

@@ -4,6 +4,7 @@ PowerShell here: these checks are static, plus ``kubectl kustomize`` and ``syste
 
 from __future__ import annotations
 
+import os
 import re
 import shlex
 import shutil
@@ -163,6 +164,27 @@ def test_the_image_runs_the_daemon_as_a_non_root_user_with_a_healthcheck_on_heal
     assert {SPECS_ENV, STATE_ENV} <= env_names
 
 
+def test_the_image_installs_within_the_constraints_from_a_minimal_context() -> None:
+    """Every pip command of the image stays within constraints.txt (the versions CI passed with), and
+    .dockerignore lets into the build context exactly what the COPY instructions take — nothing else (no .venv,
+    no state, no keys)."""
+    instructions = _dockerfile()
+    pips = [rest for word, rest in instructions if word == "RUN" and "pip " in rest]
+    assert pips and all("--constraint" in rest and "constraints.txt" in rest for rest in pips), pips
+    copied = {
+        part.rstrip("/")
+        for word, rest in instructions
+        if word == "COPY" and not rest.startswith("--from")
+        for part in rest.split()[:-1]
+    }
+    ignore = [line.strip() for line in (REPO / ".dockerignore").read_text(encoding="utf-8").splitlines()]
+    allowed = {line[1:].rstrip("/") for line in ignore if line.startswith("!")}
+    assert next(line for line in ignore if line and not line.startswith("#")) == "*"
+    assert copied == allowed, (copied, allowed)
+    for path in copied:
+        assert (REPO / path).exists(), path
+
+
 # --- systemd ----------------------------------------------------------------------------------------------------------
 
 
@@ -226,6 +248,37 @@ def test_the_windows_service_runs_the_daemon_and_stops_it_gracefully() -> None:
     assert seconds >= 15
 
 
+def test_no_secret_goes_on_a_command_line_in_the_windows_deployment() -> None:
+    """A process's command line is visible to every user of the host (Task Manager, Get-CimInstance
+    Win32_Process): the service install sets the account's password through WMI, the service runs without one, and
+    no script passes a password or token as an argument to a program."""
+    for path in sorted((DEPLOY / "windows").iterdir()) + sorted((DEPLOY / "hooks" / "windows").glob("*.ps1")):
+        text = path.read_text(encoding="utf-8")
+        for line in text.splitlines():
+            code = line.split("#", 1)[0]
+            if re.match(r"\s*&\s", code):  # a program run with arguments
+                assert not re.search(r"(?i)password|passwd|secret|token|GetNetworkCredential", code), (
+                    path.name,
+                    line,
+                )
+            assert not re.search(r"(?i)--password\b|/password[: ]|-p:\S", code), (path.name, line)
+    install = (DEPLOY / "windows" / "Install-SepmReconcilerService.ps1").read_text(encoding="utf-8")
+    assert "Invoke-CimMethod" in install and "StartPassword" in install  # the password goes through WMI
+    service = (DEPLOY / "windows" / "sepm-reconciler.xml").read_text(encoding="utf-8")
+    assert not re.search(r"(?i)password|<serviceaccount>", service)
+
+
+def test_the_windows_hooks_run_on_windows_powershell_5_1() -> None:
+    """pwsh (PowerShell 7) is not on Windows Server by default: the examples use powershell.exe, and the scripts
+    avoid the operators only PowerShell 7 has."""
+    for script in sorted((DEPLOY / "hooks" / "windows").glob("*.ps1")):
+        text = script.read_text(encoding="utf-8")
+        assert "[pwsh," not in text, script.name
+        code = "\n".join(line.split("#", 1)[0] for line in text.splitlines())
+        for seven in ("??", "?.", " && ", " || ", "-Parallel"):
+            assert seven not in code, (script.name, seven)
+
+
 def test_the_powershell_hooks_read_only_documented_variables() -> None:
     documented = set(re.findall(r"``(SEPM_RECONCILER_[A-Z_]+)``", reconciler.hooks.__doc__ or ""))
     assert documented >= {"SEPM_RECONCILER_KEYSTORE_PASSWORD", "SEPM_RECONCILER_DESIRED_FINGERPRINT"}
@@ -259,6 +312,68 @@ def test_the_ci_examples_call_commands_and_options_that_exist(name: str) -> None
         ctx = _command(argv)
         if argv[0] == "plan":
             assert ctx.params["output"] == "markdown"
+
+
+def _gate_commands(name: str) -> list[str]:
+    """The shell of the pull-request gate (the GitHub job ``gate``, the GitLab job ``sepm-specs``)."""
+    document = yaml.safe_load((DEPLOY / "ci" / name).read_text(encoding="utf-8"))
+    if "jobs" in document:
+        return [
+            step["run"]
+            for step in document["jobs"]["gate"]["steps"]
+            if "run" in step and "gh pr" not in step["run"]
+        ]
+    return list(document["sepm-specs"]["script"])
+
+
+@pytest.mark.parametrize("name", ["github-actions-specs.yml", "gitlab-ci-specs.yml"])
+def test_the_ci_gate_passes_on_the_example_specs_without_network_or_secrets(
+    name: str, tmp_path: Path
+) -> None:
+    """Run the gate's own shell on a copy of the example specs, with no secret in the environment and the installed
+    sepm-reconciler first on PATH: it passes (plan exits 2, changes pending, which counts as success)."""
+    shutil.copytree(REPO / "specs", tmp_path / "specs")
+    bin_dir = tmp_path / "bin"
+    bin_dir.mkdir()
+    (bin_dir / "sepm-reconciler").write_text(f'#!/bin/sh\nexec "{sys.executable}" -m reconciler "$@"\n')
+    (bin_dir / "sepm-reconciler").chmod(0o755)
+    env = {k: v for k, v in os.environ.items() if not k.startswith("SEPM_")}
+    env["PATH"] = f"{bin_dir}:{env.get('PATH', '')}"
+    for command in _gate_commands(name):
+        if command.startswith("pip install"):
+            continue
+        proc = subprocess.run(
+            ["/bin/bash", "-e", "-c", command],
+            cwd=tmp_path,
+            env=env,
+            capture_output=True,
+            text=True,
+            check=False,
+        )
+        assert proc.returncode == 0, (command, proc.stdout[-2000:], proc.stderr[-2000:])
+    plan = (tmp_path / "plan.md").read_text(encoding="utf-8")
+    assert "sepm-reconciler plan" in plan and "offline: nothing was contacted" in plan
+
+
+@pytest.mark.parametrize("name", ["github-actions-specs.yml", "gitlab-ci-specs.yml"])
+@pytest.mark.parametrize(
+    ("exit_code", "passes"), [(0, True), (2, True), (1, False), (64, False), (130, False)]
+)
+def test_the_ci_gate_treats_only_0_and_2_as_success(
+    name: str, exit_code: int, passes: bool, tmp_path: Path
+) -> None:
+    bin_dir = tmp_path / "bin"
+    bin_dir.mkdir()
+    (bin_dir / "sepm-reconciler").write_text(
+        f"#!/bin/sh\nexit {exit_code}\n"
+    )  # a stand-in with a chosen exit
+    (bin_dir / "sepm-reconciler").chmod(0o755)
+    env = {**os.environ, "PATH": f"{bin_dir}:{os.environ.get('PATH', '')}"}
+    [command] = [c for c in _gate_commands(name) if "plan --offline" in c]
+    proc = subprocess.run(
+        ["/bin/bash", "-e", "-c", command], cwd=tmp_path, env=env, capture_output=True, check=False
+    )
+    assert (proc.returncode == 0) is passes, (exit_code, proc.returncode)
 
 
 # --- .ci/run --------------------------------------------------------------------------------------------------------

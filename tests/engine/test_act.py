@@ -4,6 +4,7 @@ actions that run nothing, and the JSON form of a tick's result."""
 from __future__ import annotations
 
 import sys
+from dataclasses import replace
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
 
@@ -111,12 +112,15 @@ def test_an_unset_keystore_password_is_a_secret_error_naming_the_field(
 
 
 @pytest.mark.usefixtures("secrets")
-async def test_a_real_hook_run_reports_its_exit_status_and_its_output_with_secrets_masked() -> None:
+async def test_a_real_hook_run_reports_its_exit_status_and_its_output_with_secrets_masked(
+    tmp_path: Path,
+) -> None:
     script = "import os, sys; print('installed with', os.environ['SEPM_RECONCILER_KEYSTORE_PASSWORD']); sys.exit(3)"
     action = update(command=(sys.executable, "-c", script))
+    server = replace(loaded(), base_dir=tmp_path)  # hooks run in the spec file's directory: it must exist
 
     outcome = await perform_action(
-        action, server=loaded(), client=None, observation=None, rollout_id="r-1", desired=NEW
+        action, server=server, client=None, observation=None, rollout_id="r-1", desired=NEW
     )
 
     assert not outcome.succeeded and outcome.exit_code == 3

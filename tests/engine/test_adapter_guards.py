@@ -162,3 +162,27 @@ async def test_a_flag_already_off_when_step_2_began_is_done_without_a_serial_mov
         assert observation is not None and observation.clients is not None
         ack = observation.clients
         assert ack.eligible > 0 and ack.acknowledged == ack.eligible  # every client has its group's policy
+
+
+async def test_a_patch_saved_in_the_same_millisecond_as_the_list_switch_is_read_back_past_the_settings_cache(
+    make_rig: RigFactory, pki: Pki
+) -> None:
+    """A policy serial is the save's time to the millisecond: on a manager whose clock did not move between step 2a's
+    list switch and step 2b's PATCH (a frozen clock here), both saves carry the same serial. The settings cached
+    after 2a (the flag on) must not answer for the groups 2b just PATCHed."""
+    async with make_rig(strict_fleet(pki)) as rig:
+        write_spec(rig.specs_dir, rig.sim, EAST, pki, pki.leaf("east-new"))
+        rig.start_engine()
+        await rig.run_until(at(Phase.SWITCHING_TO_HTTP_LIST))
+        phases = []
+        for _ in range(12):  # the managers' clock stays where it is; only the reconciler's moves
+            (result,) = await rig.tick()
+            phases.append(result.phase_after)
+            if result.phase_after is Phase.WAITING_UNVERIFIED:
+                break
+            rig.clock.advance(max(result.next_check_at - rig.clock.now(), timedelta(seconds=1)))
+        assert phases[-1] is Phase.WAITING_UNVERIFIED, [p.value for p in phases]
+        attempts = [a for a in rig.record(EAST).attempts if a.kind is ActionKind.SET_VERIFICATION]
+        assert len(attempts) == 1, "one PATCH per group, confirmed at the next look"
+        truth = rig.truth()["managers"][EAST]["groups"]
+        assert not any(g["secure_communications"] for g in truth if not g["inherits"])

@@ -68,7 +68,7 @@ def test_a_drifted_server_is_planned_through_soaks_approval_and_the_weekend_wind
     assert step4.earliest_start == saturday_night and step4.label == "4a"
     assert (
         step4.gates[0]
-        == "step 4 needs an approval: sepm-reconciler approve sepm-east-01 --step 4 --by YOU --reason WHY"
+        == "step 4 needs an approval: sepm-reconciler approve sepm-east-01 --step 4 --reason WHY"
     )
     assert "opens 2026-12-05 21:00 UTC" in step4.gates[1]
     assert plan.eta == saturday_night + timedelta(hours=48)

@@ -45,11 +45,18 @@ class CountingRunner:
         timeout_s: float,
         secrets: Sequence[str] = (),
         cwd: Path | None = None,
+        environment: Mapping[str, str] | None = None,
         on_start: OnStart | None = None,
     ) -> HookResult:
         self.calls.append(tuple(argv))
         return await run_hook(
-            argv, variables=variables, timeout_s=timeout_s, secrets=secrets, cwd=cwd, on_start=on_start
+            argv,
+            variables=variables,
+            timeout_s=timeout_s,
+            secrets=secrets,
+            cwd=cwd,
+            environment=environment,
+            on_start=on_start,
         )
 
 

@@ -320,7 +320,7 @@ CASES = [
     pytest.param(
         {
             "east.yaml": spec(
-                ("updateCertificate: {command: [pwsh, update.ps1], timeout: 30m}", "breakReplication: auto")
+                ("updateCertificate: {command: [sh, -c, exit], timeout: 30m}", "breakReplication: auto")
             )
         },
         [
@@ -352,7 +352,7 @@ CASES = [
         id="api-response-size-out-of-range",
     ),
     pytest.param(
-        {"east.yaml": spec(("command: [pwsh, update.ps1], timeout: 30m", "command: [], timeout: 0s"))},
+        {"east.yaml": spec(("command: [sh, -c, exit], timeout: 30m", "command: [], timeout: 0s"))},
         [
             "{d}/east.yaml:20:27: spec.rollout.actions.updateCertificate.command: must not be empty",
             "{d}/east.yaml:20:40: spec.rollout.actions.updateCertificate.timeout: must be longer than 0s",

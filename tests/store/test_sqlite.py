@@ -6,6 +6,8 @@ import json
 import shutil
 import sqlite3
 import stat
+import subprocess
+import sys
 from dataclasses import replace
 from datetime import timedelta
 from pathlib import Path
@@ -174,6 +176,33 @@ def test_verify_notices_the_file_deleted_replaced_truncated_or_unreadable_under_
     with pytest.raises(StateError, match="its first bytes are not SQLite's header"):
         store.verify()
     store.close()
+
+
+def test_verify_keeps_sqlite_s_locks_so_another_process_closing_the_state_cannot_drop_this_one_s_writes(
+    state: Path,
+) -> None:
+    """Closing any descriptor of a file drops every POSIX lock the process holds on it. When ``verify`` opened and
+    closed the file, the next process to close the state (``approve`` while a daemon ran) believed it was the last
+    one, checkpointed and deleted the ``-wal`` — and every later write of the daemon went into the deleted file."""
+    store = SqliteStore(state)
+    saved = store.save(new_record("sepm-east-01", T0))
+    store.verify()  # what the daemon does every lease period
+    reader = (
+        "import sys, sqlite3; c = sqlite3.connect(sys.argv[1]); c.execute('SELECT 1 FROM records'); c.close()"
+    )
+    other = subprocess.run(
+        [sys.executable, "-c", reader, str(state)],
+        capture_output=True,
+        text=True,
+        check=False,
+    )
+    assert other.returncode == 0, other.stderr
+    store.save(replace(saved, reason="written after the other process closed the state"))
+    store.verify()
+    with sqlite3.connect(state) as raw:  # what a new process sees while this one still has the state open
+        reasons = [row[0] for row in raw.execute("SELECT body FROM records").fetchall()]
+    store.close()
+    assert any("written after the other process" in body for body in reasons), reasons
 
 
 def test_a_backup_is_a_consistent_single_file_copy_even_while_the_wal_holds_the_records(

@@ -8,7 +8,13 @@ from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
 
-from reconciler.core.procedure import codes_table, mermaid, reference_table, summary_table
+from reconciler.core.procedure import (
+    codes_table,
+    mermaid,
+    reference_table,
+    summary_table,
+    troubleshooting_table,
+)
 
 ROOT = Path(__file__).resolve().parents[2]
 README = ROOT / "README.md"
@@ -48,7 +54,8 @@ DIAGRAM = Generated("diagram", mermaid, fenced=True)
 SUMMARY = Generated("diagram --table summary", summary_table, fenced=False)
 STEPS = Generated("diagram --table steps", reference_table, fenced=False)
 CODES = Generated("diagram --table codes", codes_table, fenced=False)
-ALL = (DIAGRAM, SUMMARY, STEPS, CODES)
+TROUBLESHOOTING = Generated("diagram --table troubleshooting", troubleshooting_table, fenced=False)
+ALL = (DIAGRAM, SUMMARY, STEPS, CODES, TROUBLESHOOTING)
 
 
 def documents() -> list[Path]:

@@ -29,6 +29,7 @@ from reconciler.core.decide import Decision, Tuning, decide
 from reconciler.core.events import Event
 from reconciler.core.observation import (
     PORT_NAMES,
+    AtRiskClient,
     Basis,
     ClientAcknowledgement,
     GroupObservation,
@@ -194,6 +195,7 @@ class World:
         default_factory=set
     )  # "groups", "replication", "clients", "manager_time", "ports"
     ack_time_override: datetime | None = None
+    list_at_risk: bool = False  # list every client at risk by name (laptop-0000…) with its last check-in
     swap: SwapAnalysis | None = None  # what the adapter's orphan detection reports after a swap
     # the canary analysis over every client after a swap (None: a cohort of ``eligible`` that all came back)
     canary: SwapAnalysis | None = None
@@ -237,6 +239,12 @@ class World:
             at_risk_names=tuple(f"laptop-{i:04d}" for i in range(min(3, not_yet + self.excluded_offline))),
             longest_unseen=self.longest_unseen,
             stopped_checking_in=self.stopped_checking_in,
+            at_risk_clients=tuple(
+                AtRiskClient(f"laptop-{i:04d}", self.manager_time - timedelta(days=3), False)
+                for i in range(not_yet + self.excluded_offline)
+            )
+            if self.list_at_risk
+            else (),
             swap=self.swap,
             basis=policy.basis if policy is not None else Basis.POLICY,
         )

@@ -12,8 +12,8 @@
   This script exists so that an organisation that HAS a supported way (a vendor-approved tool, an SEPM version that
   adds an endpoint) can put it in Invoke-ListAssignment below and use the script as the hook:
 
-      switchToHttpList:    {command: [pwsh, -NoProfile, -File, deploy/hooks/windows/Set-SepmManagementServerList.ps1]}
-      restoreOriginalList: {command: [pwsh, -NoProfile, -File, deploy/hooks/windows/Set-SepmManagementServerList.ps1]}
+      switchToHttpList:    {command: [powershell.exe, -NoProfile, -NonInteractive, -ExecutionPolicy, Bypass, -File, hooks/Set-SepmManagementServerList.ps1]}
+      restoreOriginalList: {command: [powershell.exe, -NoProfile, -NonInteractive, -ExecutionPolicy, Bypass, -File, hooks/Set-SepmManagementServerList.ps1]}
 
   Until Invoke-ListAssignment is filled in, it prints the console steps and exits 3, so a hook configured by mistake
   fails loudly (the rollout retries, then stalls with the remedy) instead of pretending. Whatever it exits with, the

@@ -9,7 +9,9 @@
     SEPM_RECONCILER_DESIRED_FINGERPRINT, SEPM_RECONCILER_KEYSTORE_FILE, SEPM_RECONCILER_KEYSTORE_PASSWORD
   Spec:
     actions:
-      updateCertificate: {command: [pwsh, -NoProfile, -File, deploy/hooks/windows/Update-SepmCertificate.ps1], timeout: 30m}
+      updateCertificate: {command: [powershell.exe, -NoProfile, -NonInteractive, -ExecutionPolicy, Bypass, -File, hooks/Update-SepmCertificate.ps1], timeout: 30m}
+    (hooks/ beside the spec file: hook paths start from the spec file's directory). Windows PowerShell 5.1
+    (powershell.exe, on every Windows Server) or PowerShell 7 (pwsh, when installed).
 
   What it does, in order (each step idempotent, so a retry after a crash is safe):
     1. checks the keystore locally: it opens with the password and its certificate's SHA-256 is the desired one;

@@ -12,7 +12,13 @@ from reconciler.core.codes import CODES, Code, Kind
 from reconciler.core.phase import PROCEDURE_VERSION, SUPPORTED_PROCEDURE_VERSIONS, Phase, define_phase
 from reconciler.core.procedure.canary import canary_halted, canary_passed
 from reconciler.core.procedure.machine import IllegalMove, Judge, ProcedureMachine, machine_for
-from reconciler.core.procedure.render import codes_table, mermaid, reference_table, summary_table
+from reconciler.core.procedure.render import (
+    codes_table,
+    mermaid,
+    reference_table,
+    summary_table,
+    troubleshooting_table,
+)
 from reconciler.core.procedure.table import STANDARD, Doc, Exit, Pace, Procedure, Revert, Stage, Transition
 
 __all__ = [
@@ -43,6 +49,7 @@ __all__ = [
     "reference_table",
     "step_of",
     "summary_table",
+    "troubleshooting_table",
 ]
 
 STEP_TITLES: tuple[str, ...] = tuple(

@@ -29,6 +29,7 @@ __all__ = [
     "at_risk_accepted",
     "enforcing",
     "held_before_start",
+    "hooks",
     "keystore",
     "not_aborted",
     "not_suspended",
@@ -119,14 +120,31 @@ def approval(step: int) -> Gate:
     return Gate(_named(f"approval_of_step_{step}", check), GateKind.APPROVAL, step=step)
 
 
-def at_risk_accepted(record: RolloutRecord, step: int, at_risk_count: int) -> Approval | None:
-    """An ``approve --step N --accept-at-risk`` for this rollout that still covers ``at_risk_count`` clients."""
-    for given in reversed(record.current_approvals()):
+def at_risk_accepted(
+    record: RolloutRecord, step: int, at_risk_count: int, names: tuple[str, ...] | None = None
+) -> Approval | None:
+    """An ``approve --step N --accept-at-risk`` for this rollout that still covers the clients at risk now: one
+    for ``step`` that accepted at least ``at_risk_count`` clients — or one for an earlier step that accepted, by
+    name, every client at risk now (``names``: all of them, by name; None when they are not all known): the
+    same offline laptops are not accepted twice."""
+    approvals = record.current_approvals()
+    for given in reversed(approvals):
         if (
             given.step == step
             and given.accept_at_risk
             and given.at_risk_accepted is not None
             and at_risk_count <= given.at_risk_accepted
+        ):
+            return given
+    if names is None or len(names) != at_risk_count:
+        return None
+    wanted = set(names)
+    for given in reversed(approvals):
+        if (
+            given.step < step
+            and given.accept_at_risk
+            and given.names_complete
+            and wanted <= set(given.at_risk_names)
         ):
             return given
     return None
@@ -158,6 +176,16 @@ def _keystore(given: Given) -> Verdict:
     if given.keystore_error is None or _swap_began(given):
         return Passed(said)
     return Failed(said)
+
+
+def _hooks(given: Given) -> Verdict:
+    """Every hook of the spec can run (its program and scripts found, executable) — checked before a rollout
+    starts, so that a missing step-4 program is not found out after days of soak."""
+    said = Said(Code.HOOK_UNUSABLE, {"error": given.hook_error})
+    return Passed(said) if given.hook_error is None else Failed(said)
+
+
+hooks = Gate(_named("hooks", _hooks))
 
 
 def _planned_swap(given: Given) -> datetime:

@@ -80,6 +80,7 @@ class Given:
     partners: Mapping[str, RolloutRecord] = field(default_factory=dict)
     observation_error: str | None = None
     keystore_error: str | None = None
+    hook_error: str | None = None  # why a hook of the spec cannot run (not found, not executable), or None
     trust: NewCertificateTrust | None = None
     alive: frozenset[AttemptKey] = frozenset()
     others: Mapping[str, RolloutRecord] = field(default_factory=dict)

@@ -106,7 +106,13 @@ def perform(judge: Judge, stage: Stage, work: Work, draft: Draft) -> tuple[Outco
         subject=work.subject,
     )
     via = "running the hook" if policy.performer is Performer.COMMAND else "calling the SEPM API"
-    facts = {"summary": action.summary, "number": number, "max": policy.max_attempts, "via": via}
+    facts = {
+        "summary": action.summary,
+        "number": number,
+        "try": verdict.failures + 1,
+        "max": policy.max_attempts,
+        "via": via,
+    }
     started = Emit(
         EventKind.ATTEMPT_STARTED,
         Said(Code.ACTION_STARTED, {**facts, "timeout": policy.timeout, "event": True}),

@@ -61,3 +61,24 @@ def codes_table() -> str:
             f"| `{code.value}` | {info.kind.value} | {_cell(info.when)} | {_cell(info.todo) or '—'} |"
         )
     return "\n".join(lines) + "\n"
+
+
+_SEEN = {
+    "steady": "`status`: in sync / not observed yet",
+    "hold": "`status`: holding — nothing moves (`sepm_reconciler_hold{code}` = 1)",
+    "wait": "`status`: waiting, with until when (`sepm_reconciler_hold{code}` = 1)",
+    "act": "`status`: an action runs, or 'to do by hand'",
+    "move": "the event log (`history`): a step changed; a notification",
+    "stall": "`status`: stalled, with the remedy; a notification; `sepm_reconciler_stalled` = 1",
+    "event": "the event log (`history`) only",
+}
+
+
+def troubleshooting_table() -> str:
+    """Every code as a symptom → cause → fix row: the generated part of docs/troubleshooting.md."""
+    lines = ["| code | what you see | cause | fix |", "|---|---|---|---|"]
+    for code in Code:
+        info = CODES[code]
+        fix = info.todo or "nothing: it resolves by itself"
+        lines.append(f"| `{code.value}` | {_SEEN[info.kind.value]} | {_cell(info.when)} | {_cell(fix)} |")
+    return "\n".join(lines) + "\n"

@@ -667,9 +667,19 @@ def clients_acknowledged(policy: SoakPolicy) -> Check:
         if facts["soaked"] and ack.ratio >= facts["need"]:
             return Passed(Said(Code.CLIENTS_READY, facts), leave)
         if facts["soaked"]:
-            accepted = at_risk_accepted(given.record, following, ack.at_risk_count)
+            names = tuple(c.name for c in ack.at_risk_clients) if ack.at_risk_listed else None
+            accepted = at_risk_accepted(given.record, following, ack.at_risk_count, names)
             if accepted is not None:
-                said = Said(Code.AT_RISK_ACCEPTED, {**facts, "by": accepted.by, "why": accepted.reason})
+                said = Said(
+                    Code.AT_RISK_ACCEPTED,
+                    {
+                        **facts,
+                        "by": accepted.by,
+                        "why": accepted.reason,
+                        "accepted_at_step": accepted.step,
+                        "step": following,
+                    },
+                )
                 return Passed(said, leave)
         if manager_time >= facts["give_up"]:
             return Stuck(Said(Code.MAX_SOAK_EXCEEDED, {**facts, "server": given.name, "step": following}))

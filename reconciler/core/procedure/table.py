@@ -17,11 +17,11 @@ from enum import StrEnum
 from types import MappingProxyType
 
 from reconciler.core.codes import Code
-from reconciler.core.observation import Counting
+from reconciler.core.observation import Basis, Counting
 from reconciler.core.phase import Phase
 from reconciler.core.procedure import canary, describe, domains, gates, lists, steps
 from reconciler.core.procedure.describe import Described
-from reconciler.core.procedure.gates import Gate
+from reconciler.core.procedure.gates import Gate, GateKind
 from reconciler.core.procedure.lists import RESTORE, SWITCH
 from reconciler.core.procedure.steps import SOAK_FETCHED, SOAK_UNVERIFIED, SOAK_VERIFIED, SoakPolicy
 from reconciler.core.procedure.verdicts import Check, Note
@@ -233,6 +233,14 @@ class Procedure:
         phase = record.working_phase
         return self.number_of(phase) > 0 and not self.past_no_return(phase)
 
+    def clients_at_risk(self, record: RolloutRecord) -> bool:
+        """Clients not yet acknowledged are at risk of being orphaned: a certificate change is still ahead, or it was
+        made and the wait is for clients to fetch it (4b) before verification comes back. In sync, none is."""
+        if self.before_swap(record):
+            return True
+        policy = self.acknowledging(record)
+        return policy is not None and policy.basis is Basis.CHECKIN
+
     def acknowledging(self, record: RolloutRecord) -> SoakPolicy | None:
         """The change whose acknowledgement clients are counted against now (None: no change of ours)."""
         stage = self._index.get(record.working_phase)
@@ -263,6 +271,17 @@ class Procedure:
     def accept_at_risk_steps(self) -> tuple[int, ...]:
         """The steps that follow a wait for clients: ``approve --accept-at-risk`` applies to them."""
         return tuple(sorted({self.after(s.phase) for s in self.stages if s.soak is not None}))
+
+    @property
+    def approval_gates(self) -> tuple[int, ...]:
+        """The steps that start behind an approval gate of the table (whether one is needed: the spec says)."""
+        found = {g.step for s in self.stages for g in s.entry if g.kind is GateKind.APPROVAL}
+        return tuple(sorted(found))
+
+    def approvals_required(self, spec: ManagedServer) -> tuple[int, ...]:
+        """The steps of ``spec``'s rollouts that wait for ``sepm-reconciler approve`` (its
+        ``rollout.approvals``, read through the table's approval gates)."""
+        return tuple(s for s in self.approval_gates if s in spec.spec.rollout.approvals)
 
     def moves(self) -> Iterator[Transition]:
         """Every allowed move, in the order the machine tries them."""
@@ -312,6 +331,7 @@ _START_GATES = (
     domains.domains_visible,
     gates.partners_declared,
     gates.keystore,
+    gates.hooks,
     gates.trusted,
     lists.list_configured,
     gates.approval(1),

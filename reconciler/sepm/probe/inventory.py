@@ -34,7 +34,7 @@ INVENTORY: tuple[Assumption, ...] = (
     Assumption("auth.authenticate", "the account authenticates and gets a token", PROBE),
     Assumption(
         "auth.token_lifetime",
-        "tokenExpiration is the token's lifetime in seconds (a plausible 30 s to 30 days; NOTES assumes 3600)",
+        "tokenExpiration is the token's lifetime in seconds (a plausible 30 s to 30 days; assumed 3600)",
         PROBE,
     ),
     Assumption(
