@@ -85,13 +85,15 @@ class ManagerPlan:
     partners: tuple[str, ...] = ()
     offline_share: float = 0.02
     # back this long after the start: after the rollout, whose two 24 h soaks and the steps between them take about
-    # 2.6 days of the managers' clock at the demo's speed (more on a slow machine, whose ticks take longer, and for
-    # the two-server site, whose servers swap one after the other)
+    # 2.6 days of the managers' clock at the demo's speed (more on a slow machine, whose ticks take longer: 4.5 days
+    # were seen on a busy 2-core machine; and for the two-server site, whose servers swap one after the other)
     offline_for: tuple[str, str] = ("8d", "15d")
     legacy_share: float = 0.02
     # (path, whether it inherits its policy from My Company); the clients are spread evenly over them
     groups: tuple[tuple[str, bool], ...] = (("My Company\\Laptops", False), ("My Company\\Servers", True))
     churn: Mapping[str, int] | None = field(default_factory=lambda: dict(DEMO_CHURN))
+    # domains beside Default: (name, clients, group paths under My Company); each domain's groups are its own
+    domains: tuple[tuple[str, int, tuple[str, ...]], ...] = ()
 
 
 TRY_MANAGERS = (
@@ -109,7 +111,12 @@ DEMO_MANAGERS = (
     ManagerPlan("sepm-east-2", "Site East", 600, partners=("Site West",)),
     ManagerPlan("sepm-west", "Site West", 1500, partners=("Site East",)),
     ManagerPlan(
-        "sepm-dmz", "Site DMZ", 800, offline_share=0.01, groups=(("My Company\\DMZ Servers", False),)
+        "sepm-dmz",
+        "Site DMZ",
+        800,
+        offline_share=0.01,
+        groups=(("My Company\\DMZ Servers", False),),
+        domains=(("Partners", 300, ("My Company\\Partner Kiosks",)),),
     ),
 )
 
@@ -257,12 +264,31 @@ def _fleet(
         }
         if plan.partners and owner:
             entry["replication"] = {"partners": list(plan.partners), "interval": replication_interval}
+        if plan.domains:
+            entry["domains"] = [_domain(plan, d, heartbeat) for d in plan.domains]
         managers.append(entry)
     return {
         "clock": {"start": start.isoformat(), "speed": speed},
         "seed": seed,
         "behaviours": "strict",  # every behaviour: the simulator's default, said here for the reader
         "managers": managers,
+    }
+
+
+def _domain(plan: ManagerPlan, domain: tuple[str, int, tuple[str, ...]], heartbeat: str) -> dict[str, Any]:
+    """A domain beside Default on one manager: its own group tree and clients (online, current agents)."""
+    name, count, paths = domain
+    return {
+        "name": name,
+        "groups": [{"name": "My Company", "inherits": False}]
+        + [{"name": path, "inherits": False} for path in paths],
+        "clients": {
+            "count": count,
+            "heartbeat": heartbeat,
+            "groups": {path: 1.0 / len(paths) for path in paths},
+            "namePrefix": f"{plan.name.split('-')[-1].upper()}-{name.upper()}-PC",
+            **({"churn": dict(plan.churn)} if plan.churn else {}),
+        },
     }
 
 

@@ -369,7 +369,7 @@ def demo(speed: float, timeout: float, keep: bool, serve: bool) -> int:
 
     \b
     Four simulated managers (Site East, served by two of them, and Site West replicate with each other, Site
-    DMZ stands alone) with 4,400 clients — on HTTPS management server lists, some laptops away for days, a few 14.2 agents — get new
+    DMZ stands alone and holds a second domain) with 4,700 clients — on HTTPS management server lists, some laptops away for days, a few 14.2 agents — get new
     certificates through the vendor's whole procedure (KB 187099: the seven steps, with the HTTP list around the
     swap and the clients fetching the new certificate before verification returns), driven by the real daemon,
     with the 24 h minimum soak on the managers' (fast) clock. At the end: the drift report, and the simulator's
@@ -415,7 +415,7 @@ def demo(speed: float, timeout: float, keep: bool, serve: bool) -> int:
         )
         specs = write_specs(lab, ports)
         os.environ.update(lab.environment())  # the specs' {env: …} secrets and the hooks' ports file
-        total = sum(p.clients for p in lab.plans)
+        total = sum(p.clients + sum(d[1] for d in p.domains) for p in lab.plans)
         console.print(
             f"Simulator up: {len(lab.plans)} managers, {total:,} clients, clock ×{speed:g} "
             f"(24 h of soak ≈ {86400 / speed:.0f} s). Specs: {specs}\n"

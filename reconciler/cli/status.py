@@ -30,7 +30,7 @@ from reconciler.core.procedure import Phase
 from reconciler.core.procedure.table import STANDARD
 from reconciler.core.record import RolloutRecord
 from reconciler.core.site import site_order
-from reconciler.core.status import status_document
+from reconciler.core.status import domain_counts, domains_note, status_document
 from reconciler.errors import Error, StateError
 from reconciler.store import Lease, Store
 
@@ -148,6 +148,8 @@ def _notes(records: list[RolloutRecord]) -> list[Text]:
             )
         if record.abort_request is not None:
             notes.append(f"abort requested by {record.abort_request.by}: carried out at the next check")
+        if (by_domain := domains_note(domain_counts(record))) is not None:
+            notes.append(by_domain)
         lines += [Text.from_markup(f"[bold]{escape(record.server)}[/]: {escape(note)}") for note in notes]
     return lines
 

@@ -171,4 +171,10 @@ def summarize(obs: ServerObservation, previous: ObservedSummary | None = None) -
         at_risk_clients=() if ack is None else ack.at_risk_clients,
         acknowledgements=_samples(obs, previous),
         group_lists={} if groups is None else {g.full_path_name: g.list_name for g in groups},
+        domains={
+            d.name: {"eligible": d.eligible, "acknowledged": d.acknowledged, "at_risk": d.at_risk}
+            for d in obs.domains or ()
+            if d.counted
+        },
+        domains_missing=obs.domains_missing,
     )

@@ -52,6 +52,7 @@ class Code(StrEnum):
     SITE_PEER_DOWN = "SitePeerDown"
     SITE_ROLLOUT_BUSY = "SiteRolloutBusy"
     EARLIER_WAVE_PENDING = "EarlierWavePending"
+    DOMAIN_NOT_VISIBLE = "DomainNotVisible"
     # waits
     SOAK_NOT_OVER = "SoakNotOver"
     CLIENTS_NOT_READY = "ClientsNotReady"
@@ -107,6 +108,7 @@ class Code(StrEnum):
     ATTEMPT_INEFFECTIVE = "AttemptIneffective"
     ATTEMPT_FINISHED = "AttemptFinished"
     ABORT_REFUSED = "AbortRefused"
+    CANARY_PASSED = "CanaryPassed"
     # kept only to read records written before codes existed
     UNRECORDED = "Unrecorded"
 
@@ -204,9 +206,19 @@ CODES: Mapping[Code, CodeInfo] = MappingProxyType(
         Code.SUSPECTED_ORPHANS: CodeInfo(
             Kind.HOLD,
             "after the swap: clients seen within a heartbeat before it have not checked in since (probably orphaned): "
-            "the rollout does not complete",
+            "the rollout does not complete; when fewer than `rollout.canary.minReturnRatio` of them (any group, any "
+            "domain) are back within `rollout.canary.heartbeats` heartbeats, the canary analysis halts the rollout "
+            "(a stall in step 4b) and every other server's swap (4a) waits until a person resumes it",
             "find out why the named clients are silent (a client that still verified the old certificate must be "
-            "re-enrolled, e.g. with a communication package); or accept them: `approve --step N --accept-at-risk`",
+            "re-enrolled, e.g. with a communication package); or accept them: `approve --step N --accept-at-risk`; "
+            "a halt by the canary analysis: fix what orphaned them, then `sepm-reconciler resume SERVER`",
+        ),
+        Code.DOMAIN_NOT_VISIBLE: CodeInfo(
+            Kind.HOLD,
+            "a domain `rollout.clients.domains` names, or one the rollout counted earlier, is not visible to the "
+            "API credentials (`GET domains`): its groups and clients cannot be seen, so nothing moves",
+            "give the account the rights on that domain again (Admin > Administrators), or remove the domain from "
+            "`rollout.clients.domains` and commit",
         ),
         Code.NEW_CERTIFICATE_UNTRUSTED: CodeInfo(
             Kind.HOLD,
@@ -415,6 +427,11 @@ CODES: Mapping[Code, CodeInfo] = MappingProxyType(
         Code.ATTEMPT_FINISHED: CodeInfo(Kind.EVENT, "a hook exited or a REST action answered"),
         Code.ABORT_REFUSED: CodeInfo(
             Kind.EVENT, "an abort arrived after the certificate update began: the rollout only goes forward"
+        ),
+        Code.CANARY_PASSED: CodeInfo(
+            Kind.EVENT,
+            "step 4b: the canary analysis of the swap passed — at least `rollout.canary.minReturnRatio` of the clients "
+            "seen within a heartbeat before it checked in again within `rollout.canary.heartbeats` heartbeats",
         ),
         Code.UNRECORDED: CodeInfo(
             Kind.HOLD,

@@ -143,6 +143,7 @@ def decide(
     alive: frozenset[AttemptKey] = frozenset(),
     trust: NewCertificateTrust | None = None,
     site: SiteView | None = None,
+    others: Mapping[str, RolloutRecord] | None = None,
 ) -> Decision:
     """Decide the next phase and action of ``spec``'s manager. Pure: every input is an argument.
 
@@ -156,7 +157,9 @@ def decide(
     ``hook_error`` says why a hook of the spec cannot run (its program not found or not executable): a rollout
     does not start until it is fixed. ``alive``: the attempts whose hook process group the caller saw running
     (never judged lost, no attempt beside them). ``site``: the server's site and the earlier waves
-    (:func:`reconciler.core.site.site_view`); None: a site of its own, in the first wave.
+    (:func:`reconciler.core.site.site_view`); None: a site of its own, in the first wave. ``others``: the record
+    of every other managed server, by name (a canary analysis that failed on one of them holds this server's
+    swap).
     """
     now = require_aware(now, "now")
     previous = record or new_record(spec.name, now)
@@ -183,6 +186,7 @@ def decide(
         alive=alive,
         trust=trust,
         site=site,
+        others={k: v for k, v in (others or {}).items() if k != spec.name},
     )
     outcome, draft = interpret(given)
     return _finish(given, previous, outcome, draft, retry_after)

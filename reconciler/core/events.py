@@ -39,6 +39,7 @@ class EventKind(StrEnum):
     ABORT_REQUESTED = "abort_requested"
     ABORT_REFUSED = "abort_refused"
     ABORTED = "aborted"  # the rollout was cancelled (before it changed anything, or after rolling back)
+    CANARY = "canary"  # the canary analysis of a swap was judged (details: passed, cohort, silent)
     REHEARSAL = (
         "rehearsal"  # probe --rehearse tried the settings PATCH on a sacrificial group (details: results)
     )

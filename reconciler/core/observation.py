@@ -8,11 +8,13 @@ client acknowledgements are measured on it, not on the reconciler's clock.
 
 from __future__ import annotations
 
+import heapq
+from collections.abc import Iterable
 from dataclasses import dataclass, field
 from datetime import datetime, timedelta
 from enum import StrEnum
 
-from reconciler.core.orphans import SwapAnalysis
+from reconciler.core.orphans import NAMES_LIMIT, SwapAnalysis, merge_analyses
 
 __all__ = [
     "AT_RISK_LISTED",
@@ -21,6 +23,7 @@ __all__ = [
     "Basis",
     "ClientAcknowledgement",
     "Counting",
+    "DomainCounts",
     "GroupObservation",
     "PortObservation",
     "PortOutcome",
@@ -28,6 +31,7 @@ __all__ = [
     "ReplicationPartner",
     "ServedCertificate",
     "ServerObservation",
+    "merge_acknowledgements",
 ]
 
 PORT_NAMES: tuple[str, ...] = ("clients", "console", "api")
@@ -192,6 +196,56 @@ class ClientAcknowledgement:
         return 1.0 if self.eligible == 0 else self.acknowledged / self.eligible
 
 
+def merge_acknowledgements(parts: tuple[ClientAcknowledgement, ...]) -> ClientAcknowledgement | None:
+    """One count of several domains' counts (made against the same change, by the same rules); None for none."""
+    if not parts:
+        return None
+    if len(parts) == 1:
+        return parts[0]
+    first = parts[0]
+    unseen = [p.longest_unseen for p in parts if p.longest_unseen is not None]
+    swaps = tuple(p.swap for p in parts if p.swap is not None)
+    return ClientAcknowledgement(
+        change_time=first.change_time,
+        total=sum(p.total for p in parts),
+        eligible=sum(p.eligible for p in parts),
+        acknowledged=sum(p.acknowledged for p in parts),
+        pending_online=sum(p.pending_online for p in parts),
+        pending_offline=sum(p.pending_offline for p in parts),
+        excluded_offline=sum(p.excluded_offline for p in parts),
+        at_risk_count=sum(p.at_risk_count for p in parts),
+        at_risk_names=_first_names(p.at_risk_names for p in parts),
+        legacy_agents=sum(p.legacy_agents for p in parts),
+        longest_unseen=max(unseen) if unseen else None,
+        stopped_checking_in=_first_names(p.stopped_checking_in for p in parts),
+        stopped_checking_in_count=sum(p.stopped_checking_in_count for p in parts),
+        at_risk_clients=tuple(
+            heapq.nsmallest(
+                AT_RISK_LISTED, (c for p in parts for c in p.at_risk_clients), key=lambda c: c.name
+            )
+        ),
+        basis=first.basis,
+        swap=merge_analyses(swaps),
+    )
+
+
+def _first_names(lists: Iterable[tuple[str, ...]]) -> tuple[str, ...]:
+    return tuple(heapq.nsmallest(NAMES_LIMIT, (name for names in lists for name in names)))
+
+
+@dataclass(frozen=True, slots=True)
+class DomainCounts:
+    """One domain of the manager and its clients' counts (None: not counted — a domain the spec does not name, or
+    the clients could not be read)."""
+
+    id: str
+    name: str
+    counted: bool  # rollout.clients.domains names it (``all``: every domain)
+    eligible: int | None = None
+    acknowledged: int | None = None
+    at_risk: int | None = None
+
+
 @dataclass(frozen=True, slots=True)
 class ServerObservation:
     """One manager, observed at ``observed_at`` (reconciler clock)."""
@@ -209,6 +263,15 @@ class ServerObservation:
     api_error: str | None = (
         None  # why the REST API could not be used (no answer, credentials refused, untrusted)
     )
+    domains: tuple[DomainCounts, ...] | None = None  # every domain the credentials see (None: not read)
+    domains_missing: tuple[str, ...] = ()  # named by rollout.clients.domains, not seen by the credentials
+    canary: SwapAnalysis | None = None  # after a swap: every client of every domain seen, in scope or not
+
+    def domain_visible(self, name: str) -> bool | None:
+        """The credentials see the domain ``name`` (None: the domains could not be read)."""
+        if self.domains is None:
+            return None
+        return any(d.name.casefold() == name.casefold() for d in self.domains)
 
     @property
     def api_usable(self) -> bool:

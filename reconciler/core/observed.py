@@ -11,7 +11,7 @@ from typing import Any
 from reconciler.core._storage import Reader, iso, iso_or_none
 from reconciler.core.observation import AtRiskClient, ServedCertificate
 
-__all__ = ["SAMPLES_KEPT", "AckSample", "ObservedSummary", "thin"]
+__all__ = ["DOMAIN_COUNTS", "SAMPLES_KEPT", "AckSample", "ObservedSummary", "thin"]
 
 SAMPLES_KEPT = 240
 """At most this many acknowledgement samples are kept per record (older ones are thinned out, never the newest)."""
@@ -68,6 +68,9 @@ class ObservedSummary:
     group_lists: Mapping[str, str | None] = field(
         default_factory=dict
     )  # managed group → its list (None: not shown)
+    # per counted domain: {"eligible", "acknowledged", "at_risk"} (values None: not counted this time)
+    domains: Mapping[str, Mapping[str, int | None]] = field(default_factory=dict)
+    domains_missing: tuple[str, ...] = ()  # named by rollout.clients.domains, not visible to the credentials
 
     def to_storage(self) -> dict[str, Any]:
         return {
@@ -98,6 +101,8 @@ class ObservedSummary:
                 [iso(a.change), iso(a.at), a.acknowledged, a.eligible] for a in self.acknowledgements
             ],
             "group_lists": dict(self.group_lists),
+            "domains": {name: dict(counts) for name, counts in self.domains.items()},
+            "domains_missing": list(self.domains_missing),
         }
 
     @classmethod
@@ -129,7 +134,23 @@ class ObservedSummary:
             at_risk_clients=_at_risk_in(r),
             acknowledgements=_samples_in(r),
             group_lists=r.optional_texts("group_lists"),
+            domains=_domains_in(r),  # absent in records written before domains were counted: empty
+            domains_missing=r.texts("domains_missing") if r.has("domains_missing") else (),
         )
+
+
+DOMAIN_COUNTS = ("eligible", "acknowledged", "at_risk")
+
+
+def _domains_in(r: Reader) -> dict[str, dict[str, int | None]]:
+    if not r.has("domains"):
+        return {}
+    outer = r.child("domains")
+    out: dict[str, dict[str, int | None]] = {}
+    for name in r.mapping("domains"):
+        c = outer.child(name)
+        out[name] = {key: c.opt_integer(key) for key in DOMAIN_COUNTS}
+    return out
 
 
 def _certificate_out(cert: ServedCertificate) -> dict[str, Any]:

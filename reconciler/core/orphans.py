@@ -39,6 +39,7 @@ __all__ = [
     "SwapWindow",
     "analyse",
     "classify_ms",
+    "merge_analyses",
     "summarise",
 ]
 
@@ -151,3 +152,20 @@ def analyse(
         if seen is Seen.SILENT:
             silent.append(name)
     return summarise(window, counts, silent)
+
+
+def merge_analyses(parts: tuple[SwapAnalysis, ...]) -> SwapAnalysis | None:
+    """One analysis of several (the domains of one manager, judged against one swap); None for none."""
+    if not parts:
+        return None
+    if len(parts) == 1:
+        return parts[0]
+    return SwapAnalysis(
+        swap_seen=parts[0].swap_seen,
+        return_by=parts[0].return_by,
+        cohort=sum(p.cohort for p in parts),
+        returned=sum(p.returned for p in parts),
+        awaited=sum(p.awaited for p in parts),
+        silent=sum(p.silent for p in parts),
+        silent_names=tuple(heapq.nsmallest(NAMES_LIMIT, (n for p in parts for n in p.silent_names))),
+    )

@@ -44,7 +44,7 @@ from reconciler.core._storage import Reader, iso, iso_or_none
 from reconciler.core.actions import ActionKind, Performer
 from reconciler.core.codes import Code
 from reconciler.core.observed import ObservedSummary
-from reconciler.core.orphans import SwapWindow
+from reconciler.core.orphans import DEFAULT_RETURN_HEARTBEATS, SwapWindow
 from reconciler.core.phase import Phase
 from reconciler.errors import StateError
 
@@ -54,6 +54,7 @@ __all__ = [
     "Approval",
     "Attempt",
     "AttemptOutcome",
+    "CanaryResult",
     "Facts",
     "HookProcess",
     "ListEvidence",
@@ -280,6 +281,52 @@ class Stall:
 
 
 @dataclass(frozen=True, slots=True)
+class CanaryResult:
+    """The canary analysis of this rollout's swap, judged once its clients had their heartbeats to come back (manager
+    clock): of the ``cohort`` (every client seen within a heartbeat before the swap, any group, any domain)
+    ``returned`` checked in again, ``silent`` did not (the first 100 names). ``passed``: returned / cohort reached
+    ``min_ratio``. ``halted``: a failure stalled the rollout (once it is no longer stalled, a person resumed it)."""
+
+    judged_at: datetime
+    passed: bool
+    cohort: int
+    returned: int
+    silent: int
+    min_ratio: float
+    silent_names: tuple[str, ...] = ()
+    halted: bool = False
+
+    @property
+    def ratio(self) -> float:
+        return 1.0 if self.cohort == 0 else self.returned / self.cohort
+
+    def to_storage(self) -> dict[str, Any]:
+        return {
+            "judged_at": iso(self.judged_at),
+            "passed": self.passed,
+            "cohort": self.cohort,
+            "returned": self.returned,
+            "silent": self.silent,
+            "min_ratio": self.min_ratio,
+            "silent_names": list(self.silent_names),
+            "halted": self.halted,
+        }
+
+    @classmethod
+    def from_storage(cls, r: Reader) -> CanaryResult:
+        return cls(
+            judged_at=r.moment("judged_at"),
+            passed=r.flag("passed"),
+            cohort=r.integer("cohort"),
+            returned=r.integer("returned"),
+            silent=r.integer("silent"),
+            min_ratio=r.number("min_ratio"),
+            silent_names=r.texts("silent_names"),
+            halted=r.flag("halted", default=False),
+        )
+
+
+@dataclass(frozen=True, slots=True)
 class PendingAction:
     """The action the last decision asked for, as ``status`` shows it (manual instructions included)."""
 
@@ -361,7 +408,10 @@ class Facts:
     * ``certificate_served_at`` — (manager) when every port was first seen presenting the target: step 4b counts
       the clients that checked in since;
     * ``verification_unchanged`` — the managed groups (ids) 2b sent nothing to when it last passed, their flag
-      already off: their clients count against their group's current policy in step 3.
+      already off: their clients count against their group's current policy in step 3;
+    * ``domains`` — the domains (names) whose clients the rollout counted: one the credentials no longer see is a
+      hold (``DomainNotVisible``), never a smaller fleet;
+    * ``canary`` — the canary analysis of the swap (:class:`CanaryResult`), once judged.
     """
 
     original_fingerprints: Mapping[str, str | None] = field(default_factory=dict)
@@ -389,13 +439,20 @@ class Facts:
     list_restored_at: datetime | None = None
     certificate_served_at: datetime | None = None
     verification_unchanged: tuple[str, ...] = ()
+    domains: tuple[str, ...] = ()
+    canary: CanaryResult | None = None
 
-    def swap_window(self, heartbeat: timedelta, exclude_offline_for: timedelta) -> SwapWindow | None:
+    def swap_window(
+        self,
+        heartbeat: timedelta,
+        exclude_offline_for: timedelta,
+        heartbeats: int = DEFAULT_RETURN_HEARTBEATS,
+    ) -> SwapWindow | None:
         """The window the clients of the swap are judged against, once the swap was seen (None before)."""
         if self.swap_seen is None:
             return None
         swap_from = self.swap_from if self.swap_from is not None else self.swap_seen
-        return SwapWindow(swap_from, self.swap_seen, heartbeat, exclude_offline_for)
+        return SwapWindow(swap_from, self.swap_seen, heartbeat, exclude_offline_for, heartbeats)
 
     def to_storage(self) -> dict[str, Any]:
         return {
@@ -423,6 +480,8 @@ class Facts:
             "list_restored_at": iso_or_none(self.list_restored_at),
             "certificate_served_at": iso_or_none(self.certificate_served_at),
             "verification_unchanged": list(self.verification_unchanged),
+            "domains": list(self.domains),
+            "canary": None if self.canary is None else self.canary.to_storage(),
         }
 
     @classmethod
@@ -455,6 +514,9 @@ class Facts:
             list_restored_at=r.opt_moment("list_restored_at"),
             certificate_served_at=r.opt_moment("certificate_served_at"),
             verification_unchanged=r.texts("verification_unchanged"),
+            # added without a schema change: absent in records written before them
+            domains=r.texts("domains") if r.has("domains") else (),
+            canary=CanaryResult.from_storage(r.child("canary")) if r.has("canary") else None,
         )
 
 

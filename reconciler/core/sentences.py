@@ -429,7 +429,34 @@ def _reestablished(f: Facts) -> str:
     return f"{text}, before the certificate changed: breaking it again (step {f.get('to_step', 1)})"
 
 
+def _canary(f: Facts) -> str:
+    names = f" ({_names(f['names'])})" if f.get("names") else ""
+    return (
+        f"{wording.count(f['returned'])} of {wording.count(f['cohort'])} client(s) seen within a heartbeat before the "
+        f"swap checked in again by {wording.when(f['return_by'])} (manager time): "
+        f"{f['ratio']:.1%}, need {f['min_ratio']:.1%}"
+        + (f"; {wording.count(f['silent'])} silent{names}" if f.get("silent") else "")
+    )
+
+
 def _suspects(f: Facts) -> str:
+    if f.get("awaiting"):
+        return (
+            f"the canary analysis of the swap is judged at {wording.when(f['return_by'])} (manager time): so far "
+            f"{wording.count(f['returned'])} of {wording.count(f['cohort'])} client(s) seen within a heartbeat before "
+            "it checked in again; verification does not come back before"
+        )
+    if f.get("halted_by"):
+        return (
+            f"the canary analysis of {f['halted_by']}'s swap halted every further swap: "
+            f"{wording.count(f['silent'])} client(s) silent since it; no swap starts until a person resumes "
+            f"{f['halted_by']}: sepm-reconciler resume {f['halted_by']}"
+        )
+    if f.get("canary"):
+        return (
+            f"canary analysis failed, rollout halted: {_canary(f)} — probably orphaned by the swap; no further swap "
+            f"starts on any server until a person resumes this one: sepm-reconciler resume {f['server']}"
+        )
     names = f" ({_names(f['names'])})" if f.get("names") else ""
     return (
         f"{wording.count(f['silent'])} of {wording.count(f['cohort'])} client(s) seen within a heartbeat before the "
@@ -690,6 +717,13 @@ _BODIES: Mapping[Code, Callable[[Facts], str]] = {
     Code.SWAP_OBSERVED: _swap_observed,
     Code.REPLICATION_REESTABLISHED: _reestablished,
     Code.SUSPECTED_ORPHANS: _suspects,
+    Code.DOMAIN_NOT_VISIBLE: lambda f: (
+        f"the API credentials do not see the domain(s) {', '.join(map(repr, f['domains']))}"
+        + (" the rollout counted earlier" if f.get("gone") else " that spec.rollout.clients.domains names")
+        + (f" (they see {', '.join(map(repr, f['visible']))})" if f.get("visible") else "")
+        + ": their groups and clients cannot be seen (an unseen domain is never a smaller fleet)"
+    ),
+    Code.CANARY_PASSED: lambda f: f"canary analysis passed: {_canary(f)}",
     Code.SPEC_REVERTED: lambda f: (
         f"the spec now asks for {wording.fingerprint(f['desired'])}, which every port presented before the rollout "
         f"started: undoing steps 1-{f['step']} (restoring verification, then replication)"
@@ -820,6 +854,13 @@ def remedy(said: Said) -> str | None:
                 + _resume(f)
             )
         return f"{assign}; {_resume(f)}"
+    if code is Code.SUSPECTED_ORPHANS and f.get("canary"):
+        return (
+            "find out why the named clients went silent after the swap (a group left out of "
+            "spec.rollout.clients.groups or a domain left out of rollout.clients.domains still verified the old "
+            "certificate: re-enrol those clients, e.g. with a communication package), then: "
+            f"sepm-reconciler resume {f['server']}"
+        )
     if code is Code.MANAGEMENT_SERVER_LIST_MISSING:
         return (
             "set spec.rollout.managementServerList to {http: NAME, original: NAME} — the HTTP copy of the clients' list "

@@ -43,6 +43,7 @@ __all__ = [
     "Actions",
     "AfterSwap",
     "ApiUse",
+    "Canary",
     "ClientPolicy",
     "ClientRules",
     "CommandAction",
@@ -431,6 +432,27 @@ class ClientPolicy(_Model):
     max_soak: Duration = timedelta(days=14)
     heartbeat: Duration = timedelta(minutes=5)
     after_swap: AfterSwap = AfterSwap()
+    domains: Literal["all"] | list[str] = "all"
+
+    @property
+    def domain_names(self) -> tuple[str, ...] | None:
+        """The domains named by ``domains`` (None: ``all``, every domain the credentials see)."""
+        return None if self.domains == "all" else tuple(self.domains)
+
+    @field_validator("domains")
+    @classmethod
+    def _unique_domains(cls, value: str | list[str]) -> str | list[str]:
+        if isinstance(value, str):
+            return value
+        if not value:
+            raise _fail("invalid_value", "list at least one domain name, or write `all` (every domain)")
+        if any(not d.strip() for d in value):
+            raise _fail("invalid_value", "domain names must not be empty")
+        folded = [d.casefold() for d in value]
+        duplicates = sorted({d for d in value if folded.count(d.casefold()) > 1})
+        if duplicates:
+            raise _fail("invalid_value", f"domains must be unique: {duplicates[0]!r} is listed twice")
+        return value
 
     @property
     def rules(self) -> ClientRules:
@@ -668,6 +690,15 @@ class SiteRollout(_Model):
     swap_concurrency: int = Field(default=1, ge=1, le=64, strict=True)
 
 
+class Canary(_Model):
+    """The canary analysis after each certificate swap (step 4a): of the clients that checked in within a heartbeat
+    before the swap, at least ``minReturnRatio`` must check in again within ``heartbeats`` heartbeats after it, or
+    every further swap halts (``SuspectedOrphans``) until a person resumes or aborts."""
+
+    min_return_ratio: float = Field(default=0.98, ge=0.0, le=1.0, strict=True)
+    heartbeats: int = Field(default=3, ge=1, le=100, strict=True)
+
+
 class Rollout(_Model):
     """How the procedure is run."""
 
@@ -679,6 +710,7 @@ class Rollout(_Model):
     window: Window | None = None
     actions: Actions = Actions()
     management_server_list: ManagementServerList | None = None
+    canary: Canary = Canary()
 
     @field_validator("approvals")
     @classmethod

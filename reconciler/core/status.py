@@ -9,11 +9,13 @@ from typing import Any
 from reconciler.core._storage import iso, iso_or_none
 from reconciler.core.codes import Code
 from reconciler.core.observation import PORT_NAMES
+from reconciler.core.observed import DOMAIN_COUNTS
+from reconciler.core.procedure.canary import canary_halted
 from reconciler.core.procedure.table import STANDARD
 from reconciler.core.record import RolloutRecord
 from reconciler.core.site import site_status
 
-__all__ = ["pending_approval", "server_status", "status_document"]
+__all__ = ["domain_counts", "domains_note", "pending_approval", "server_status", "status_document"]
 
 
 def server_status(record: RolloutRecord) -> dict[str, Any]:
@@ -21,7 +23,7 @@ def server_status(record: RolloutRecord) -> dict[str, Any]:
     observed = record.observed
     fingerprints = observed.fingerprints if observed else {}
     action = record.pending_action
-    return {
+    entry: dict[str, Any] = {
         "name": record.server,
         "phase": record.phase.value,
         "step": record.step,
@@ -52,6 +54,55 @@ def server_status(record: RolloutRecord) -> dict[str, Any]:
         "management_server_list": _lists(record),
         "abort_requested": record.abort_request is not None,
         "approval_pending": pending_approval(record),
+        "domains": domain_counts(record),
+        "canary": None if record.facts.canary is None else _canary(record),
+    }
+    site = entry.get("site")
+    if isinstance(site, dict):  # the site's rollout carries its domains' counts too
+        site["domains"] = entry["domains"]
+    return entry
+
+
+def domain_counts(record: RolloutRecord) -> dict[str, dict[str, int | None]]:
+    """Per counted domain of the last observation: ``{NAME: {"eligible", "acknowledged", "at_risk"}}`` (empty before
+    domains were observed). A domain the spec names that the credentials do not see is listed with ``null``
+    counts."""
+    observed = record.observed
+    if observed is None:
+        return {}
+    counts = {name: dict(values) for name, values in observed.domains.items()}
+    for name in observed.domains_missing:
+        counts.setdefault(name, dict.fromkeys(DOMAIN_COUNTS))
+    return counts
+
+
+def domains_note(counts: dict[str, dict[str, int | None]]) -> str | None:
+    """``"clients by domain: Default: 1,498/1,500 acknowledged, 2 at risk; Branch: …"`` — for several domains, or one
+    the credentials do not see; None otherwise (one domain says nothing the totals do not)."""
+    if len(counts) < 2 and all(c.get("eligible") is not None for c in counts.values()):
+        return None
+    parts = []
+    for name, c in counts.items():
+        eligible, acked, at_risk = c.get("eligible"), c.get("acknowledged"), c.get("at_risk")
+        if eligible is None or acked is None:
+            parts.append(f"{name}: not visible to the credentials (DomainNotVisible)")
+        else:
+            parts.append(f"{name}: {acked:,}/{eligible:,} acknowledged, {at_risk or 0:,} at risk")
+    return "clients by domain: " + "; ".join(parts)
+
+
+def _canary(record: RolloutRecord) -> dict[str, Any]:
+    canary = record.facts.canary
+    assert canary is not None  # noqa: S101 - the caller checked
+    return {
+        "passed": canary.passed,
+        "halted": canary_halted(record),
+        "cohort": canary.cohort,
+        "returned": canary.returned,
+        "silent": canary.silent,
+        "silent_names": list(canary.silent_names),
+        "min_return_ratio": canary.min_ratio,
+        "judged_at": iso(canary.judged_at),
     }
 
 

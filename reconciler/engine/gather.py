@@ -10,6 +10,7 @@ The entry point other layers call (the tick, ``plan``, ``report``)::
         g.record            # RolloutRecord from the store, or None (never reconciled, or no store given)
         g.partners          # {partner site: RolloutRecord} of the declared partners that are managed too
         g.site              # SiteView: the other managed servers of its site (their records), the earlier waves
+        g.others            # {server: RolloutRecord} of every other managed server (fleet-wide gates)
         g.observation       # ServerObservation, or None with g.observation_error (an Error) saying why
         g.error             # the first of desired_error / observation_error, as one sentence, or None
         g.problem           # g.error, or why the manager could not be reached or its REST API used, or None
@@ -84,6 +85,7 @@ class Gathered:
     record: RolloutRecord | None
     partners: Mapping[str, RolloutRecord] = field(default_factory=dict)
     observation: ServerObservation | None = None
+    others: Mapping[str, RolloutRecord] = field(default_factory=dict)
     observation_error: Error | None = None
     keystore_error: str | None = None
     hook_error: str | None = None
@@ -213,6 +215,7 @@ async def gather_one(
     clock: Clock,
     observe_timeout: float | None = None,
     site: SiteView | None = None,
+    others: Mapping[str, RolloutRecord] | None = None,
 ) -> Gathered:
     """Observe one server with an open ``client`` (or report ``client_error`` when none could be built).
 
@@ -250,6 +253,7 @@ async def gather_one(
         desired_error=desired_error,
         record=record,
         partners=dict(partners),
+        others={k: v for k, v in (others or {}).items() if k != server.name},
         observation=observation,
         observation_error=observation_error,
         keystore_error=None if swapping else await asyncio.to_thread(keystore_problem, server),
@@ -263,8 +267,9 @@ def _swap_window(server: LoadedServer, record: RolloutRecord | None) -> SwapWind
     """After a swap, the window its clients are judged against (they stay eligible; the silent ones are named)."""
     if record is None or record.rollout_id is None:
         return None
-    policy = server.spec.spec.rollout.clients
-    return record.facts.swap_window(policy.heartbeat, policy.exclude_offline_for)
+    rollout = server.spec.spec.rollout
+    policy = rollout.clients
+    return record.facts.swap_window(policy.heartbeat, policy.exclude_offline_for, rollout.canary.heartbeats)
 
 
 async def gather(
@@ -318,6 +323,7 @@ async def gather(
                     clock=clock,
                     observe_timeout=observe_timeout,
                     site=site_view(server.spec, specs, records),
+                    others={n: r for n, r in records.items() if n in spec_set.servers},
                 )
             finally:
                 if client is not None:

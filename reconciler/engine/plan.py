@@ -23,6 +23,7 @@ from reconciler.core.procedure.timeline import PlannedStep, timeline
 from reconciler.core.record import RolloutRecord
 from reconciler.core.requests import carried_forward
 from reconciler.core.spec import Mode
+from reconciler.core.status import domain_counts, domains_note
 from reconciler.engine.gather import Gathered
 from reconciler.errors import CertificateError
 from reconciler.specs import LoadedServer, desired_fingerprint
@@ -53,6 +54,9 @@ class ServerPlan:
     rollout_id: str | None = None
     record_phase: Phase | None = None
     substep: str | None = None  # "2a", "4b"… (None outside sub-steps)
+    domains: dict[str, dict[str, int | None]] | None = (
+        None  # per domain {"eligible", "acknowledged", "at_risk"}
+    )
 
     def to_json(self) -> dict[str, Any]:
         return {
@@ -74,6 +78,7 @@ class ServerPlan:
             "eta": iso_or_none(self.eta),
             "notes": list(self.notes),
             "error": self.error,
+            "domains": self.domains or {},
         }
 
 
@@ -116,6 +121,7 @@ def plan_server(
         spec_revision=revision,
         partners=gathered.partners,
         site=gathered.site,
+        others=gathered.others,
         tuning=tuning,
         observation_error=str(gathered.observation_error) if gathered.observation_error else None,
         keystore_error=gathered.keystore_error,
@@ -136,6 +142,9 @@ def plan_server(
             f"the management server list switch is skipped ({lists.reason}): every client counts at risk before the "
             "swap (clients on an HTTPS list fail TLS when the certificate changes)"
         )
+    domains = domain_counts(rec)
+    if (by_domain := domains_note(domains)) is not None:
+        notes.append(by_domain)
     notes += carried_forward(rec)
     if rec.suspension is not None:
         notes.append(
@@ -178,6 +187,7 @@ def plan_server(
         rollout_id=rec.rollout_id,
         record_phase=recorded,
         substep=procedure.substep_of(rec),
+        domains=domains,
     )
 
 

@@ -264,6 +264,7 @@ class Engine:
                     clock=self._clock,
                     observe_timeout=self._observe_timeout,
                     site=site_view(server.spec, all_specs, records),
+                    others={n: r for n, r in records.items() if n in spec_set.servers},
                 )
             if gathered.desired is None:
                 return await self._hold(run, gathered)
@@ -341,6 +342,7 @@ class Engine:
             spec_revision=revision,
             partners=gathered.partners,
             site=gathered.site,
+            others=gathered.others,
             tuning=self.tuning,
             observation_error=str(error) if error else None,
             keystore_error=gathered.keystore_error,

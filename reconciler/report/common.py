@@ -91,6 +91,33 @@ def observed(server: ServerReport, report: Report) -> str | None:
     return f"observed {wording.when(seen.observed_at)} ({wording.span(age)} ago, from the state)"
 
 
+def domain_counts(server: ServerReport) -> list[tuple[str, str]]:
+    """Per domain of the manager, ``(name, "1,500 eligible · 1,498 acknowledged · 2 at risk")`` — shown when the
+    manager has several domains or one the spec names is not visible; empty otherwise."""
+    seen = server.seen
+    if seen is None or not seen.domains:
+        return []
+    missing = any(c.get("eligible") is None for c in seen.domains.values())
+    if len(seen.domains) < 2 and not missing:
+        return []
+    out = []
+    for name, counts in seen.domains.items():
+        eligible, acked, at_risk = counts.get("eligible"), counts.get("acknowledged"), counts.get("at_risk")
+        if eligible is None or acked is None:
+            out.append((name, "not visible to the credentials, or not counted (DomainNotVisible)"))
+        elif server.record is None or server.record.rollout_id is None:  # no change to acknowledge
+            out.append((name, f"{wording.count(eligible)} eligible"))
+        else:
+            out.append(
+                (
+                    name,
+                    f"{wording.count(eligible)} eligible · {wording.count(acked)} acknowledged · "
+                    f"{wording.count(at_risk or 0)} at risk",
+                )
+            )
+    return out
+
+
 def _plural(count: int, word: str) -> str:
     return f"{count} {word}{'' if count == 1 else 's'}"
 

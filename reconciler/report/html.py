@@ -12,6 +12,7 @@ from typing import Any
 from reconciler.core.drift import Severity
 from reconciler.report.common import (
     EXIT_MEANING,
+    domain_counts,
     event_title,
     header,
     history_of,
@@ -88,6 +89,7 @@ def _server(server: ServerReport, report: Report) -> dict[str, Any]:
         ],
         "observed": observed(server, report),
         "certificates": _certificates(server),
+        "domains": domain_counts(server),
         "more": _more(server),
         "history_summary": history_summary(history) if history is not None else None,
         "history": [

@@ -12,6 +12,7 @@ from typing import Any
 
 from reconciler.core.drift import Severity
 from reconciler.report.common import (
+    domain_counts,
     event_title,
     header,
     history_of,
@@ -126,6 +127,11 @@ def _server(server: ServerReport, report: Report) -> list[str]:
     for finding in server.findings:
         lines.append(f"- {_ICON[finding.severity]} **{finding.reason.value}** — {escape_md(finding.message)}")
     lines.append("")
+    domains = domain_counts(server)
+    if domains:
+        lines += ["| domain | clients |", "|---|---|"]
+        lines += [f"| {escape_md(name)} | {escape_md(counts)} |" for name, counts in domains]
+        lines.append("")
     lines += _certificates(server)
     history = _history(server)
     if history:

@@ -119,6 +119,7 @@ class ServerReport:
             "observation_errors": list(seen.errors) if seen else [],
             "clients": None if seen is None or seen.clients is None else _clients_json(seen.clients),
             "rollout": None if record is None else _rollout_json(record),
+            "domains": {} if seen is None else {name: dict(c) for name, c in seen.domains.items()},
         }
         if self.history is not None:
             entry["since"] = {

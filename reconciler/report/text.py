@@ -14,6 +14,7 @@ from reconciler.core import wording
 from reconciler.core.drift import Reason, Severity
 from reconciler.report.common import (
     MARK,
+    domain_counts,
     event_title,
     header_parts,
     history_of,
@@ -75,7 +76,8 @@ def _overview(report: Report) -> Table:
 
 
 def _details(console: Console, server: ServerReport, report: Report) -> None:
-    if [f.reason for f in server.findings] == [Reason.IN_SYNC]:
+    domains = domain_counts(server)
+    if [f.reason for f in server.findings] == [Reason.IN_SYNC] and not domains:
         return  # the overview said it all
     title = Text(f"{server.name}", style="bold")
     title.append(f" · {server.status}", style=_TONE[status_tone(server.status)])
@@ -91,6 +93,8 @@ def _details(console: Console, server: ServerReport, report: Report) -> None:
             Text(f"  {MARK[finding.severity]} {finding.reason.value}", style=_SEVERITY[finding.severity]),
             Text(finding.message),
         )
+    for name, counts in domains:
+        grid.add_row(Text(f"  domain {name}", style="dim"), Text(counts))
     console.print(grid)
 
 

@@ -21,10 +21,10 @@ from collections.abc import Iterable, Mapping
 from datetime import UTC, datetime, timedelta
 
 from reconciler.core.observation import AT_RISK_LISTED, AtRiskClient, Basis, ClientAcknowledgement
-from reconciler.core.orphans import Seen, SwapWindow, classify_ms, summarise
+from reconciler.core.orphans import Seen, SwapAnalysis, SwapWindow, classify_ms, summarise
 from reconciler.sepm.ledger import UNKNOWN, ClientEntry
 
-__all__ = ["LIST_LIMIT", "count_acknowledgements", "is_legacy_agent"]
+__all__ = ["LIST_LIMIT", "count_acknowledgements", "is_legacy_agent", "swap_cohort"]
 
 LIST_LIMIT = 100
 
@@ -145,6 +145,22 @@ def count_acknowledgements(
         basis=basis,
     )
     return ack, problems
+
+
+def swap_cohort(entries: Iterable[ClientEntry], swap: SwapWindow, manager_time: datetime) -> SwapAnalysis:
+    """The swap's cohort over ``entries`` — every client, in scope or not: a client of a group the spec left out
+    that still verified is orphaned by the swap like any other — and what became of it
+    (:func:`reconciler.core.orphans.classify_ms`)."""
+    window_ms, now_ms = swap.in_ms(), _ms(manager_time)
+    counts: dict[Seen, int] = {}
+    silent: list[str] = []
+    for entry in entries:
+        last = entry.last_update_ms
+        seen = classify_ms(None if last == UNKNOWN else last, window_ms, now_ms)
+        counts[seen] = counts.get(seen, 0) + 1
+        if seen is Seen.SILENT:
+            silent.append(entry.name)
+    return summarise(swap, counts, silent)
 
 
 def _listed(names: list[str], last_seen: dict[str, tuple[int, bool | None]]) -> Iterable[AtRiskClient]:

@@ -129,9 +129,33 @@ class ClientLedger:
         self.settings = (
             SettingsCache()
         )  # the managed groups' settings, reused while their serials do not move
+        self._domains: dict[str, ClientLedger] = {}
+
+    def for_domain(self, domain: str) -> ClientLedger:
+        """The ledger of one domain (a domain id) of this manager, kept beside this one between ticks (same
+        settings; the settings cache shared)."""
+        child = self._domains.get(domain)
+        if child is None:
+            child = ClientLedger(
+                full_scan_every=self.full_scan_every,
+                overlap=self.overlap,
+                page_size=self.page_size,
+                domain=domain,
+                max_attempts=self.max_attempts,
+                resume_within=self.resume_within,
+            )
+            child.settings = self.settings
+            self._domains[domain] = child
+        return child
+
+    def forget_domains(self, keep: set[str]) -> None:
+        """Drop the ledgers of the domains not in ``keep`` (gone from the credentials' view)."""
+        for domain in set(self._domains) - keep:
+            del self._domains[domain]
 
     def __len__(self) -> int:
-        return len(self._entries)
+        """The clients held (those of the domains' ledgers too)."""
+        return len(self._entries) + sum(len(child) for child in self._domains.values())
 
     @property
     def params(self) -> dict[str, Any]:
@@ -168,7 +192,29 @@ class ClientLedger:
         total = sys.getsizeof(self._entries) + sys.getsizeof(self._strings) + sys.getsizeof(self._deleted)
         for key, entry in self._entries.items():
             total += sys.getsizeof(key) + sys.getsizeof(entry) + sys.getsizeof(entry.name)
+        total += sum(child.approx_bytes() for child in self._domains.values())
         return total + sum(sys.getsizeof(uid) for uid in self._deleted)
+
+    def combine_domain_scans(self) -> None:
+        """Set :attr:`last_scan` to what the domains' last refreshes did together."""
+        scans = [child.last_scan for child in self._domains.values() if child.last_scan is not None]
+        if not scans:
+            return
+        full = [s for s in scans if s.full]
+        self.last_scan = ScanStats(
+            full=bool(full),
+            reason=full[0].reason if full else scans[0].reason,
+            pages=sum(s.pages for s in scans),
+            fetched=sum(s.fetched for s in scans),
+            seconds=sum(s.seconds for s in scans),
+            attempts=sum(s.attempts for s in scans),
+            repeated=sum(s.repeated for s in scans),
+            dropped=sum(s.dropped for s in scans),
+            deleted=sum(s.deleted for s in scans),
+            changes=sum(s.changes for s in scans),
+            drift=tuple(d for s in scans for d in s.drift),
+            resumed_at=next((s.resumed_at for s in scans if s.resumed_at is not None), None),
+        )
 
     def _why_full(self, change_time: datetime | None, now: datetime) -> str | None:
         if self._attempt is not None:

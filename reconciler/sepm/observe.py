@@ -27,17 +27,20 @@ from typing import Any, TypeVar
 from reconciler.core.observation import (
     ClientAcknowledgement,
     Counting,
+    DomainCounts,
     GroupObservation,
     PortObservation,
     ReplicationObservation,
     ServerObservation,
+    merge_acknowledgements,
 )
-from reconciler.core.orphans import SwapWindow
+from reconciler.core.orphans import SwapAnalysis, SwapWindow
 from reconciler.core.spec import ManagedServer
 from reconciler.errors import AuthenticationError, Error
-from reconciler.sepm.acknowledgement import count_acknowledgements
+from reconciler.sepm.acknowledgement import count_acknowledgements, swap_cohort
 from reconciler.sepm.client import SepmClient, Session, ThrottledError
-from reconciler.sepm.groups import GroupScope, fetch_groups, observe_groups, resolve_scope
+from reconciler.sepm.domains import Domain, choose_domains, fetch_domains
+from reconciler.sepm.groups import GroupScope, RawGroup, fetch_groups, observe_groups, resolve_scope
 from reconciler.sepm.ledger import ClientLedger
 from reconciler.sepm.replication import observe_replication
 from reconciler.sepm.tls import observe_ports
@@ -71,10 +74,27 @@ async def _version(client: SepmClient) -> str | None:
     return None
 
 
+async def _domain_groups(
+    client: SepmClient, domains: tuple[Domain, ...], page_size: int
+) -> tuple[list[RawGroup], list[str]]:
+    """Every group of ``domains`` (each listed with its domain id), and the notes of their listings."""
+    fetched = await asyncio.gather(*(fetch_groups(client, domain=d.id, page_size=page_size) for d in domains))
+    raw: list[RawGroup] = []
+    problems: list[str] = []
+    for groups, notes in fetched:
+        raw.extend(groups)
+        problems.extend(notes)
+    return raw, problems
+
+
 async def _groups(
-    client: SepmClient, listed: list[str], errors: list[str], ledger: ClientLedger
+    client: SepmClient,
+    listed: list[str],
+    errors: list[str],
+    ledger: ClientLedger,
+    domains: tuple[Domain, ...],
 ) -> tuple[GroupScope, tuple[GroupObservation, ...]]:
-    raw, problems = await fetch_groups(client, domain=ledger.domain, page_size=ledger.page_size)
+    raw, problems = await _domain_groups(client, domains, ledger.page_size)
     scope = resolve_scope(raw, listed)
     observed, more = await observe_groups(client, scope, cache=ledger.settings)
     errors.extend(f"groups: {p}" for p in (*problems, *scope.problems, *more))
@@ -85,17 +105,43 @@ async def reread_groups(
     server: ManagedServer, client: SepmClient, ledger: ClientLedger | None = None
 ) -> tuple[GroupObservation, ...] | None:
     """The client groups and their verification flags, read again now, past any cache (None: they could not be
-    read) — what the engine checks right before it starts the certificate swap."""
+    read, or a domain the spec names is not visible) — what the engine checks right before it starts the
+    certificate swap."""
 
-    async def fresh() -> tuple[GroupObservation, ...]:
-        domain = ledger.domain if ledger is not None else None
+    async def fresh() -> tuple[GroupObservation, ...] | None:
         page_size = ledger.page_size if ledger is not None else 1000
-        raw, _ = await fetch_groups(client, domain=domain, page_size=page_size)
+        chosen, missing = choose_domains(
+            await fetch_domains(client), server.spec.rollout.clients.domain_names
+        )
+        if missing:
+            return None
+        raw, _ = await _domain_groups(client, chosen, page_size)
         scope = resolve_scope(raw, list(server.spec.rollout.clients.groups))
         observed, _ = await observe_groups(client, scope)
         return observed
 
     return await _part("groups", fresh(), [], [])
+
+
+async def _scan(
+    ledger: ClientLedger,
+    client: SepmClient,
+    domains: tuple[Domain, ...],
+    *,
+    manager_time: datetime,
+    change_time: datetime | None,
+    now: datetime,
+) -> bool:
+    """Refresh the ledger of every visible domain (the clients of each are listed with its domain id)."""
+    ledger.forget_domains({d.id for d in domains})
+    try:
+        for domain in domains:  # one domain after the other: a manager throttles the API as a whole
+            await ledger.for_domain(domain.id).refresh(
+                client, manager_time=manager_time, change_time=change_time, now=now
+            )
+    finally:
+        ledger.combine_domain_scans()
+    return True
 
 
 async def observe(
@@ -171,50 +217,91 @@ async def observe(
     groups: tuple[GroupObservation, ...] | None = None
     replication: ReplicationObservation | None = None
     clients: ClientAcknowledgement | None = None
+    domain_counts: tuple[DomainCounts, ...] | None = None
+    missing: tuple[str, ...] = ()
+    canary: SwapAnalysis | None = None
+    parts: dict[str, ClientAcknowledgement] = {}
     if session is not None:
         if manager_time is None:
             errors.append("api: the authentication answer has no serverTime: the manager's clock is unknown")
         ledger = ledger if ledger is not None else ClientLedger(page_size=conn.api.page_size)
-        group_part = _part("groups", _groups(client, list(policy.groups), errors, ledger), errors, throttled)
+        visible = await _part("domains", fetch_domains(client), errors, throttled)
+        chosen: tuple[Domain, ...] = ()
+        if visible is not None:
+            chosen, missing = choose_domains(visible, policy.domain_names)
+            if missing:
+                errors.append(
+                    f"domains: rollout.clients.domains names {', '.join(map(repr, missing))}, which the "
+                    f"credentials do not see (they see {', '.join(repr(d.name) for d in visible)})"
+                )
+        group_part = (
+            _part("groups", _groups(client, list(policy.groups), errors, ledger, chosen), errors, throttled)
+            if visible is not None
+            else _nothing()
+        )
         replication_part = _part("replication", observe_replication(client), errors, throttled)
         scan_part = (
             _part(
                 "clients",
-                ledger.refresh(client, manager_time=manager_time, change_time=change_time, now=observed_at),
+                _scan(
+                    ledger,
+                    client,
+                    visible,
+                    manager_time=manager_time,
+                    change_time=change_time,
+                    now=observed_at,
+                ),
                 errors,
                 throttled,
             )
-            if manager_time is not None
+            if manager_time is not None and visible is not None
             else _nothing()
         )
-        group_result, replication_result, scan = await asyncio.gather(group_part, replication_part, scan_part)
+        group_result, replication_result, scanned = await asyncio.gather(
+            group_part, replication_part, scan_part
+        )
         scope: GroupScope | None = None
         if group_result is not None:
             scope, groups = group_result
         if replication_result is not None:
             replication, notes = replication_result
             errors.extend(f"replication: {n}" for n in notes)
-        if scan is not None and manager_time is not None:
+        if scanned and manager_time is not None and visible is not None:
             if policy.groups and scope is None:
                 errors.append(
                     "clients: which clients are in scope is unknown, because the groups could not be read"
                 )
             else:
                 how = counting or Counting(since=change_time)
-                clients, notes = count_acknowledgements(
-                    ledger.entries(),
-                    in_scope=scope.in_scope if policy.groups and scope is not None else None,
-                    change_time=change_time,
-                    manager_time=manager_time,
-                    exclude_offline_for=how.exclude_offline_for or policy.exclude_offline_for,
-                    checkin_since=checkin_since,
-                    basis=how.basis,
-                    everyone_at_risk=how.everyone_at_risk,
-                    swap=swap,
-                    settled=_settled(groups, scope, noop_groups, change_time),
-                )
-                errors.extend(f"clients: {n}" for n in notes)
+                for domain in chosen:
+                    part, notes = count_acknowledgements(
+                        ledger.for_domain(domain.id).entries(),
+                        in_scope=scope.in_scope if policy.groups and scope is not None else None,
+                        change_time=change_time,
+                        manager_time=manager_time,
+                        exclude_offline_for=how.exclude_offline_for or policy.exclude_offline_for,
+                        checkin_since=checkin_since,
+                        basis=how.basis,
+                        everyone_at_risk=how.everyone_at_risk,
+                        swap=swap,
+                        settled=_settled(groups, scope, noop_groups, change_time),
+                    )
+                    parts[domain.id] = part
+                    where = f"domain {domain.name!r}: " if len(visible) > 1 else ""
+                    errors.extend(f"clients: {where}{n}" for n in notes)
+                clients = merge_acknowledgements(tuple(parts.values()))
+                if clients is None:  # no domain chosen (each named one missing): nothing counted
+                    errors.append("clients: no domain of rollout.clients.domains is visible")
+                if swap is not None:
+                    canary = swap_cohort(
+                        (e for d in visible for e in ledger.for_domain(d.id).entries()), swap, manager_time
+                    )
             log.debug("%s: client scan %s", server.name, ledger.last_scan)
+        if visible is not None:
+            domain_counts = tuple(
+                _domain_counts(d, d in chosen, parts.get(d.id) if scanned and clients is not None else None)
+                for d in visible
+            )
     if throttled:  # incomplete, and the manager asks us to slow down: no observation, come back later
         ports_task.cancel()
         await asyncio.gather(ports_task, return_exceptions=True)
@@ -233,7 +320,16 @@ async def observe(
         clients=clients,
         errors=tuple(errors),
         api_error=api_error,
+        domains=domain_counts,
+        domains_missing=missing,
+        canary=canary,
     )
+
+
+def _domain_counts(domain: Domain, counted: bool, ack: ClientAcknowledgement | None) -> DomainCounts:
+    if ack is None:
+        return DomainCounts(domain.id, domain.name, counted)
+    return DomainCounts(domain.id, domain.name, counted, ack.eligible, ack.acknowledged, ack.at_risk_count)
 
 
 async def _nothing() -> None:

@@ -66,7 +66,7 @@ def api_routes(world: World, name: str) -> list[JsonRoute]:
             found = site.domain_by_id(raw)
             if found is None:
                 raise ApiError(400, f"{param}: no domain with id {raw!r}", app_code="DOMAIN_NOT_FOUND")
-            return [found]
+            return [] if m.faults.hides(found.name) else [found]
         if m.behaviours.domain_scope == "all":
             return list(site.domains)
         session: Token = request.state.session
@@ -138,6 +138,7 @@ def api_routes(world: World, name: str) -> list[JsonRoute]:
                     "administratorCount": 1,
                 }
                 for d in site.domains
+                if not m.faults.hides(d.name)
             ]
         )
 

@@ -13,6 +13,9 @@
                        stays staged; ``null``/``false``: restarts succeed
 ``close_after_post``   SEPM 14.3's quirk: after answering a POST, the server drops that connection the next
                        time the client reuses it (the client sees a closed connection, no response)
+``hidden_domains``     names of domains the API credentials no longer see (an administrator's rights were
+                       changed): ``GET domains`` leaves them out, and a listing that names one of them by id
+                       answers an **empty** page (the most dangerous plausible answer: a smaller fleet)
 =====================  ======================================================================================
 
 ``{"reset": true}`` clears every fault. Faults apply to ``/sepm/api/v1/...`` only, never to ``/_sim/...``.
@@ -20,7 +23,7 @@
 
 from __future__ import annotations
 
-from dataclasses import asdict, dataclass, fields
+from dataclasses import asdict, dataclass, field, fields
 from typing import Any
 
 __all__ = ["Faults"]
@@ -39,6 +42,10 @@ class Faults:
     token_lifetime_s: float | None = None
     restart_fails: str | None = None
     close_after_post: bool = False
+    hidden_domains: list[str] = field(default_factory=list)
+
+    def hides(self, domain: str) -> bool:
+        return domain.casefold() in {d.casefold() for d in self.hidden_domains}
 
     def to_json(self) -> dict[str, Any]:
         return asdict(self)
@@ -93,4 +100,8 @@ def _check(key: str, value: Any) -> Any:
         if not isinstance(value, bool):
             raise ValueError("close_after_post must be true or false")
         return value
+    if key == "hidden_domains":
+        if not isinstance(value, list) or not all(isinstance(d, str) and d for d in value):
+            raise ValueError("hidden_domains must be a list of domain names")
+        return list(value)
     raise ValueError(f"unknown fault {key!r}")  # pragma: no cover - guarded by the caller

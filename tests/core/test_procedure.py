@@ -127,6 +127,7 @@ def test_the_entry_gates_are_approvals_window_keystore_trust_and_lists_as_docume
     assert [g.name for g in update.entry] == [
         "keystore",
         "new_certificate_trusted",
+        "no_canary_halted",
         "approval_of_step_4",
         "window",
         "earlier_waves_passed",
@@ -135,11 +136,14 @@ def test_the_entry_gates_are_approvals_window_keystore_trust_and_lists_as_docume
     assert [g.name for g in update.inside] == [
         "keystore",
         "new_certificate_trusted",
+        "no_canary_halted",
         "window",
         "earlier_waves_passed",
         "site_swap_turn",
     ]
-    assert [g.name for g in STANDARD.stage(Phase.ENABLING_VERIFICATION).entry][-1] == "site_swapped"
+    enable = STANDARD.stage(Phase.ENABLING_VERIFICATION)
+    assert "canary_judged" in [g.name for g in enable.entry]
+    assert [g.name for g in enable.entry][-1] == "site_swapped"
     start = STANDARD.stage(Phase.BREAKING_REPLICATION).entry
     assert {"new_certificate_trusted", "management_server_list_configured", "site_joinable"} <= {
         g.name for g in start
@@ -176,6 +180,7 @@ def test_the_guards_of_a_stage_are_its_named_checks_in_table_order() -> None:
             "passes_clients_acknowledged_verification_off",
             "passes_keystore",
             "passes_new_certificate_trusted",
+            "passes_no_canary_halted",
             "passes_approval_of_step_4",
             "passes_window",
             "passes_earlier_waves_passed",

@@ -551,6 +551,75 @@ SAMPLES: dict[Code, list[Said]] = {
                 "step": 7,
                 "where": "step 6",
             },
+        ),
+        Said(
+            Code.SUSPECTED_ORPHANS,
+            {
+                **{
+                    "server": "sepm-east-01",
+                    "cohort": 120,
+                    "returned": 100,
+                    "silent": 20,
+                    "ratio": 100 / 120,
+                    "min_ratio": 0.98,
+                    "names": ("SEPM-EAST-KIOSK-0001", "SEPM-EAST-KIOSK-0002"),
+                    "return_by": T,
+                    "canary": True,
+                },
+                "where": "step 4b",
+                "to_step": 4,
+            },
+        ),
+        Said(
+            Code.SUSPECTED_ORPHANS,
+            {
+                "halted_by": "sepm-east-01",
+                "silent": 20,
+                "names": (),
+                "server": "sepm-west-01",
+                "where": "step 3",
+            },
+        ),
+        Said(
+            Code.SUSPECTED_ORPHANS,
+            {
+                "awaiting": True,
+                "silent": 0,
+                "returned": 250,
+                "cohort": 300,
+                "return_by": T,
+                "server": "sepm-east-01",
+                "where": "step 4b",
+            },
+        ),
+    ],
+    Code.DOMAIN_NOT_VISIBLE: [
+        Said(Code.DOMAIN_NOT_VISIBLE, {"domains": ("Branch",), "visible": ("Default",)}),
+        Said(
+            Code.DOMAIN_NOT_VISIBLE,
+            {
+                "domains": ("Branch",),
+                "visible": ("Default",),
+                "gone": True,
+                "where": "step 3",
+                "phase": "waiting_unverified",
+            },
+        ),
+    ],
+    Code.CANARY_PASSED: [
+        Said(
+            Code.CANARY_PASSED,
+            {
+                "server": "sepm-east-01",
+                "cohort": 120,
+                "returned": 120,
+                "silent": 0,
+                "ratio": 1.0,
+                "min_ratio": 0.98,
+                "names": (),
+                "return_by": T,
+                "canary": True,
+            },
         )
     ],
     Code.ABORT_REQUESTED: [

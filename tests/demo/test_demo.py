@@ -59,6 +59,7 @@ def test_the_demo_rotates_every_server_without_orphaning_anyone_it_did_not_predi
     assert proc.returncode == 0, out[-4000:] + err[-2000:]
     assert "Every server rotated in" in out
     assert "4 servers: 4 in sync — exit code 0" in out  # the drift report
+    assert "domain Partners" in out  # the DMZ manager's second domain, counted on its own
     flat = " ".join(out.split())  # the console wraps long lines
     # Laptops excluded as long gone (listed at risk before the swap) may come back after it, more of them the longer
     # a loaded machine stretches the simulated days: orphaned, but each one predicted — never one that was not.

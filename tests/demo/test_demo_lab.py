@@ -66,6 +66,7 @@ def test_the_demo_specs_are_valid_and_keep_the_vendors_24h_soak(tmp_path: Path) 
         for p in specs.glob("sepm-*.yaml")
     ]
     assert sum(p.clients for p in lab.plans) == 4400
+    assert [(p.name, d[0]) for p in lab.plans for d in p.domains] == [("sepm-dmz", "Partners")]
 
 
 def test_the_demo_fleet_is_fully_strict_and_churns(tmp_path: Path) -> None:
@@ -75,3 +76,4 @@ def test_the_demo_fleet_is_fully_strict_and_churns(tmp_path: Path) -> None:
     loaded = load_fleet(fleet)
     assert all(m.behaviours == STRICT for m in loaded.managers)
     assert all(m["clients"]["churn"] == DEMO_CHURN for m in fleet["managers"])
+    assert [d["clients"]["churn"] for m in fleet["managers"] for d in m.get("domains", [])] == [DEMO_CHURN]

@@ -3,7 +3,7 @@ back on while the certificate hook runs, so the swap orphans its clients. They s
 long they are silent, are named as probably orphaned, hold the rollout in step 4b (verification does not come
 back), and ``report`` exits 2 with
 ``SuspectedOrphans`` — where before they fell out of "eligible" after ``excludeOfflineFor`` and the rollout
-reported complete.
+reported complete. Since #13 the canary analysis halts the rollout first, in step 4b; a person resumes it.
 """
 
 from __future__ import annotations
@@ -58,10 +58,21 @@ async def test_clients_orphaned_by_the_swap_block_completion_are_named_and_repor
         go.touch()
         await swap
 
+        halted = False
         for _ in range(120):  # far past excludeOfflineFor (2 days) after the swap
             (result,) = await rig.tick()
             assert result.phase_after is not Phase.IN_SYNC, f"reported complete: {result.reason}"
+            if result.phase_after is Phase.STALLED:
+                # the canary analysis after the swap halts first (#13): a person looks, then lets it go on
+                assert not halted and result.code is Code.SUSPECTED_ORPHANS, result.reason
+                assert "canary analysis failed" in result.reason
+                halted = True
+                code, _, err = await cli(
+                    "resume", "sepm-east", "--by", "bob", "--reason", "looked", "--state", rig.state_url
+                )
+                assert code == 0, err
             await rig.advance(timedelta(hours=2))
+        assert halted, "the canary analysis halted the rollout after the swap"
         # held in 4b (clients fetching the new certificate): verification never comes back while they are silent
         assert result.phase_after is Phase.FETCHING_CERTIFICATE, result.reason
         assert result.code is Code.SUSPECTED_ORPHANS, (result.code, result.reason)

@@ -197,6 +197,8 @@ class World:
     ack_time_override: datetime | None = None
     list_at_risk: bool = False  # list every client at risk by name (laptop-0000…) with its last check-in
     swap: SwapAnalysis | None = None  # what the adapter's orphan detection reports after a swap
+    # the canary analysis over every client after a swap (None: a cohort of ``eligible`` that all came back)
+    canary: SwapAnalysis | None = None
     lists_shown: bool = True  # the settings show each group's management server list
     version: str = "14.3.10000"
 
@@ -276,6 +278,24 @@ class World:
             ),
             clients=None if "clients" in self.unknown else clients,
             api_error=self.api_error,
+            canary=None if "clients" in self.unknown else self._canary(record),
+        )
+
+    def _canary(self, record: RolloutRecord | None) -> SwapAnalysis | None:
+        if self.canary is not None:
+            return self.canary
+        seen = record.facts.swap_seen if record is not None else None
+        if seen is None:
+            return None
+        # the spec's defaults: a heartbeat of 5 minutes, 3 heartbeats to come back
+        back = self.manager_time >= seen + timedelta(minutes=15)
+        return SwapAnalysis(
+            swap_seen=seen,
+            return_by=seen + timedelta(minutes=15),
+            cohort=self.eligible,
+            returned=self.eligible if back else 0,
+            awaited=0 if back else self.eligible,
+            silent=0,
         )
 
     # --- what actions do to a manager -------------------------------------------------------------------------------
@@ -346,6 +366,7 @@ class Driver:
     decisions: list[Decision] = field(default_factory=list)
     procedure: Procedure = STANDARD
     alive: frozenset[AttemptKey] = frozenset()  # attempts whose hook process group is seen running
+    others: dict[str, RolloutRecord] = field(default_factory=dict)  # the other managed servers' records
 
     def decide(self, *, observation_error: str | None = None, observe: bool = True) -> Decision:
         observation = self.world.observe(self.record) if observe else None
@@ -361,6 +382,7 @@ class Driver:
             observation_error=observation_error,
             procedure=self.procedure,
             alive=self.alive,
+            others=self.others,
         )
         self.record = replace(decision.record, version=decision.record.version + 1)
         self.events.extend(decision.events)

@@ -84,6 +84,8 @@ class Seen:
     group_lists: Mapping[str, str | None] = field(
         default_factory=dict
     )  # managed group → list it reads (None: hidden)
+    # per counted domain {"eligible", "acknowledged", "at_risk"} (a named domain not visible: None counts)
+    domains: Mapping[str, Mapping[str, int | None]] = field(default_factory=dict)
 
     def port(self, name: str) -> PortSeen | None:
         return next((p for p in self.ports if p.name == name), None)
@@ -143,6 +145,14 @@ class Seen:
             clients=clients,
             errors=obs.errors,
             group_lists={g.full_path_name: g.list_name for g in groups or ()},
+            domains=_domains(
+                {
+                    d.name: {"eligible": d.eligible, "acknowledged": d.acknowledged, "at_risk": d.at_risk}
+                    for d in obs.domains or ()
+                    if d.counted
+                },
+                obs.domains_missing,
+            ),
         )
 
     @classmethod
@@ -195,7 +205,17 @@ class Seen:
             clients=clients,
             errors=summary.errors,
             group_lists=dict(summary.group_lists),
+            domains=_domains(summary.domains, summary.domains_missing),
         )
+
+
+def _domains(
+    counted: Mapping[str, Mapping[str, int | None]], missing: tuple[str, ...]
+) -> dict[str, dict[str, int | None]]:
+    out = {name: dict(counts) for name, counts in counted.items()}
+    for name in missing:
+        out.setdefault(name, {"eligible": None, "acknowledged": None, "at_risk": None})
+    return out
 
 
 def _api_error(errors: tuple[str, ...]) -> str | None:

@@ -10,6 +10,7 @@ from __future__ import annotations
 
 from reconciler.core.codes import CODES, Code, Kind
 from reconciler.core.phase import PROCEDURE_VERSION, SUPPORTED_PROCEDURE_VERSIONS, Phase, define_phase
+from reconciler.core.procedure.canary import canary_halted, canary_passed
 from reconciler.core.procedure.machine import IllegalMove, Judge, ProcedureMachine, machine_for
 from reconciler.core.procedure.render import (
     codes_table,
@@ -39,6 +40,8 @@ __all__ = [
     "Revert",
     "Stage",
     "Transition",
+    "canary_halted",
+    "canary_passed",
     "codes_table",
     "define_phase",
     "machine_for",

@@ -67,7 +67,9 @@ class Given:
     that manager is managed too; ``keystore_error`` says why the keystore step 4 installs cannot be used; ``trust``
     whether the desired certificate will be trusted on the API port (None: not established — the tests of pure
     decisions; the engine always gives it); ``alive`` the attempts whose hook process group was seen running;
-    ``site`` the server's site (its other servers' records, the earlier waves), None: a site of its own."""
+    ``site`` the server's site (its other servers' records, the earlier waves), None: a site of its own.
+    ``others`` the record of every other managed server, by name (fleet-wide gates: a canary analysis that halted
+    every swap)."""
 
     procedure: Procedure
     spec: ManagedServer
@@ -84,6 +86,7 @@ class Given:
     trust: NewCertificateTrust | None = None
     alive: frozenset[AttemptKey] = frozenset()
     site: SiteView | None = None
+    others: Mapping[str, RolloutRecord] = field(default_factory=dict)
 
     def with_record(self, record: RolloutRecord) -> Given:
         return replace(self, record=record)

@@ -18,7 +18,7 @@ from reconciler.core.actions import ActionKind
 from reconciler.core.codes import Code
 from reconciler.core.events import RECONCILER, EventKind
 from reconciler.core.phase import SUPPORTED_PROCEDURE_VERSIONS, Phase
-from reconciler.core.procedure import gates
+from reconciler.core.procedure import domains, gates
 from reconciler.core.procedure.given import Given
 from reconciler.core.procedure.machine import Judge, machine_for
 from reconciler.core.procedure.outcome import Draft, Hold, Move, Outcome
@@ -157,10 +157,12 @@ def interpret(given: Given) -> tuple[Outcome, Draft]:
             Said(Code.OBSERVATION_UNKNOWN, {"what": "observation", "error": why, "where": stage.label})
         ), draft
     if stage.in_rollout:
-        for gate in (gates.not_suspended, gates.enforcing):
+        for gate in (gates.not_suspended, gates.enforcing, domains.domains_visible):
             verdict = gate.check(given)
             if not isinstance(verdict, Passed):
                 return Hold(verdict.said.but(where=stage.label, phase=stage.phase.value)), draft
+        draft = draft.apply(domains.remember_domains(given), given)
+        given = given.with_record(draft.record)
     return _stage(given, stage, draft)
 
 

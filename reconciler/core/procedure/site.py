@@ -251,5 +251,7 @@ site_joinable = Gate(_named("site_joinable", _site_joinable))
 earlier_waves_passed = Gate(_named("earlier_waves_passed", _earlier_waves_passed), kinds=_SWAP)
 
 WAVE_GATES: tuple[Gate, ...] = (earlier_waves_passed,)
-"""What an earlier wave must have passed before a later wave's server begins 4a. Hook point: the canary analysis
-adds its gate here (e.g. ``canary_passed``: no earlier-wave swap halted with ``SuspectedOrphans``)."""
+"""What an earlier wave must have passed before a later wave's server begins 4a. The canary analysis is covered by
+:func:`passed_4b`: a server counts as past 4b only once step 5a's entry gates up to ``site_swapped`` pass, and
+``canary_judged`` comes before it; a canary that halted is a stall (``SuspectedOrphans``), which is not past 4b until
+a person resumes it. Further checks of an earlier wave join here."""

@@ -19,7 +19,7 @@ from types import MappingProxyType
 from reconciler.core.codes import Code
 from reconciler.core.observation import Basis, Counting
 from reconciler.core.phase import Phase
-from reconciler.core.procedure import describe, gates, lists, site, steps
+from reconciler.core.procedure import canary, describe, domains, gates, lists, site, steps
 from reconciler.core.procedure.describe import Described
 from reconciler.core.procedure.gates import Gate, GateKind
 from reconciler.core.procedure.lists import RESTORE, SWITCH
@@ -349,6 +349,7 @@ _START_GATES = (
     *_HOLDS,
     gates.replication_known,
     gates.observation_complete,
+    domains.domains_visible,
     gates.partners_declared,
     gates.keystore,
     gates.hooks,
@@ -686,12 +687,20 @@ STANDARD = Procedure(
             entry=(
                 gates.keystore,
                 gates.trusted,
+                canary.no_canary_halted,
                 gates.approval(4),
                 gates.window,
                 *site.WAVE_GATES,
                 site.swap_turn,
             ),
-            inside=(gates.keystore, gates.trusted, gates.window, *site.WAVE_GATES, site.swap_turn),
+            inside=(
+                gates.keystore,
+                gates.trusted,
+                canary.no_canary_halted,
+                gates.window,
+                *site.WAVE_GATES,
+                site.swap_turn,
+            ),
             acknowledges=SOAK_UNVERIFIED,
             reversible=True,
             rotating=True,
@@ -722,7 +731,12 @@ STANDARD = Procedure(
                     "eligible clients checked in since the swap (afterSwap rules)",
                 ),
             ),
-            reverts=(_stall(_UNEXPECTED, "a port presents another certificate"), _PARTNER_BACK_AFTER_SWAP),
+            notes=(canary.judge_canary,),
+            reverts=(
+                _stall(_UNEXPECTED, "a port presents another certificate"),
+                _PARTNER_BACK_AFTER_SWAP,
+                _stall(canary.canary_stalls, "the canary analysis of the swap failed (too few clients back)"),
+            ),
             soak=SOAK_FETCHED,
             acknowledges=SOAK_FETCHED,
             pace=Pace.WAITING,
@@ -754,7 +768,7 @@ STANDARD = Procedure(
             ),
             notes=(steps.start_clock, steps.flags_on_entry(True)),
             reverts=(_stall(_UNEXPECTED, "a port presents another certificate"), _PARTNER_BACK_AFTER_SWAP),
-            entry=(*_HOLDS, gates.approval(5), site.site_swapped),
+            entry=(*_HOLDS, canary.canary_judged, gates.approval(5), site.site_swapped),
             inside=(site.site_swapped,),
             acknowledges=SOAK_FETCHED,
             rotating=True,
