@@ -64,6 +64,7 @@ __all__ = [
     "Patch",
     "Tuning",
     "decide",
+    "partner_names",
     "partner_records",
     "stall_now",
 ]
@@ -349,14 +350,15 @@ def _finish(
     )
 
 
+def partner_names(server: ManagedServer, specs: Iterable[ManagedServer]) -> dict[str, str]:
+    """``{partner site: server name}`` for the declared partners of ``server`` that are managed (by site name):
+    the records a tick of ``server`` reads besides its own."""
+    by_site = {s.spec.server.site: s.name for s in specs if s.name != server.name}
+    return {site: by_site[site] for site in server.spec.replication.partners if site in by_site}
+
+
 def partner_records(
     server: ManagedServer, specs: Iterable[ManagedServer], records: Mapping[str, RolloutRecord]
 ) -> dict[str, RolloutRecord]:
     """``{partner site: record}`` for the declared partners of ``server`` that are managed (by site name)."""
-    by_site = {s.spec.server.site: s.name for s in specs if s.name != server.name}
-    found: dict[str, RolloutRecord] = {}
-    for site in server.spec.replication.partners:
-        name = by_site.get(site)
-        if name is not None and name in records:
-            found[site] = records[name]
-    return found
+    return {site: records[name] for site, name in partner_names(server, specs).items() if name in records}

@@ -53,7 +53,15 @@ from reconciler.core.attempts import AttemptKey, attempt_key, complete_attempt
 from reconciler.core.checks import summarize, swap_refused
 from reconciler.core.clock import Clock
 from reconciler.core.codes import Code
-from reconciler.core.decide import DEFAULT_TUNING, Decision, Tuning, decide, partner_records, stall_now
+from reconciler.core.decide import (
+    DEFAULT_TUNING,
+    Decision,
+    Tuning,
+    decide,
+    partner_names,
+    partner_records,
+    stall_now,
+)
 from reconciler.core.events import Event
 from reconciler.core.observation import ServerObservation
 from reconciler.core.phase import Phase
@@ -212,11 +220,21 @@ class Engine:
         async with lock:
             return await self._tick(name)
 
+    def _read_records(self, names: Iterable[str]) -> dict[str, RolloutRecord]:
+        """The stored records of ``names`` (those that exist), by server name."""
+        found = {n: self._store.get(n) for n in dict.fromkeys(names)}
+        return {n: r for n, r in found.items() if r is not None}
+
     async def _tick(self, name: str) -> TickResult:
         run = _Run(name, self._clock.now(), time.monotonic())
         spec_set = self._specs
+        server = spec_set.servers.get(name)
+        # its own record and its managed partners' only: a tick of one server never reads the whole fleet's records
+        wanted = [name]
+        if server is not None:
+            wanted += partner_names(server.spec, [s.spec for s in spec_set.servers.values()]).values()
         try:
-            records = {r.server: r for r in await asyncio.to_thread(self._store.all)}
+            records = await asyncio.to_thread(self._read_records, wanted)
         except StateError as exc:
             return run.result(
                 None,
@@ -226,7 +244,6 @@ class Engine:
                 error=str(exc),
             )
         record = records.get(name)
-        server = spec_set.servers.get(name)
         if server is None:
             phase = record.phase if record else Phase.NEW
             return run.result(
