@@ -65,6 +65,7 @@ __all__ = [
     "Patch",
     "Tuning",
     "decide",
+    "partner_names",
     "partner_records",
     "stall_now",
 ]
@@ -355,6 +356,13 @@ def _finish(
         outcome=outcome,
         patch=Patch.between(previous, record),
     )
+
+
+def partner_names(server: ManagedServer, specs: Iterable[ManagedServer]) -> dict[str, str]:
+    """``{partner site: server name}`` for the declared partners of ``server`` that are managed (by site name):
+    the records a tick of ``server`` reads besides its own."""
+    by_site = {s.spec.server.site: s.name for s in specs if s.name != server.name}
+    return {site: by_site[site] for site in server.spec.replication.partners if site in by_site}
 
 
 def partner_records(

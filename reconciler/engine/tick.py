@@ -53,7 +53,14 @@ from reconciler.core.attempts import AttemptKey, attempt_key, complete_attempt
 from reconciler.core.checks import summarize, swap_refused
 from reconciler.core.clock import Clock
 from reconciler.core.codes import Code
-from reconciler.core.decide import DEFAULT_TUNING, Decision, Tuning, decide, partner_records, stall_now
+from reconciler.core.decide import (
+    DEFAULT_TUNING,
+    Decision,
+    Tuning,
+    decide,
+    partner_records,
+    stall_now,
+)
 from reconciler.core.events import Event
 from reconciler.core.observation import ServerObservation
 from reconciler.core.phase import Phase
@@ -216,11 +223,19 @@ class Engine:
         async with lock:
             return await self._tick(name)
 
+    def _read_fleet(self) -> dict[str, RolloutRecord]:
+        """Every stored record, by server name."""
+        return {r.server: r for r in self._store.all()}
+
     async def _tick(self, name: str) -> TickResult:
         run = _Run(name, self._clock.now(), time.monotonic())
         spec_set = self._specs
+        server = spec_set.servers.get(name)
+        # every record: the site's other servers, the earlier waves and the canary analyses of every other server
+        # gate this one (reading only its own and its partners' would be cheaper: a cached view of the fleet is the
+        # follow-up, see benchmarks/fleet.py)
         try:
-            records = {r.server: r for r in await asyncio.to_thread(self._store.all)}
+            records = await asyncio.to_thread(self._read_fleet)
         except StateError as exc:
             return run.result(
                 None,
@@ -230,7 +245,6 @@ class Engine:
                 error=str(exc),
             )
         record = records.get(name)
-        server = spec_set.servers.get(name)
         if server is None:
             phase = record.phase if record else Phase.NEW
             return run.result(

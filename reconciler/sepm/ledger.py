@@ -1,7 +1,10 @@
 """What the adapter remembers of a manager's clients between ticks, and how it refreshes it.
 
 A :class:`ClientLedger` keeps one compact entry per live client (``uniqueId`` → name, applied-serial time, last
-check-in, online, agent version, group) and the ``uniqueId`` of every deleted record the manager still lists.
+check-in, online, agent version, group) and the ``uniqueId`` of every deleted record the manager still lists. An
+entry is one ``bytes`` object (the fields packed, agent versions and groups as indexes into tables of their distinct
+values), nothing else of the row it was read from: a million clients must fit in one daemon
+(``benchmarks/fleet.py``); :meth:`ClientLedger.entries` unpacks them as :class:`ClientEntry` on the way out.
 Records are keyed by ``uniqueId`` (names repeat after a re-imaging); a record listed with ``deleted: 1`` removes its
 client from the ledger. The daemon keeps one ledger per manager (and domain) between ticks, so that a steady-state
 tick asks ``GET computers?lastUpdate=T`` for the records whose status changed since the previous scan instead of
@@ -24,8 +27,9 @@ overlap: a client that checks in while the pages are read is fetched again next 
 from __future__ import annotations
 
 import asyncio
+import struct
 import sys
-from collections.abc import KeysView, ValuesView
+from collections.abc import Iterator, KeysView
 from dataclasses import dataclass
 from datetime import datetime, timedelta
 from typing import Any, NamedTuple
@@ -50,6 +54,10 @@ UNKNOWN = -1  # an epoch-ms field the manager did not give (or gave nonsense)
 _MS_LO, _MS_HI = int(EARLIEST.timestamp() * 1000), int(LATEST.timestamp() * 1000)
 
 
+_PACKED = struct.Struct("<qqbBII")  # serial_ms, last_update_ms, online (1/0/-1), bad_serial, version, group
+_ONLINE = {1: True, 0: False, -1: None}
+
+
 class ClientEntry(NamedTuple):
     """One client, compact. Times are epoch milliseconds on the manager's clock; ``-1`` means unknown."""
 
@@ -60,6 +68,23 @@ class ClientEntry(NamedTuple):
     agent_version: str
     group_id: str
     bad_serial: bool = False  # a profileSerialNo was given but is not in the vendor's format
+
+
+class _Table:
+    """Distinct strings (agent versions, group ids) and their indexes: an entry keeps the index."""
+
+    __slots__ = ("_index", "values")
+
+    def __init__(self) -> None:
+        self.values: list[str] = []
+        self._index: dict[str, int] = {}
+
+    def index(self, value: str) -> int:
+        found = self._index.get(value)
+        if found is None:
+            found = self._index[value] = len(self.values)
+            self.values.append(value)
+        return found
 
 
 @dataclass(frozen=True, slots=True)
@@ -115,9 +140,10 @@ class ClientLedger:
         self.domain = domain
         self.max_attempts = max(1, max_attempts)
         self.resume_within = resume_within
-        self._entries: dict[str, ClientEntry] = {}
+        self._entries: dict[str, bytes] = {}  # uniqueId → the entry, packed (see _pack)
         self._deleted: set[str] = set()
-        self._strings: dict[str, str] = {}
+        self._versions = _Table()
+        self._groups = _Table()
         self._cursor_ms: int | None = (
             None  # manager time before the last listing of changes of a complete scan
         )
@@ -171,12 +197,27 @@ class ClientLedger:
     def deleted_count(self) -> int:
         return len(self._deleted)
 
-    def entries(self) -> ValuesView[ClientEntry]:
-        """A live, read-only view of the entries."""
-        return self._entries.values()
+    def entries(self) -> Iterator[ClientEntry]:
+        """The entries, unpacked one at a time (do not refresh the ledger while iterating)."""
+        unpack = self._unpack
+        for packed in self._entries.values():
+            yield unpack(packed)
 
     def get(self, unique_id: str) -> ClientEntry | None:
-        return self._entries.get(unique_id)
+        packed = self._entries.get(unique_id)
+        return None if packed is None else self._unpack(packed)
+
+    def _unpack(self, packed: bytes) -> ClientEntry:
+        serial_ms, last_update_ms, online, bad, version, group = _PACKED.unpack_from(packed)
+        return ClientEntry(
+            packed[_PACKED.size :].decode("utf-8", "surrogatepass"),
+            serial_ms,
+            last_update_ms,
+            _ONLINE[online],
+            self._versions.values[version],
+            self._groups.values[group],
+            bool(bad),
+        )
 
     def unique_ids(self) -> KeysView[str]:
         """A live, read-only view of the uniqueIds of the clients held."""
@@ -188,10 +229,11 @@ class ClientLedger:
         self._attempt = None
 
     def approx_bytes(self) -> int:
-        """A rough size of what the ledger holds (entries, keys, shared strings, deleted records)."""
-        total = sys.getsizeof(self._entries) + sys.getsizeof(self._strings) + sys.getsizeof(self._deleted)
+        """A rough size of what the ledger holds (entries, keys, deleted records; not the small tables of agent
+        versions and groups)."""
+        total = sys.getsizeof(self._entries) + sys.getsizeof(self._deleted)
         for key, entry in self._entries.items():
-            total += sys.getsizeof(key) + sys.getsizeof(entry) + sys.getsizeof(entry.name)
+            total += sys.getsizeof(key) + sys.getsizeof(entry)
         total += sum(child.approx_bytes() for child in self._domains.values())
         return total + sum(sys.getsizeof(uid) for uid in self._deleted)
 
@@ -243,16 +285,14 @@ class ClientLedger:
         group_id = group.get("id") if isinstance(group, dict) else None
         name = item.get("computerName")
         version = item.get("agentVersion")
-        strings = self._strings
-        self._entries[uid] = ClientEntry(
-            name if isinstance(name, str) else uid,
+        self._entries[uid] = _PACKED.pack(
             UNKNOWN if serial_ms is None else serial_ms,
             _ms(item.get("lastUpdateTime")),
-            True if status == 1 else False if status == 0 else None,
-            strings.setdefault(version, version) if isinstance(version, str) else "",
-            strings.setdefault(group_id, group_id) if isinstance(group_id, str) else "",
+            1 if status == 1 else 0 if status == 0 else -1,
             serial_ms is None and isinstance(serial, str) and bool(serial),
-        )
+            self._versions.index(version if isinstance(version, str) else ""),
+            self._groups.index(group_id if isinstance(group_id, str) else ""),
+        ) + (name if isinstance(name, str) else uid).encode("utf-8", "surrogatepass")
         return uid
 
     async def _count(self, client: SepmClient) -> int | None:

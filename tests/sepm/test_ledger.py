@@ -6,8 +6,11 @@ the simulator cannot provoke on cue: computers deleted on the manager, and a sca
 
 from __future__ import annotations
 
+import gc
+import sys
 from collections.abc import Callable
 from datetime import UTC, datetime, timedelta
+from types import BuiltinFunctionType, FunctionType, MethodType, ModuleType
 from typing import Any
 
 import pytest
@@ -139,3 +142,55 @@ async def test_a_scan_that_fails_half_way_is_followed_by_a_full_one(
         manager.fail_after_pages = None
         stats = await ledger.refresh(client, manager_time=T0, change_time=None, now=NOW)
     assert stats.full and stats.reason == "cold ledger" and len(ledger) == 25
+
+
+def _reachable_bytes(root: object) -> int:
+    """The size of every object reachable from ``root`` (not classes, modules or functions)."""
+    skip = (type, ModuleType, FunctionType, BuiltinFunctionType, MethodType)
+    seen: set[int] = set()
+    total = 0
+    stack = [root]
+    while stack:
+        obj = stack.pop()
+        if id(obj) in seen or isinstance(obj, skip):
+            continue
+        seen.add(id(obj))
+        total += sys.getsizeof(obj)
+        stack.extend(gc.get_referents(obj))
+        if isinstance(obj, dict):
+            stack.extend(obj)  # keys that are all strings are not among a dict's referents
+    return total
+
+
+async def test_the_ledger_keeps_a_few_hundred_bytes_per_client_and_nothing_of_the_rows_it_read(
+    server: ScriptedServer, make_client: Callable[..., SepmClient]
+) -> None:
+    # 1M clients in one daemon (benchmarks/fleet.py, RSS ≤ 1 GB): an entry of a tuple, two ints and a name held 300
+    # bytes per client here, the packed entry 182 (the uniqueId of 32 hex digits, its key, is 81 of them).
+    fake = Manager(0)
+    fake.computers = {f"{i:032X}": _ms(T0) - 60_000 - i for i in range(2000)}
+    rich = fake.computer
+
+    def computer(
+        uid: str,
+    ) -> dict[str, Any]:  # a row as long as SEPM's: many fields the ledger has no use for
+        row = rich(uid)
+        row["computerName"] = f"LAPTOP-{uid[-8:]}"
+        row.update({f"field{n}": f"value {n} of {uid}" for n in range(30)})
+        return row
+
+    fake.computer = computer  # type: ignore[method-assign]
+    server.on("POST", f"{API}/identity/authenticate", auth_reply())
+    server.on("GET", f"{API}/computers", fake.reply)
+    ledger = ClientLedger(page_size=1000)
+    async with make_client(server.url) as client:
+        stats = await ledger.refresh(client, manager_time=T0, change_time=None, now=NOW)
+    assert stats.full and len(ledger) == 2000
+    per_client = _reachable_bytes(ledger) / len(ledger)
+    assert per_client < 230, f"{per_client:.0f} bytes kept per client"
+    entry = ledger.get(f"{7:032X}")
+    assert entry is not None and entry.name == "LAPTOP-00000007" and entry.online is True
+    assert (entry.agent_version, entry.group_id, entry.bad_serial) == ("14.3.9816.7000", "718B0000", False)
+    assert entry.last_update_ms == _ms(T0) - 60_007 and entry.serial_ms == _ms(
+        datetime(2026, 12, 1, 7, tzinfo=UTC)
+    )
