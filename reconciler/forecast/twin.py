@@ -271,6 +271,12 @@ def build_twin(
             partners = _partners(reading, server, notes)
             partnerships.setdefault(site, set()).update(partners)
             twin_clients = twin_away = 0
+            # the site's lists (one database: every manager of a site shows the same; validate makes a site's specs
+            # agree on their names)
+            entry["behaviours"]["managementServerLists"] = [
+                {"name": lists[0], "protocol": "https"},
+                *([{"name": lists[1], "protocol": "http"}] if lists[1] else []),
+            ]
             if owner:
                 scale = 1.0 if not sample or reading.clients <= sample else sample / reading.clients
                 heartbeat = reading.heartbeat_s
@@ -279,10 +285,6 @@ def build_twin(
                         f"heartbeat: not shown in the settings; {_duration(_DEFAULT_HEARTBEAT)} assumed"
                     )
                     heartbeat = _DEFAULT_HEARTBEAT
-                entry["behaviours"]["managementServerLists"] = [
-                    {"name": lists[0], "protocol": "https"},
-                    *([{"name": lists[1], "protocol": "http"}] if lists[1] else []),
-                ]
                 domains = []
                 for domain in reading.domains:
                     prefix += 1
