@@ -31,6 +31,10 @@ from tests.forecast.kit import forecast_json, real_fleet, server
 from tests.forecast.pump import run_pumped
 
 WAITS = [stage.phase for stage in STANDARD.steps if stage.soak is not None]
+# The demo's managers but the second server of Site East (open defect: with a two-server site the real daemon's
+# ticks stop finishing on this harness's frozen clock — the demo, on a running clock, and the site e2e tests pass);
+# DMZ's second domain is kept.
+PLANS = [plan for plan in DEMO_MANAGERS if plan.name != "sepm-east-2"]
 
 
 def _within(predicted: float, actual: float, share: float, *, at_least: float = 0.0) -> bool:
@@ -39,17 +43,12 @@ def _within(predicted: float, actual: float, share: float, *, at_least: float = 
 
 @pytest.mark.slow
 @pytest.mark.timeout(900)
-@pytest.mark.skip(
-    reason="open defect: since the demo fleet gained a two-server site and a second domain (#13), the real daemon's "
-    "ticks stop finishing on this harness's frozen clock (every job 'maximum number of running instances reached' "
-    "for 600 s); the forecast side runs. Passed before #13 (totals within 0.7%, at risk 58 → 58)."
-)
 def test_on_the_demo_fleet_the_forecast_matches_what_the_daemon_then_does(
     tmp_path: Path, monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str]
 ) -> None:
-    with real_fleet(tmp_path, [replace(plan, churn=None) for plan in DEMO_MANAGERS]) as fleet:
+    with real_fleet(tmp_path, [replace(plan, churn=None) for plan in PLANS]) as fleet:
         forecast = forecast_json(fleet, monkeypatch, capsys, "--runs", "3")
-        names = [plan.name for plan in DEMO_MANAGERS]
+        names = [plan.name for plan in PLANS]
         real = asyncio.run(run_pumped(fleet.sim, fleet.specs, tmp_path / "state.db", names))
         truth = fleet.sim.state()["managers"]
     labels = stage_labels()
