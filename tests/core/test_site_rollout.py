@@ -116,3 +116,16 @@ def test_an_abort_is_refused_while_another_server_of_the_site_is_past_step_3() -
     assert "zzz-other, which is past step 3" in event.reason
     allowed = scene.decide(site=_site(scene, _peer(Phase.WAITING_UNVERIFIED, "zzz-other")))
     assert allowed.phase is Phase.ROLLING_BACK
+
+
+def test_step7_waits_for_every_other_server_of_the_site_before_replication_comes_back() -> None:
+    """The site is one database: its lead restoring the partnership while another server of the site is still in
+    step 6 makes replication come back under that server after its swap (a stall a person must undo). Found by CI: the
+    demo's two-server site, under load."""
+    scene = at(Phase.RESTORING_REPLICATION)
+    behind = scene.decide(site=_site(scene, _peer(Phase.WAITING_VERIFIED, "zzz-follower")))
+    assert behind.phase is Phase.RESTORING_REPLICATION and behind.action is None
+    assert behind.code is Code.PARTNER_ROTATING
+    assert "zzz-follower" in behind.reason and "step 6" in behind.reason
+    there = scene.decide(site=_site(scene, _peer(Phase.RESTORING_REPLICATION, "zzz-follower")))
+    assert there.code is not Code.PARTNER_ROTATING and there.action is not None

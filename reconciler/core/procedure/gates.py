@@ -228,13 +228,23 @@ trusted = Gate(_named("new_certificate_trusted", _trusted), kinds=frozenset({Act
 
 
 def _partners_through(given: Given) -> Verdict:
-    """A partnership is restored only when no managed partner sits half-way through its rollout (both sides must
-    have reached the step that restores it)."""
+    """A partnership is restored only when no managed server on either side of it sits half-way through its
+    rollout: not a partner site's server, and not another server of this site either — the site is one database, so
+    its partnership is theirs too, and a server of the site still in steps 1-6 would see replication come back under
+    it (``ReplicationReestablished``, a stall after the swap). Both sides must have reached the step that restores
+    it."""
     waiting = [
         (site, record.server, record.step, record.working_phase.value)
         for site in given.facts.partners
         if (record := given.partners.get(site)) is not None and given.procedure.rotating(record)
     ]
+    here = given.site
+    if here is not None and given.facts.partners:
+        waiting += [
+            (here.name, name, record.step, record.working_phase.value)
+            for name, record in sorted(here.peers.items())
+            if name != given.name and given.procedure.rotating(record)
+        ]
     said = Said(Code.PARTNER_ROTATING, {"waiting": tuple(waiting)})
     if not waiting:
         return Passed(said)

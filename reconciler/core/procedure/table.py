@@ -902,7 +902,8 @@ STANDARD = Procedure(
                 who="hook or operator, then `replicatenow`",
                 done_when="partners replicate `SUCCEEDED` and the flag did not revert",
                 enters="step 6 done; the manager's time is recorded",
-                does="when every half-rotated partner has reached step 7: hook or manual instructions to add each "
+                does="when every half-rotated partner and every other server of the site have reached step 7: hook "
+                "or manual instructions to add each "
                 "partnership again; then `replicatenow` per partner (API)",
                 leaves="every recorded partner replicates with `SUCCEEDED` after the step began, **then** every "
                 "managed group still reads `true` (a re-join overwrites the joining site's settings: if a flag "
