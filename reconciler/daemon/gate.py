@@ -13,14 +13,12 @@ from __future__ import annotations
 
 import threading
 from collections.abc import Sequence
-from datetime import datetime, timedelta
-from types import TracebackType
-from typing import Self
 
 from reconciler.core.events import Event
 from reconciler.core.record import Attempt, AttemptOutcome, RolloutRecord
 from reconciler.errors import ConflictError
-from reconciler.store import Fence, FencedStore, Lease
+from reconciler.store import Fence, FencedStore
+from reconciler.store.delegating import DelegatingStore
 
 __all__ = ["GatedStore"]
 
@@ -29,14 +27,14 @@ def _key(a: Attempt) -> tuple[str, int, str, int, str]:
     return (a.rollout_id, a.step, a.kind.value, a.number, a.subject)
 
 
-class GatedStore:
+class GatedStore(DelegatingStore[FencedStore]):
     """Delegates to ``inner`` (the daemon's fenced store); while :meth:`shut` is in effect, a save that adds a
     pending attempt raises :class:`ConflictError` and the server is remembered in :attr:`refused` (the daemon
     reports the tick as abandoned). The fence (in ``inner``) refuses every write once another daemon holds the
     lease; this gate adds the refusals only this process knows about: stopping, or not trusting its lease."""
 
     def __init__(self, inner: FencedStore) -> None:
-        self.inner = inner
+        super().__init__(inner)
         self._lock = threading.Lock()
         self._closed: str | None = None
         self._refused: set[str] = set()
@@ -72,20 +70,7 @@ class GatedStore:
         known = {_key(a) for a in stored.attempts} if stored is not None else set()
         return next((a for a in pending if _key(a) not in known), None)
 
-    # --- Store -----------------------------------------------------------------------------------------------------
-
-    @property
-    def url(self) -> str:
-        return self.inner.url
-
-    def schema_version(self) -> int:
-        return self.inner.schema_version()
-
-    def get(self, server: str) -> RolloutRecord | None:
-        return self.inner.get(server)
-
-    def all(self) -> list[RolloutRecord]:
-        return self.inner.all()
+    # --- the write that would start an action ----------------------------------------------------------------------
 
     def save(
         self, record: RolloutRecord, events: Sequence[Event] = (), *, fence: Fence | None = None
@@ -101,48 +86,3 @@ class GatedStore:
                     f"started: {reason}"
                 )
         return self.inner.save(record, events, fence=fence)
-
-    def append(self, events: Sequence[Event], *, fence: Fence | None = None) -> None:
-        self.inner.append(events, fence=fence)
-
-    def events(
-        self,
-        server: str | None = None,
-        *,
-        since: datetime | None = None,
-        limit: int | None = None,
-        after_id: int | None = None,
-    ) -> list[Event]:
-        return self.inner.events(server, since=since, limit=limit, after_id=after_id)
-
-    def acquire_lease(self, name: str, holder: str, *, ttl: timedelta, now: datetime) -> Lease | None:
-        return self.inner.acquire_lease(name, holder, ttl=ttl, now=now)
-
-    def renew_lease(self, name: str, holder: str, *, ttl: timedelta, now: datetime) -> Lease:
-        return self.inner.renew_lease(name, holder, ttl=ttl, now=now)
-
-    def release_lease(self, name: str, holder: str) -> bool:
-        return self.inner.release_lease(name, holder)
-
-    def lease(self, name: str) -> Lease | None:
-        return self.inner.lease(name)
-
-    def last_lease(self, name: str) -> Lease | None:
-        return self.inner.last_lease(name)
-
-    def check_fence(self, fence: Fence) -> None:
-        self.inner.check_fence(fence)
-
-    def verify(self) -> None:
-        self.inner.verify()
-
-    def close(self) -> None:
-        self.inner.close()
-
-    def __enter__(self) -> Self:
-        return self
-
-    def __exit__(
-        self, exc_type: type[BaseException] | None, exc: BaseException | None, tb: TracebackType | None
-    ) -> None:
-        self.inner.close()

@@ -12,22 +12,20 @@ from __future__ import annotations
 
 import threading
 from collections.abc import Sequence
-from datetime import datetime, timedelta
-from types import TracebackType
-from typing import Self
 
 from reconciler.core.events import Event
 from reconciler.core.record import RolloutRecord
-from reconciler.store.base import Fence, Lease, Store
+from reconciler.store.base import Fence, Store
+from reconciler.store.delegating import DelegatingStore
 
 __all__ = ["FencedStore"]
 
 
-class FencedStore:
+class FencedStore(DelegatingStore[Store]):
     """See the module docstring. Thread-safe."""
 
     def __init__(self, inner: Store, fence: Fence) -> None:
-        self.inner = inner
+        super().__init__(inner)
         self._fence = fence
         self._lock = threading.Lock()
 
@@ -45,20 +43,7 @@ class FencedStore:
         """Raise ``FencedError`` unless this process still holds the lease at its epoch."""
         self.inner.check_fence(self.fence)
 
-    # --- Store -----------------------------------------------------------------------------------------------------
-
-    @property
-    def url(self) -> str:
-        return self.inner.url
-
-    def schema_version(self) -> int:
-        return self.inner.schema_version()
-
-    def get(self, server: str) -> RolloutRecord | None:
-        return self.inner.get(server)
-
-    def all(self) -> list[RolloutRecord]:
-        return self.inner.all()
+    # --- the writes carry the fence --------------------------------------------------------------------------------
 
     def save(
         self, record: RolloutRecord, events: Sequence[Event] = (), *, fence: Fence | None = None
@@ -67,45 +52,3 @@ class FencedStore:
 
     def append(self, events: Sequence[Event], *, fence: Fence | None = None) -> None:
         self.inner.append(events, fence=fence or self.fence)
-
-    def events(
-        self,
-        server: str | None = None,
-        *,
-        since: datetime | None = None,
-        limit: int | None = None,
-        after_id: int | None = None,
-    ) -> list[Event]:
-        return self.inner.events(server, since=since, limit=limit, after_id=after_id)
-
-    def acquire_lease(self, name: str, holder: str, *, ttl: timedelta, now: datetime) -> Lease | None:
-        return self.inner.acquire_lease(name, holder, ttl=ttl, now=now)
-
-    def renew_lease(self, name: str, holder: str, *, ttl: timedelta, now: datetime) -> Lease:
-        return self.inner.renew_lease(name, holder, ttl=ttl, now=now)
-
-    def release_lease(self, name: str, holder: str) -> bool:
-        return self.inner.release_lease(name, holder)
-
-    def lease(self, name: str) -> Lease | None:
-        return self.inner.lease(name)
-
-    def last_lease(self, name: str) -> Lease | None:
-        return self.inner.last_lease(name)
-
-    def check_fence(self, fence: Fence) -> None:
-        self.inner.check_fence(fence)
-
-    def verify(self) -> None:
-        self.inner.verify()
-
-    def close(self) -> None:
-        self.inner.close()
-
-    def __enter__(self) -> Self:
-        return self
-
-    def __exit__(
-        self, exc_type: type[BaseException] | None, exc: BaseException | None, tb: TracebackType | None
-    ) -> None:
-        self.close()
