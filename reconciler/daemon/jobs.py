@@ -88,6 +88,11 @@ class TickJobs:
         if self._scheduler.running:
             self._scheduler.pause()
 
+    def resume(self) -> None:
+        """Jobs fire again after :meth:`pause`; a tick that came due meanwhile runs at once (once)."""
+        if self._scheduler.running:
+            self._scheduler.resume()
+
     def shutdown(self) -> None:
         if self._scheduler.running:
             self._scheduler.shutdown(wait=False)
